@@ -1,0 +1,120 @@
+/**
+ * The attack registry: every attack an adversary might use to erase a weight watermark, with its
+ * strength parameter (name, unit, default sweep) and what it needs. `getAttack(name)` throws with the
+ * list of known names.
+ */
+import type { Architecture } from '../core/architectures.js';
+import type { ParamSet } from '../core/paramSet.js';
+import { fineTune, overwrite } from './finetune.js';
+import { addGaussianNoise } from './noise.js';
+import { pruneMagnitude } from './prune.js';
+import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
+import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
+import { addDummyUnits, permuteUnits, rescaleUnits } from './units.js';
+
+function opt<T extends string | number | boolean>(ctx: AttackContext, name: string, fallback: T): T {
+  const v = ctx.options?.[name];
+  return (v !== undefined && typeof v === typeof fallback ? v : fallback) as T;
+}
+
+function pure(
+  name: string,
+  title: string,
+  description: string,
+  strength: StrengthSpec,
+  flags: { functionPreserving?: boolean; changesShape?: boolean },
+  fn: (set: ParamSet, arch: Architecture, s: number, ctx: AttackContext) => ParamSet | AttackResult,
+): Attack {
+  return {
+    name,
+    title,
+    description,
+    strength,
+    needsData: false,
+    changesShape: flags.changesShape ?? false,
+    functionPreserving: flags.functionPreserving ?? false,
+    cumulative: false,
+    async run(set, arch, s, ctx) {
+      ctx.signal?.throwIfAborted();
+      const out = fn(set, arch, s, ctx);
+      return 'tensors' in out ? { set: out, arch } : out;
+    },
+  };
+}
+
+const bits: StrengthSpec = { name: 'bits', unit: 'bits', defaults: [8, 7, 6, 5, 4, 3, 2], quick: [8, 4, 2], decreasing: true };
+const fractionPruned: StrengthSpec = { name: 'fraction pruned', unit: '%', defaults: [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99], quick: [0.5, 0.9, 0.99] };
+const epochs: StrengthSpec = { name: 'epochs', unit: 'epochs', defaults: [1, 2, 3, 5], quick: [1] };
+const single: StrengthSpec = { name: 'applied', unit: '', defaults: [1], quick: [1] };
+
+export const attacks: readonly Attack[] = [
+  pure('quantize', 'k-bit quantization per tensor', 'Uniform k-bit quantization per tensor (min-max: 2^k levels from min to max; option mode=symmetric), biases included.', bits, {}, (set, _a, s, ctx) =>
+    quantizeUniform(set, s, { mode: opt(ctx, 'mode', 'minmax') as 'minmax' | 'symmetric', granularity: 'tensor' })),
+  pure('quantize-channel', 'k-bit quantization per output channel', 'Uniform k-bit quantization per output channel of each kernel (min-max), biases per tensor.', bits, {}, (set, _a, s, ctx) =>
+    quantizeUniform(set, s, { mode: opt(ctx, 'mode', 'minmax') as 'minmax' | 'symmetric', granularity: 'channel' })),
+  pure('float16', 'float16 round trip', 'Every tensor to IEEE half precision and back.', single, {}, (set) => float16RoundTrip(set)),
+  pure('int8-ort', 'ONNX Runtime dynamic int8', 'quantize_dynamic defaults: kernels per tensor, symmetric int8 in [-127, 127], zero point 0; biases float.', single, {}, (set, _a, _s, ctx) =>
+    int8Dynamic(set, { weightType: opt(ctx, 'weightType', 'int8') as 'int8' | 'uint8', perChannel: opt(ctx, 'perChannel', false) })),
+  pure('prune', 'magnitude pruning per layer', 'The smallest |w| of each kernel set to zero.', fractionPruned, {}, (set, _a, s) => pruneMagnitude(set, s, 'layer')),
+  pure('prune-global', 'global magnitude pruning', 'The smallest |w| over all kernels together set to zero.', fractionPruned, {}, (set, _a, s) => pruneMagnitude(set, s, 'global')),
+  pure('noise', 'Gaussian noise', 'w + N(0, (s · std of the tensor)²) on every tensor.', { name: 'σ / tensor std', unit: '×std', defaults: [0.01, 0.03, 0.1, 0.3, 0.5, 1], quick: [0.1, 0.5] }, {}, (set, _a, s, ctx) =>
+    addGaussianNoise(set, s, ctx.seed)),
+  pure('permute', 'neuron permutation', 'A random subset of the units of every hidden layer permuted, the next layer\'s inputs permuted to match (function unchanged).', { name: 'fraction of units moved', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 1] }, { functionPreserving: true }, (set, arch, s, ctx) =>
+    permuteUnits(set, arch, s, ctx.seed)),
+  pure('rescale', 'ReLU rescaling', 'Unit j of every hidden layer: incoming weights and bias × c_j, outgoing × 1/c_j, c_j log-uniform in [1/s, s] (function unchanged).', { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { functionPreserving: true }, (set, arch, s, ctx) =>
+    rescaleUnits(set, arch, s, ctx.seed)),
+  pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true }, (set, arch, s, ctx) =>
+    addDummyUnits(set, arch, s, ctx.seed)),
+  {
+    name: 'fine-tune',
+    title: 'fine-tuning',
+    description: 'All parameters trained on MNIST (SGD lr 0.1, momentum 0.9, weight decay 5e-4 unless overridden).',
+    strength: epochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: true,
+    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx),
+  },
+  {
+    name: 'fine-tune-fashion',
+    title: 'fine-tuning on Fashion-MNIST',
+    description: 'The model repurposed: all parameters trained on Fashion-MNIST (SGD lr 0.01, momentum 0.9); accuracy is still measured on MNIST.',
+    strength: epochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: true,
+    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { dataset: 'fashion-mnist', lr: opt(ctx, 'lr', 0.01) }),
+  },
+  {
+    name: 'overwrite',
+    title: 'overwriting with the attacker\'s key',
+    description: 'The attacker generates its own random key and embeds it with the naive strategy (SGD lr 0.1, momentum 0.9).',
+    strength: epochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: true,
+    run: (set, arch, s, ctx) => overwrite(set, arch, s, ctx),
+  },
+];
+
+export function attackNames(): string[] {
+  return attacks.map((a) => a.name);
+}
+
+/** @throws Error naming the unknown attack and the known ones. */
+export function getAttack(name: string): Attack {
+  const a = attacks.find((x) => x.name === name);
+  if (!a) throw new Error(`Unknown attack '${name}'. Known attacks are: ${attackNames().join(', ')}.`);
+  return a;
+}
+
+export type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
+export { quantizeUniform, float16RoundTrip, int8Dynamic } from './quantize.js';
+export { pruneMagnitude } from './prune.js';
+export { addGaussianNoise } from './noise.js';
+export { permuteUnits, rescaleUnits, addDummyUnits, remapUnits, hiddenLinks } from './units.js';
+export { fineTune, overwrite } from './finetune.js';
+export { runChain, chainAttack, type ChainStep } from './chain.js';

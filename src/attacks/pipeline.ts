@@ -1,0 +1,68 @@
+/**
+ * The real collaborators of a sweep, wired: the scorer (align → extract → score, as a verification
+ * does it), the accuracy evaluator (ONNX Runtime), the trainer for training attacks (trainModel at a
+ * constant learning rate, datasets loaded once) and the attacker's key generator.
+ */
+import type { Architecture } from '../core/architectures.js';
+import { alignToKey } from '../core/align/index.js';
+import { extractValues } from '../core/extract.js';
+import { generateKey, keyTargetsFromParamSet } from '../core/keygen.js';
+import type { ParamSet } from '../core/paramSet.js';
+import { scoreWatermark } from '../core/score.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import { loadDataset, type Dataset, type DatasetName } from '../data/datasets.js';
+import { evaluateAccuracy, type EvalOptions, type LabelledData } from '../eval/accuracy.js';
+import type { GradientEngine } from '../training/engine.js';
+import { trainModel } from '../training/train.js';
+import type { Evaluator, Scorer } from './sweep.js';
+import type { KeyGenFn, TrainFn } from './types.js';
+
+/** Scores a suspect against `key` with the owner's model as the alignment reference. */
+export function keyScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Scorer {
+  return (suspect, _suspectArch, owner, { invariant }) => {
+    const aligned = alignToKey(suspect, key, { reference: owner.params, arch: owner.arch, invariant });
+    const extracted = extractValues(aligned.params, key);
+    return scoreWatermark(extracted, key.values, { ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons });
+  };
+}
+
+/** Accuracy on `data` through ONNX Runtime. */
+export function onnxEvaluator(data: LabelledData, opts: EvalOptions = {}): Evaluator {
+  return async (set: ParamSet, arch: Architecture) => (await evaluateAccuracy(set, arch, data, opts)).accuracy;
+}
+
+export interface TrainerOptions {
+  /** Test samples the trainer scores after each epoch (the sweep measures accuracy itself). */
+  readonly testLimit?: number;
+  readonly engine?: GradientEngine;
+  readonly backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly threads?: number;
+}
+
+/** trainModel with datasets cached per (name, limit). */
+export function trainerFor(opts: TrainerOptions = {}): TrainFn {
+  const cache = new Map<string, { train: Dataset; test: Dataset }>();
+  return async (req) => {
+    const k = `${req.dataset}:${req.limit ?? 'all'}`;
+    let data = cache.get(k);
+    if (!data) {
+      data = {
+        train: loadDataset(req.dataset as DatasetName, 'train', req.limit !== undefined ? { limit: req.limit } : {}),
+        test: loadDataset(req.dataset as DatasetName, 'test', { limit: opts.testLimit ?? 1000 }),
+      };
+      cache.set(k, data);
+    }
+    return trainModel({
+      ...req,
+      trainData: data.train,
+      testData: data.test,
+      ...(opts.engine ? { engine: opts.engine } : {}),
+      ...(opts.backend ? { backend: opts.backend } : {}),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    });
+  };
+}
+
+/** The attacker's own random key, scale-matched to the stolen model like ours. */
+export const attackerKeygen: KeyGenFn = (set, arch, { n, seed }) =>
+  generateKey(keyTargetsFromParamSet(set), { n, seed: `attacker-${seed}`, arch: arch.name, id: `attacker-${seed}` });

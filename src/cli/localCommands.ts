@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { architectureNames, getArchitecture } from '../core/architectures.js';
+import { alignToKey } from '../core/align/index.js';
+import { defaults, strategies, type Strategy } from '../core/config.js';
+import { extractValues } from '../core/extract.js';
+import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
+import type { ParamSet } from '../core/paramSet.js';
+import { scoreWatermark, type Score } from '../core/score.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import { datasetNames, type DatasetName } from '../data/datasets.js';
+import { readModel, writeModel } from '../formats/index.js';
+import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
+import { MODEL_FORMATS, type ModelFormat } from '../formats/types.js';
+import { initParams } from '../training/engine.js';
+import { TrainingCancelled, toParamSet, trainModel, type TrainProgress } from '../training/train.js';
+import { parse } from './main.js';
+import { readModelPath } from './modelFiles.js';
+import { ProgressBar, formatDuration } from './progress.js';
+
+function num(value: string | undefined, name: string, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+  return v;
+}
+
+function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new Error(`--${name} is required`);
+  return value;
+}
+
+/** Ctrl-C aborts the running work cleanly; a second Ctrl-C exits at once. */
+function interruptSignal(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nStopping after the current step (Ctrl-C again to quit now)…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, release: () => process.off('SIGINT', onSigint) };
+}
+
+function progressReporter(bar: ProgressBar) {
+  return (p: TrainProgress) => {
+    const done = ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch);
+    bar.update(done, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(2)}% ${p.samplesPerSec.toFixed(0)} samples/s ETA ${formatDuration(p.etaSec)}`);
+  };
+}
+
+function writeKeyFile(path: string, key: WatermarkKey): void {
+  writeFileSync(path, serializeKey(key), { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+function scoreJson(s: Score) {
+  return { r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, ber: s.ber, decision: s.decision, fpr: s.fpr, comparisons: s.comparisons };
+}
+
+function describeScore(s: Score): string {
+  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p = ${s.pValue.toExponential(2)} (log10 ${s.log10p.toFixed(1)})  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}`;
+}
+
+export async function runTrain(argv: string[]): Promise<number> {
+  const a = parse(argv, {
+    arch: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' },
+    out: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
+    n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
+    replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
+    'dataset-dir': { type: 'string' },
+  });
+  if (a.help) {
+    console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
+  [--limit N] [--seed N] [--key FILE | --key-seed S] [--n ${defaults.key.n}] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
+  [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}]
+  [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]`);
+    return 0;
+  }
+  const arch = getArchitecture(a.arch ?? 'lenet5');
+  const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, 'mnist');
+  const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, 'delve');
+  const out = required(a.out, 'out');
+  if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
+  const seed = num(a.seed, 'seed', randomBytes(4).readUInt32LE(0) >>> 1, true);
+  const init = toParamSet(arch, initParams(arch, seed));
+  let key: WatermarkKey | undefined;
+  if (strategy !== 'none') {
+    key = a.key
+      ? parseKey(JSON.parse(readFileSync(a.key, 'utf8')))
+      : generateKey(keyTargetsFromParamSet(init), { seed: a['key-seed'] ?? randomBytes(32), n: num(a.n, 'n', defaults.key.n, true), arch: arch.name });
+  }
+  const bar = new ProgressBar();
+  const { signal, release } = interruptSignal();
+  try {
+    const result = await trainModel({
+      arch, dataset, strategy, ...(key ? { key } : {}), init,
+      epochs: num(a.epochs, 'epochs', defaults.training.epochs, true),
+      lr: num(a.lr, 'lr', defaults.training.lr), momentum: num(a.momentum, 'momentum', defaults.training.momentum),
+      weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
+      batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true),
+      ...(a.limit ? { limit: num(a.limit, 'limit', 0, true) } : {}),
+      seed,
+      delve: { replicas: num(a.replicas, 'replicas', defaults.delve.replicas, true), sigma: num(a.sigma, 'sigma', defaults.delve.sigma), lambda: num(a.lambda, 'lambda', defaults.delve.lambda) },
+      ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}),
+      ...(a.backend ? { backend: oneOf(a.backend, 'backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') } : {}),
+      onProgress: progressReporter(bar),
+      signal,
+    });
+    bar.done();
+    mkdirSync(out, { recursive: true });
+    saveTfjsModel(out, result.params, arch);
+    let score: Score | undefined;
+    if (key) {
+      writeKeyFile(join(out, 'key.json'), key);
+      score = scoreWatermark(extractValues(result.params, key), key.values);
+    }
+    const summary = {
+      arch: arch.name, dataset, strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
+      backend: result.backend, threads: result.threads, seconds: result.seconds, samplesPerSec: result.samplesPerSec,
+      history: result.history, keyId: key?.id, out, ...(score ? { score: scoreJson(score) } : {}),
+    };
+    writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, seed }, null, 2));
+    if (a.json) console.log(JSON.stringify(summary));
+    else {
+      for (const h of result.history) console.log(`epoch ${h.epoch}: loss ${h.loss.toFixed(4)}  train ${(h.trainAccuracy * 100).toFixed(2)}%  test ${(h.testAccuracy * 100).toFixed(2)}%  ${h.seconds.toFixed(1)} s`);
+      console.log(`Trained ${arch.name} on ${dataset} (${strategy}) on ${result.backend} x${result.threads}: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% in ${formatDuration(result.seconds)} (${result.samplesPerSec.toFixed(0)} samples/s)`);
+      if (score) console.log(`Watermark ${key!.id}: ${describeScore(score)}`);
+      console.log(`Model written to ${out}/ (TensorFlow.js)${key ? `; key to ${join(out, 'key.json')} (mode 0600: keep it secret, keep it apart from the model)` : ''}`);
+    }
+    return 0;
+  } catch (err) {
+    bar.done();
+    if (err instanceof TrainingCancelled) {
+      console.error('Training cancelled; nothing was written.');
+      return 130;
+    }
+    throw err;
+  } finally {
+    release();
+  }
+}
+
+function loadModel(path: string, archName?: string): { params: ParamSet; format: ModelFormat } {
+  const { format, params } = readModel(readModelPath(path));
+  return { format, params: archName && !params.arch ? { ...params, arch: archName } : params };
+}
+
+export async function runExtract(argv: string[]): Promise<number> {
+  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' } });
+  if (a.help) {
+    console.log('weightmark extract --model FILE_OR_DIR --key FILE [--reference DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--json]');
+    return 0;
+  }
+  const key = parseKey(JSON.parse(readFileSync(required(a.key, 'key'), 'utf8')));
+  const { format, params } = loadModel(required(a.model, 'model'));
+  const reference = a.reference ? loadTfjsModel(a.reference) : undefined;
+  const archName = a.arch ?? key.arch ?? reference?.arch;
+  const aligned = alignToKey(params, key, {
+    ...(reference ? { reference } : {}),
+    ...(archName ? { arch: getArchitecture(archName) } : {}),
+    ...(a['no-invariant'] ? { invariant: false } : {}),
+  });
+  const score = scoreWatermark(extractValues(aligned.params, key), key.values, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
+  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping }));
+  else {
+    console.log(`Read ${format} model; key ${key.id}`);
+    for (const m of aligned.mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
+    console.log(describeScore(score));
+  }
+  return 0;
+}
+
+export async function runFinetune(argv: string[]): Promise<number> {
+  const a = parse(argv, {
+    model: { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' },
+    'weight-decay': { type: 'string' }, dataset: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, arch: { type: 'string' },
+    threads: { type: 'string' }, 'batch-size': { type: 'string' },
+  });
+  if (a.help) {
+    console.log('weightmark finetune --model DIR --out DIR [--epochs 1] [--lr 0.01] [--momentum 0.9] [--weight-decay 5e-4] [--dataset mnist] [--limit N] [--json]');
+    return 0;
+  }
+  const out = required(a.out, 'out');
+  if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
+  const { params } = loadModel(required(a.model, 'model'));
+  const arch = getArchitecture(a.arch ?? params.arch ?? 'lenet5');
+  const bar = new ProgressBar();
+  const { signal, release } = interruptSignal();
+  try {
+    const result = await trainModel({
+      arch, strategy: 'none', init: params, schedule: 'constant',
+      dataset: oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, 'mnist'),
+      epochs: num(a.epochs, 'epochs', 1, true), lr: num(a.lr, 'lr', 0.01), momentum: num(a.momentum, 'momentum', 0.9),
+      weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
+      batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true),
+      ...(a.limit ? { limit: num(a.limit, 'limit', 0, true) } : {}),
+      ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}),
+      seed: num(a.seed, 'seed', 7, true),
+      onProgress: progressReporter(bar), signal,
+    });
+    bar.done();
+    mkdirSync(out, { recursive: true });
+    saveTfjsModel(out, result.params, arch);
+    const summary = { out, epochs: result.history.length, testAccuracy: result.testAccuracy, backend: result.backend, seconds: result.seconds };
+    if (a.json) console.log(JSON.stringify(summary));
+    else console.log(`Fine-tuned for ${summary.epochs} epoch(s): test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%; written to ${out}/`);
+    return 0;
+  } catch (err) {
+    bar.done();
+    if (err instanceof TrainingCancelled) {
+      console.error('Fine-tuning cancelled; nothing was written.');
+      return 130;
+    }
+    throw err;
+  } finally {
+    release();
+  }
+}
+
+export async function runExport(argv: string[]): Promise<number> {
+  const a = parse(argv, { model: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' } });
+  if (a.help) {
+    console.log(`weightmark export --model FILE_OR_DIR --format ${MODEL_FORMATS.join('|')} --out PATH [--arch NAME]`);
+    return 0;
+  }
+  const format = oneOf<ModelFormat>(a.format, 'format', MODEL_FORMATS, 'onnx');
+  const out = required(a.out, 'out');
+  const { params } = loadModel(required(a.model, 'model'));
+  const arch = getArchitecture(a.arch ?? params.arch ?? 'lenet5');
+  const files = writeModel(params, format, arch);
+  if (files.length === 1) writeFileSync(out, files[0]!.bytes);
+  else {
+    mkdirSync(out, { recursive: true });
+    for (const f of files) writeFileSync(join(out, f.name), f.bytes);
+  }
+  if (a.json) console.log(JSON.stringify({ format, out, files: files.map((f) => f.name) }));
+  else console.log(`Exported ${arch.name} as ${format} to ${out}`);
+  return 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runExtract, runExport, runFinetune, runTrain } from './localCommands.js';
+
+const usage = `weightmark — prove ownership of neural networks
+
+Local commands (no server needed):
+  weightmark train     --arch lenet5 --dataset mnist --strategy delve --epochs 5 --out DIR [--limit N] [--json]
+  weightmark extract   --model FILE_OR_DIR --key FILE [--reference DIR] [--json]
+  weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
+  weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz --out PATH
+
+Service:
+  weightmark serve                         start the HTTP service (same as npm start)
+  weightmark token --role R --sub S --ttl T   mint a token from the local signing key
+  weightmark <api command> --help          talk to a running server (see README)
+
+Every command takes --json for machine-readable output.`;
+
+type Handler = (argv: string[]) => Promise<number>;
+
+const local: Record<string, Handler> = {
+  train: runTrain,
+  extract: runExtract,
+  finetune: runFinetune,
+  export: runExport,
+};
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  return parseArgs({ args: argv, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: false, strict: true }).values;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === 'help') {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  const handler = local[command];
+  if (handler) return handler(rest);
+  const service = await import('./serviceCommands.js');
+  return service.runServiceCommand(command, rest, usage);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const json = process.argv.includes('--json');
+    const message = err instanceof Error ? err.message : String(err);
+    if (json) console.log(JSON.stringify({ error: message }));
+    else console.error(`weightmark: ${message}`);
+    process.exitCode = 1;
+  },
+);

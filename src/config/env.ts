@@ -1,0 +1,99 @@
+/**
+ * The service's configuration, read once from environment variables with safe defaults.
+ * Every variable is listed in docs/configuration.md; keep the two in step.
+ */
+import path from 'node:path';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface ServiceConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly keysDir: string;
+  /** 32 bytes from WEIGHTMARK_MASTER_KEY; absent → <keysDir>/master.key (created 0600 on first start). */
+  readonly masterKey?: Buffer;
+  readonly issuer: string;
+  readonly audience: string;
+  /** Default lifetime of tokens minted by `weightmark token` / POST /v1/tokens. */
+  readonly tokenTtlSec: number;
+  /** Upper bound on any token's lifetime the service will mint. */
+  readonly tokenMaxTtlSec: number;
+  readonly jsonBodyLimitBytes: number;
+  readonly uploadMaxFileBytes: number;
+  readonly uploadMaxFiles: number;
+  /** Requests per minute per token (per IP for anonymous requests); 0 disables. */
+  readonly rateLimitPerMin: number;
+  readonly logLevel: LogLevel;
+  /** Long jobs (training, releases) run at once; training is CPU-bound, so 1 by default. */
+  readonly jobConcurrency: number;
+  /** Seconds graceful shutdown waits for in-flight requests before closing anyway. */
+  readonly shutdownGraceSec: number;
+  /** False-positive rate at which a verification decides "match". */
+  readonly fpr: number;
+  readonly trustProxy: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${name}='${raw}' is not an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+
+function num(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= min || v >= max) throw new ConfigError(`${name}='${raw}' must be a number in (${min}, ${max})`);
+  return v;
+}
+
+/** Parses a 32-byte key given as 64 hex digits or base64. @throws ConfigError saying what was found. */
+export function parseMasterKey(raw: string, source = 'WEIGHTMARK_MASTER_KEY'): Buffer {
+  const s = raw.trim();
+  let key: Buffer;
+  if (/^[0-9a-fA-F]{64}$/.test(s)) key = Buffer.from(s, 'hex');
+  else key = Buffer.from(s, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError(`${source} must be 32 bytes as 64 hex digits or base64 (got ${key.length} bytes after decoding)`);
+  }
+  return key;
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** @throws ConfigError naming the variable and the accepted values. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  const level = (env.WEIGHTMARK_LOG_LEVEL ?? env.LOG_LEVEL ?? 'info').toLowerCase();
+  if (!LEVELS.includes(level as LogLevel)) throw new ConfigError(`WEIGHTMARK_LOG_LEVEL='${level}' is not one of ${LEVELS.join(', ')}`);
+  const dataDir = path.resolve(env.WEIGHTMARK_DATA_DIR || './data');
+  const cfg: ServiceConfig = {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    dataDir,
+    keysDir: path.resolve(env.WEIGHTMARK_KEYS_DIR || './keys'),
+    ...(env.WEIGHTMARK_MASTER_KEY ? { masterKey: parseMasterKey(env.WEIGHTMARK_MASTER_KEY) } : {}),
+    issuer: env.WEIGHTMARK_ISSUER || 'weightmark',
+    audience: env.WEIGHTMARK_AUDIENCE || 'weightmark-api',
+    tokenTtlSec: int(env, 'WEIGHTMARK_TOKEN_TTL_SEC', 3600, 1, 10 * 365 * 86400),
+    tokenMaxTtlSec: int(env, 'WEIGHTMARK_TOKEN_MAX_TTL_SEC', 30 * 86400, 1, 10 * 365 * 86400),
+    jsonBodyLimitBytes: int(env, 'WEIGHTMARK_JSON_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    uploadMaxFileBytes: int(env, 'WEIGHTMARK_UPLOAD_MAX_BYTES', 256 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
+    uploadMaxFiles: int(env, 'WEIGHTMARK_UPLOAD_MAX_FILES', 8, 1, 64),
+    rateLimitPerMin: int(env, 'WEIGHTMARK_RATE_LIMIT_PER_MIN', 600, 0, 1_000_000),
+    logLevel: level as LogLevel,
+    jobConcurrency: int(env, 'WEIGHTMARK_JOB_CONCURRENCY', 1, 1, 64),
+    shutdownGraceSec: int(env, 'WEIGHTMARK_SHUTDOWN_GRACE_SEC', 10, 0, 600),
+    fpr: num(env, 'WEIGHTMARK_FPR', 1e-6, 0, 1),
+    trustProxy: env.WEIGHTMARK_TRUST_PROXY === '1' || env.WEIGHTMARK_TRUST_PROXY === 'true',
+  };
+  return { ...cfg, ...overrides };
+}

@@ -1,0 +1,81 @@
+/**
+ * Stage (c): find tensors by content — the Pearson correlation of a suspect tensor, read under each
+ * candidate layout, with the reference tensor. Keyed positions are masked out of every comparison, so
+ * the choice never depends on the values the watermark is judged on (no manufactured match).
+ */
+import { solveAssignment } from '../linearAssignment.js';
+import { applyLayout, type LayoutCandidate } from './layouts.js';
+import { maskedPearson, sameShape, type DenseTensor } from './tensorOps.js';
+
+export interface ContentScore {
+  /** Best masked correlation over the candidates comparable with the reference (same shape), or -Infinity. */
+  readonly score: number;
+  /** Index into the candidates of the best one, or -1. */
+  readonly best: number;
+  /** How many candidates were scored. */
+  readonly scored: number;
+}
+
+/** Scores each layout candidate of one suspect tensor against the reference tensor. */
+export function scoreLayouts(reference: DenseTensor, mask: Uint8Array, suspect: DenseTensor, cands: readonly LayoutCandidate[]): ContentScore {
+  let score = -Infinity;
+  let best = -1;
+  let scored = 0;
+  cands.forEach((c, i) => {
+    if (!sameShape(c.shape, reference.shape)) return;
+    const r = maskedPearson(applyLayout(suspect, c).data, reference.data, mask);
+    scored++;
+    if (r > score) {
+      score = r;
+      best = i;
+    }
+  });
+  return { score, best, scored };
+}
+
+export interface ContentPair {
+  readonly target: number;
+  readonly suspect: number;
+  /** The layout picked by content, or -1 when none was comparable. */
+  readonly layout: number;
+  readonly score: number;
+}
+
+/**
+ * Assigns targets to suspects maximising the summed best correlation (exact assignment). `cands[t][s]`
+ * lists the layout candidates of suspect s for target t (empty = incompatible). Returns the pairs and
+ * how many (target, suspect, layout) candidates were scored.
+ */
+export function matchByContent(
+  targets: readonly number[],
+  suspects: readonly number[],
+  cands: (t: number, s: number) => readonly LayoutCandidate[],
+  reference: (t: number) => DenseTensor,
+  mask: (t: number) => Uint8Array,
+  suspect: (s: number) => DenseTensor,
+): { pairs: ContentPair[]; scored: number } {
+  const INCOMPATIBLE = 1e6;
+  const UNCOMPARABLE = 10; // compatible but not comparable (shapes differ): worse than any correlation
+  const cost = new Float64Array(targets.length * suspects.length).fill(INCOMPATIBLE);
+  const info: ContentScore[] = [];
+  let scored = 0;
+  targets.forEach((t, ti) => {
+    suspects.forEach((s, si) => {
+      const cs = cands(t, s);
+      if (cs.length === 0) return;
+      const sc = scoreLayouts(reference(t), mask(t), suspect(s), cs);
+      info[ti * suspects.length + si] = sc;
+      scored += sc.scored;
+      cost[ti * suspects.length + si] = sc.best >= 0 ? -sc.score : UNCOMPARABLE;
+    });
+  });
+  const a = solveAssignment(cost, targets.length, suspects.length);
+  const pairs: ContentPair[] = [];
+  targets.forEach((t, ti) => {
+    const si = a.rowToCol[ti]!;
+    if (si < 0 || cost[ti * suspects.length + si]! >= INCOMPATIBLE) return;
+    const sc = info[ti * suspects.length + si]!;
+    pairs.push({ target: t, suspect: suspects[si]!, layout: sc.best, score: sc.score });
+  });
+  return { pairs, scored };
+}

@@ -1,0 +1,310 @@
+/**
+ * Alignment: maps a suspect model's tensors onto the tensors a watermark key was made for, so that
+ * extraction survives format conversion (renamed tensors, transposed layouts, flatten order, folded
+ * BatchNorm) and function-preserving attacks (neuron permutation, ReLU rescaling, dummy neurons).
+ *
+ * Stages, in order: (a) by name, (b) by shape up to a layout, (c) by content against the reference
+ * (or by file order without one); then the layout of each tensor; then, with a reference, the
+ * invariant re-alignment of units. Keyed positions are masked out of every content comparison.
+ */
+import { getArchitecture, type Architecture } from '../architectures.js';
+import { sizeOf, type ParamSet, type ParamTensor } from '../paramSet.js';
+import type { WatermarkKey } from '../watermarkKey.js';
+import { inferChain, type ChainLayer } from './chain.js';
+import { matchByContent, scoreLayouts } from './content.js';
+import { realignLayers, type InvariantLayer } from './invariant.js';
+import { applyLayout, byConvention, layoutCandidates, voteConvention, type LayoutCandidate, type TargetContext } from './layouts.js';
+import { matchByName } from './names.js';
+import { sameShape, type DenseTensor } from './tensorOps.js';
+import type { AlignOptions, AlignmentResult, MappingMethod, TargetTensor, TensorMapping } from './types.js';
+
+export type { AlignOptions, AlignmentResult, MappingMethod, TensorMapping, TargetTensor } from './types.js';
+export { normaliseName, matchByName } from './names.js';
+export { inferChain, type ChainLayer } from './chain.js';
+export { layoutCandidates, applyLayout, voteConvention, type LayoutCandidate, type Convention } from './layouts.js';
+export { scoreLayouts, matchByContent } from './content.js';
+export { realignLayers, remapInputs, type UnitMap, type InvariantLayer } from './invariant.js';
+export { standardizeWithinTensors } from './standardize.js';
+export { transpose, flattenChwToHwc, maskedPearson } from './tensorOps.js';
+
+/** A layout picked by content is trusted only when the correlation reaches this; below it the file's convention decides. */
+const CONTENT_LAYOUT_MIN_R = 0.3;
+
+interface Assigned {
+  readonly suspect: number;
+  readonly method: MappingMethod;
+  /** A layout already chosen by the content stage. */
+  readonly layout?: LayoutCandidate;
+}
+
+/**
+ * Maps the suspect's tensors onto key.tensors.
+ * @throws Error naming every keyed tensor that cannot be mapped, and listing the suspect's tensors.
+ * @throws Error when the reference lacks a key tensor or has it in another shape.
+ */
+export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOptions = {}): AlignmentResult {
+  const notes: string[] = [];
+  const reference = opts.reference;
+  let invariant = opts.invariant ?? reference !== undefined;
+  if (invariant && !reference) {
+    notes.push('invariant re-alignment needs a reference model; skipped');
+    invariant = false;
+  }
+  const targets = targetsOf(key, reference);
+  const refByName = new Map((reference?.tensors ?? []).map((t) => [t.name, t] as const));
+  const masks = keyMasks(key, targets);
+  const arch = opts.arch ?? archByName(key.arch);
+  const chain = inferChain(targets, arch);
+  if (!chain.ok && invariant) {
+    notes.push(`invariant re-alignment skipped: ${chain.reason}`);
+    invariant = false;
+  }
+  const layerOf = new Map<number, ChainLayer>();
+  if (chain.ok) for (const l of chain.layers) for (const i of [l.kernel, l.bias]) if (i !== undefined) layerOf.set(i, l);
+  const contexts = targets.map((t, i) => contextOf(t, layerOf.get(i), invariant));
+  const strictContexts = contexts.map((c) => ({ ...c, flexibleIn: false, flexibleOut: false }));
+
+  const sus = suspect.tensors;
+  const suspectNames = sus.map((t) => t.name);
+  const candCache = new Map<string, LayoutCandidate[]>();
+  const cands = (t: number, s: number, strict = false): LayoutCandidate[] => {
+    const k = `${t}:${s}:${strict}`;
+    let c = candCache.get(k);
+    if (!c) {
+      c = layoutCandidates(strict ? strictContexts[t]! : contexts[t]!, sus[s]!.shape);
+      candCache.set(k, c);
+    }
+    return c;
+  };
+  let comparisons = 0;
+  const assigned = new Map<number, Assigned>();
+  const usedS = new Set<number>();
+  const assign = (t: number, a: Assigned): void => {
+    assigned.set(t, a);
+    usedS.add(a.suspect);
+  };
+
+  // (a) by name
+  for (const m of matchByName(targets, suspectNames)) {
+    if (cands(m.target, m.suspect).length === 0) {
+      notes.push(`'${suspectNames[m.suspect]}' is named like '${targets[m.target]!.name}' but its shape [${sus[m.suspect]!.shape}] does not read as [${targets[m.target]!.shape}]; looked for it by shape`);
+      continue;
+    }
+    assign(m.target, { suspect: m.suspect, method: 'name' });
+  }
+  // (b) by shape, then (c) by content or file order — exact shapes first, then (invariant) unit counts free
+  for (const strict of invariant ? [true, false] : [false]) {
+    byUniqueShape(targets.length, sus.length, assigned, usedS, (t, s) => cands(t, s, strict).length > 0, assign);
+    const openT = range(targets.length).filter((t) => !assigned.has(t) && range(sus.length).some((s) => !usedS.has(s) && cands(t, s, strict).length > 0));
+    const openS = range(sus.length).filter((s) => !usedS.has(s));
+    if (openT.length === 0) continue;
+    if (reference) {
+      const refOf = (t: number): DenseTensor => refByName.get(targets[t]!.name)!;
+      const r = matchByContent(openT, openS, (t, s) => cands(t, s, strict), refOf, (t) => masks[t]!, (s) => sus[s]!);
+      comparisons += r.scored;
+      for (const p of r.pairs) {
+        const c = cands(p.target, p.suspect, strict);
+        assign(p.target, { suspect: p.suspect, method: 'content', ...(p.layout >= 0 && p.score >= CONTENT_LAYOUT_MIN_R ? { layout: c[p.layout]! } : {}) });
+      }
+    } else {
+      for (const t of openT) {
+        const s = openS.find((x) => !usedS.has(x) && cands(t, x, strict).length > 0);
+        if (s !== undefined) assign(t, { suspect: s, method: 'order' });
+      }
+    }
+  }
+
+  const keyNames = new Set(key.tensors.map((k) => k.name));
+  const unmapped = range(targets.length).filter((t) => !assigned.has(t));
+  const unmappedKeyed = unmapped.filter((t) => keyNames.has(targets[t]!.name));
+  if (unmappedKeyed.length > 0) {
+    const want = unmappedKeyed.map((t) => `'${targets[t]!.name}' [${targets[t]!.shape}]`).join(', ');
+    const have = sus.map((s, i) => `'${s.name}' [${s.shape}]${usedS.has(i) ? ' (taken)' : ''}`).join(', ');
+    throw new Error(`Cannot map key tensor(s) ${want} onto the suspect: no remaining tensor has a fitting name or shape. The suspect has: ${have || 'no tensors'}.`);
+  }
+  if (unmapped.length > 0) {
+    notes.push(`reference tensor(s) ${unmapped.map((t) => `'${targets[t]!.name}'`).join(', ')} not found in the suspect`);
+    if (invariant) {
+      notes.push('invariant re-alignment skipped: the layer chain is incomplete in the suspect');
+      invariant = false;
+    }
+  }
+
+  // Layouts: the file's convention by vote, content where it speaks clearly, the invariant stage for chain kernels.
+  const vote = voteConvention([...assigned].map(([t, a]) => cands(t, a.suspect)), suspectNames);
+  const layoutOptions = new Map<number, LayoutCandidate[]>();
+  const chosen = new Map<number, LayoutCandidate>();
+  for (const [t, a] of assigned) {
+    const cs = byConvention(cands(t, a.suspect), vote.convention);
+    const chainKernel = invariant && layerOf.get(t)?.kernel === t;
+    if (chainKernel) {
+      layoutOptions.set(t, cs);
+    } else if (a.layout) {
+      chosen.set(t, a.layout);
+    } else if (cs.length === 1) {
+      chosen.set(t, cs[0]!);
+    } else {
+      const ref = refByName.get(targets[t]!.name);
+      const sc = ref ? scoreLayouts(ref, masks[t]!, sus[a.suspect]!, cs) : undefined;
+      if (sc && sc.scored > 1) comparisons += sc.scored;
+      if (sc && sc.best >= 0 && sc.score >= CONTENT_LAYOUT_MIN_R) {
+        chosen.set(t, cs[sc.best]!);
+      } else {
+        chosen.set(t, cs[0]!);
+        notes.push(`'${targets[t]!.name}': layout ambiguous (${cs.map((c) => c.label).join(' | ')}); took '${cs[0]!.label}' by the file's ${vote.convention} convention (${vote.tf} tf / ${vote.torch} torch votes)`);
+      }
+    }
+  }
+
+  const aligned = new Map<number, DenseTensor>();
+  const transforms = new Map<number, string[]>();
+  for (const [t, c] of chosen) {
+    aligned.set(t, applyLayout(sus[assigned.get(t)!.suspect]!, c));
+    transforms.set(t, [c.label]);
+  }
+
+  if (invariant && chain.ok) {
+    comparisons += invariantStage(chain.layers, targets, refByName, masks, sus, assigned, layoutOptions, aligned, transforms, notes);
+  } else if (reference === undefined) {
+    notes.push('no reference model: neuron order and per-unit or per-tensor scaling were taken as read (a rescaled tensor weakens the pooled Pearson r; standardizeWithinTensors gives a scale-free combination)');
+  }
+
+  for (const k of key.tensors) {
+    const t = targets.findIndex((x) => x.name === k.name);
+    const a = aligned.get(t)!;
+    if (!sameShape(a.shape, k.shape)) {
+      throw new Error(`Key tensor '${k.name}' [${k.shape}] mapped to suspect '${suspectNames[assigned.get(t)!.suspect]}' [${sus[assigned.get(t)!.suspect]!.shape}], which reads as [${a.shape}]; ` + (reference ? 'unit counts differ in a layer the invariant stage could not realign.' : 'unit counts differ (dummy or pruned neurons?); pass the reference model to realign them.'));
+    }
+  }
+
+  const params: ParamSet = {
+    ...(key.arch !== undefined ? { arch: key.arch } : {}),
+    tensors: key.tensors.map((k): ParamTensor => {
+      const t = targets.findIndex((x) => x.name === k.name);
+      return { name: k.name, shape: [...k.shape], data: aligned.get(t)!.data };
+    }),
+  };
+  const mapping: TensorMapping[] = key.tensors.map((k) => {
+    const t = targets.findIndex((x) => x.name === k.name);
+    const a = assigned.get(t)!;
+    return { keyTensor: k.name, suspectTensor: suspectNames[a.suspect]!, method: a.method, transform: transforms.get(t)!.join('; ') };
+  });
+  return { params, mapping, comparisons: Math.max(1, comparisons), notes };
+}
+
+/** Runs the invariant re-alignment over the chain, filling `aligned` and `transforms`; returns the alternatives scored. */
+function invariantStage(
+  layers: readonly ChainLayer[],
+  targets: readonly TargetTensor[],
+  refByName: ReadonlyMap<string, ParamTensor>,
+  masks: readonly Uint8Array[],
+  sus: readonly ParamTensor[],
+  assigned: ReadonlyMap<number, Assigned>,
+  layoutOptions: ReadonlyMap<number, LayoutCandidate[]>,
+  aligned: Map<number, DenseTensor>,
+  transforms: Map<number, string[]>,
+  notes: string[],
+): number {
+  const inputs: InvariantLayer[] = layers.map((l) => {
+    const opts = layoutOptions.get(l.kernel)!;
+    const kSus = sus[assigned.get(l.kernel)!.suspect]!;
+    return {
+      layer: l,
+      kernelOptions: opts.map((c) => ({ label: c.label, tensor: applyLayout(kSus, c) })),
+      ...(l.bias !== undefined ? { bias: aligned.get(l.bias)!, refBias: refByName.get(targets[l.bias]!.name)!, biasMask: masks[l.bias]! } : {}),
+      refKernel: refByName.get(targets[l.kernel]!.name)!,
+      kernelMask: masks[l.kernel]!,
+    };
+  });
+  const results = realignLayers(inputs);
+  let comparisons = 0;
+  results.forEach((r, li) => {
+    const l = layers[li]!;
+    const prev = li > 0 ? results[li - 1] : undefined;
+    if (r.tried > 1) comparisons += r.tried;
+    const unitParts: string[] = [];
+    if (r.permuted) unitParts.push(`units permuted (${r.method})`);
+    if (r.dropped > 0) unitParts.push(`${r.dropped} extra unit(s) dropped`);
+    if (r.missing > 0) unitParts.push(`${r.missing} unit(s) missing, zero-filled`);
+    if (r.rescaled === 'per unit') unitParts.push('rescaled per unit');
+    if (r.rescaled === 'per tensor') unitParts.push(`rescaled per tensor (÷${r.map.scale[0]!.toPrecision(4)})`);
+    const inParts: string[] = [];
+    if (prev?.permuted) inParts.push('inputs permuted');
+    if (prev && prev.rescaled === 'per unit') inParts.push(r.compensated ? 'inputs rescaled back' : 'inputs left unscaled (no compensation found)');
+    aligned.set(l.kernel, r.kernel);
+    transforms.set(l.kernel, [inputs[li]!.kernelOptions[r.option]!.label, ...inParts, ...unitParts]);
+    if (l.bias !== undefined && r.bias) {
+      aligned.set(l.bias, r.bias);
+      transforms.set(l.bias, [...transforms.get(l.bias)!, ...unitParts]);
+    }
+    if (r.meanCorr < 0.5) notes.push(`layer '${l.name}': matched units correlate weakly with the reference (mean r = ${r.meanCorr.toFixed(3)}) — the suspect may be unrelated`);
+  });
+  return comparisons;
+}
+
+/** Greedy fixpoint: a target with exactly one fitting suspect that fits no other open target is mapped by shape. */
+function byUniqueShape(nT: number, nS: number, assigned: ReadonlyMap<number, Assigned>, usedS: ReadonlySet<number>, fits: (t: number, s: number) => boolean, assign: (t: number, a: Assigned) => void): void {
+  for (let changed = true; changed; ) {
+    changed = false;
+    const openT = range(nT).filter((t) => !assigned.has(t));
+    const openS = range(nS).filter((s) => !usedS.has(s));
+    for (const t of openT) {
+      if (assigned.has(t)) continue;
+      const ss = openS.filter((s) => !usedS.has(s) && fits(t, s));
+      if (ss.length !== 1) continue;
+      const s = ss[0]!;
+      if (openT.some((o) => o !== t && !assigned.has(o) && fits(o, s))) continue;
+      assign(t, { suspect: s, method: 'layout' });
+      changed = true;
+    }
+  }
+}
+
+/** The tensors to align: the reference's (a superset of the key's) when given, else the key's. */
+function targetsOf(key: WatermarkKey, reference: ParamSet | undefined): TargetTensor[] {
+  if (!reference) return key.tensors.map((k) => ({ name: k.name, shape: [...k.shape] }));
+  for (const k of key.tensors) {
+    const r = reference.tensors.find((t) => t.name === k.name);
+    if (!r) throw new Error(`Reference model has no tensor '${k.name}' of key '${key.id}'; it has: ${reference.tensors.map((t) => t.name).join(', ')}`);
+    if (!sameShape(r.shape, k.shape)) throw new Error(`Reference tensor '${k.name}' has shape [${r.shape}], key '${key.id}' expects [${k.shape}]`);
+  }
+  return reference.tensors.map((t) => ({ name: t.name, shape: [...t.shape] }));
+}
+
+/** 1 at each keyed flat index of each target tensor. */
+function keyMasks(key: WatermarkKey, targets: readonly TargetTensor[]): Uint8Array[] {
+  const masks = targets.map((t) => new Uint8Array(sizeOf(t.shape)));
+  const byName = new Map(targets.map((t, i) => [t.name, i] as const));
+  for (let p = 0; p < key.tensorIndex.length; p++) {
+    const kt = key.tensors[key.tensorIndex[p]!];
+    const t = kt ? byName.get(kt.name) : undefined;
+    if (t === undefined) throw new Error(`Key '${key.id}' position ${p} refers to tensor index ${key.tensorIndex[p]}, which the key does not list`);
+    masks[t]![key.flatIndex[p]!] = 1;
+  }
+  return masks;
+}
+
+function contextOf(t: TargetTensor, layer: ChainLayer | undefined, invariant: boolean): TargetContext {
+  const isBias = layer ? t.name.endsWith('/bias') : t.shape.length === 1;
+  const role: TargetContext['role'] = isBias ? 'bias' : t.shape.length === 4 ? 'conv-kernel' : t.shape.length === 2 ? 'dense-kernel' : 'other';
+  return {
+    target: t,
+    role,
+    ...(layer?.flatten && !isBias ? { flattenSpatial: layer.flatten.spatial } : {}),
+    flexibleIn: invariant && layer !== undefined && !layer.isFirst,
+    flexibleOut: invariant && layer !== undefined && !layer.isOutput,
+  };
+}
+
+function archByName(name: string | undefined): Architecture | undefined {
+  if (name === undefined) return undefined;
+  try {
+    return getArchitecture(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -1,0 +1,185 @@
+/**
+ * Decodes an ONNX ModelProto into the little weightmark needs: every tensor (graph initializers and
+ * Constant nodes, subgraphs included) as metadata plus views of its bytes, and every node's op type,
+ * inputs, outputs and scalar attributes. Tensor payloads are not converted here (see read.ts), so the
+ * memory used stays proportional to the number of tensors and nodes, not to the file size.
+ */
+import { FormatError } from '../errors.js';
+import {
+  AttributeProto, DATA_LOCATION_EXTERNAL, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto,
+} from './schema.js';
+import { asBytes, asFloat, asInt64, asString, fields, pushVarints } from './wire.js';
+
+export interface DecodeLimits {
+  /** Graphs nested inside node attributes (If/Loop/Scan bodies); the main graph is depth 0. */
+  readonly maxGraphDepth: number;
+  /** Nodes across all graphs. */
+  readonly maxNodes: number;
+  readonly maxDims: number;
+}
+
+export interface TensorRef {
+  readonly name: string;
+  readonly dims: number[];
+  readonly dataType: number;
+  /** The whole TensorProto message, re-read for typed (float_data, int32_data, …) payloads. */
+  readonly message: Uint8Array;
+  readonly raw?: Uint8Array;
+  /** Set when data_location = EXTERNAL: the key/value entries (location, offset, length, …). */
+  readonly external?: Map<string, string>;
+  /** Where it was found, for error messages: "initializer" or "Constant node". */
+  readonly origin: string;
+  /**
+   * Set for a SparseTensorProto: this ref describes its values ([NNZ]); `indices` are INT64, either
+   * [NNZ] linear indices or [NNZ, rank] coordinates into the dense shape `dims`.
+   */
+  readonly sparse?: { readonly indices: TensorRef; readonly dims: number[] };
+}
+
+export interface AttributeRef {
+  readonly i?: number;
+  readonly f?: number;
+  readonly ints?: number[];
+  readonly t?: TensorRef;
+  readonly sparse?: TensorRef;
+}
+
+export interface NodeRef {
+  readonly opType: string;
+  readonly domain: string;
+  readonly inputs: string[];
+  readonly outputs: string[];
+  readonly attributes: Map<string, AttributeRef>;
+}
+
+export interface DecodedModel {
+  readonly irVersion: number;
+  readonly producer: string;
+  /** Initializers and Constant-node tensors of all graphs, in the order met. */
+  readonly tensors: TensorRef[];
+  readonly nodes: NodeRef[];
+}
+
+/** @throws FormatError on malformed protobuf, a missing graph, or a limit exceeded. */
+export function decodeModel(bytes: Uint8Array, limits: DecodeLimits): DecodedModel {
+  let irVersion = 0;
+  let producer = '';
+  let graph: Uint8Array | undefined;
+  for (const f of fields(bytes)) {
+    if (f.no === ModelProto.irVersion) irVersion = asInt64(f, 'ModelProto.ir_version');
+    else if (f.no === ModelProto.producerName) producer = asString(f, 'ModelProto.producer_name');
+    else if (f.no === ModelProto.graph) graph = asBytes(f, 'ModelProto.graph');
+  }
+  if (graph === undefined) {
+    throw new FormatError('WM_ERR_FORMAT_MALFORMED', 'ONNX: the model has no graph (ModelProto field 7)');
+  }
+  const model: DecodedModel = { irVersion, producer, tensors: [], nodes: [] };
+  decodeGraph(graph, 0, model, limits);
+  return model;
+}
+
+function decodeGraph(bytes: Uint8Array, depth: number, model: DecodedModel, limits: DecodeLimits): void {
+  if (depth > limits.maxGraphDepth) {
+    throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `ONNX: graphs nest more than ${limits.maxGraphDepth} levels deep`);
+  }
+  for (const f of fields(bytes)) {
+    if (f.no === GraphProto.initializer) {
+      model.tensors.push(decodeTensor(asBytes(f, 'GraphProto.initializer'), 'initializer', limits));
+    } else if (f.no === GraphProto.sparseInitializer) {
+      model.tensors.push(decodeSparse(asBytes(f, 'GraphProto.sparse_initializer'), 'sparse initializer', limits));
+    } else if (f.no === GraphProto.node) {
+      if (model.nodes.length >= limits.maxNodes) {
+        throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `ONNX: more than ${limits.maxNodes} nodes`);
+      }
+      const node = decodeNode(asBytes(f, 'GraphProto.node'), depth, model, limits);
+      model.nodes.push(node);
+      const value = node.attributes.get('value')?.t ?? node.attributes.get('sparse_value')?.sparse;
+      if (node.opType === 'Constant' && node.domain === '' && value !== undefined && node.outputs[0]) {
+        model.tensors.push({ ...value, name: node.outputs[0], origin: 'Constant node' });
+      }
+    }
+  }
+}
+
+function decodeNode(bytes: Uint8Array, depth: number, model: DecodedModel, limits: DecodeLimits): NodeRef {
+  const node: NodeRef = { opType: '', domain: '', inputs: [], outputs: [], attributes: new Map() };
+  let opType = '';
+  let domain = '';
+  for (const f of fields(bytes)) {
+    if (f.no === NodeProto.input) node.inputs.push(asString(f, 'NodeProto.input'));
+    else if (f.no === NodeProto.output) node.outputs.push(asString(f, 'NodeProto.output'));
+    else if (f.no === NodeProto.opType) opType = asString(f, 'NodeProto.op_type');
+    else if (f.no === NodeProto.domain) domain = asString(f, 'NodeProto.domain');
+    else if (f.no === NodeProto.attribute) decodeAttribute(asBytes(f, 'NodeProto.attribute'), node, depth, model, limits);
+  }
+  // ai.onnx is the default domain under two spellings.
+  return { ...node, opType, domain: domain === 'ai.onnx' ? '' : domain };
+}
+
+function decodeAttribute(bytes: Uint8Array, node: NodeRef, depth: number, model: DecodedModel, limits: DecodeLimits): void {
+  let name = '';
+  const attr: { i?: number; f?: number; ints?: number[]; t?: TensorRef; sparse?: TensorRef } = {};
+  for (const f of fields(bytes)) {
+    switch (f.no) {
+      case AttributeProto.name: name = asString(f, 'AttributeProto.name'); break;
+      case AttributeProto.i: attr.i = asInt64(f, 'AttributeProto.i'); break;
+      case AttributeProto.f: attr.f = asFloat(f, 'AttributeProto.f'); break;
+      case AttributeProto.ints: pushVarints(f, (attr.ints ??= []), 4096, 'AttributeProto.ints'); break;
+      case AttributeProto.t: attr.t = decodeTensor(asBytes(f, 'AttributeProto.t'), 'attribute', limits); break;
+      case AttributeProto.sparseTensor: attr.sparse = decodeSparse(asBytes(f, 'AttributeProto.sparse_tensor'), 'attribute', limits); break;
+      case AttributeProto.g:
+      case AttributeProto.graphs:
+        decodeGraph(asBytes(f, 'AttributeProto.g'), depth + 1, model, limits);
+        break;
+    }
+  }
+  node.attributes.set(name, attr);
+}
+
+function decodeSparse(bytes: Uint8Array, origin: string, limits: DecodeLimits): TensorRef {
+  let values: TensorRef | undefined;
+  let indices: TensorRef | undefined;
+  const dims: number[] = [];
+  for (const f of fields(bytes)) {
+    if (f.no === SparseTensorProto.values) values = decodeTensor(asBytes(f, 'SparseTensorProto.values'), origin, limits);
+    else if (f.no === SparseTensorProto.indices) indices = decodeTensor(asBytes(f, 'SparseTensorProto.indices'), origin, limits);
+    else if (f.no === SparseTensorProto.dims) pushVarints(f, dims, limits.maxDims, 'SparseTensorProto.dims');
+  }
+  if (!values || !indices) {
+    throw new FormatError('WM_ERR_FORMAT_MALFORMED', `ONNX: a sparse tensor (${origin}) lacks its ${values ? 'indices' : 'values'}`);
+  }
+  return { ...values, sparse: { indices, dims } };
+}
+
+function decodeTensor(bytes: Uint8Array, origin: string, limits: DecodeLimits): TensorRef {
+  let name = '';
+  let dataType = 0;
+  let raw: Uint8Array | undefined;
+  let location = 0;
+  let entries: Map<string, string> | undefined;
+  const dims: number[] = [];
+  for (const f of fields(bytes)) {
+    switch (f.no) {
+      case TensorProto.dims: pushVarints(f, dims, limits.maxDims, 'TensorProto.dims'); break;
+      case TensorProto.dataType: dataType = asInt64(f, 'TensorProto.data_type'); break;
+      case TensorProto.name: name = asString(f, 'TensorProto.name'); break;
+      case TensorProto.rawData: raw = asBytes(f, 'TensorProto.raw_data'); break;
+      case TensorProto.dataLocation: location = asInt64(f, 'TensorProto.data_location'); break;
+      case TensorProto.externalData: {
+        let key = '';
+        let value = '';
+        for (const e of fields(asBytes(f, 'TensorProto.external_data'))) {
+          if (e.no === StringStringEntryProto.key) key = asString(e, 'external_data key');
+          else if (e.no === StringStringEntryProto.value) value = asString(e, 'external_data value');
+        }
+        (entries ??= new Map()).set(key, value);
+        break;
+      }
+    }
+  }
+  return {
+    name, dims, dataType, message: bytes, origin,
+    ...(raw !== undefined ? { raw } : {}),
+    ...(location === DATA_LOCATION_EXTERNAL ? { external: entries ?? new Map() } : {}),
+  };
+}

@@ -1,0 +1,4 @@
+/** ONNX support: read a model's weights into a param set, export a param set as a runnable graph. */
+export { readOnnx, DEFAULT_ONNX_READ_LIMITS, type ReadOnnxOptions, type OnnxReadLimits } from './read.js';
+export { writeOnnx, ONNX_INPUT, ONNX_OUTPUT } from './write.js';
+export { sampleOnnxFiles, randomParamSet } from './samples.js';

@@ -1,0 +1,207 @@
+/**
+ * Route handlers, one per operationId in openapi.yaml: each reads the validated input, calls one use
+ * case and shapes the response. Roles, validation and errors are handled around them (app.ts).
+ */
+import type { Request, Response } from 'express';
+import { writeZipStored } from '../formats/zip.js';
+import type { Principal } from '../crypto/signing.js';
+import { AppError, ERRORS, codeFromProblemSlug, problemType } from '../service/errors.js';
+import type { ServiceContext } from '../service/context.js';
+import * as models from '../service/models.js';
+import * as training from '../service/training.js';
+import * as releases from '../service/releases.js';
+import * as verifications from '../service/verifications.js';
+import * as audit from '../service/audit.js';
+import * as tokens from '../service/tokens.js';
+import { isTerminal, type JobEvent } from '../jobs/runner.js';
+import { readParts } from './uploads.js';
+import type { DownloadFormat } from '../service/ports.js';
+import type { VerificationRecord } from '../store/types.js';
+
+export type Handler = (req: Request, res: Response) => Promise<void> | void;
+
+const actor = (res: Response): Principal => res.locals.principal as Principal;
+const query = (res: Response): Record<string, unknown> => (res.locals.query ?? {}) as Record<string, unknown>;
+const page = (res: Response) => ({ limit: Number(query(res).limit ?? 50), offset: Number(query(res).offset ?? 0) });
+const field = (req: Request, name: string): string | undefined => {
+  const v = (req.body as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+};
+
+function verificationView(v: VerificationRecord) {
+  return {
+    id: v.id, createdAt: v.createdAt, createdBy: v.createdBy, decision: v.decision, pValue: v.pValue,
+    log10p: Number(v.report.log10p ?? 0), leakedBy: (v.report.leakedBy as string | null) ?? null, report: v.report, reportJws: v.reportJws,
+  };
+}
+
+async function getJobOr404(ctx: ServiceContext, id: string) {
+  const job = await ctx.store.getJob(id);
+  if (!job) throw new AppError('WM_ERR_JOB_NOT_FOUND', `no job with id '${id}'; list jobs with GET /v1/jobs`);
+  return job;
+}
+
+export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): Record<string, Handler> {
+  const cancel: Handler = async (req, res) => {
+    const job = await getJobOr404(ctx, String(req.params.id));
+    if (isTerminal(job.status)) throw new AppError('WM_ERR_JOB_FINISHED', `job '${job.id}' already ${job.status}; nothing to cancel`);
+    await ctx.jobs.cancel(job, actor(res));
+    res.status(202).json(await getJobOr404(ctx, job.id));
+  };
+
+  return {
+    getHealth: (_req, res) => {
+      res.json({ status: 'ok', version: '0.1.0' });
+    },
+    getReady: async (_req, res) => {
+      if (!state.ready()) throw new AppError('WM_ERR_SHUTTING_DOWN', 'the service is starting or shutting down; retry shortly');
+      await ctx.store.ping();
+      res.json({ status: 'ready', jobs: { queued: ctx.jobs.queued, running: ctx.jobs.running } });
+    },
+    getMetrics: (_req, res) => {
+      res.type('text/plain; version=0.0.4').send(ctx.metrics.render());
+    },
+    getJwks: (_req, res) => {
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.json(ctx.signing.jwks());
+    },
+    getProblemType: (req, res) => {
+      const code = codeFromProblemSlug(String(req.params.slug));
+      if (!code) throw new AppError('WM_ERR_ROUTE_NOT_FOUND', `no problem type '${req.params.slug}'`);
+      res.json({ type: problemType(code), code, status: ERRORS[code].status, title: ERRORS[code].title });
+    },
+
+    createToken: async (req, res) => {
+      res.status(201).json(await tokens.mintToken(ctx, actor(res), req.body));
+    },
+    rotateSigningKey: async (_req, res) => {
+      res.json(await tokens.rotateSigningKey(ctx, actor(res)));
+    },
+
+    listModels: async (_req, res) => {
+      res.json(await models.listModels(ctx, page(res)));
+    },
+    registerModel: async (req, res) => {
+      const keyPart = readParts(req, 'key')[0]?.bytes ?? field(req, 'key');
+      const name = field(req, 'name');
+      const arch = field(req, 'arch');
+      const m = await models.registerUploadedModel(ctx, actor(res), {
+        files: readParts(req, 'file'), ...(name ? { name } : {}), ...(arch ? { arch } : {}), ...(keyPart !== undefined ? { key: keyPart } : {}),
+      });
+      res.status(201).location(`/v1/models/${m.id}`).json(m);
+    },
+    trainModel: async (req, res) => {
+      const body = { dataset: 'mnist', strategy: 'delve', ...(req.body as object) } as training.TrainRequest;
+      const job = await training.startTraining(ctx, actor(res), body);
+      res.status(202).location(`/v1/jobs/${job.id}`).json(job);
+    },
+    getModel: async (req, res) => {
+      res.json(models.modelView(await models.getModel(ctx, String(req.params.id))));
+    },
+    exportModelKey: async (req, res) => {
+      res.json(await models.exportModelKey(ctx, actor(res), String(req.params.id)));
+    },
+    createRelease: async (req, res) => {
+      const out = await releases.createRelease(ctx, actor(res), String(req.params.id), req.body as releases.ReleaseRequest);
+      res.status(202).location(`/v1/releases/${out.release.id}`).json(out);
+    },
+
+    listJobs: async (_req, res) => {
+      const q = query(res);
+      const { items, total } = await ctx.store.listJobs({ ...page(res), ...(q.status ? { status: q.status as 'queued' } : {}) });
+      res.json({ items, total, ...page(res) });
+    },
+    getJob: async (req, res) => {
+      res.json(await getJobOr404(ctx, String(req.params.id)));
+    },
+    deleteJob: cancel,
+    cancelJob: cancel,
+    streamJobEvents: async (req, res) => {
+      const job = await getJobOr404(ctx, String(req.params.id));
+      res.status(200);
+      res.setHeader('Content-Type', 'text/event-stream');
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('X-Accel-Buffering', 'no');
+      res.flushHeaders();
+      const send = (event: string, data: unknown): void => {
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      send('status', job);
+      if (isTerminal(job.status)) return void res.end();
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const unsubscribe = ctx.jobs.subscribe(job.id, (e: JobEvent) => {
+        if (e.type === 'progress') send('progress', e.progress);
+        else {
+          void getJobOr404(ctx, job.id).then((j) => {
+            send('status', j);
+            if (isTerminal(j.status)) res.end();
+          });
+        }
+      });
+      res.on('close', () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+      });
+    },
+
+    listReleases: async (_req, res) => {
+      const q = query(res);
+      res.json(await releases.listReleases(ctx, { ...page(res), ...(q.modelId ? { modelId: String(q.modelId) } : {}), ...(q.licensee ? { licensee: String(q.licensee) } : {}) }));
+    },
+    getRelease: async (req, res) => {
+      res.json(releases.releaseView(await releases.getRelease(ctx, String(req.params.id))));
+    },
+    downloadRelease: async (req, res) => {
+      const format = String(query(res).format ?? 'onnx') as DownloadFormat;
+      const d = await releases.downloadRelease(ctx, actor(res), String(req.params.id), format);
+      res.setHeader('Weightmark-Manifest', d.manifestJws);
+      if (d.files.length === 1) {
+        const f = d.files[0]!;
+        res.type('application/octet-stream').attachment(`${d.release.id}-${f.name}`).send(Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.length));
+        return;
+      }
+      const zip = writeZipStored([...d.files.map((f) => ({ name: f.name, data: f.bytes })), { name: 'manifest.jws', data: new TextEncoder().encode(d.manifestJws + '\n') }]);
+      res.type('application/zip').attachment(`${d.release.id}-${format}.zip`).send(Buffer.from(zip.buffer, zip.byteOffset, zip.length));
+    },
+    getReleaseManifest: async (req, res) => {
+      const format = String(query(res).format ?? 'onnx');
+      const release = await releases.getRelease(ctx, String(req.params.id));
+      const a = await ctx.store.getArtifact(release.id, format);
+      if (!a) throw new AppError('WM_ERR_RELEASE_NOT_READY', `release '${release.id}' has not been issued in format '${format}' yet; download it first`);
+      res.type('application/jose').send(a.manifestJws);
+    },
+
+    listVerifications: async (_req, res) => {
+      res.json(await verifications.listVerifications(ctx, actor(res), page(res)));
+    },
+    createVerification: async (req, res) => {
+      const modelId = field(req, 'modelId');
+      const licensee = field(req, 'licensee');
+      if (modelId && !/^[a-z]{3}_[A-Za-z0-9_-]{8,40}$/.test(modelId)) throw new AppError('WM_ERR_VALIDATION', `modelId '${modelId.slice(0, 60)}' is not a model id`);
+      const out = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file'), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
+      const v = await verifications.getVerification(ctx, actor(res), out.id);
+      res.status(201).location(`/v1/verifications/${out.id}`).json(verificationView(v));
+    },
+    getVerification: async (req, res) => {
+      res.json(verificationView(await verifications.getVerification(ctx, actor(res), String(req.params.id))));
+    },
+    getVerificationReport: async (req, res) => {
+      const v = await verifications.getVerification(ctx, actor(res), String(req.params.id));
+      res.type('application/jose').send(v.reportJws);
+    },
+
+    listAuditEvents: async (_req, res) => {
+      const q = query(res);
+      res.json(
+        await audit.listAuditEvents(ctx, {
+          limit: Number(q.limit ?? 50),
+          ...(q.actor ? { actor: String(q.actor) } : {}), ...(q.action ? { action: String(q.action) } : {}),
+          ...(q.since ? { since: String(q.since) } : {}), ...(q.after !== undefined ? { after: Number(q.after) } : {}),
+        }),
+      );
+    },
+    verifyAuditChain: async (_req, res) => {
+      res.json(await audit.verifyAuditChain(ctx));
+    },
+  };
+}

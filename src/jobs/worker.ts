@@ -1,0 +1,113 @@
+/**
+ * The child process that runs one task (see childExecutor.ts): training a watermarked model, or
+ * embedding a licensee's key into a release. This is the only place the service loads tfjs.
+ */
+import type { Task, TaskResult, JobProgress } from '../service/ports.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import type { ParamSet } from '../core/paramSet.js';
+
+const abort = new AbortController();
+const send = (m: unknown): void => {
+  process.send?.(m);
+};
+
+process.on('message', (m: { type: string; task?: Task }) => {
+  if (m.type === 'cancel') abort.abort();
+  if (m.type === 'run' && m.task) {
+    run(m.task).then(
+      (result) => {
+        send({ type: 'result', result });
+        process.disconnect?.();
+      },
+      (e: unknown) => {
+        const err = e as Error;
+        send({ type: 'error', message: err?.message ?? String(e), cancelled: abort.signal.aborted || err?.name === 'TrainingCancelled' });
+        process.disconnect?.();
+      },
+    );
+  }
+});
+process.on('disconnect', () => {
+  // the parent went away: nothing left to report to
+  if (!abort.signal.aborted) abort.abort();
+  setTimeout(() => process.exit(0), 100).unref();
+});
+
+async function run(task: Task): Promise<TaskResult> {
+  const { trainModel, toParamSet } = await import('../training/train.js');
+  const onProgress = (p: { epoch: number; epochs: number; step: number; stepsPerEpoch: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number }): void => {
+    const progress: JobProgress = { phase: 'training', ...p, fraction: (p.epoch - 1 + p.step / Math.max(1, p.stepsPerEpoch)) / Math.max(1, p.epochs) };
+    send({ type: 'progress', progress });
+  };
+  if (task.kind === 'train') {
+    const { generateKey, keyTargetsFromParamSet } = await import('../core/keygen.js');
+    const { getArchitecture } = await import('../core/architectures.js');
+    const { initParams } = await import('../training/engine.js');
+    const arch = getArchitecture(task.arch);
+    const seed = task.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const init: ParamSet = task.init ?? toParamSet(arch, initParams(arch, seed));
+    const key: WatermarkKey | undefined =
+      task.strategy === 'none' ? undefined : generateKey(keyTargetsFromParamSet(init), { seed: task.keySeed, id: task.keyId, arch: arch.name, ...(task.keyN ? { n: task.keyN } : {}) });
+    const r = await trainModel({
+      arch: arch.name,
+      dataset: task.dataset as 'mnist',
+      strategy: task.strategy,
+      ...(key ? { key } : {}),
+      init,
+      epochs: task.epochs,
+      seed,
+      ...opt('batchSize', task.batchSize),
+      ...opt('lr', task.lr),
+      ...opt('momentum', task.momentum),
+      ...opt('weightDecay', task.weightDecay),
+      ...opt('limit', task.limit),
+      ...(task.limit ? { testLimit: Math.max(1000, task.limit) } : {}),
+      onProgress,
+      signal: abort.signal,
+    });
+    return { params: r.params, ...(key ? { key } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
+  }
+  const release = await tryImport<{ embedRelease?: (owner: ParamSet, ownerKey: WatermarkKey, licenseeKey: WatermarkKey, opts: Record<string, unknown>) => Promise<{ params: ParamSet; testAccuracy?: number; backend?: string }> }>('../training/release.js');
+  const opts = {
+    dataset: task.dataset,
+    strategy: task.strategy,
+    epochs: task.epochs,
+    ...opt('limit', task.limit),
+    ...opt('lr', task.lr),
+    onProgress,
+    signal: abort.signal,
+  };
+  if (release?.embedRelease) {
+    const r = await release.embedRelease(task.ownerModel, task.ownerKey, task.licenseeKey, opts);
+    return { params: r.params, key: task.licenseeKey, ...opt('testAccuracy', r.testAccuracy), ...opt('backend', r.backend) };
+  }
+  // A short fine-tune of the owner's model with both keys locked: the owner's mark stays, the licensee's is embedded.
+  const r = await trainModel({
+    arch: task.arch,
+    dataset: task.dataset as 'mnist',
+    strategy: task.strategy,
+    key: task.licenseeKey,
+    keys: [task.ownerKey, task.licenseeKey],
+    init: task.ownerModel,
+    epochs: task.epochs,
+    schedule: 'constant',
+    ...opt('lr', task.lr ?? 0.01),
+    ...opt('limit', task.limit),
+    onProgress,
+    signal: abort.signal,
+  });
+  return { params: r.params, key: task.licenseeKey, testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
+}
+
+function opt<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
+}
+
+async function tryImport<T>(spec: string): Promise<T | undefined> {
+  try {
+    return (await import(spec)) as T;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('release')) return undefined;
+    throw e;
+  }
+}

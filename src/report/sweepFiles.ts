@@ -1,0 +1,30 @@
+/** A sweep as files: JSON (NaN written as null) and CSV (one row per model and point, baseline first). */
+import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
+
+export function sweepToJson(result: SweepResult | readonly SweepResult[]): string {
+  return JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+}
+
+const header = ['attack', 'invariant', 'model', 'point', 'strength', 'accuracy', 'r', 'n', 'p_value', 'log10_p', 'ber', 'decision', 'error'];
+
+function cell(v: string | number | boolean | null | undefined): string {
+  if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function row(r: SweepResult, model: string, kind: string, p: SweepPoint): string {
+  return [r.attack.name, r.invariant, model, kind, p.strength, p.accuracy, p.r, p.n, p.pValue, p.log10p, p.ber, p.decision, p.error].map(cell).join(',');
+}
+
+export function sweepToCsv(results: SweepResult | readonly SweepResult[]): string {
+  const list: readonly SweepResult[] = Array.isArray(results) ? results : [results as SweepResult];
+  const lines = [header.join(',')];
+  for (const r of list) {
+    for (const s of r.series) {
+      lines.push(row(r, s.model, 'baseline', s.baseline));
+      for (const p of s.points) lines.push(row(r, s.model, 'attack', p));
+    }
+  }
+  return lines.join('\n') + '\n';
+}

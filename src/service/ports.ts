@@ -1,0 +1,119 @@
+/**
+ * What the use cases need from the rest of weightmark, as small interfaces. Production fills them
+ * from the core, formats and training modules (./engines.ts); tests may inject stand-ins. The
+ * verification path only ever touches `readModel`, `alignToKey`, `extractValues`, `scoreWatermark`:
+ * no tfjs is loaded in the service process (training runs in a child process, see src/jobs/).
+ */
+import type { ParamSet } from '../core/paramSet.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+
+export interface ModelFileIn {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
+
+export interface ScoreOut {
+  readonly r: number;
+  readonly n: number;
+  readonly pValue: number;
+  readonly log10p: number;
+  readonly ber: number;
+  readonly decision: 'match' | 'no match';
+  readonly fpr: number;
+  readonly comparisons: number;
+}
+
+export interface AlignmentOut {
+  readonly params: ParamSet;
+  readonly mapping: readonly { keyTensor: string; suspectTensor: string; method: string; transform: string }[];
+  readonly comparisons: number;
+  readonly notes: readonly string[];
+}
+
+export type DownloadFormat = 'onnx' | 'tfjs' | 'safetensors';
+
+export interface Engines {
+  /** Sniffs and reads uploaded files. @throws FormatError (with `.code`) on bad input. */
+  readModel(files: readonly ModelFileIn[]): { format: string; params: ParamSet };
+  /** Writes a param set in a download format. */
+  writeModel(set: ParamSet, format: DownloadFormat, arch: string): ModelFileIn[];
+  generateKey(set: ParamSet, opts: { id: string; seed: Uint8Array; arch?: string }): WatermarkKey;
+  parseKey(json: unknown): WatermarkKey;
+  serializeKey(key: WatermarkKey): string;
+  alignToKey(suspect: ParamSet, key: WatermarkKey, opts: { reference?: ParamSet; arch?: string }): AlignmentOut;
+  extractValues(set: ParamSet, key: WatermarkKey): ArrayLike<number>;
+  scoreWatermark(extracted: ArrayLike<number>, keyValues: ArrayLike<number>, opts: { fpr: number; comparisons: number }): ScoreOut;
+  knownArchitecture(name: string): boolean;
+  architectures(): string[];
+  datasets(): string[];
+}
+
+/** Progress of a long job as shown to clients (training steps, or any phase of a release). */
+export interface JobProgress {
+  readonly phase: string;
+  readonly epoch?: number;
+  readonly epochs?: number;
+  readonly step?: number;
+  readonly stepsPerEpoch?: number;
+  readonly loss?: number;
+  readonly accuracy?: number;
+  readonly samplesPerSec?: number;
+  readonly etaSec?: number;
+  readonly fraction?: number;
+}
+
+export interface TrainTask {
+  readonly kind: 'train';
+  readonly arch: string;
+  readonly dataset: string;
+  readonly strategy: 'none' | 'naive' | 'delve';
+  readonly epochs: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
+  readonly momentum?: number;
+  readonly weightDecay?: number;
+  readonly limit?: number;
+  readonly seed?: number;
+  readonly keyN?: number;
+  readonly keyId: string;
+  /** 32 random bytes: the key's seed (secret). */
+  readonly keySeed: Uint8Array;
+  readonly init?: ParamSet;
+}
+
+export interface ReleaseTask {
+  readonly kind: 'release';
+  readonly arch: string;
+  readonly dataset: string;
+  readonly strategy: 'naive' | 'delve';
+  readonly epochs: number;
+  readonly limit?: number;
+  readonly lr?: number;
+  readonly ownerModel: ParamSet;
+  readonly ownerKey: WatermarkKey;
+  readonly licenseeKey: WatermarkKey;
+}
+
+export type Task = TrainTask | ReleaseTask;
+
+export interface TaskResult {
+  readonly params: ParamSet;
+  /** The key that was embedded (a training job makes its own). */
+  readonly key?: WatermarkKey;
+  readonly testAccuracy?: number;
+  readonly backend?: string;
+  readonly seconds?: number;
+}
+
+/** Runs CPU-heavy tasks away from the request thread. */
+export interface TaskExecutor {
+  run(task: Task, opts: { onProgress: (p: JobProgress) => void; signal: AbortSignal }): Promise<TaskResult>;
+  close(): Promise<void>;
+}
+
+export class TaskCancelled extends Error {
+  override name = 'TaskCancelled';
+  constructor() {
+    super('the job was cancelled');
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Releases: one per licensee. Creating one queues a job that makes a fresh licensee key and embeds it
+ * by a short fine-tune of the owner's watermarked model (both keys locked). Downloading writes the
+ * release in the asked format once, keeps the files, and signs a manifest — a JWS (ES256, `kid`) over
+ * the sha256 of every file, the licensee, model and release ids and the issue time; never the key.
+ */
+import crypto from 'node:crypto';
+import type { FileRef, ReleaseRecord, JobRecord } from '../store/types.js';
+import type { JobHandler } from '../jobs/runner.js';
+import { AppError } from './errors.js';
+import { newId, type Actor, type ServiceContext } from './context.js';
+import { getModel, loadParams, openKey, sealKey, storeMadeModel } from './models.js';
+import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
+
+export interface ReleaseRequest {
+  licensee: string;
+  strategy?: 'naive' | 'delve';
+  epochs?: number;
+  limit?: number;
+  lr?: number;
+  dataset?: string;
+}
+
+export const releaseView = (r: ReleaseRecord) => ({ ...r });
+
+export async function createRelease(ctx: ServiceContext, actor: Actor, modelId: string, req: ReleaseRequest): Promise<{ release: ReleaseRecord; job: JobRecord }> {
+  const model = await getModel(ctx, modelId);
+  if (!model.ownerKeyId) throw new AppError('WM_ERR_MODEL_HAS_NO_KEY', `model '${modelId}' has no owner watermark key; releases are made from a watermarked model`);
+  if (!model.arch || !ctx.engines.knownArchitecture(model.arch)) {
+    throw new AppError('WM_ERR_ARCH_UNKNOWN', `model '${modelId}' has architecture '${model.arch ?? 'unknown'}'; releases need one of ${ctx.engines.architectures().join(', ')}`);
+  }
+  const now = new Date().toISOString();
+  const job: JobRecord = {
+    id: newId('job'), kind: 'release', status: 'queued', input: { modelId, ...req }, progress: null, result: null, error: null,
+    createdBy: actor.sub, createdAt: now, startedAt: null, finishedAt: null,
+  };
+  const release: ReleaseRecord = {
+    id: newId('rel'), modelId, licensee: req.licensee, status: 'pending', jobId: job.id, keyId: null, releaseModelId: null,
+    createdBy: actor.sub, createdAt: now, error: null,
+  };
+  (job.input as Record<string, unknown>).releaseId = release.id;
+  await ctx.store.write((w) => {
+    w.insertJob(job);
+    w.insertRelease(release);
+    w.appendAudit({ actor: actor.sub, role: actor.role, action: 'release.create', target: release.id, details: { modelId, licensee: req.licensee, jobId: job.id } });
+  });
+  ctx.jobs.enqueue(job.id);
+  return { release, job };
+}
+
+export function releaseHandler(ctx: ServiceContext): JobHandler {
+  return {
+    async run(job, { signal, onProgress }) {
+      const input = job.input as unknown as ReleaseRequest & { modelId: string; releaseId: string };
+      const owner = await getModel(ctx, input.modelId);
+      const ownerKeyRec = owner.ownerKeyId ? await ctx.store.getKey(owner.ownerKeyId) : undefined;
+      if (!ownerKeyRec) throw new Error(`model '${owner.id}' lost its owner key`);
+      const ownerKey = await openKey(ctx, ownerKeyRec);
+      const ownerModel = await loadParams(ctx, owner);
+      const keyId = newId('key');
+      const licenseeKey = ctx.engines.generateKey(ownerModel, { id: keyId, seed: new Uint8Array(crypto.randomBytes(32)), arch: owner.arch! });
+      onProgress({ phase: 'embedding', fraction: 0 });
+      const out = await ctx.executor.run(
+        {
+          kind: 'release', arch: owner.arch!, dataset: input.dataset ?? String(owner.meta.dataset ?? 'mnist'), strategy: input.strategy ?? 'naive',
+          epochs: input.epochs ?? 1, ...(input.limit !== undefined ? { limit: input.limit } : {}), ...(input.lr !== undefined ? { lr: input.lr } : {}),
+          ownerModel, ownerKey, licenseeKey,
+        },
+        { signal, onProgress },
+      );
+      if (signal.aborted) throw new TaskCancelled();
+      const made = storeMadeModel(ctx, {
+        name: `${owner.name} for ${input.licensee}`, arch: owner.arch!, source: 'release', params: { ...out.params, arch: owner.arch! }, parentModelId: owner.id,
+        createdBy: job.createdBy, meta: { jobId: job.id, releaseId: input.releaseId, licensee: input.licensee, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}) },
+      });
+      const keyRecord = sealKey(ctx, made.model.id, 'licensee', licenseeKey, keyId);
+      return {
+        result: { releaseId: input.releaseId, releaseModelId: made.model.id, keyId, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}) },
+        commit: (w) => {
+          made.write(w);
+          w.insertKey(keyRecord);
+          w.setModelOwnerKey(made.model.id, keyId);
+          w.updateRelease(input.releaseId, { status: 'ready', keyId, releaseModelId: made.model.id });
+          w.appendAudit({ actor: job.createdBy, role: 'system', action: 'release.ready', target: input.releaseId, details: { releaseModelId: made.model.id, keyId, licensee: input.licensee } });
+        },
+      };
+    },
+    async onFailure(job, reason) {
+      const releaseId = (job.input as { releaseId?: string }).releaseId;
+      if (releaseId) await ctx.store.write((w) => w.updateRelease(releaseId, { status: 'failed', error: reason }));
+    },
+  };
+}
+
+export async function getRelease(ctx: ServiceContext, id: string): Promise<ReleaseRecord> {
+  const r = await ctx.store.getRelease(id);
+  if (!r) throw new AppError('WM_ERR_RELEASE_NOT_FOUND', `no release with id '${id}'; list releases with GET /v1/releases`);
+  return r;
+}
+
+export async function listReleases(ctx: ServiceContext, q: { limit: number; offset: number; modelId?: string; licensee?: string }) {
+  const { items, total } = await ctx.store.listReleases(q);
+  return { items: items.map(releaseView), total, limit: q.limit, offset: q.offset };
+}
+
+export interface ReleaseDownload {
+  release: ReleaseRecord;
+  format: DownloadFormat;
+  files: ModelFileIn[];
+  refs: readonly FileRef[];
+  manifestJws: string;
+}
+
+/** The release's files in `format` with their signed manifest (made and kept on first request). */
+export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: string, format: DownloadFormat): Promise<ReleaseDownload> {
+  const release = await getRelease(ctx, id);
+  if (release.status !== 'ready' || !release.releaseModelId) {
+    throw new AppError('WM_ERR_RELEASE_NOT_READY', `release '${id}' is ${release.status}; wait for its job '${release.jobId}' to succeed`);
+  }
+  let artifact = await ctx.store.getArtifact(id, format);
+  if (!artifact) {
+    const model = await getModel(ctx, release.releaseModelId);
+    const params = await loadParams(ctx, model);
+    const written = ctx.engines.writeModel(params, format, model.arch!);
+    const refs = written.map((f) => ctx.blobs.put(f.name, f.bytes));
+    const issuedAt = new Date().toISOString();
+    const manifestJws = ctx.signing.signJws(
+      {
+        typ: 'weightmark-release-manifest', releaseId: release.id, modelId: release.modelId, releaseModelId: release.releaseModelId,
+        licensee: release.licensee, format, files: refs.map((r) => ({ name: r.name, sha256: r.sha256, size: r.size })), issuedAt,
+      },
+      ctx.config.issuer,
+    );
+    artifact = { releaseId: id, format, files: refs, manifestJws, createdAt: issuedAt };
+    const a = artifact;
+    await ctx.store.write((w) => {
+      w.insertArtifact(a);
+      w.appendAudit({ actor: actor.sub, role: actor.role, action: 'release.sign', target: id, details: { format, files: refs, kid: ctx.signing.activeKid } });
+    });
+  }
+  await ctx.store.write((w) => w.appendAudit({ actor: actor.sub, role: actor.role, action: 'release.download', target: id, details: { format, licensee: release.licensee } }));
+  const files = artifact.files.map((f) => ({ name: f.name, bytes: ctx.blobs.get(f) }));
+  return { release, format, files, refs: artifact.files, manifestJws: artifact.manifestJws };
+}

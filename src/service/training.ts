@@ -1,0 +1,86 @@
+/**
+ * Training jobs: validate the request, queue a job, and — when the worker is done — register the
+ * trained model with its owner key sealed, in the same unit of work that marks the job succeeded.
+ */
+import crypto from 'node:crypto';
+import type { JobRecord } from '../store/types.js';
+import type { JobHandler } from '../jobs/runner.js';
+import { AppError } from './errors.js';
+import { newId, type Actor, type ServiceContext } from './context.js';
+import { getModel, loadParams, sealKey, storeMadeModel } from './models.js';
+import { TaskCancelled } from './ports.js';
+
+export interface TrainRequest {
+  name?: string;
+  arch: string;
+  dataset: string;
+  strategy: 'none' | 'naive' | 'delve';
+  epochs: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  limit?: number;
+  seed?: number;
+  keyN?: number;
+  initModelId?: string;
+}
+
+export async function startTraining(ctx: ServiceContext, actor: Actor, req: TrainRequest): Promise<JobRecord> {
+  if (!ctx.engines.knownArchitecture(req.arch)) {
+    throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${req.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
+  }
+  if (req.initModelId) await getModel(ctx, req.initModelId);
+  const job: JobRecord = {
+    id: newId('job'), kind: 'train', status: 'queued', input: { ...req }, progress: null, result: null, error: null,
+    createdBy: actor.sub, createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
+  };
+  await ctx.store.write((w) => {
+    w.insertJob(job);
+    w.appendAudit({ actor: actor.sub, role: actor.role, action: 'job.submit', target: job.id, details: { kind: 'train', input: job.input } });
+  });
+  ctx.jobs.enqueue(job.id);
+  return job;
+}
+
+export function trainingHandler(ctx: ServiceContext): JobHandler {
+  return {
+    async run(job, { signal, onProgress }) {
+      const req = job.input as unknown as TrainRequest;
+      const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
+      const keyId = newId('key');
+      const out = await ctx.executor.run(
+        {
+          kind: 'train', arch: req.arch, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs,
+          ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed', 'keyN']),
+          keyId, keySeed: new Uint8Array(crypto.randomBytes(32)), ...(init ? { init } : {}),
+        },
+        { signal, onProgress },
+      );
+      if (signal.aborted) throw new TaskCancelled();
+      const made = storeMadeModel(ctx, {
+        name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
+        ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
+        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+      });
+      const sealed = out.key ? sealKey(ctx, made.model.id, 'owner', out.key, keyId) : undefined;
+      return {
+        result: { modelId: made.model.id, ...(sealed ? { keyId } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+        commit: (w) => {
+          made.write(w);
+          if (sealed) {
+            w.insertKey(sealed);
+            w.setModelOwnerKey(made.model.id, keyId);
+          }
+          w.appendAudit({ actor: job.createdBy, role: 'system', action: 'model.train', target: made.model.id, details: { jobId: job.id, files: made.model.files, ...(sealed ? { keyId } : {}) } });
+        },
+      };
+    },
+  };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

@@ -1,0 +1,96 @@
+/** Numbered, append-only schema migrations. Never edit a shipped one: add the next number. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        arch TEXT,
+        source TEXT NOT NULL CHECK (source IN ('upload','training','release')),
+        format TEXT NOT NULL,
+        files TEXT NOT NULL,
+        param_count INTEGER NOT NULL,
+        owner_key_id TEXT,
+        parent_model_id TEXT REFERENCES models(id),
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE TABLE watermark_keys (
+        id TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL REFERENCES models(id),
+        kind TEXT NOT NULL CHECK (kind IN ('owner','licensee')),
+        sealed TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued','running','succeeded','failed','cancelled')),
+        input TEXT NOT NULL,
+        progress TEXT,
+        result TEXT,
+        error TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+      );
+      CREATE INDEX jobs_status ON jobs(status, created_at);
+      CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL REFERENCES models(id),
+        licensee TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending','ready','failed')),
+        job_id TEXT REFERENCES jobs(id),
+        key_id TEXT REFERENCES watermark_keys(id),
+        release_model_id TEXT REFERENCES models(id),
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        error TEXT
+      );
+      CREATE INDEX releases_model ON releases(model_id);
+      CREATE INDEX releases_licensee ON releases(licensee);
+      CREATE TABLE release_artifacts (
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        format TEXT NOT NULL,
+        files TEXT NOT NULL,
+        manifest_jws TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (release_id, format)
+      );
+      CREATE TABLE verifications (
+        id TEXT PRIMARY KEY,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        p_value REAL NOT NULL,
+        report TEXT NOT NULL,
+        report_jws TEXT NOT NULL
+      );
+      CREATE INDEX verifications_by ON verifications(created_by, created_at);
+      CREATE TABLE audit_events (
+        seq INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_actor ON audit_events(actor, seq);
+      CREATE INDEX audit_action ON audit_events(action, seq);
+    `,
+  },
+];

@@ -1,0 +1,216 @@
+/**
+ * The embedded store: SQLite through better-sqlite3 (WAL, foreign keys on, numbered migrations).
+ * better-sqlite3 is synchronous, so a `write()` unit runs inside one SQLite transaction and the audit
+ * chain's "read the last hash, append the next" cannot interleave.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+import { auditHash, GENESIS_HASH } from './auditChain.js';
+import type {
+  AuditDraft, AuditEvent, AuditFilter, JobPatch, JobRecord, JobStatus, KeyRecord, ModelRecord, Page,
+  ReleaseArtifact, ReleasePatch, ReleaseRecord, Store, StoreWriter, VerificationRecord,
+} from './types.js';
+
+type Row = Record<string, unknown>;
+const json = (v: unknown): string => JSON.stringify(v ?? null);
+const parse = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+
+function toModel(r: Row): ModelRecord {
+  return {
+    id: String(r.id), name: String(r.name), arch: (r.arch as string | null) ?? null, source: r.source as ModelRecord['source'],
+    format: String(r.format), files: parse(r.files), paramCount: Number(r.param_count), ownerKeyId: (r.owner_key_id as string | null) ?? null,
+    parentModelId: (r.parent_model_id as string | null) ?? null, createdBy: String(r.created_by), createdAt: String(r.created_at), meta: parse(r.meta),
+  };
+}
+function toKey(r: Row): KeyRecord {
+  return { id: String(r.id), modelId: String(r.model_id), kind: r.kind as KeyRecord['kind'], sealed: String(r.sealed), n: Number(r.n), createdAt: String(r.created_at) };
+}
+function toJob(r: Row): JobRecord {
+  return {
+    id: String(r.id), kind: r.kind as JobRecord['kind'], status: r.status as JobStatus, input: parse(r.input),
+    progress: r.progress == null ? null : parse(r.progress), result: r.result == null ? null : parse(r.result), error: (r.error as string | null) ?? null,
+    createdBy: String(r.created_by), createdAt: String(r.created_at), startedAt: (r.started_at as string | null) ?? null, finishedAt: (r.finished_at as string | null) ?? null,
+  };
+}
+function toRelease(r: Row): ReleaseRecord {
+  return {
+    id: String(r.id), modelId: String(r.model_id), licensee: String(r.licensee), status: r.status as ReleaseRecord['status'],
+    jobId: (r.job_id as string | null) ?? null, keyId: (r.key_id as string | null) ?? null, releaseModelId: (r.release_model_id as string | null) ?? null,
+    createdBy: String(r.created_by), createdAt: String(r.created_at), error: (r.error as string | null) ?? null,
+  };
+}
+function toArtifact(r: Row): ReleaseArtifact {
+  return { releaseId: String(r.release_id), format: String(r.format), files: parse(r.files), manifestJws: String(r.manifest_jws), createdAt: String(r.created_at) };
+}
+function toVerification(r: Row): VerificationRecord {
+  return {
+    id: String(r.id), createdBy: String(r.created_by), createdAt: String(r.created_at), decision: r.decision as VerificationRecord['decision'],
+    pValue: Number(r.p_value), report: parse(r.report), reportJws: String(r.report_jws),
+  };
+}
+export function toAudit(r: Row): AuditEvent {
+  return {
+    seq: Number(r.seq), ts: String(r.ts), actor: String(r.actor), role: r.role as AuditEvent['role'], action: String(r.action),
+    target: (r.target as string | null) ?? null, details: parse(r.details), prevHash: String(r.prev_hash), hash: String(r.hash),
+  };
+}
+
+const JOB_COLS: Record<keyof JobPatch, string> = { status: 'status', progress: 'progress', result: 'result', error: 'error', startedAt: 'started_at', finishedAt: 'finished_at' };
+const REL_COLS: Record<keyof ReleasePatch, string> = { status: 'status', keyId: 'key_id', releaseModelId: 'release_model_id', error: 'error' };
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  readonly #writer: StoreWriter;
+
+  /** Opens (creating if needed) `<dataDir>/weightmark.db` and applies pending migrations. */
+  constructor(file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.#migrate();
+    this.#writer = this.#makeWriter();
+  }
+
+  #migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const done = new Set(this.db.prepare('SELECT version FROM schema_migrations').all().map((r) => Number((r as Row).version)));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      })();
+    }
+  }
+
+  schemaVersion(): number {
+    return Number((this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row).v ?? 0);
+  }
+
+  #makeWriter(): StoreWriter {
+    const db = this.db;
+    const insModel = db.prepare(`INSERT INTO models (id, name, arch, source, format, files, param_count, owner_key_id, parent_model_id, created_by, created_at, meta)
+      VALUES (@id, @name, @arch, @source, @format, @files, @paramCount, @ownerKeyId, @parentModelId, @createdBy, @createdAt, @meta)`);
+    const insKey = db.prepare('INSERT INTO watermark_keys (id, model_id, kind, sealed, n, created_at) VALUES (@id, @modelId, @kind, @sealed, @n, @createdAt)');
+    const setOwner = db.prepare('UPDATE models SET owner_key_id = ? WHERE id = ?');
+    const insJob = db.prepare(`INSERT INTO jobs (id, kind, status, input, progress, result, error, created_by, created_at, started_at, finished_at)
+      VALUES (@id, @kind, @status, @input, @progress, @result, @error, @createdBy, @createdAt, @startedAt, @finishedAt)`);
+    const insRel = db.prepare(`INSERT INTO releases (id, model_id, licensee, status, job_id, key_id, release_model_id, created_by, created_at, error)
+      VALUES (@id, @modelId, @licensee, @status, @jobId, @keyId, @releaseModelId, @createdBy, @createdAt, @error)`);
+    const insArt = db.prepare('INSERT OR REPLACE INTO release_artifacts (release_id, format, files, manifest_jws, created_at) VALUES (?, ?, ?, ?, ?)');
+    const insVer = db.prepare('INSERT INTO verifications (id, created_by, created_at, decision, p_value, report, report_jws) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const lastAudit = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    const insAudit = db.prepare('INSERT INTO audit_events (seq, ts, actor, role, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const patch = (table: string, cols: Record<string, string>, id: string, p: Record<string, unknown>): void => {
+      const keys = Object.keys(p).filter((k) => p[k] !== undefined);
+      if (!keys.length) return;
+      const sets = keys.map((k) => `${cols[k]} = ?`).join(', ');
+      const vals = keys.map((k) => (k === 'progress' || k === 'result' ? (p[k] === null ? null : json(p[k])) : p[k]));
+      db.prepare(`UPDATE ${table} SET ${sets} WHERE id = ?`).run(...vals, id);
+    };
+    return {
+      insertModel: (m) => insModel.run({ ...m, files: json(m.files), meta: json(m.meta) }),
+      insertKey: (k) => insKey.run(k),
+      setModelOwnerKey: (modelId, keyId) => setOwner.run(keyId, modelId),
+      insertJob: (j) => insJob.run({ ...j, input: json(j.input), progress: j.progress ? json(j.progress) : null, result: j.result ? json(j.result) : null }),
+      updateJob: (id, p) => patch('jobs', JOB_COLS, id, p),
+      insertRelease: (r) => insRel.run(r),
+      updateRelease: (id, p) => patch('releases', REL_COLS, id, p),
+      insertArtifact: (a) => insArt.run(a.releaseId, a.format, json(a.files), a.manifestJws, a.createdAt),
+      insertVerification: (v) => insVer.run(v.id, v.createdBy, v.createdAt, v.decision, v.pValue, json(v.report), v.reportJws),
+      appendAudit: (d: AuditDraft) => {
+        const last = lastAudit.get() as Row | undefined;
+        const seq = last ? Number(last.seq) + 1 : 1;
+        const prevHash = last ? String(last.hash) : GENESIS_HASH;
+        const ts = new Date().toISOString();
+        const hash = auditHash(prevHash, { ...d, seq, ts });
+        insAudit.run(seq, ts, d.actor, d.role, d.action, d.target, json(d.details), prevHash, hash);
+      },
+    };
+  }
+
+  async write(fn: (w: StoreWriter) => void): Promise<void> {
+    this.db.transaction(() => fn(this.#writer)).immediate();
+  }
+
+  async getModel(id: string) {
+    const r = this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as Row | undefined;
+    return r && toModel(r);
+  }
+  async listModels(p: Page) {
+    const items = (this.db.prepare('SELECT * FROM models ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(p.limit, p.offset) as Row[]).map(toModel);
+    const total = Number((this.db.prepare('SELECT COUNT(*) AS n FROM models').get() as Row).n);
+    return { items, total };
+  }
+  async getKey(id: string) {
+    const r = this.db.prepare('SELECT * FROM watermark_keys WHERE id = ?').get(id) as Row | undefined;
+    return r && toKey(r);
+  }
+  async listKeys() {
+    return (this.db.prepare('SELECT * FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKey);
+  }
+  async getJob(id: string) {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    return r && toJob(r);
+  }
+  async listJobs(p: Page & { status?: JobStatus }) {
+    const where = p.status ? 'WHERE status = ?' : '';
+    const args = p.status ? [p.status] : [];
+    const items = (this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toJob);
+    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM jobs ${where}`).get(...args) as Row).n);
+    return { items, total };
+  }
+  async getRelease(id: string) {
+    const r = this.db.prepare('SELECT * FROM releases WHERE id = ?').get(id) as Row | undefined;
+    return r && toRelease(r);
+  }
+  async listReleases(p: Page & { modelId?: string; licensee?: string }) {
+    const conds: string[] = [];
+    const args: unknown[] = [];
+    if (p.modelId) (conds.push('model_id = ?'), args.push(p.modelId));
+    if (p.licensee) (conds.push('licensee = ?'), args.push(p.licensee));
+    const where = conds.length ? 'WHERE ' + conds.join(' AND ') : '';
+    const items = (this.db.prepare(`SELECT * FROM releases ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toRelease);
+    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM releases ${where}`).get(...args) as Row).n);
+    return { items, total };
+  }
+  async getArtifact(releaseId: string, format: string) {
+    const r = this.db.prepare('SELECT * FROM release_artifacts WHERE release_id = ? AND format = ?').get(releaseId, format) as Row | undefined;
+    return r && toArtifact(r);
+  }
+  async getVerification(id: string) {
+    const r = this.db.prepare('SELECT * FROM verifications WHERE id = ?').get(id) as Row | undefined;
+    return r && toVerification(r);
+  }
+  async listVerifications(p: Page & { createdBy?: string }) {
+    const where = p.createdBy ? 'WHERE created_by = ?' : '';
+    const args = p.createdBy ? [p.createdBy] : [];
+    const items = (this.db.prepare(`SELECT * FROM verifications ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toVerification);
+    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM verifications ${where}`).get(...args) as Row).n);
+    return { items, total };
+  }
+  async listAudit(f: AuditFilter) {
+    const conds: string[] = [];
+    const args: unknown[] = [];
+    if (f.actor) (conds.push('actor = ?'), args.push(f.actor));
+    if (f.action) (conds.push('action = ?'), args.push(f.action));
+    if (f.since) (conds.push('ts >= ?'), args.push(f.since));
+    if (f.afterSeq !== undefined) (conds.push('seq > ?'), args.push(f.afterSeq));
+    const where = conds.length ? 'WHERE ' + conds.join(' AND ') : '';
+    return (this.db.prepare(`SELECT * FROM audit_events ${where} ORDER BY seq LIMIT ?`).all(...args, f.limit) as Row[]).map(toAudit);
+  }
+  async eachAudit(fn: (e: AuditEvent) => void) {
+    for (const r of this.db.prepare('SELECT * FROM audit_events ORDER BY seq').iterate()) fn(toAudit(r as Row));
+  }
+  async ping() {
+    this.db.prepare('SELECT 1').get();
+  }
+  async close() {
+    if (this.db.open) this.db.close();
+  }
+}

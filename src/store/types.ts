@@ -1,0 +1,163 @@
+/**
+ * The store's contract. SQLite (./sqlite.ts) fills it today; a PostgreSQL implementation can fill it
+ * later: reads are async, and every change goes through `write()`, one atomic unit of work whose
+ * writer methods only describe changes (ids and timestamps are made by the caller), so a networked
+ * engine can run them in one transaction. The audit event of a change is appended in the same unit.
+ */
+import type { Role } from '../crypto/signing.js';
+
+export interface FileRef {
+  readonly name: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export type ModelSource = 'upload' | 'training' | 'release';
+
+export interface ModelRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly arch: string | null;
+  readonly source: ModelSource;
+  /** Format of `files`: what was uploaded, or 'safetensors' for param sets the service made. */
+  readonly format: string;
+  readonly files: readonly FileRef[];
+  readonly paramCount: number;
+  readonly ownerKeyId: string | null;
+  readonly parentModelId: string | null;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+export type KeyKind = 'owner' | 'licensee';
+
+export interface KeyRecord {
+  readonly id: string;
+  /** The model the key is embedded in (for a licensee key: the release's model). */
+  readonly modelId: string;
+  readonly kind: KeyKind;
+  /** The watermark key JSON, sealed with the master key (AES-256-GCM, AAD = key id). */
+  readonly sealed: string;
+  readonly n: number;
+  readonly createdAt: string;
+}
+
+export type ReleaseStatus = 'pending' | 'ready' | 'failed';
+
+export interface ReleaseRecord {
+  readonly id: string;
+  /** The owner's model the release was made from. */
+  readonly modelId: string;
+  readonly licensee: string;
+  readonly status: ReleaseStatus;
+  readonly jobId: string | null;
+  readonly keyId: string | null;
+  readonly releaseModelId: string | null;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly error: string | null;
+}
+
+export interface ReleaseArtifact {
+  readonly releaseId: string;
+  readonly format: string;
+  readonly files: readonly FileRef[];
+  readonly manifestJws: string;
+  readonly createdAt: string;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobKind = 'train' | 'release';
+
+export interface JobRecord {
+  readonly id: string;
+  readonly kind: JobKind;
+  readonly status: JobStatus;
+  /** The request, without secrets. */
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly progress: Readonly<Record<string, unknown>> | null;
+  readonly result: Readonly<Record<string, unknown>> | null;
+  readonly error: string | null;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+}
+
+export interface VerificationRecord {
+  readonly id: string;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly decision: 'match' | 'no match';
+  readonly pValue: number;
+  readonly report: Readonly<Record<string, unknown>>;
+  readonly reportJws: string;
+}
+
+export interface AuditDraft {
+  readonly actor: string;
+  readonly role: Role | 'system';
+  readonly action: string;
+  readonly target: string | null;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEvent extends AuditDraft {
+  readonly seq: number;
+  readonly ts: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  since?: string;
+  afterSeq?: number;
+  limit: number;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'progress' | 'result' | 'error' | 'startedAt' | 'finishedAt'>>;
+export type ReleasePatch = Partial<Pick<ReleaseRecord, 'status' | 'keyId' | 'releaseModelId' | 'error'>>;
+
+/** Describes the changes of one atomic unit of work. */
+export interface StoreWriter {
+  insertModel(m: ModelRecord): void;
+  insertKey(k: KeyRecord): void;
+  setModelOwnerKey(modelId: string, keyId: string): void;
+  insertJob(j: JobRecord): void;
+  updateJob(id: string, patch: JobPatch): void;
+  insertRelease(r: ReleaseRecord): void;
+  updateRelease(id: string, patch: ReleasePatch): void;
+  insertArtifact(a: ReleaseArtifact): void;
+  insertVerification(v: VerificationRecord): void;
+  appendAudit(d: AuditDraft): void;
+}
+
+export interface Store {
+  write(fn: (w: StoreWriter) => void): Promise<void>;
+
+  getModel(id: string): Promise<ModelRecord | undefined>;
+  listModels(page: Page): Promise<{ items: ModelRecord[]; total: number }>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  /** Every key on record, for verifying a suspect against all of them. */
+  listKeys(): Promise<KeyRecord[]>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  listJobs(page: Page & { status?: JobStatus }): Promise<{ items: JobRecord[]; total: number }>;
+  getRelease(id: string): Promise<ReleaseRecord | undefined>;
+  listReleases(page: Page & { modelId?: string; licensee?: string }): Promise<{ items: ReleaseRecord[]; total: number }>;
+  getArtifact(releaseId: string, format: string): Promise<ReleaseArtifact | undefined>;
+  getVerification(id: string): Promise<VerificationRecord | undefined>;
+  listVerifications(page: Page & { createdBy?: string }): Promise<{ items: VerificationRecord[]; total: number }>;
+  listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
+  /** Walks the whole chain in order. */
+  eachAudit(fn: (e: AuditEvent) => void): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

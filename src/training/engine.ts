@@ -1,0 +1,219 @@
+/**
+ * The gradient engine: the only thing the trainer sees. Parameters and gradients travel as plain
+ * Float32Arrays in canonical order (paramSpecs), so the trainer keeps the weights in JS and does its
+ * updates and locking exactly; the engine only computes losses, gradients and logits.
+ *
+ * `threads: 1` computes in this thread; more threads run data-parallel in worker_threads, each with its
+ * own tfjs wasm instance (enginePool.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
+import { initBackend, type BackendPreference } from './backend.js';
+import { lossAndGradients, predictLogits } from './forward.js';
+import { softmaxCrossEntropy } from './ops.js';
+
+export interface Batch {
+  /** n*H*W*C values, NHWC, already normalised. */
+  readonly x: Float32Array;
+  readonly y: Uint8Array;
+  readonly n: number;
+}
+
+export interface LossAndGrads {
+  /** Mean cross-entropy over the batch. */
+  loss: number;
+  correct: number;
+  /** Canonical param order, same shapes. */
+  grads: Float32Array[];
+}
+
+export interface GradientEngine {
+  readonly backend: string;
+  readonly threads: number;
+  readonly arch: Architecture;
+  lossAndGrads(params: readonly Float32Array[], batch: Batch): Promise<LossAndGrads>;
+  /** Same batch, several parameter vectors (delve's replicas): lets a pool spread them across threads. */
+  lossAndGradsMany(paramsList: readonly (readonly Float32Array[])[], batch: Batch): Promise<LossAndGrads[]>;
+  evaluate(params: readonly Float32Array[], data: Batch, batchSize?: number): Promise<{ loss: number; accuracy: number }>;
+  /** Logits, n*classes. */
+  predict(params: readonly Float32Array[], x: Float32Array, n: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+export interface EngineOptions {
+  /** 1 computes in this thread; more run data-parallel in worker threads. Default: 2 on wasm when the machine has 2+ cores, else 1. */
+  readonly threads?: number;
+  readonly backend?: BackendPreference;
+}
+
+/** Evaluation chunk: large enough to keep XNNPACK busy, small enough to bound memory. */
+export const defaultEvalBatch = 500;
+
+export function resolveArchitecture(arch: string | Architecture): Architecture {
+  return typeof arch === 'string' ? getArchitecture(arch) : arch;
+}
+
+/**
+ * Starts an engine for an architecture.
+ * @throws Error for an unknown architecture, an unavailable backend or threads < 1.
+ */
+export async function createGradientEngine(arch: string | Architecture, opts: EngineOptions = {}): Promise<GradientEngine> {
+  const a = resolveArchitecture(arch);
+  const threads = opts.threads ?? (await defaultThreads(opts.backend ?? 'auto'));
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer; found ${threads}.`);
+  if (threads === 1) return createLocalEngine(a, opts.backend ?? 'auto');
+  const { createPoolEngine } = await import('./enginePool.js');
+  return createPoolEngine(a, threads, opts.backend ?? 'auto');
+}
+
+async function defaultThreads(backend: BackendPreference): Promise<number> {
+  const { availableParallelism } = await import('node:os');
+  // Native TensorFlow threads by itself; the JS backends use one core each, so workers add the others.
+  if (backend === 'tensorflow' || backend === 'cpu') return 1;
+  if ((await initBackend(backend)) !== 'wasm') return 1;
+  return Math.min(2, availableParallelism());
+}
+
+export function checkBatch(arch: Architecture, batch: Batch): void {
+  const [h, w, c] = arch.inputShape;
+  if (batch.n < 1) throw new Error(`A batch needs at least one sample; found n = ${batch.n}.`);
+  if (batch.x.length !== batch.n * h * w * c) {
+    throw new Error(`Batch x has ${batch.x.length} values; ${batch.n} samples of ${h}x${w}x${c} need ${batch.n * h * w * c}.`);
+  }
+  if (batch.y.length < batch.n) throw new Error(`Batch y has ${batch.y.length} labels for ${batch.n} samples.`);
+}
+
+function checkParamArrays(arch: Architecture, params: readonly Float32Array[]): void {
+  const specs = paramSpecs(arch);
+  if (params.length !== specs.length) {
+    throw new Error(`Architecture '${arch.name}' has ${specs.length} parameter tensors (${specs.map((s) => s.name).join(', ')}); found ${params.length}.`);
+  }
+  specs.forEach((s, i) => {
+    const want = s.shape.reduce((x, y) => x * y, 1);
+    if (params[i]!.length !== want) throw new Error(`Parameter '${s.name}' needs ${want} values (shape [${s.shape.join(', ')}]); found ${params[i]!.length}.`);
+  });
+}
+
+/** The in-thread engine; workers run one each. Synchronous at heart: tfjs wasm computes eagerly. */
+export interface LocalEngine extends GradientEngine {
+  lossAndGradsSync(params: readonly Float32Array[], batch: Batch): LossAndGrads;
+  predictSync(params: readonly Float32Array[], x: Float32Array, n: number): Float32Array;
+}
+
+export async function createLocalEngine(arch: Architecture, backend: BackendPreference): Promise<LocalEngine> {
+  const running = await initBackend(backend);
+  const specs = paramSpecs(arch);
+  const [h, w, c] = arch.inputShape;
+  const upload = (params: readonly Float32Array[]) => params.map((p, i) => tf.tensor(p, [...specs[i]!.shape], 'float32'));
+
+  const lossAndGradsSync = (params: readonly Float32Array[], batch: Batch): LossAndGrads => {
+    checkParamArrays(arch, params);
+    checkBatch(arch, batch);
+    let out: LossAndGrads | undefined;
+    // tidy walks whatever its function returns element by element: return nothing, hand typed arrays out by closure.
+    tf.tidy(() => {
+      const x = tf.tensor4d(batch.x, [batch.n, h, w, c]);
+      const r = lossAndGradients(arch, upload(params), x, batch.y.subarray(0, batch.n));
+      out = { loss: r.loss, correct: r.correct, grads: r.grads.map((g) => g.dataSync() as Float32Array) };
+    });
+    return out!;
+  };
+  const predictSync = (params: readonly Float32Array[], x: Float32Array, n: number): Float32Array => {
+    checkParamArrays(arch, params);
+    if (x.length !== n * h * w * c) throw new Error(`predict: x has ${x.length} values; ${n} samples of ${h}x${w}x${c} need ${n * h * w * c}.`);
+    let logits: Float32Array | undefined;
+    tf.tidy(() => {
+      logits = predictLogits(arch, upload(params), tf.tensor4d(x, [n, h, w, c])).dataSync() as Float32Array;
+    });
+    return logits!;
+  };
+
+  return {
+    backend: running,
+    threads: 1,
+    arch,
+    lossAndGradsSync,
+    predictSync,
+    lossAndGrads: async (params, batch) => lossAndGradsSync(params, batch),
+    lossAndGradsMany: async (paramsList, batch) => paramsList.map((p) => lossAndGradsSync(p, batch)),
+    predict: async (params, x, n) => predictSync(params, x, n),
+    evaluate: async (params, data, batchSize = defaultEvalBatch) => evaluateWith((x, n) => predictSync(params, x, n), arch, data, batchSize),
+    dispose: async () => {},
+  };
+}
+
+/** Mean loss and accuracy over a data set, chunk by chunk through a logits function. */
+export async function evaluateWith(
+  logitsOf: (x: Float32Array, n: number) => Float32Array | Promise<Float32Array>,
+  arch: Architecture,
+  data: Batch,
+  batchSize: number,
+): Promise<{ loss: number; accuracy: number }> {
+  checkBatch(arch, data);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer; found ${batchSize}.`);
+  const per = arch.inputShape[0] * arch.inputShape[1] * arch.inputShape[2];
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < data.n; start += batchSize) {
+    const n = Math.min(batchSize, data.n - start);
+    const logits = await logitsOf(data.x.subarray(start * per, (start + n) * per), n);
+    const ce = softmaxCrossEntropy(logits, data.y.subarray(start, start + n), n, arch.classes);
+    lossSum += ce.loss * n;
+    correct += ce.correct;
+  }
+  return { loss: lossSum / data.n, accuracy: correct / data.n };
+}
+
+/**
+ * Initial weights as PyTorch's defaults for Conv2d/Linear: kernels and biases uniform in ±1/√fanIn.
+ * He-normal made LeNet5's first logits ~10x too large (initial loss 7.9 instead of 2.3) and SGD at
+ * lr ≥ 0.03 with momentum diverged; PyTorch's scale also keeps our runs comparable with FINDINGS and the
+ * PyTorch anchor. Deterministic in `seed` (no Math.random), canonical order.
+ */
+export function initParams(arch: string | Architecture, seed: number): Float32Array[] {
+  const a = resolveArchitecture(arch);
+  const normal = gaussian(seed);
+  return paramSpecs(a).map((s) => {
+    const data = new Float32Array(s.shape.reduce((x, y) => x * y, 1));
+    const bound = 1 / Math.sqrt(s.fanIn);
+    // The CDF of a standard normal draw is uniform: reuses the seeded stream without a second generator.
+    for (let i = 0; i < data.length; i++) data[i] = bound * (2 * normalCdf(normal()) - 1);
+    return data;
+  });
+}
+
+function normalCdf(z: number): number {
+  return 0.5 * (1 + erf(z / Math.SQRT2));
+}
+
+/** Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): plenty for drawing initial weights. */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+
+/** Standard normal draws from a seeded splitmix32 stream (Box-Muller). */
+function gaussian(seed: number): () => number {
+  let state = seed >>> 0;
+  const uniform = (): number => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    z = (z ^ (z >>> 16)) >>> 0;
+    return (z + 0.5) / 4294967296;
+  };
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const s = spare;
+      spare = undefined;
+      return s;
+    }
+    const r = Math.sqrt(-2 * Math.log(uniform()));
+    const t = 2 * Math.PI * uniform();
+    spare = r * Math.sin(t);
+    return r * Math.cos(t);
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * One data-parallel worker of the engine pool: its own tfjs instance (its own wasm memory), computing
+ * on the shard of each batch the pool hands it. Parameters arrive in a SharedArrayBuffer the pool
+ * writes once for all workers; results go back with their buffers transferred, not copied.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Architecture } from '../core/architectures.js';
+import type { BackendPreference } from './backend.js';
+import { createLocalEngine, type LocalEngine } from './engine.js';
+import type { PoolReply, PoolRequest } from './enginePool.js';
+
+const port = parentPort!;
+const { arch, backend } = workerData as { arch: Architecture; backend: BackendPreference };
+
+function unpack(arena: SharedArrayBuffer, offsets: readonly number[][], lengths: readonly number[]): Float32Array[][] {
+  return offsets.map((vector) => vector.map((off, i) => new Float32Array(arena, off * 4, lengths[i]!)));
+}
+
+function handle(engine: LocalEngine, req: PoolRequest): PoolReply {
+  if (req.kind === 'grads') {
+    const results = unpack(req.arena, req.offsets, req.lengths).map((params) => engine.lossAndGradsSync(params, req.batch));
+    return { id: req.id, kind: 'grads', results };
+  }
+  const [params] = unpack(req.arena, req.offsets, req.lengths);
+  return { id: req.id, kind: 'logits', logits: engine.predictSync(params!, req.x, req.n) };
+}
+
+function transferables(reply: PoolReply): ArrayBuffer[] {
+  if (reply.kind === 'grads') return reply.results.flatMap((r) => r.grads.map((g) => g.buffer as ArrayBuffer));
+  if (reply.kind === 'logits') return [reply.logits.buffer as ArrayBuffer];
+  return [];
+}
+
+createLocalEngine(arch, backend).then(
+  (engine) => {
+    port.on('message', (req: PoolRequest) => {
+      let reply: PoolReply;
+      try {
+        reply = handle(engine, req);
+      } catch (e) {
+        reply = { id: req.id, kind: 'error', message: (e as Error).message };
+      }
+      port.postMessage(reply, transferables(reply));
+    });
+    port.postMessage({ id: -1, kind: 'ready', backend: engine.backend } satisfies PoolReply);
+  },
+  (e: Error) => port.postMessage({ id: -1, kind: 'error', message: `engine worker could not start: ${e.message}` } satisfies PoolReply),
+);

@@ -1,0 +1,177 @@
+/**
+ * The layers of our architectures as forward/backward pairs built from ops the wasm backend runs fast
+ * (XNNPACK convolutions and matrix products, the engine's JS kernels for data movement), and the same
+ * pairs wrapped as `tf.customGrad` ops so ordinary tfjs autodiff can use them too.
+ *
+ * Layouts are the canonical ones: NHWC activations, HWIO conv kernels, [in, out] dense kernels.
+ * Formulations (FINDINGS §3 and our re-measurements at batch 100 on wasm): every matMul runs on
+ * explicitly transposed operands, because matMul's transposeA/transposeB flags cost 10x.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Activation } from '../core/architectures.js';
+import { convGeometry, runEngineKernel } from './wasmKernels.js';
+
+export interface ConvSpec {
+  readonly kernel: number;
+  readonly stride: number;
+  readonly padding: 'valid' | 'same';
+  readonly activation: Activation;
+}
+
+export interface ParamGrads {
+  /** Gradient w.r.t. the layer input; absent when the caller said it needs none (first layers). */
+  readonly dx?: tf.Tensor;
+  readonly dKernel: tf.Tensor;
+  readonly dBias: tf.Tensor1D;
+}
+
+/** conv2d + bias (+ ReLU) in one XNNPACK call. */
+export function convForward(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, spec: ConvSpec): tf.Tensor4D {
+  return tf.fused.conv2d({ x, filter: kernel, bias, strides: spec.stride, pad: spec.padding, activation: spec.activation === 'relu' ? 'relu' : 'linear' });
+}
+
+/**
+ * Gradients of convForward given dy = dLoss/dy and the forward's input x and output y.
+ * dW = (dz^T · im2col(x))^T; dx = col2im(dz · W^T), where dz is dy through the ReLU.
+ */
+export function convBackward(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean): ParamGrads {
+  const g = convGeometry(x.shape, spec.kernel, spec.stride, spec.padding);
+  const outC = kernel.shape[3];
+  const m = g.n * g.outH * g.outW;
+  const kkc = g.k * g.k * g.inC;
+  const relu = spec.activation === 'relu';
+  const dy2 = dy.reshape([m, outC]);
+  const [dz, dzT, dBias] = runEngineKernel('WmReluBackward', [dy2, relu ? y.reshape([m, outC]) : dy2], { relu }) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+  const [cols] = runEngineKernel('WmIm2Col', [x], { geometry: g }) as [tf.Tensor2D];
+  const [dKernel] = runEngineKernel('WmTranspose2D', [tf.matMul(dzT, cols)], { shape: kernel.shape });
+  if (!needDx) return { dKernel: dKernel!, dBias };
+  const [wT] = runEngineKernel('WmTranspose2D', [kernel.reshape([kkc, outC])]) as [tf.Tensor2D];
+  const [dx] = runEngineKernel('WmCol2Im', [tf.matMul(dz, wT)], { geometry: g });
+  return { dx: dx!, dKernel: dKernel!, dBias };
+}
+
+export function denseForward(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, activation: Activation): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: kernel, bias, activation: activation === 'relu' ? 'relu' : 'linear' }) as tf.Tensor2D;
+}
+
+/** dW = x^T · dz; dx = (W · dz^T)^T — the transposes of the small activations, never of W. */
+export function denseBackward(dy: tf.Tensor2D, x: tf.Tensor2D, y: tf.Tensor2D, kernel: tf.Tensor2D, activation: Activation, needDx: boolean): ParamGrads {
+  const relu = activation === 'relu';
+  const [dz, dzT, dBias] = runEngineKernel('WmReluBackward', [dy, relu ? y : dy], { relu }) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+  const [xT] = runEngineKernel('WmTranspose2D', [x]) as [tf.Tensor2D];
+  const dKernel = tf.matMul(xT, dz);
+  if (!needDx) return { dKernel, dBias };
+  const [dx] = runEngineKernel('WmTranspose2D', [tf.matMul(kernel, dzT)]);
+  return { dx: dx!, dKernel, dBias };
+}
+
+/** Max pooling with window = stride = size ('valid'); `argmax` is what maxPoolBackward needs. */
+export function maxPoolForward(x: tf.Tensor4D, size: number): { y: tf.Tensor4D; argmax: tf.Tensor4D } {
+  const [y, argmax] = runEngineKernel('WmMaxPool', [x], { size }) as [tf.Tensor4D, tf.Tensor4D];
+  return { y, argmax };
+}
+
+export function maxPoolBackward(dy: tf.Tensor4D, argmax: tf.Tensor4D, xShape: readonly number[]): tf.Tensor4D {
+  return runEngineKernel('WmMaxPoolGrad', [dy, argmax], { xShape: [...xShape] })[0] as tf.Tensor4D;
+}
+
+/** Mean softmax cross-entropy of logits [n, classes] against integer labels, and what it needs. */
+export interface SoftmaxCE {
+  readonly loss: number;
+  readonly correct: number;
+  /** dLoss/dlogits = (softmax - onehot) / n. */
+  readonly dLogits: Float32Array;
+}
+
+export function softmaxCrossEntropy(logits: Float32Array, labels: Uint8Array, n: number, classes: number): SoftmaxCE {
+  const dLogits = new Float32Array(n * classes);
+  let loss = 0;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * classes;
+    const label = labels[i]!;
+    if (label >= classes) throw new Error(`Label ${label} at sample ${i} is out of range; the architecture has ${classes} classes.`);
+    let max = -Infinity;
+    let arg = 0;
+    for (let c = 0; c < classes; c++) {
+      if (logits[o + c]! > max) {
+        max = logits[o + c]!;
+        arg = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(logits[o + c]! - max);
+    loss += Math.log(sum) + max - logits[o + label]!;
+    if (arg === label) correct++;
+    for (let c = 0; c < classes; c++) dLogits[o + c] = (Math.exp(logits[o + c]! - max) / sum - (c === label ? 1 : 0)) / n;
+  }
+  return { loss: loss / n, correct, dLogits };
+}
+
+// The same layers as differentiable ops, for tfjs autodiff (tf.grads, tf.variableGrads).
+
+type Saved = tf.Tensor[];
+type SaveFn = (tensors: Saved) => void;
+type CustomGradFunc = Parameters<typeof tf.customGrad>[0];
+
+/** conv2d + bias (+ ReLU) with the fast gradient. */
+export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, spec: ConvSpec): tf.Tensor4D {
+  const op = tf.customGrad(((xi: tf.Tensor4D, k: tf.Tensor4D, b: tf.Tensor1D, save: SaveFn) => {
+    const y = convForward(xi, k, b, spec);
+    save([xi, k, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, [xs, ks, ys]: Saved) => {
+        const g = convBackward(dy, xs as tf.Tensor4D, ys as tf.Tensor4D, ks as tf.Tensor4D, spec, true);
+        return [g.dx!, g.dKernel, g.dBias];
+      },
+    };
+  }) as unknown as CustomGradFunc);
+  return op(x, kernel, bias) as tf.Tensor4D;
+}
+
+/** dense + bias (+ ReLU) with the fast gradient. */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, activation: Activation): tf.Tensor2D {
+  const op = tf.customGrad(((xi: tf.Tensor2D, k: tf.Tensor2D, b: tf.Tensor1D, save: SaveFn) => {
+    const y = denseForward(xi, k, b, activation);
+    save([xi, k, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor2D, [xs, ks, ys]: Saved) => {
+        const g = denseBackward(dy, xs as tf.Tensor2D, ys as tf.Tensor2D, ks as tf.Tensor2D, activation, true);
+        return [g.dx!, g.dKernel, g.dBias];
+      },
+    };
+  }) as unknown as CustomGradFunc);
+  return op(x, kernel, bias) as tf.Tensor2D;
+}
+
+/** Max pooling (window = stride = size) whose gradient is a scatter instead of tfjs's MaxPoolGrad. */
+export function maxPool(x: tf.Tensor4D, size: number): tf.Tensor4D {
+  const op = tf.customGrad(((xi: tf.Tensor4D, save: SaveFn) => {
+    const { y, argmax } = maxPoolForward(xi, size);
+    save([argmax]);
+    return { value: y, gradFunc: (dy: tf.Tensor4D, [argmaxS]: Saved) => maxPoolBackward(dy, argmaxS as tf.Tensor4D, xi.shape) };
+  }) as unknown as CustomGradFunc);
+  return op(x) as tf.Tensor4D;
+}
+
+/** NHWC -> [n, h*w*c]: the canonical HWC flatten order, a free reshape. */
+export function flatten(x: tf.Tensor): tf.Tensor2D {
+  return x.reshape([x.shape[0]!, x.size / x.shape[0]!]);
+}
+
+/** Mean softmax cross-entropy against integer labels, differentiable w.r.t. the logits. */
+export function softmaxCrossEntropyLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const op = tf.customGrad(((l: tf.Tensor2D, save: SaveFn) => {
+    const [n, classes] = l.shape;
+    const onehot = tf.oneHot(labels.toInt(), classes);
+    const logp = tf.logSoftmax(l);
+    save([logp, onehot]);
+    return {
+      value: tf.neg(tf.sum(tf.mul(onehot, logp))).div(n),
+      gradFunc: (dy: tf.Scalar, [logpS, onehotS]: Saved) => tf.mul(tf.sub(tf.exp(logpS!), onehotS!), tf.div(dy, n)),
+    };
+  }) as unknown as CustomGradFunc);
+  return op(logits) as tf.Scalar;
+}

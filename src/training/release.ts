@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { getArchitecture } from '../core/architectures.js';
+import { defaults, type Strategy } from '../core/config.js';
+import { embedValues } from '../core/extract.js';
+import { generateKey, keyTargetsFromParamSet } from '../core/keygen.js';
+import type { ParamSet } from '../core/paramSet.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import { trainModel, type TrainOptions, type TrainResult } from './train.js';
+
+export interface ReleaseOptions {
+  readonly licensee: string;
+  readonly strategy?: Strategy;
+  /** Fine-tuning budget: a fraction of an epoch is enough to heal the accuracy the new key costs. */
+  readonly epochs?: number;
+  readonly limit?: number;
+  readonly lr?: number;
+  readonly n?: number;
+  readonly seed?: string | Uint8Array;
+  readonly onProgress?: TrainOptions['onProgress'];
+  readonly signal?: AbortSignal;
+  readonly threads?: number;
+}
+
+export interface Release {
+  readonly licenseeKey: WatermarkKey;
+  readonly params: ParamSet;
+  readonly testAccuracy: number;
+  readonly training: Pick<TrainResult, 'backend' | 'threads' | 'seconds' | 'history'>;
+}
+
+/**
+ * Makes a licensee's copy: a fresh key (positions disjoint from the owner's, values matched to the
+ * trained weights' scale) written into the owner's watermarked model, then a short fine-tune with BOTH
+ * keys locked, so the copy carries the owner's mark and the licensee's fingerprint.
+ */
+export async function embedRelease(ownerModel: ParamSet, ownerKey: WatermarkKey, opts: ReleaseOptions): Promise<Release> {
+  const archName = ownerModel.arch ?? ownerKey.arch;
+  if (!archName) throw new Error('The owner model does not say its architecture');
+  const arch = getArchitecture(archName);
+  const licenseeKey = generateKey(keyTargetsFromParamSet(ownerModel), {
+    seed: opts.seed ?? randomBytes(32),
+    n: opts.n ?? ownerKey.values.length,
+    arch: arch.name,
+    avoid: [ownerKey],
+  });
+  const start = embedValues(embedValues(ownerModel, ownerKey), licenseeKey);
+  const strategy = opts.strategy && opts.strategy !== 'none' ? opts.strategy : defaults.release.strategy;
+  const result = await trainModel({
+    arch, strategy, keys: [ownerKey, licenseeKey], init: start, schedule: 'constant',
+    epochs: opts.epochs ?? defaults.release.epochs,
+    limit: opts.limit ?? defaults.release.limit,
+    lr: opts.lr ?? defaults.release.lr,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return {
+    licenseeKey,
+    params: result.params,
+    testAccuracy: result.testAccuracy,
+    training: { backend: result.backend, threads: result.threads, seconds: result.seconds, history: result.history },
+  };
+}

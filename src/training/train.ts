@@ -1,0 +1,188 @@
+import { getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
+import { defaults, type Strategy } from '../core/config.js';
+import { LockedSgd, delveDirection, gaussianSource, makeReplica, mergeLocks, resolveLocks, type Lock } from '../core/locking.js';
+import type { ParamSet } from '../core/paramSet.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import { gatherBatch, loadDataset, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
+import { createGradientEngine, initParams, type GradientEngine } from './engine.js';
+
+export interface TrainProgress {
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly step: number;
+  readonly stepsPerEpoch: number;
+  /** Running mean over the epoch so far. */
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly samplesPerSec: number;
+  readonly etaSec: number;
+}
+
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly trainAccuracy: number;
+  readonly testAccuracy: number;
+  readonly seconds: number;
+}
+
+export interface TrainOptions {
+  readonly arch: string | Architecture;
+  readonly dataset?: DatasetName;
+  /** 'none' trains (or fine-tunes) all parameters freely; 'naive' locks the keys; 'delve' adds the replica term. */
+  readonly strategy: Strategy;
+  /** The key to lock. */
+  readonly key?: WatermarkKey;
+  /** More keys to lock at once: the owner's and a licensee's, for a release. */
+  readonly keys?: readonly WatermarkKey[];
+  /** Start from these weights (fine-tuning, releases); otherwise a seeded initialisation. */
+  readonly init?: ParamSet;
+  readonly epochs: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
+  readonly momentum?: number;
+  readonly weightDecay?: number;
+  /** 'cosine' decays lr to 0 over the run (training); 'constant' keeps it (fine-tuning as an attacker would). */
+  readonly schedule?: 'cosine' | 'constant';
+  /** Use only the first N training samples. */
+  readonly limit?: number;
+  readonly testLimit?: number;
+  readonly seed?: number;
+  readonly delve?: { readonly replicas?: number; readonly sigma?: number; readonly lambda?: number };
+  readonly threads?: number;
+  readonly backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Preloaded data (saves reloading in experiments). */
+  readonly trainData?: Dataset;
+  readonly testData?: Dataset;
+  /** An engine to reuse; the caller keeps ownership. */
+  readonly engine?: GradientEngine;
+  readonly onProgress?: (p: TrainProgress) => void;
+  /** Called every `checkpointEvery` steps with the current weights (read-only views). */
+  readonly onCheckpoint?: (globalStep: number, params: ParamSet) => void;
+  readonly checkpointEvery?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  readonly params: ParamSet;
+  readonly testAccuracy: number;
+  readonly backend: string;
+  readonly threads: number;
+  readonly history: EpochRecord[];
+  readonly seconds: number;
+  readonly samplesPerSec: number;
+}
+
+export class TrainingCancelled extends Error {
+  constructor() {
+    super('Training was cancelled');
+    this.name = 'TrainingCancelled';
+  }
+}
+
+function paramsFromInit(arch: Architecture, init: ParamSet): Float32Array[] {
+  return paramSpecs(arch).map((spec) => {
+    const t = init.tensors.find((x) => x.name === spec.name);
+    if (!t) throw new Error(`The initial model has no tensor '${spec.name}' that ${arch.name} needs`);
+    if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
+      throw new Error(`Tensor '${spec.name}' has shape [${t.shape.join(', ')}]; ${arch.name} needs [${spec.shape.join(', ')}]`);
+    }
+    return new Float32Array(t.data);
+  });
+}
+
+export function toParamSet(arch: Architecture, params: readonly Float32Array[]): ParamSet {
+  return { arch: arch.name, tensors: paramSpecs(arch).map((s, i) => ({ name: s.name, shape: [...s.shape], data: params[i]! })) };
+}
+
+/**
+ * Trains a model with a strategy. The weights live in JS Float32Arrays; the engine only computes losses
+ * and gradients, so the locking and the delve update are the pure functions of core/locking.ts.
+ * @throws TrainingCancelled when the signal aborts (nothing is returned, nothing half-written).
+ */
+export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
+  const arch = typeof opts.arch === 'string' ? getArchitecture(opts.arch) : opts.arch;
+  const specs = paramSpecs(arch);
+  const datasetName = opts.dataset ?? 'mnist';
+  const train = opts.trainData ?? loadDataset(datasetName, 'train', opts.limit !== undefined ? { limit: opts.limit } : {});
+  const test = opts.testData ?? loadDataset(datasetName, 'test', opts.testLimit !== undefined ? { limit: opts.testLimit } : {});
+  if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new Error(`epochs must be a non-negative integer, got ${opts.epochs}`);
+  const batchSize = opts.batchSize ?? defaults.training.batchSize;
+  const baseLr = opts.lr ?? defaults.training.lr;
+  const seed = opts.seed ?? 1;
+  const keys = opts.strategy === 'none' ? [] : [...(opts.key ? [opts.key] : []), ...(opts.keys ?? [])];
+  if (opts.strategy !== 'none' && keys.length === 0) throw new Error(`Strategy '${opts.strategy}' needs a watermark key`);
+  const locks: Lock[] = mergeLocks(...keys.map((k) => resolveLocks(k, specs)));
+  const delve = {
+    replicas: opts.delve?.replicas ?? defaults.delve.replicas,
+    sigma: opts.delve?.sigma ?? defaults.delve.sigma,
+    lambda: opts.delve?.lambda ?? defaults.delve.lambda,
+  };
+
+  const params = opts.init ? paramsFromInit(arch, opts.init) : initParams(arch, seed);
+  const sgd = new LockedSgd(params, locks, {
+    momentum: opts.momentum ?? defaults.training.momentum,
+    weightDecay: opts.weightDecay ?? defaults.training.weightDecay,
+  });
+  const engine = opts.engine ?? (await createGradientEngine(arch, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }));
+  const gauss = gaussianSource(seed ^ 0x5eed);
+  const stepsPerEpoch = Math.ceil(train.n / batchSize);
+  const totalSteps = stepsPerEpoch * opts.epochs;
+  const history: EpochRecord[] = [];
+  const started = performance.now();
+  let globalStep = 0;
+  let samplesSeen = 0;
+  try {
+    for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+      const epochStart = performance.now();
+      const order = shuffledIndices(train.n, seed * 1000 + epoch);
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      for (let step = 0; step < stepsPerEpoch; step++) {
+        if (opts.signal?.aborted) throw new TrainingCancelled();
+        const batch = gatherBatch(train, order, step * batchSize, Math.min(train.n, (step + 1) * batchSize));
+        const lr = opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * globalStep) / Math.max(1, totalSteps)));
+        let grads: Float32Array[];
+        let loss: number;
+        let right: number;
+        if (opts.strategy === 'delve' && locks.length > 0 && delve.replicas > 0 && delve.lambda !== 0) {
+          const replicas = Array.from({ length: delve.replicas }, () => makeReplica(params, locks, delve.sigma, gauss));
+          const [model, ...reps] = await engine.lossAndGradsMany([params, ...replicas], batch);
+          grads = delveDirection(model!.grads, reps.map((r) => r.grads), delve.lambda, locks);
+          loss = model!.loss;
+          right = model!.correct;
+        } else {
+          const res = await engine.lossAndGrads(params, batch);
+          grads = res.grads;
+          loss = res.loss;
+          right = res.correct;
+        }
+        if (!Number.isFinite(loss)) throw new Error(`Training diverged at epoch ${epoch}, step ${step + 1} (loss ${loss}); lower the learning rate`);
+        sgd.step(grads, lr);
+        globalStep++;
+        seen += batch.n;
+        samplesSeen += batch.n;
+        lossSum += loss * batch.n;
+        correct += right;
+        if (opts.onCheckpoint && opts.checkpointEvery && globalStep % opts.checkpointEvery === 0) opts.onCheckpoint(globalStep, toParamSet(arch, params));
+        if (opts.onProgress) {
+          const elapsed = (performance.now() - started) / 1000;
+          const rate = samplesSeen / Math.max(elapsed, 1e-9);
+          opts.onProgress({
+            epoch, epochs: opts.epochs, step: step + 1, stepsPerEpoch,
+            loss: lossSum / seen, accuracy: correct / seen, samplesPerSec: rate,
+            etaSec: ((totalSteps - globalStep) * batchSize) / Math.max(rate, 1e-9),
+          });
+        }
+      }
+      const evalRes = await engine.evaluate(params, { x: test.x, y: test.y, n: test.n });
+      history.push({ epoch, loss: lossSum / seen, trainAccuracy: correct / seen, testAccuracy: evalRes.accuracy, seconds: (performance.now() - epochStart) / 1000 });
+    }
+    const testAccuracy = history.length > 0 ? history[history.length - 1]!.testAccuracy : (await engine.evaluate(params, { x: test.x, y: test.y, n: test.n })).accuracy;
+    const seconds = (performance.now() - started) / 1000;
+    return { params: toParamSet(arch, params), testAccuracy, backend: engine.backend, threads: engine.threads, history, seconds, samplesPerSec: samplesSeen / Math.max(seconds, 1e-9) };
+  } finally {
+    if (!opts.engine) await engine.dispose();
+  }
+}

@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { initBackend } from '../src/training/backend.js';
+import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { forward } from '../src/training/forward.js';
+
+/** The plain tfjs formulation the fast ops must agree with. */
+function referenceLogits(arch: Architecture, params: tf.Tensor[], x: tf.Tensor4D): tf.Tensor {
+  let p = 0;
+  let a: tf.Tensor = x;
+  for (const l of arch.layers) {
+    if (l.type === 'conv2d') {
+      a = tf.add(tf.conv2d(a as tf.Tensor4D, params[p++] as tf.Tensor4D, l.stride, l.padding), params[p++]!);
+      if (l.activation === 'relu') a = tf.relu(a);
+    } else if (l.type === 'maxPool') {
+      a = tf.maxPool(a as tf.Tensor4D, l.size, l.size, 'valid');
+    } else if (l.type === 'flatten') {
+      a = a.reshape([a.shape[0]!, -1]);
+    } else {
+      a = tf.add(tf.matMul(a as tf.Tensor2D, params[p++] as tf.Tensor2D), params[p++]!);
+      if (l.activation === 'relu') a = tf.relu(a);
+    }
+  }
+  return a;
+}
+
+function meanCrossEntropy(logits: tf.Tensor, labels: Uint8Array, classes: number): tf.Scalar {
+  const onehot = tf.oneHot(tf.tensor1d(Array.from(labels), 'int32'), classes);
+  return tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)))).div(labels.length);
+}
+
+function randomBatch(arch: Architecture, n: number, seed: number) {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const [h, w, c] = arch.inputShape;
+  const x = Float32Array.from({ length: n * h * w * c }, () => rnd() * 2 - 0.5);
+  const y = Uint8Array.from({ length: n }, () => Math.floor(rnd() * arch.classes));
+  return { x, y, n };
+}
+
+/** Random biases too, so the bias gradients and ReLU masks are exercised away from zero. */
+function randomParams(arch: Architecture, seed: number): Float32Array[] {
+  const ps = initParams(arch, seed);
+  return ps.map((p, i) => (paramSpecs(arch)[i]!.role === 'bias' ? p.map((_, j) => 0.05 * Math.sin(j + seed)) : p));
+}
+
+function referenceGrads(arch: Architecture, params: Float32Array[], batch: { x: Float32Array; y: Uint8Array; n: number }) {
+  return tf.tidy(() => {
+    const specs = paramSpecs(arch);
+    const ts = params.map((p, i) => tf.tensor(p, [...specs[i]!.shape]));
+    const x = tf.tensor4d(batch.x, [batch.n, ...arch.inputShape]);
+    const f = (...ps: tf.Tensor[]) => meanCrossEntropy(referenceLogits(arch, ps, x), batch.y, arch.classes);
+    const { value, grads } = tf.valueAndGrads(f)(ts);
+    return { loss: value.dataSync()[0]!, grads: grads.map((g) => g.dataSync() as Float32Array) };
+  });
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / Math.max(den, 1e-12);
+}
+
+for (const name of ['lenet5', 'mlp']) {
+  test(`when the engine computes ${name} gradients on wasm, then they match tfjs cpu autodiff of the plain formulation`, async () => {
+    const arch = getArchitecture(name);
+    const params = randomParams(arch, 7);
+    const batch = randomBatch(arch, 3, 11);
+    await initBackend('cpu');
+    const ref = referenceGrads(arch, params, batch);
+    const engine = await createGradientEngine(arch, { threads: 1, backend: 'wasm' });
+    assert.equal(engine.backend, 'wasm');
+    const got = await engine.lossAndGrads(params, batch);
+    assert.ok(Math.abs(got.loss - ref.loss) < 1e-5 * Math.max(1, ref.loss), `loss ${got.loss} vs ${ref.loss}`);
+    paramSpecs(arch).forEach((s, i) => {
+      assert.equal(got.grads[i]!.length, ref.grads[i]!.length);
+      const e = relErr(got.grads[i]!, ref.grads[i]!);
+      assert.ok(e < 1e-4, `${s.name}: relative error ${e}`);
+    });
+    await engine.dispose();
+  });
+}
+
+test('when tfjs autodiff differentiates forward() on wasm, then the custom gradients match the cpu reference', async () => {
+  const arch = getArchitecture('lenet5');
+  const params = randomParams(arch, 3);
+  const batch = randomBatch(arch, 2, 5);
+  await initBackend('cpu');
+  const ref = referenceGrads(arch, params, batch);
+  await initBackend('wasm');
+  const got = tf.tidy(() => {
+    const specs = paramSpecs(arch);
+    const ts = params.map((p, i) => tf.tensor(p, [...specs[i]!.shape]));
+    const x = tf.tensor4d(batch.x, [batch.n, ...arch.inputShape]);
+    const f = (...ps: tf.Tensor[]) => meanCrossEntropy(forward(arch, ps, x), batch.y, arch.classes);
+    return tf.grads(f)(ts).map((g) => g.dataSync() as Float32Array);
+  });
+  paramSpecs(arch).forEach((s, i) => assert.ok(relErr(got[i]!, ref.grads[i]!) < 1e-4, `${s.name}: relative error ${relErr(got[i]!, ref.grads[i]!)}`));
+});
