@@ -10,7 +10,8 @@
  * them there after training; default models/robustness[-quick]), --out FILE (default
  * docs/robustness.md), --plots DIR (default docs/plots), --attacks a,b,c (names from the registry and
  * 'prune-then-fine-tune', 'hide'), --epochs N, --train-limit N, --test-limit N, --finetune-limit N,
- * --n N (key positions), --seed N, --threads N, --retrain.
+ * --n N (key positions), --seed N, --threads N, --retrain, --floor F (accuracy that makes a stolen model
+ * worth keeping; default 0.95).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -45,6 +46,7 @@ interface Args {
   seed: number;
   threads: number;
   retrain: boolean;
+  floor: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -61,6 +63,8 @@ function parseArgs(argv: string[]): Args {
     return n;
   };
   const quick = flag('quick');
+  const floor = value('floor') !== undefined ? Number(value('floor')) : 0.95;
+  if (!(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${value('floor')}'`);
   return {
     quick,
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
@@ -75,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     seed: int('seed', 1)!,
     threads: int('threads', 1)!,
     retrain: flag('retrain'),
+    floor,
   };
 }
 
@@ -131,11 +136,13 @@ async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepM
 }
 
 function extraAttacks(): Attack[] {
+  const pruneThenTune = chainAttack('prune-then-fine-tune', [
+    { attack: getAttack('prune-global'), strength: 0.9 },
+    { attack: getAttack('fine-tune'), strength: 1 },
+  ], 1, 'global pruning (90%) → fine-tuning');
   return [
-    chainAttack('prune-then-fine-tune', [
-      { attack: getAttack('prune-global'), strength: 0.9 },
-      { attack: getAttack('fine-tune'), strength: 1 },
-    ], 1, 'global pruning (90%) → fine-tuning'),
+    // Not cumulative (each point prunes afresh), so fewer epochs than the plain fine-tuning sweep.
+    { ...pruneThenTune, strength: { ...pruneThenTune.strength, defaults: [1, 2] } },
     chainAttack('hide', [
       { attack: getAttack('dummy'), strength: 0.25 },
       { attack: getAttack('permute'), strength: 1 },
@@ -195,6 +202,7 @@ async function main(): Promise<void> {
         scorer,
         evaluate,
         invariant,
+        accuracyFloor: a.floor,
         seed: a.seed,
         context,
         baselines: baselines[invariant ? 'invariant' : 'plain'],

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Architecture } from '../src/core/architectures.js';
 import { alignToKey, standardizeWithinTensors } from '../src/core/align/index.js';
-import { embedKey, extractAt, obfuscate, pearson, pValue, randomParams, rngFrom, tinyConv, tinyMlp } from './align-helpers.js';
+import { extractValues } from '../src/core/extract.js';
+import { scoreWatermark } from '../src/core/score.js';
+import { embedKey, extractAt, obfuscate, pearson, randomParams, rngFrom, tinyConv, tinyMlp } from './align-helpers.js';
 
 interface NullRun {
   /** Fisher z·√(n-3) of r(extracted, key) after z-scoring both within each tensor. */
@@ -14,7 +16,11 @@ interface NullRun {
   readonly zStdUnaligned: number;
 }
 
-/** An unrelated random network (obfuscated too) aligned against the owner's reference and key. */
+/**
+ * An unrelated random network (obfuscated too) aligned against the owner's reference and key, scored by
+ * the lead's scoreWatermark on values z-scored within each tensor (see standardizeWithinTensors: the
+ * plain pooled r is anticonservative across tensors of different scale, also without alignment).
+ */
 function nullRun(arch: Architecture, seed: number, n: number): NullRun {
   const rng = rngFrom(seed);
   const ref = randomParams(arch, rng);
@@ -23,12 +29,12 @@ function nullRun(arch: Architecture, seed: number, n: number): NullRun {
   const suspect = obfuscate(unrelated, arch, rngFrom(seed + 200_000), { permute: true, scaleRange: 3, dummies: 2 });
   const res = alignToKey(suspect, key, { reference: ref });
   const zOf = (r: number): number => Math.atanh(r) * Math.sqrt(n - 3);
-  const x = extractAt(res.params, key);
-  const rStd = pearson(standardizeWithinTensors(x, key.tensorIndex), standardizeWithinTensors(key.values, key.tensorIndex));
+  const x = extractValues(res.params, key);
+  const score = scoreWatermark(standardizeWithinTensors(x, key.tensorIndex), standardizeWithinTensors(key.values, key.tensorIndex), { fpr: 1e-6 });
   const xUn = extractAt(unrelated, key);
   return {
-    zStd: zOf(rStd),
-    pStd: pValue(rStd, n),
+    zStd: zOf(score.r),
+    pStd: score.pValue,
     zPooled: zOf(pearson(x, key.values)),
     zStdUnaligned: zOf(pearson(standardizeWithinTensors(xUn, key.tensorIndex), standardizeWithinTensors(key.values, key.tensorIndex))),
   };

@@ -86,3 +86,76 @@ test('when a derived model was fine-tuned (noise) and then obfuscated, then the 
   const rTuned = pearson(extractAt(tuned, key), key.values);
   assert.ok(r > 0.9 && Math.abs(r - rTuned) < 0.02, `r = ${r}, before obfuscation ${rTuned}`);
 });
+
+test('when conv channels were rescaled as by a folded BatchNorm (next layer not compensated), then the kernels come back and the inputs are left unscaled', () => {
+  const rng = rngFrom(60);
+  const ref = randomParams(tinyConv, rng);
+  const key = embedKey(ref, 60, rng);
+  const C = 4;
+  const gamma = Array.from({ length: C }, () => 0.4 + 2 * rng());
+  const folded: ParamSet = {
+    tensors: ref.tensors.map((t) => {
+      if (t.name === 'conv1/kernel') return { ...t, data: t.data.map((v, i) => v * gamma[i % C]!) };
+      if (t.name === 'conv1/bias') return { ...t, data: t.data.map((v, c) => v * gamma[c]! + 0.1 * gauss(rng)) };
+      return t;
+    }),
+  };
+  const res = alignToKey(toTorch(folded, tinyConv), key, { reference: ref });
+  assertRecovered({ tensors: res.params.tensors.filter((t) => t.name !== 'conv1/bias') }, { tensors: ref.tensors.filter((t) => t.name !== 'conv1/bias') }, 1e-5);
+  assert.match(res.mapping.find((m) => m.keyTensor === 'conv1/kernel')!.transform, /rescaled per unit/);
+  assert.match(res.mapping.find((m) => m.keyTensor === 'conv2/kernel')!.transform, /inputs left unscaled/);
+});
+
+/** Appends to fc1 a split-off part of unit 3 and a clique of 3 dummy units whose outputs cancel (Yan et al., USENIX Security 2023). */
+function splitAndClique(set: ParamSet, rng: ReturnType<typeof rngFrom>): ParamSet {
+  const get = (n: string) => set.tensors.find((t) => t.name === n)!;
+  const K = get('fc1/kernel');
+  const b = get('fc1/bias');
+  const N = get('fc2/kernel');
+  const [nin, m] = K.shape as [number, number];
+  const nout = N.shape[1]!;
+  const m2 = m + 4;
+  const K2 = new Float32Array(nin * m2);
+  const b2 = new Float32Array(m2);
+  const N2 = new Float32Array(m2 * nout);
+  for (let r = 0; r < nin; r++) for (let u = 0; u < m; u++) K2[r * m2 + u] = K.data[r * m + u]!;
+  b2.set(b.data);
+  N2.set(N.data);
+  const c = 2.5;
+  const alpha = 0.3;
+  for (let r = 0; r < nin; r++) K2[r * m2 + m] = c * K.data[r * m + 3]!;
+  b2[m] = c * b.data[3]!;
+  for (let o = 0; o < nout; o++) {
+    N2[m * nout + o] = ((1 - alpha) / c) * N.data[3 * nout + o]!;
+    N2[3 * nout + o] = alpha * N.data[3 * nout + o]!;
+  }
+  const w = Float32Array.from({ length: nin + 1 }, () => gauss(rng) * 0.3);
+  const ck = [1, 2, 0.5];
+  const r1 = Float32Array.from({ length: nout }, () => gauss(rng));
+  const r2 = Float32Array.from({ length: nout }, () => gauss(rng));
+  const rows = [r1, r2, r1.map((v, o) => -(ck[0]! * v + ck[1]! * r2[o]!) / ck[2]!)];
+  ck.forEach((ci, q) => {
+    const u = m + 1 + q;
+    for (let r = 0; r < nin; r++) K2[r * m2 + u] = ci * w[r]!;
+    b2[u] = ci * w[nin]!;
+    for (let o = 0; o < nout; o++) N2[u * nout + o] = rows[q]![o]!;
+  });
+  return {
+    tensors: set.tensors.map((t) =>
+      t.name === 'fc1/kernel' ? { name: t.name, shape: [nin, m2], data: K2 } : t.name === 'fc1/bias' ? { name: t.name, shape: [m2], data: b2 } : t.name === 'fc2/kernel' ? { name: t.name, shape: [m2, nout], data: N2 } : t,
+    ),
+  };
+}
+
+test('when a neuron is split in two and a cancelling dummy clique is added, then the split is merged back and the clique dropped', () => {
+  const rng = rngFrom(70);
+  const ref = randomParams(tinyMlp, rng);
+  const key = embedKey(ref, 60, rng);
+  const suspect = splitAndClique(obfuscate(ref, tinyMlp, rng, { permute: true, scaleRange: 3 }), rng);
+  assertSameFunction(ref, suspect, tinyMlp, 3);
+  const res = alignToKey(suspect, key, { reference: ref });
+  assertRecovered(res.params, ref, 1e-5);
+  const fc1 = res.mapping.find((m) => m.keyTensor === 'fc1/kernel')!.transform;
+  assert.match(fc1, /3 extra unit\(s\) dropped; 1 split unit\(s\) merged/);
+  assert.match(res.mapping.find((m) => m.keyTensor === 'fc2/kernel')!.transform, /inputs of split units summed/);
+});

@@ -48,3 +48,16 @@ test('when a keyed tensor has no fitting tensor in the suspect, then alignment t
   const suspect = { tensors: model.tensors.filter((t) => t.name !== 'fc1/kernel') };
   assert.throws(() => alignToKey(suspect, key), (e: Error) => /'fc1\/kernel' \[24,12\]/.test(e.message) && /The suspect has: 'conv1\/kernel'/.test(e.message));
 });
+
+test('when the key covers only lenet5 fc1 and the model is PyTorch-shaped, then the architecture supplies the flatten order', () => {
+  const arch = getArchitecture('lenet5');
+  const rng = rngFrom(4);
+  const model = randomParams(arch, rng);
+  const full = embedKey(model, 300, rng);
+  const fc1 = full.tensors.findIndex((t) => t.name === 'fc1/kernel');
+  const keep = full.tensorIndex.map((t, i) => (t === fc1 ? i : -1)).filter((i) => i >= 0);
+  const key = { ...full, tensors: [full.tensors[fc1]!], tensorIndex: keep.map(() => 0), flatIndex: keep.map((i) => full.flatIndex[i]!), values: keep.map((i) => full.values[i]!) };
+  const res = alignToKey(toTorch(model, arch), key);
+  assert.equal(maxAbsDiff(res.params.tensors[0]!.data, model.tensors.find((t) => t.name === 'fc1/kernel')!.data), 0);
+  assert.match(res.mapping[0]!.transform, /flatten CHW→HWC/);
+});

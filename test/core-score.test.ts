@@ -53,3 +53,33 @@ test('when the extracted values contain NaN, then the score is r = 0 (no match),
   assert.equal(s.r, 0);
   assert.equal(s.decision, 'no match');
 });
+
+test('when key and suspect share a per-tensor scale pattern, then only the within-tensor score stays calibrated', () => {
+  const g = gaussianSource(9);
+  // Like LeNet5: a few positions in a large-scale tensor, most in a small-scale one.
+  const groups = [...Array(40).fill(0), ...Array(900).fill(1), ...Array(60).fill(2)];
+  const scale = [0.5, 0.03, 0.1];
+  const trials = 3000;
+  let pooledFalse = 0;
+  let groupedFalse = 0;
+  for (let k = 0; k < trials; k++) {
+    const key = groups.map((t) => scale[t]! * g());
+    const suspect = groups.map((t) => scale[t]! * g());
+    if (scoreWatermark(suspect, key).pValue < 0.01) pooledFalse++;
+    if (scoreWatermark(suspect, key, { groups }).pValue < 0.01) groupedFalse++;
+  }
+  const sd = Math.sqrt((0.01 * 0.99) / trials);
+  assert.ok(pooledFalse / trials > 0.01 + 4 * sd, `pooled false-positive rate ${pooledFalse / trials} should show the miscalibration`);
+  assert.ok(Math.abs(groupedFalse / trials - 0.01) < 4 * sd, `grouped false-positive rate ${groupedFalse / trials}`);
+});
+
+test('when one tensor is rescaled, then the within-tensor score is unchanged', () => {
+  const g = gaussianSource(10);
+  const groups = [...Array(100).fill(0), ...Array(100).fill(1)];
+  const key = groups.map(() => g());
+  const ext = key.map((v) => v + 0.5 * g());
+  const scaled = ext.map((v, i) => (groups[i] === 1 ? v * 7 : v));
+  const a = scoreWatermark(ext, key, { groups });
+  const b = scoreWatermark(scaled, key, { groups });
+  assert.ok(Math.abs(a.r - b.r) < 1e-12);
+});

@@ -82,7 +82,10 @@ const pos = (r: () => number, n: number) => (r() < 0.5 ? int(r, Math.min(n, 256)
 export const MUTATIONS: Record<string, Mutation> = {
   flipBytes: (b, r) => {
     const o = b.slice();
-    for (let k = 1 + int(r, 8); k > 0 && o.length; k--) o[pos(r, o.length)] ^= 1 + int(r, 255);
+    for (let k = 1 + int(r, 8); k > 0 && o.length; k--) {
+      const at = pos(r, o.length);
+      o[at] = o[at]! ^ (1 + int(r, 255));
+    }
     return o;
   },
   truncate: (b, r) => b.slice(0, int(r, b.length)),

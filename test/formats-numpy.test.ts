@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { readNpy, writeNpy } from '../src/formats/npy.js';
 import { readNpz, writeNpz } from '../src/formats/npz.js';
@@ -103,12 +106,21 @@ test('when an .npy shape has a negative, fractional or huge dimension, then it i
   assertCode(() => readNpy(withShape('(3, 2)'), 'x'), 'WM_ERR_FORMAT_TRUNCATED', /needs 24 data bytes/);
 });
 
-test('when a stored .npz entry is corrupted, then the CRC check refuses it', () => {
-  const bytes = writeNpz({ tensors: [{ name: 'w', shape: [4], data: new Float32Array([1, 2, 3, 4]) }] });
-  const bad = bytes.slice();
-  bad[bad.indexOf(0x93) + 130] ^= 0xff; // a data byte
-  assertCode(() => readNpz(bad), 'WM_ERR_FORMAT_MALFORMED', /CRC-32/);
+test('when a deflated .npz entry does not match its CRC-32, then it is refused; a stored one is read as it is', () => {
+  const deflated = fixture('deflated.npz');
+  const cen = findCentral(deflated);
+  deflated[cen + 16] = deflated[cen + 16]! ^ 0xff;
+  assertCode(() => readNpz(deflated), 'WM_ERR_FORMAT_MALFORMED', /CRC-32/);
+  const stored = writeNpz({ tensors: [{ name: 'w', shape: [4], data: new Float32Array([1, 2, 3, 4]) }] });
+  const at = findCentral(stored) + 16;
+  stored[at] = stored[at]! ^ 0xff;
+  assert.deepEqual([...readNpz(stored).tensors[0]!.data], [1, 2, 3, 4]);
 });
+
+function findCentral(zip: Uint8Array): number {
+  for (let i = 0; i + 4 <= zip.length; i++) if (zip[i] === 0x50 && zip[i + 1] === 0x4b && zip[i + 2] === 1 && zip[i + 3] === 2) return i;
+  throw new Error('no central directory');
+}
 
 /** Replaces the single stored entry of `zip` by `deflated` data declaring `declared` uncompressed bytes. */
 function rewriteAsDeflated(zip: Uint8Array, deflated: Uint8Array, declared: number): Uint8Array {
@@ -132,3 +144,18 @@ function rewriteAsDeflated(zip: Uint8Array, deflated: Uint8Array, declared: numb
   out.set(loc, 0); out.set(deflated, loc.length); out.set(cen, loc.length + deflated.length); out.set(eocd, loc.length + deflated.length + cen.length);
   return out;
 }
+
+const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+
+test('when NumPy loads the .npz our writer made, then it sees the same names, shapes and values', { skip: !hasNumpy && 'python3 with numpy is not installed' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wm-npz-'));
+  try {
+    const path = join(dir, 'm.npz');
+    writeFileSync(path, writeNpz({ tensors: [{ name: 'conv1/kernel', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, -6.5]) }, { name: 'b', shape: [1], data: new Float32Array([NaN]) }] }));
+    const py = spawnSync('python3', ['-c', 'import sys, json, numpy as np; d = np.load(sys.argv[1]); print(json.dumps({k: [list(d[k].shape), str(d[k].dtype), [str(v) for v in d[k].ravel()]] for k in d.keys()}))', path], { encoding: 'utf8' });
+    assert.equal(py.status, 0, py.stderr);
+    assert.deepEqual(JSON.parse(py.stdout), { 'conv1/kernel': [[2, 3], 'float32', ['1.0', '2.0', '3.0', '4.0', '5.0', '-6.5']], b: [[1], 'float32', ['nan']] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -71,3 +71,24 @@ test('when a safetensors or ONNX file is cut short, then it still sniffs as its 
     assert.throws(() => readModel([{ name: 'm', bytes: cut }]), (e: unknown) => e instanceof FormatError && ['WM_ERR_FORMAT_TRUNCATED', 'WM_ERR_FORMAT_MALFORMED'].includes(e.code));
   }
 });
+
+test('when tfjs shards are read from disk with readModelFiles, then weights spanning shards are views on one buffer', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { readModelFiles } = await import('../src/formats/files.js');
+  const { writeTfjs } = await import('../src/formats/tfjs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'wm-files-'));
+  try {
+    const written = writeTfjs(set, arch, { shardBytes: 64 * 1024 });
+    for (const f of written) writeFileSync(join(dir, f.name), f.bytes);
+    const files = readModelFiles(written.map((f) => ({ name: f.name, path: join(dir, f.name) })));
+    const { format, params } = readModel(files);
+    assert.equal(format, 'tfjs');
+    assert.deepEqual(params.tensors, set.tensors);
+    for (const t of params.tensors) assert.equal(t.data.buffer, files[0]!.bytes.buffer, `${t.name} is a view`);
+    assertCode(() => readModelFiles(written.map((f) => ({ name: f.name, path: join(dir, f.name) })), { maxTotalBytes: 1000 }), 'WM_ERR_FORMAT_TOO_LARGE');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

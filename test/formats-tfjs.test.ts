@@ -36,7 +36,7 @@ function seededSet(arch: Architecture, seed: number): ParamSet {
 /** The forward pass written out plainly: NHWC, HWIO kernels, valid conv, 2x2 pool, HWC flatten. */
 function plainForward(set: ParamSet, x: Float32Array): Float32Array {
   const get = (n: string) => set.tensors.find((t) => t.name === n)!.data;
-  const [H, W, C] = [6, 6, 2];
+  const [W, C] = [6, 2];
   const k = get('conv1/kernel'), kb = get('conv1/bias');
   const conv = new Float32Array(4 * 4 * 3);
   for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) for (let o = 0; o < 3; o++) {
@@ -44,7 +44,6 @@ function plainForward(set: ParamSet, x: Float32Array): Float32Array {
     for (let di = 0; di < 3; di++) for (let dj = 0; dj < 3; dj++) for (let c = 0; c < C; c++) acc += x[((i + di) * W + (j + dj)) * C + c]! * k[((di * 3 + dj) * C + c) * 3 + o]!;
     conv[(i * 4 + j) * 3 + o] = Math.max(0, acc);
   }
-  void H;
   const pool = new Float32Array(2 * 2 * 3);
   for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) for (let o = 0; o < 3; o++) {
     pool[(i * 2 + j) * 3 + o] = Math.max(conv[((2 * i) * 4 + 2 * j) * 3 + o]!, conv[((2 * i) * 4 + 2 * j + 1) * 3 + o]!, conv[((2 * i + 1) * 4 + 2 * j) * 3 + o]!, conv[((2 * i + 1) * 4 + 2 * j + 1) * 3 + o]!);

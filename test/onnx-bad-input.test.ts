@@ -33,7 +33,7 @@ describe('readOnnx on bad input', () => {
       const code = outcome(hand.subarray(0, cut));
       assert.ok(['WM_ERR_FORMAT_TRUNCATED', 'WM_ERR_FORMAT_MALFORMED', 'ok'].includes(code), `cut ${cut}: ${code}`);
     }
-    const lenet = sampleOnnxFiles()[0]!;
+    const lenet = sampleOnnxFiles()[3]!;
     // Header: ir_version [0, 2), producer_name [2, 14), producer_version [14, 21), then the graph.
     const T = 'WM_ERR_FORMAT_TRUNCATED';
     const M = 'WM_ERR_FORMAT_MALFORMED'; // cut between fields before the graph: a model without graph
@@ -105,6 +105,15 @@ describe('readOnnx on bad input', () => {
       graph = new ProtoWriter().message(GraphProto.node, node).finish();
     }
     assert.equal(outcome(modelWithGraphBytes(graph)), 'WM_ERR_FORMAT_TOO_LARGE');
+  });
+
+  it('when a graph has more nodes or initializers than the limits, then it is refused as too large', () => {
+    const g = new ProtoWriter();
+    for (let i = 0; i < 2000; i++) g.message(GraphProto.node, handNode('Relu', [`a${i}`], [`b${i}`]));
+    assert.equal(outcome(modelWithGraphBytes(g.finish()), { maxNodes: 1000 }), 'WM_ERR_FORMAT_TOO_LARGE');
+    assert.equal(outcome(modelWithGraphBytes(g.finish()), { maxNodes: 2000 }), 'ok');
+    const shapes = Array.from({ length: 200 }, (_, i) => handTensor(`s${i}`, [1], DataType.INT64).packedInts(TensorProto.int64Data, [i]));
+    assert.equal(outcome(handModel(shapes), { maxInitializers: 100 }), 'WM_ERR_FORMAT_TOO_LARGE');
   });
 
   it('when a subgraph within the depth limit holds a weight, then it is read', () => {

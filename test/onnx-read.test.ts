@@ -5,7 +5,7 @@ import { getArchitecture } from '../src/core/architectures.js';
 import { FormatError } from '../src/formats/errors.js';
 import { float32ToBfloat16, float32ToHalf } from '../src/formats/float16.js';
 import { readOnnx } from '../src/formats/onnx/read.js';
-import { handModel, handNode, handSampleModel, handTensor, intAttribute, randomParamSet, tensorAttribute } from '../src/formats/onnx/samples.js';
+import { handModel, handNode, handSampleModel, handTensor, intAttribute, randomParamSet, sampleOnnxFiles, tensorAttribute } from '../src/formats/onnx/samples.js';
 import { DataType, GraphProto, ModelProto, SparseTensorProto, TensorProto } from '../src/formats/onnx/schema.js';
 import { valueInfo } from '../src/formats/onnx/graph.js';
 import { ProtoWriter } from '../src/formats/onnx/wire.js';
@@ -52,6 +52,21 @@ describe('readOnnx', () => {
       q_weight: [[2, 2], [(10 - 2) * 0.5, (-10 - 2) * 0.5, (0 - 2) * 0.5, (127 - 2) * 0.5]],
       const_weight: [[2], [7, 8]],
     });
+  });
+
+  it('when the sample files are read, then each gives its expected tensors', () => {
+    const [, hand2, tiny, lenet, mlp] = sampleOnnxFiles();
+    const got = Object.fromEntries(readOnnx(hand2!).tensors.map((t) => [t.name, [[...t.shape], Array.from(t.data, (v) => Math.round(v * 1e6) / 1e6)]]));
+    assert.deepEqual(got, {
+      body_w: [[1], [1]],
+      q_axis: [[2, 3], [-1, 0, 1, 0, 2, 254]],
+      unpacked: [[2], [0.5, -0.5]],
+      sparse_w: [[2, 2], [0, 3, 0, -4]],
+    });
+    assert.equal(readOnnx(tiny!).tensors.length, 6);
+    assert.ok(tiny!.length < 4096, `tiny export is ${tiny!.length} bytes`);
+    assert.equal(readOnnx(lenet!).tensors.length, 8);
+    assert.equal(readOnnx(mlp!).tensors.length, 6);
   });
 
   it('when floats are stored one field each (unpacked), then they read like packed ones', () => {

@@ -8,7 +8,7 @@ import { alignToKey } from '../core/align/index.js';
 import { extractValues } from '../core/extract.js';
 import { generateKey, keyTargetsFromParamSet } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
-import { scoreWatermark } from '../core/score.js';
+import { scoreAgainstKey } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { loadDataset, type Dataset, type DatasetName } from '../data/datasets.js';
 import { evaluateAccuracy, type EvalOptions, type LabelledData } from '../eval/accuracy.js';
@@ -22,7 +22,7 @@ export function keyScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Score
   return (suspect, _suspectArch, owner, { invariant }) => {
     const aligned = alignToKey(suspect, key, { reference: owner.params, arch: owner.arch, invariant });
     const extracted = extractValues(aligned.params, key);
-    return scoreWatermark(extracted, key.values, { ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons });
+    return scoreAgainstKey(extracted, key, { ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons });
   };
 }
 

@@ -7,7 +7,7 @@ import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
 import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
-import { scoreWatermark, type Score } from '../core/score.js';
+import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, type DatasetName } from '../data/datasets.js';
 import { readModel, writeModel } from '../formats/index.js';
@@ -120,7 +120,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     let score: Score | undefined;
     if (key) {
       writeKeyFile(join(out, 'key.json'), key);
-      score = scoreWatermark(extractValues(result.params, key), key.values);
+      score = scoreAgainstKey(extractValues(result.params, key), key);
     }
     const summary = {
       arch: arch.name, dataset, strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
@@ -168,7 +168,7 @@ export async function runExtract(argv: string[]): Promise<number> {
     ...(archName ? { arch: getArchitecture(archName) } : {}),
     ...(a['no-invariant'] ? { invariant: false } : {}),
   });
-  const score = scoreWatermark(extractValues(aligned.params, key), key.values, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
+  const score = scoreAgainstKey(extractValues(aligned.params, key), key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
   if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping }));
   else {
     console.log(`Read ${format} model; key ${key.id}`);

@@ -2,6 +2,7 @@
  * The service's configuration, read once from environment variables with safe defaults.
  * Every variable is listed in docs/configuration.md; keep the two in step.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -27,6 +28,8 @@ export interface ServiceConfig {
   readonly logLevel: LogLevel;
   /** Long jobs (training, releases) run at once; training is CPU-bound, so 1 by default. */
   readonly jobConcurrency: number;
+  /** Worker threads that align suspects during verification (0: on the request thread). */
+  readonly verifyWorkers: number;
   /** Seconds graceful shutdown waits for in-flight requests before closing anyway. */
   readonly shutdownGraceSec: number;
   /** False-positive rate at which a verification decides "match". */
@@ -91,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateLimitPerMin: int(env, 'WEIGHTMARK_RATE_LIMIT_PER_MIN', 600, 0, 1_000_000),
     logLevel: level as LogLevel,
     jobConcurrency: int(env, 'WEIGHTMARK_JOB_CONCURRENCY', 1, 1, 64),
+    verifyWorkers: int(env, 'WEIGHTMARK_VERIFY_WORKERS', Math.max(1, Math.min(4, os.availableParallelism())), 0, 64),
     shutdownGraceSec: int(env, 'WEIGHTMARK_SHUTDOWN_GRACE_SEC', 10, 0, 600),
     fpr: num(env, 'WEIGHTMARK_FPR', 1e-6, 0, 1),
     trustProxy: env.WEIGHTMARK_TRUST_PROXY === '1' || env.WEIGHTMARK_TRUST_PROXY === 'true',

@@ -31,6 +31,8 @@ export const defaults = {
     sigma: 1,
     /** Weight of the replica (ascent) term against the locked model's descent. */
     lambda: 0.1,
+    /** A replica whose loss exceeds the model's by this much stops pushing (Infinity: the paper's unbounded ascent). */
+    margin: Number.POSITIVE_INFINITY,
   },
   release: {
     /** A licensee copy: one short pass over 10k samples at a low lr heals the accuracy a fresh key costs. */

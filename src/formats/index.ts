@@ -22,6 +22,7 @@ import { DEFAULT_READ_LIMITS, MODEL_FORMATS, type ModelFile, type ModelFormat, t
 export { FormatError, FORMAT_ERRORS, type FormatErrorCode, isFormatError } from './errors.js';
 export { DEFAULT_READ_LIMITS, MODEL_FORMATS, type ModelFile, type ModelFormat, type ReadLimits, type ReadResult } from './types.js';
 export { sniffFormat } from './sniff.js';
+export { readModelFiles } from './files.js';
 
 /**
  * Reads a model from its files. The format comes from content: one tfjs model.json makes the rest its

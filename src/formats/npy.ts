@@ -16,6 +16,8 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const KINDS: Readonly<Record<string, ElementKind>> = {
   f2: 'f16', f4: 'f32', f8: 'f64', i1: 'i8', i2: 'i16', i4: 'i32', i8: 'i64', u1: 'u8', u2: 'u16', u4: 'u32', u8: 'u64', b1: 'bool',
 };
+/** NumPy's own np.load refuses headers over 10,000 bytes by default; 64 KiB leaves room and bounds parsing. */
+const NPY_MAX_HEADER = 64 * 1024;
 const SUPPORTED = "'<f2', '<f4', '<f8' (and '>' big-endian), integer 'i1'…'i8', 'u1'…'u8' and bool 'b1'";
 
 export function sniffNpy(bytes: Uint8Array): boolean {
@@ -44,7 +46,8 @@ export function readNpyHeader(bytes: Uint8Array, limits: ReadLimits = DEFAULT_RE
   } else {
     throw new FormatError('WM_ERR_FORMAT_UNSUPPORTED', `${where}: .npy version ${major}.${minor}; supported versions are 1.0, 2.0 and 3.0`);
   }
-  if (hlen > limits.maxHeaderBytes) throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `${where}: header is ${hlen} bytes; at most ${limits.maxHeaderBytes} are accepted`);
+  const maxHeader = Math.min(limits.maxHeaderBytes, NPY_MAX_HEADER);
+  if (hlen > maxHeader) throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `${where}: header is ${hlen} bytes; at most ${maxHeader} are accepted`);
   if (start + hlen > bytes.length) throw new FormatError('WM_ERR_FORMAT_TRUNCATED', `${where}: header of ${hlen} bytes runs beyond the file's ${bytes.length} bytes`);
   const raw = bytes.subarray(start, start + hlen);
   const text = major === 3 ? new TextDecoder('utf-8').decode(raw) : latin1(raw);

@@ -42,7 +42,6 @@ export function checkShardPath(p: unknown, limits: ReadLimits = DEFAULT_READ_LIM
   };
   if (typeof p !== 'string' || p.length === 0) return refuse('is not a non-empty string');
   if (p.length > limits.maxNameLength) return refuse(`is longer than ${limits.maxNameLength} characters`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(p)) return refuse('contains control characters');
   if (p.includes('\\')) return refuse('contains a backslash');
   if (p.startsWith('/')) return refuse('is absolute');

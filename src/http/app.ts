@@ -13,7 +13,7 @@ import { authorize, identify } from './auth.js';
 import { rateLimit, requestContext, securityHeaders } from './middleware.js';
 import { sendProblem, toAppError } from './problem.js';
 import { handlers as makeHandlers, type Handler } from './routes.js';
-import { multipart } from './uploads.js';
+import { multipart, removeUploads } from './uploads.js';
 
 const require = createRequire(import.meta.url);
 
@@ -104,6 +104,7 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
     next(new AppError('WM_ERR_ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}; see /openapi.yaml or /docs`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    removeUploads(req);
     const e = toAppError(err);
     res.locals.errorCode = e.code;
     if (e.status >= 500) ctx.logger.error('unhandled error', { requestId: res.locals.requestId, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), stack: err instanceof Error ? err.stack?.split('\n').slice(0, 6).join(' | ') : undefined });

@@ -49,7 +49,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const blobs = new BlobStore(path.join(config.dataDir, 'models'));
   const removed = blobs.cleanTemp() + cleanUploadDir(config);
   const metrics = new Metrics();
-  const engines = o.engines ?? (await loadProductionEngines());
+  const engines = o.engines ?? (await loadProductionEngines({ verifyWorkers: config.verifyWorkers }));
   const executor = o.executor ?? new ChildProcessExecutor();
   const ctxBase = {
     config, store, blobs, keystore: new Keystore(masterKey), signing, engines, executor, logger, metrics,
@@ -125,6 +125,7 @@ async function shutdown(service: Service, server: http.Server): Promise<void> {
   server.closeAllConnections();
   await ctx.jobs.stop();
   await ctx.executor.close();
+  await ctx.engines.close?.();
   await ctx.store.close();
   ctx.logger.info('stopped');
 }

@@ -35,7 +35,7 @@ export function multipart(config: ServiceConfig, fields: { files: string[]; maxF
   return (req: Request, res: Response, next: NextFunction): void => {
     const cleanup = (): void => {
       const all = filesOf(req);
-      for (const f of all) fs.rm(f.path, { force: true }, () => undefined);
+      for (const f of all) if (typeof f.path === 'string') fs.rm(f.path, { force: true }, () => undefined);
     };
     res.on('close', cleanup);
     upload(req, res, (err?: unknown) => {
@@ -43,6 +43,11 @@ export function multipart(config: ServiceConfig, fields: { files: string[]; maxF
       next(err);
     });
   };
+}
+
+/** Removes the request's temp uploads now (before an error response goes out). */
+export function removeUploads(req: Request): void {
+  for (const f of filesOf(req)) if (typeof f.path === 'string') fs.rmSync(f.path, { force: true });
 }
 
 export function filesOf(req: Request): Express.Multer.File[] {
@@ -56,6 +61,7 @@ export function readParts(req: Request, field: string): ModelFileIn[] {
   const f = req.files && !Array.isArray(req.files) ? (req.files[field] ?? []) : [];
   return f.map((x) => {
     const b = fs.readFileSync(x.path);
+    fs.rmSync(x.path, { force: true });
     return { name: path.basename(x.originalname || x.fieldname), bytes: new Uint8Array(b.buffer, b.byteOffset, b.length) };
   });
 }

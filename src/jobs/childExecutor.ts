@@ -54,9 +54,10 @@ export class ChildProcessExecutor implements TaskExecutor {
       child.on('exit', (code, sig) => {
         this.#children.delete(child);
         clearTimeout(killTimer);
-        finish(() =>
+        // let a last message still in flight be delivered before concluding it never came
+        setTimeout(() => finish(() =>
           reject(signal.aborted ? new TaskCancelled() : new Error(`the worker process exited (${sig ?? `code ${code}`}) before finishing${stderr ? `: ${lastLine(stderr)}` : ''}`)),
-        );
+        ), 50);
       });
       child.send({ type: 'run', task });
     });

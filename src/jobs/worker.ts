@@ -7,8 +7,8 @@ import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { ParamSet } from '../core/paramSet.js';
 
 const abort = new AbortController();
-const send = (m: unknown): void => {
-  process.send?.(m);
+const send = (m: unknown, then?: () => void): void => {
+  process.send?.(m, undefined, {}, () => then?.());
 };
 
 process.on('message', (m: { type: string; task?: Task }) => {
@@ -16,13 +16,11 @@ process.on('message', (m: { type: string; task?: Task }) => {
   if (m.type === 'run' && m.task) {
     run(m.task).then(
       (result) => {
-        send({ type: 'result', result });
-        process.disconnect?.();
+        send({ type: 'result', result }, () => process.disconnect?.());
       },
       (e: unknown) => {
         const err = e as Error;
-        send({ type: 'error', message: err?.message ?? String(e), cancelled: abort.signal.aborted || err?.name === 'TrainingCancelled' });
-        process.disconnect?.();
+        send({ type: 'error', message: err?.message ?? String(e), cancelled: abort.signal.aborted || err?.name === 'TrainingCancelled' }, () => process.disconnect?.());
       },
     );
   }
@@ -67,47 +65,20 @@ async function run(task: Task): Promise<TaskResult> {
     });
     return { params: r.params, ...(key ? { key } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
   }
-  const release = await tryImport<{ embedRelease?: (owner: ParamSet, ownerKey: WatermarkKey, licenseeKey: WatermarkKey, opts: Record<string, unknown>) => Promise<{ params: ParamSet; testAccuracy?: number; backend?: string }> }>('../training/release.js');
-  const opts = {
-    dataset: task.dataset,
+  const { embedRelease } = await import('../training/release.js');
+  const r = await embedRelease(task.ownerModel, task.ownerKey, {
+    licensee: task.licensee,
     strategy: task.strategy,
     epochs: task.epochs,
+    seed: task.keySeed,
     ...opt('limit', task.limit),
     ...opt('lr', task.lr),
     onProgress,
     signal: abort.signal,
-  };
-  if (release?.embedRelease) {
-    const r = await release.embedRelease(task.ownerModel, task.ownerKey, task.licenseeKey, opts);
-    return { params: r.params, key: task.licenseeKey, ...opt('testAccuracy', r.testAccuracy), ...opt('backend', r.backend) };
-  }
-  // A short fine-tune of the owner's model with both keys locked: the owner's mark stays, the licensee's is embedded.
-  const r = await trainModel({
-    arch: task.arch,
-    dataset: task.dataset as 'mnist',
-    strategy: task.strategy,
-    key: task.licenseeKey,
-    keys: [task.ownerKey, task.licenseeKey],
-    init: task.ownerModel,
-    epochs: task.epochs,
-    schedule: 'constant',
-    ...opt('lr', task.lr ?? 0.01),
-    ...opt('limit', task.limit),
-    onProgress,
-    signal: abort.signal,
   });
-  return { params: r.params, key: task.licenseeKey, testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
+  return { params: r.params, key: r.licenseeKey, testAccuracy: r.testAccuracy, backend: r.training.backend, seconds: r.training.seconds };
 }
 
 function opt<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } {
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
-}
-
-async function tryImport<T>(spec: string): Promise<T | undefined> {
-  try {
-    return (await import(spec)) as T;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('release')) return undefined;
-    throw e;
-  }
 }

@@ -33,15 +33,26 @@ const pct = (a: number) => (Number.isFinite(a) ? `${(a * 100).toFixed(2)}%` : '�
 const r3 = (r: number) => (Number.isFinite(r) ? r.toFixed(3) : '—');
 
 function strengthLabel(res: SweepResult, s: number): string {
-  return res.attack.unit === '%' ? `${Number((s * 100).toPrecision(4))}%` : res.attack.unit && res.attack.unit !== '' ? `${s} ${res.attack.unit}` : String(s);
+  return res.attack.unit === '%' ? `${Number((s * 100).toPrecision(4))}%` : String(s);
+}
+
+function strengthHeader(res: SweepResult): string {
+  const { strengthName: name, unit } = res.attack;
+  return unit && unit !== name && unit !== '%' ? `${name} (${unit})` : name;
 }
 
 function cells(p: SweepPoint): string[] {
-  return [pct(p.accuracy), r3(p.r), formatP(p.log10p), p.error ? `no match (${p.error.slice(0, 60).replace(/\|/g, '/')}…)` : p.decision];
+  return [pct(p.accuracy), r3(p.r), p.error ? '—' : formatP(p.log10p), p.error ? 'no match (no score†)' : p.decision];
+}
+
+function errorNotes(res: SweepResult): string[] {
+  const errors = new Map<string, string[]>();
+  for (const s of res.series) for (const p of [s.baseline, ...s.points]) if (p.error) errors.set(p.error, [...(errors.get(p.error) ?? []), `${s.model} @ ${strengthLabel(res, p.strength)}`]);
+  return [...errors].map(([e, where]) => `† ${where.join(', ')}: the alignment refused the suspect — ${e.length > 240 ? `${e.slice(0, 240)}…` : e}`);
 }
 
 function verdict(res: SweepResult, s: SweepResult['series'][number]): string {
-  const fail = s.firstFailure ? `first fails at ${strengthLabel(res, s.firstFailure.strength)} (accuracy ${pct(s.firstFailure.accuracy)})` : 'detected at every strength';
+  const fail = s.firstFailure ? `first fails at ${strengthHeader(res)} = ${strengthLabel(res, s.firstFailure.strength)} (accuracy ${pct(s.firstFailure.accuracy)})` : 'detected at every strength';
   const floor = `${(res.accuracyFloor * 100).toFixed(0)}%`;
   const useful = s.points.filter((p) => p.accuracy >= res.accuracyFloor);
   const kept = useful.length === 0 ? `no attacked point keeps accuracy ≥ ${floor}` : s.detectedWhereAccurate ? `**yes** — detected at every strength where accuracy ≥ ${floor}` : `**no** — lost at a strength where accuracy is still ≥ ${floor}`;
@@ -79,7 +90,7 @@ export function renderRobustnessReport(sections: readonly ReportSection[], meta:
     if (sec.description) out.push(sec.description, '');
     if (res.rThreshold !== null) out.push(`Decision threshold: r ≥ ${res.rThreshold.toFixed(3)} (the p-value below the false-positive rate). Sweep time ${res.seconds.toFixed(1)} s.`, '');
     const series = res.series;
-    out.push(`| ${res.attack.strengthName} | ${series.map((s) => `${s.model} accuracy | ${s.model} r | ${s.model} p | ${s.model} decision`).join(' | ')} |`);
+    out.push(`| ${strengthHeader(res)} | ${series.map((s) => `${s.model} accuracy | ${s.model} r | ${s.model} p | ${s.model} decision`).join(' | ')} |`);
     out.push(`|---|${series.map(() => '---|---|---|---').join('|')}|`);
     out.push(`| none | ${series.map((s) => cells(s.baseline).join(' | ')).join(' | ')} |`);
     const strengths = series[0]?.points.map((p) => p.strength) ?? [];
@@ -87,6 +98,8 @@ export function renderRobustnessReport(sections: readonly ReportSection[], meta:
       out.push(`| ${strengthLabel(res, st)} | ${series.map((s) => (s.points[i] ? cells(s.points[i]!).join(' | ') : '— | — | — | —')).join(' | ')} |`);
     });
     out.push('');
+    const errs = errorNotes(res);
+    if (errs.length) out.push(...errs.map((e) => e.replace(/\|/g, '/')), '');
     for (const s of series) out.push(`- **${s.model}**: ${verdict(res, s)}.`);
     out.push('');
     if (sec.plot) out.push(`![${heading(res)}](${sec.plot})`, '');

@@ -2,7 +2,8 @@
  * A dependency-free SVG chart of a sweep, in the style of the paper's robustness figures: attack
  * strength on x; left panel the watermark score r (with the decision threshold dashed), right panel the
  * test accuracy (with the accuracy floor dashed); one line with markers per model, a shared legend.
- * Every series is one <path class="series">; a point that could not be scored (r NaN) breaks the line.
+ * Every series is one <path class="series">; a point that could not be scored (r NaN) breaks the line
+ * and is drawn as an × near the bottom of the score panel.
  */
 import type { SweepResult } from '../attacks/sweep.js';
 
@@ -91,6 +92,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
   const title = opts.title ?? `${result.attack.title}${result.invariant ? ' (invariant alignment)' : ''}`;
   const xLabel = `${result.attack.strengthName}${result.attack.unit && result.attack.unit !== result.attack.strengthName ? ` (${result.attack.unit})` : ''}`;
   const reverse = result.attack.decreasing;
+  let unscored = false;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
@@ -130,6 +132,10 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
         const v = panel.value(p);
         if (!Number.isFinite(v)) {
           pen = false;
+          const x = X(p.strength);
+          const y = top + ph - 8 - si * 10;
+          dots.push(`<path class="unscored" d="M${(x - 4).toFixed(1)} ${(y - 4).toFixed(1)} L${(x + 4).toFixed(1)} ${(y + 4).toFixed(1)} M${(x - 4).toFixed(1)} ${(y + 4).toFixed(1)} L${(x + 4).toFixed(1)} ${(y - 4).toFixed(1)}" stroke="${color}" stroke-width="2"><title>${esc(s.model)}: not scorable${p.error ? ` (${esc(p.error.slice(0, 120))})` : ''}</title></path>`);
+          unscored = true;
           continue;
         }
         const x = X(p.strength);
@@ -150,6 +156,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
     const x = lx + si * 150;
     parts.push(`<g class="legend"><line x1="${x}" x2="${x + 24}" y1="38" y2="38" stroke="${color}" stroke-width="2"/>${marker(markers[si % markers.length]!, x + 12, 38, color)}<text x="${x + 30}" y="42">${esc(s.model)}</text></g>`);
   });
+  if (unscored) parts.push(`<text class="note" x="${W - right}" y="42" text-anchor="end" fill="#555" font-size="11">× = no score (alignment refused the suspect)</text>`);
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

@@ -4,7 +4,7 @@ import type { ServiceContext } from './context.js';
 
 export async function listAuditEvents(ctx: ServiceContext, f: { actor?: string; action?: string; since?: string; after?: number; limit: number }) {
   const items = await ctx.store.listAudit({
-    ...(f.actor ? { actor: f.actor } : {}), ...(f.action ? { action: f.action } : {}), ...(f.since ? { since: f.since } : {}),
+    ...(f.actor ? { actor: f.actor } : {}), ...(f.action ? { action: f.action } : {}), ...(f.since ? { since: new Date(f.since).toISOString() } : {}),
     ...(f.after !== undefined ? { afterSeq: f.after } : {}), limit: f.limit,
   });
   const last = items[items.length - 1];

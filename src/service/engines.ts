@@ -1,7 +1,6 @@
 /**
- * The production engines: core (keys, extraction, scores, alignment) and formats. Loaded lazily so a
- * missing module makes only the routes that need it answer 503 WM_ERR_ENGINE_UNAVAILABLE. Nothing here
- * imports tfjs.
+ * The production engines: core (keys, extraction, scores, alignment) and formats. Nothing here
+ * imports tfjs; alignment runs in a pool of worker threads.
  */
 import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
@@ -11,26 +10,13 @@ import { readModel } from '../formats/index.js';
 import { writeTfjs } from '../formats/tfjs.js';
 import { writeOnnx } from '../formats/onnx/write.js';
 import { writeSafetensors } from '../formats/safetensors.js';
-import type { ParamSet } from '../core/paramSet.js';
-import type { WatermarkKey } from '../core/watermarkKey.js';
-import { AppError } from './errors.js';
-import type { AlignmentOut, Engines } from './ports.js';
+import type { Engines } from './ports.js';
+import { VerifyPool } from '../jobs/verifyPool.js';
+import { alignAndExtract } from '../jobs/alignExtract.js';
 
-type AlignToKey = (suspect: ParamSet, key: WatermarkKey, opts: { reference?: ParamSet; arch?: ReturnType<typeof getArchitecture> }) => AlignmentOut;
-
-async function optional<T>(load: () => Promise<T>): Promise<T | Error> {
-  try {
-    return await load();
-  } catch (e) {
-    return e as Error;
-  }
-}
-
-export async function loadProductionEngines(): Promise<Engines> {
-  const align = await optional(async () => (await import('../core/align/index.js')) as unknown as { alignToKey: AlignToKey });
-  const unavailable = (what: string, e: Error): never => {
-    throw new AppError('WM_ERR_ENGINE_UNAVAILABLE', `${what} is not available in this build (${e.message})`);
-  };
+/** @param verifyWorkers worker threads for alignment (0: align on the calling thread). */
+export async function loadProductionEngines(opts: { verifyWorkers: number }): Promise<Engines> {
+  const pool = opts.verifyWorkers > 0 ? new VerifyPool(opts.verifyWorkers) : undefined;
   return {
     readModel(files) {
       return readModel(files);
@@ -46,20 +32,17 @@ export async function loadProductionEngines(): Promise<Engines> {
     },
     parseKey,
     serializeKey,
-    alignToKey(suspect, key, opts) {
-      if (align instanceof Error) return unavailable('alignment', align);
-      let arch: ReturnType<typeof getArchitecture> | undefined;
-      try {
-        arch = opts.arch ? getArchitecture(opts.arch) : undefined;
-      } catch {
-        arch = undefined;
-      }
-      return align.alignToKey(suspect, key, { ...(opts.reference ? { reference: opts.reference } : {}), ...(arch ? { arch } : {}) });
+    alignAndExtract(suspect, candidates) {
+      if (pool) return pool.run(suspect, candidates);
+      return Promise.resolve(alignAndExtract(suspect, candidates, (c) => c.reference));
     },
     extractValues,
     scoreWatermark,
     knownArchitecture: (name) => architectureNames().includes(name),
     architectures: () => architectureNames(),
     datasets: () => ['mnist', 'fashion-mnist'],
+    close: async () => {
+      await pool?.close();
+    },
   };
 }

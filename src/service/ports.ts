@@ -6,6 +6,9 @@
  */
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
+import type { AlignCandidate, AlignOutcome } from '../jobs/alignExtract.js';
+
+export type { AlignCandidate, AlignOutcome };
 
 export interface ModelFileIn {
   readonly name: string;
@@ -23,13 +26,6 @@ export interface ScoreOut {
   readonly comparisons: number;
 }
 
-export interface AlignmentOut {
-  readonly params: ParamSet;
-  readonly mapping: readonly { keyTensor: string; suspectTensor: string; method: string; transform: string }[];
-  readonly comparisons: number;
-  readonly notes: readonly string[];
-}
-
 export type DownloadFormat = 'onnx' | 'tfjs' | 'safetensors';
 
 export interface Engines {
@@ -40,10 +36,12 @@ export interface Engines {
   generateKey(set: ParamSet, opts: { id: string; seed: Uint8Array; arch?: string }): WatermarkKey;
   parseKey(json: unknown): WatermarkKey;
   serializeKey(key: WatermarkKey): string;
-  alignToKey(suspect: ParamSet, key: WatermarkKey, opts: { reference?: ParamSet; arch?: string }): AlignmentOut;
+  /** Aligns the suspect to each candidate key and extracts its values (in a worker thread when pooled). */
+  alignAndExtract(suspect: ParamSet, candidates: AlignCandidate[]): Promise<AlignOutcome[]>;
   extractValues(set: ParamSet, key: WatermarkKey): ArrayLike<number>;
   scoreWatermark(extracted: ArrayLike<number>, keyValues: ArrayLike<number>, opts: { fpr: number; comparisons: number }): ScoreOut;
   knownArchitecture(name: string): boolean;
+  close?(): Promise<void>;
   architectures(): string[];
   datasets(): string[];
 }
@@ -89,9 +87,11 @@ export interface ReleaseTask {
   readonly epochs: number;
   readonly limit?: number;
   readonly lr?: number;
+  readonly licensee: string;
   readonly ownerModel: ParamSet;
   readonly ownerKey: WatermarkKey;
-  readonly licenseeKey: WatermarkKey;
+  /** 32 random bytes: the licensee key's seed (secret); the worker makes the key, disjoint from the owner's. */
+  readonly keySeed: Uint8Array;
 }
 
 export type Task = TrainTask | ReleaseTask;

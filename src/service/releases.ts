@@ -58,17 +58,18 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
       const ownerKey = await openKey(ctx, ownerKeyRec);
       const ownerModel = await loadParams(ctx, owner);
       const keyId = newId('key');
-      const licenseeKey = ctx.engines.generateKey(ownerModel, { id: keyId, seed: new Uint8Array(crypto.randomBytes(32)), arch: owner.arch! });
       onProgress({ phase: 'embedding', fraction: 0 });
       const out = await ctx.executor.run(
         {
           kind: 'release', arch: owner.arch!, dataset: input.dataset ?? String(owner.meta.dataset ?? 'mnist'), strategy: input.strategy ?? 'naive',
           epochs: input.epochs ?? 1, ...(input.limit !== undefined ? { limit: input.limit } : {}), ...(input.lr !== undefined ? { lr: input.lr } : {}),
-          ownerModel, ownerKey, licenseeKey,
+          licensee: input.licensee, ownerModel, ownerKey, keySeed: new Uint8Array(crypto.randomBytes(32)),
         },
         { signal, onProgress },
       );
       if (signal.aborted) throw new TaskCancelled();
+      if (!out.key) throw new Error('the release worker returned no licensee key');
+      const licenseeKey = out.key;
       const made = storeMadeModel(ctx, {
         name: `${owner.name} for ${input.licensee}`, arch: owner.arch!, source: 'release', params: { ...out.params, arch: owner.arch! }, parentModelId: owner.id,
         createdBy: job.createdBy, meta: { jobId: job.id, releaseId: input.releaseId, licensee: input.licensee, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}) },

@@ -11,7 +11,7 @@ import type { KeyRecord, VerificationRecord } from '../store/types.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import { getModel, loadParams, openKey, readUploadedModel } from './models.js';
-import type { AlignmentOut, ModelFileIn, ScoreOut } from './ports.js';
+import type { AlignOutcome, ModelFileIn, ScoreOut } from './ports.js';
 
 export interface VerifyRequest {
   files: readonly ModelFileIn[];
@@ -31,8 +31,7 @@ interface Candidate {
 
 interface Aligned {
   candidate: Candidate;
-  alignment?: AlignmentOut;
-  failure?: string;
+  outcome: AlignOutcome;
 }
 
 export interface CandidateScore {
@@ -49,7 +48,7 @@ export interface CandidateScore {
   ber: number | null;
   decision: 'match' | 'no match';
   comparisons: number;
-  mapping: AlignmentOut['mapping'];
+  mapping: readonly { keyTensor: string; suspectTensor: string; method: string; transform: string }[];
   notes: readonly string[];
 }
 
@@ -74,8 +73,8 @@ export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: Veri
   const started = process.hrtime.bigint();
   const suspect = readUploadedModel(ctx, req.files);
   const candidates = await chooseCandidates(ctx, req);
-  const aligned = candidates.map((c) => alignCandidate(ctx, suspect.params, c));
-  const comparisons = aligned.reduce((a, x) => a + (x.alignment?.comparisons ?? 1), 0);
+  const aligned = await alignCandidates(ctx, suspect.params, candidates);
+  const comparisons = aligned.reduce((a, x) => a + (x.outcome.ok ? x.outcome.comparisons : 1), 0);
   const scores = aligned.map((a) => scoreCandidate(ctx, a, comparisons));
   const best = pickBest(scores);
   const report = buildReport(ctx, actor, req, suspect, scores, best, comparisons);
@@ -116,31 +115,29 @@ async function chooseCandidates(ctx: ServiceContext, req: VerifyRequest): Promis
   return out;
 }
 
-function alignCandidate(ctx: ServiceContext, suspect: ParamSet, c: Candidate): Aligned {
-  try {
-    return { candidate: c, alignment: ctx.engines.alignToKey(suspect, c.key, { reference: c.reference, ...(c.arch ? { arch: c.arch } : {}) }) };
-  } catch (e) {
-    if (e instanceof AppError) throw e;
-    return { candidate: c, failure: (e as Error).message };
-  }
+/** Aligns the suspect onto every candidate key (the key's own model is the content reference) and extracts. */
+async function alignCandidates(ctx: ServiceContext, suspect: ParamSet, cands: Candidate[]): Promise<Aligned[]> {
+  const outcomes = await ctx.engines.alignAndExtract(
+    suspect,
+    cands.map((c) => ({ key: c.key, referenceId: c.modelId, reference: c.reference, ...(c.arch ? { arch: c.arch } : {}) })),
+  );
+  return cands.map((candidate, i) => ({ candidate, outcome: outcomes[i]! }));
 }
 
 function scoreCandidate(ctx: ServiceContext, a: Aligned, comparisons: number): CandidateScore {
   const c = a.candidate;
+  const o = a.outcome;
   const base = { keyId: c.keyRecord.id, kind: c.keyRecord.kind, modelId: c.modelId, releaseId: c.releaseId, licensee: c.licensee, n: c.key.values.length, comparisons };
-  if (!a.alignment) {
-    return { ...base, aligned: false, r: null, pValue: 1, log10p: 0, ber: null, decision: 'no match', mapping: [], notes: [`not aligned: ${a.failure}`] };
+  if (!o.ok) {
+    return { ...base, aligned: false, r: null, pValue: 1, log10p: 0, ber: null, decision: 'no match', mapping: [], notes: [`not aligned: ${o.failure}`] };
   }
   let s: ScoreOut;
   try {
-    s = ctx.engines.scoreWatermark(ctx.engines.extractValues(a.alignment.params, c.key), c.key.values, { fpr: ctx.config.fpr, comparisons });
+    s = ctx.engines.scoreWatermark(o.extracted, c.key.values, { fpr: ctx.config.fpr, comparisons });
   } catch (e) {
-    return { ...base, aligned: false, r: null, pValue: 1, log10p: 0, ber: null, decision: 'no match', mapping: a.alignment.mapping, notes: [...a.alignment.notes, `not scored: ${(e as Error).message}`] };
+    return { ...base, aligned: false, r: null, pValue: 1, log10p: 0, ber: null, decision: 'no match', mapping: o.mapping, notes: [...o.notes, `not scored: ${(e as Error).message}`] };
   }
-  return {
-    ...base, aligned: true, r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, ber: s.ber, decision: s.decision,
-    mapping: a.alignment.mapping, notes: a.alignment.notes,
-  };
+  return { ...base, aligned: true, r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, ber: s.ber, decision: s.decision, mapping: o.mapping, notes: o.notes };
 }
 
 function pickBest(scores: CandidateScore[]): CandidateScore | null {

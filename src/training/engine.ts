@@ -94,7 +94,10 @@ function checkParamArrays(arch: Architecture, params: readonly Float32Array[]): 
   });
 }
 
-/** The in-thread engine; workers run one each. Synchronous at heart: tfjs wasm computes eagerly. */
+/**
+ * The in-thread engine; workers run one each. Synchronous at heart (tfjs wasm computes eagerly); the
+ * *Sync methods assume this engine's backend is tfjs's active one, as it is in a worker.
+ */
 export interface LocalEngine extends GradientEngine {
   lossAndGradsSync(params: readonly Float32Array[], batch: Batch): LossAndGrads;
   predictSync(params: readonly Float32Array[], x: Float32Array, n: number): Float32Array;
@@ -128,16 +131,22 @@ export async function createLocalEngine(arch: Architecture, backend: BackendPref
     return logits!;
   };
 
+  // Something else in this thread (a test, another engine) may have switched tfjs's global backend.
+  const onOwnBackend = async <T>(f: () => T | Promise<T>): Promise<T> => {
+    if (tf.getBackend() !== running) await tf.setBackend(running);
+    return f();
+  };
+
   return {
     backend: running,
     threads: 1,
     arch,
     lossAndGradsSync,
     predictSync,
-    lossAndGrads: async (params, batch) => lossAndGradsSync(params, batch),
-    lossAndGradsMany: async (paramsList, batch) => paramsList.map((p) => lossAndGradsSync(p, batch)),
-    predict: async (params, x, n) => predictSync(params, x, n),
-    evaluate: async (params, data, batchSize = defaultEvalBatch) => evaluateWith((x, n) => predictSync(params, x, n), arch, data, batchSize),
+    lossAndGrads: (params, batch) => onOwnBackend(() => lossAndGradsSync(params, batch)),
+    lossAndGradsMany: (paramsList, batch) => onOwnBackend(() => paramsList.map((p) => lossAndGradsSync(p, batch))),
+    predict: (params, x, n) => onOwnBackend(() => predictSync(params, x, n)),
+    evaluate: (params, data, batchSize = defaultEvalBatch) => onOwnBackend(() => evaluateWith((x, n) => predictSync(params, x, n), arch, data, batchSize)),
     dispose: async () => {},
   };
 }

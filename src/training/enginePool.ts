@@ -1,8 +1,8 @@
 /**
- * The engine spread over worker threads, data-parallel: each batch is split into contiguous shards,
- * one per worker, and the shard results are averaged weighted by their sample counts, which gives the
- * gradient of the whole batch's mean loss. Each worker has its own tfjs wasm instance, so a 2-core
- * machine trains on both cores.
+ * The engine spread over worker threads. The work of a request (parameter vectors x batch samples)
+ * is cut evenly across the workers (planTasks); a vector whose batch was split gets the shard results
+ * averaged weighted by their sample counts, which is the gradient of the whole batch's mean loss.
+ * Each worker has its own tfjs wasm instance, so a 2-core machine trains on both cores.
  */
 import { Worker } from 'node:worker_threads';
 import type { Architecture } from '../core/architectures.js';
@@ -10,13 +10,21 @@ import { paramSpecs } from '../core/architectures.js';
 import type { BackendPreference } from './backend.js';
 import { checkBatch, defaultEvalBatch, evaluateWith, type Batch, type GradientEngine, type LossAndGrads } from './engine.js';
 
+/** One worker's share of a gradient request: samples [start, start+n) of the batch under one parameter vector. */
+export interface GradTask {
+  readonly vector: number;
+  readonly start: number;
+  readonly n: number;
+}
+
 type PoolWork =
-  | { kind: 'grads'; arena: SharedArrayBuffer; offsets: number[][]; lengths: number[]; batch: Batch }
+  | { kind: 'grads'; arena: SharedArrayBuffer; offsets: number[][]; lengths: number[]; batch: Batch; tasks: GradTask[] }
   | { kind: 'logits'; arena: SharedArrayBuffer; offsets: number[][]; lengths: number[]; x: Float32Array; n: number };
 export type PoolRequest = PoolWork & { id: number };
 
 export type PoolReply =
   | { id: number; kind: 'ready'; backend: string }
+  /** One result per task, in task order; each a mean over the task's samples. */
   | { id: number; kind: 'grads'; results: LossAndGrads[] }
   | { id: number; kind: 'logits'; logits: Float32Array }
   | { id: number; kind: 'error'; message: string };
@@ -49,6 +57,7 @@ class EngineWorker {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
+      this.idleUnlessBusy();
       if (reply.kind === 'error') p.reject(new Error(reply.message));
       else p.resolve(reply);
     });
@@ -58,10 +67,16 @@ class EngineWorker {
     });
   }
 
+  /** An idle worker must not keep the process alive (a caller that forgets dispose still exits); a busy one must. */
+  private idleUnlessBusy(): void {
+    if (this.pending.size === 0) this.worker.unref();
+  }
+
   private fail(e: Error): void {
     this.failure ??= e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+    this.idleUnlessBusy();
   }
 
   request(req: PoolWork): Promise<PoolReply> {
@@ -69,6 +84,7 @@ class EngineWorker {
     const id = this.nextId++;
     return new Promise<PoolReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      this.worker.ref();
       this.worker.postMessage({ ...req, id });
     });
   }
@@ -124,6 +140,53 @@ function shards(n: number, k: number): { start: number; n: number }[] {
   return out;
 }
 
+/**
+ * Splits (vectors x n samples) of work evenly over the workers: lay the vectors' batches end to end
+ * and cut the line into equal segments. One vector is a plain data-parallel split; delve's 1 + 4
+ * vectors on 2 workers give each two whole vectors at full batch (the most efficient size) and half
+ * of the fifth.
+ */
+export function planTasks(vectors: number, n: number, workers: number): GradTask[][] {
+  const total = vectors * n;
+  const plans: GradTask[][] = [];
+  let pos = 0;
+  for (let w = 0; w < workers; w++) {
+    const end = Math.round((total * (w + 1)) / workers);
+    const tasks: GradTask[] = [];
+    while (pos < end) {
+      const vector = Math.floor(pos / n);
+      const start = pos % n;
+      const take = Math.min(n - start, end - pos);
+      tasks.push({ vector, start, n: take });
+      pos += take;
+    }
+    if (tasks.length > 0) plans.push(tasks);
+  }
+  return plans;
+}
+
+/** Mean over the batch from per-task means, weighted by each task's share of the samples. */
+function combine(vectors: number, n: number, lengths: readonly number[], plans: readonly GradTask[][], results: readonly LossAndGrads[][]): LossAndGrads[] {
+  const parts: { task: GradTask; result: LossAndGrads }[][] = Array.from({ length: vectors }, () => []);
+  plans.forEach((tasks, w) => tasks.forEach((task, t) => parts[task.vector]!.push({ task, result: results[w]![t]! })));
+  return parts.map((ps) => {
+    if (ps.length === 1) return ps[0]!.result;
+    const grads = lengths.map((len) => new Float32Array(len));
+    let loss = 0;
+    let correct = 0;
+    for (const { task, result } of ps) {
+      const weight = task.n / n;
+      loss += weight * result.loss;
+      correct += result.correct;
+      result.grads.forEach((g, t) => {
+        const out = grads[t]!;
+        for (let j = 0; j < out.length; j++) out[j]! += weight * g[j]!;
+      });
+    }
+    return { loss, correct, grads };
+  });
+}
+
 export async function createPoolEngine(arch: Architecture, threads: number, backend: BackendPreference): Promise<GradientEngine> {
   const workers = Array.from({ length: threads }, () => new EngineWorker(arch, backend));
   let running: string;
@@ -142,32 +205,12 @@ export async function createPoolEngine(arch: Architecture, threads: number, back
     checkBatch(arch, batch);
     if (paramsList.length === 0) return [];
     const { arena: buf, offsets } = arena.write(paramsList);
-    const parts = shards(batch.n, workers.length);
-    const replies = await Promise.all(
-      parts.map((s, i) =>
-        workers[i]!.request({
-          kind: 'grads', arena: buf, offsets, lengths: arena.lengths,
-          // slice, not subarray: posting a view would clone its whole underlying buffer.
-          batch: { x: batch.x.slice(s.start * per, (s.start + s.n) * per), y: batch.y.slice(s.start, s.start + s.n), n: s.n },
-        }),
-      ),
-    );
-    return paramsList.map((_, v) => {
-      const grads = arena.lengths.map((len) => new Float32Array(len));
-      let loss = 0;
-      let correct = 0;
-      replies.forEach((reply, i) => {
-        const r = (reply as Extract<PoolReply, { kind: 'grads' }>).results[v]!;
-        const weight = parts[i]!.n / batch.n;
-        loss += weight * r.loss;
-        correct += r.correct;
-        r.grads.forEach((g, t) => {
-          const out = grads[t]!;
-          for (let j = 0; j < out.length; j++) out[j]! += weight * g[j]!;
-        });
-      });
-      return { loss, correct, grads };
-    });
+    const plans = planTasks(paramsList.length, batch.n, workers.length);
+    // slice, not subarray: posting a view would clone its whole underlying buffer.
+    const shared = { x: batch.x.slice(0, batch.n * per), y: batch.y.slice(0, batch.n), n: batch.n };
+    const replies = await Promise.all(plans.map((tasks, i) => workers[i]!.request({ kind: 'grads', arena: buf, offsets, lengths: arena.lengths, batch: shared, tasks })));
+    const results = replies.map((r) => (r as Extract<PoolReply, { kind: 'grads' }>).results);
+    return combine(paramsList.length, batch.n, arena.lengths, plans, results);
   };
 
   const predict = async (params: readonly Float32Array[], x: Float32Array, n: number): Promise<Float32Array> => {

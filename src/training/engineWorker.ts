@@ -11,6 +11,7 @@ import type { PoolReply, PoolRequest } from './enginePool.js';
 
 const port = parentPort!;
 const { arch, backend } = workerData as { arch: Architecture; backend: BackendPreference };
+const perSample = arch.inputShape[0] * arch.inputShape[1] * arch.inputShape[2];
 
 function unpack(arena: SharedArrayBuffer, offsets: readonly number[][], lengths: readonly number[]): Float32Array[][] {
   return offsets.map((vector) => vector.map((off, i) => new Float32Array(arena, off * 4, lengths[i]!)));
@@ -18,7 +19,11 @@ function unpack(arena: SharedArrayBuffer, offsets: readonly number[][], lengths:
 
 function handle(engine: LocalEngine, req: PoolRequest): PoolReply {
   if (req.kind === 'grads') {
-    const results = unpack(req.arena, req.offsets, req.lengths).map((params) => engine.lossAndGradsSync(params, req.batch));
+    const vectors = unpack(req.arena, req.offsets, req.lengths);
+    const { x, y } = req.batch;
+    const results = req.tasks.map((t) =>
+      engine.lossAndGradsSync(vectors[t.vector]!, { x: x.subarray(t.start * perSample, (t.start + t.n) * perSample), y: y.subarray(t.start, t.start + t.n), n: t.n }),
+    );
     return { id: req.id, kind: 'grads', results };
   }
   const [params] = unpack(req.arena, req.offsets, req.lengths);

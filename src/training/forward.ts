@@ -8,8 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { paramSpecs, type Architecture, type Layer } from '../core/architectures.js';
 import {
-  conv2d, convBackward, convForward, dense, denseBackward, denseForward, flatten, maxPool,
-  maxPoolBackward, maxPoolForward, softmaxCrossEntropy,
+  conv2d, convBackward, convForward, convGradsFromDz, dense, denseBackward, denseForward, flatten, maxPool,
+  maxPoolBackward, maxPoolForward, poolReluBackward, softmaxCrossEntropy,
 } from './ops.js';
 
 function checkParams(arch: Architecture, params: readonly tf.Tensor[]): void {
@@ -120,7 +120,7 @@ export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[
   const grads: tf.Tensor[] = new Array<tf.Tensor>(params.length);
   const firstParamStep = steps.findIndex((s) => s.param !== undefined);
   let g: tf.Tensor = tf.tensor2d(ce.dLogits, [n, classes]);
-  for (let i = steps.length - 1; i >= 0 && i >= firstParamStep; i--) {
+  for (let i = steps.length - 1; i >= firstParamStep; i--) {
     const s = steps[i]!;
     const needDx = i > firstParamStep;
     switch (s.layer.type) {
@@ -131,9 +131,22 @@ export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[
         if (r.dx) g = r.dx;
         break;
       }
-      case 'maxPool':
-        g = maxPoolBackward(g as tf.Tensor4D, s.argmax!, s.input.shape);
+      case 'maxPool': {
+        const conv = steps[i - 1];
+        if (conv?.layer.type === 'conv2d') {
+          // conv -> pool: one scatter from the pooled gradient replaces pool's and the ReLU's backward.
+          const convNeedsDx = i - 1 > firstParamStep;
+          const dz = poolReluBackward(g as tf.Tensor4D, s.argmax!, s.output as tf.Tensor4D, conv.output.shape, conv.layer.activation === 'relu', convNeedsDx);
+          const r = convGradsFromDz(dz, conv.input as tf.Tensor4D, params[conv.param!] as tf.Tensor4D, conv.layer, convNeedsDx);
+          grads[conv.param!] = r.dKernel;
+          grads[conv.param! + 1] = r.dBias;
+          if (r.dx) g = r.dx;
+          i--;
+        } else {
+          g = maxPoolBackward(g as tf.Tensor4D, s.argmax!, s.input.shape);
+        }
         break;
+      }
       case 'flatten':
         g = g.reshape(s.input.shape);
         break;

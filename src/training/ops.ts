@@ -35,19 +35,41 @@ export function convForward(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor
  * dW = (dz^T · im2col(x))^T; dx = col2im(dz · W^T), where dz is dy through the ReLU.
  */
 export function convBackward(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean): ParamGrads {
-  const g = convGeometry(x.shape, spec.kernel, spec.stride, spec.padding);
   const outC = kernel.shape[3];
-  const m = g.n * g.outH * g.outW;
-  const kkc = g.k * g.k * g.inC;
+  const m = dy.size / outC;
   const relu = spec.activation === 'relu';
   const dy2 = dy.reshape([m, outC]);
   const [dz, dzT, dBias] = runEngineKernel('WmReluBackward', [dy2, relu ? y.reshape([m, outC]) : dy2], { relu }) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-  const [cols] = runEngineKernel('WmIm2Col', [x], { geometry: g }) as [tf.Tensor2D];
-  const [dKernel] = runEngineKernel('WmTranspose2D', [tf.matMul(dzT, cols)], { shape: kernel.shape });
-  if (!needDx) return { dKernel: dKernel!, dBias };
-  const [wT] = runEngineKernel('WmTranspose2D', [kernel.reshape([kkc, outC])]) as [tf.Tensor2D];
-  const [dx] = runEngineKernel('WmCol2Im', [tf.matMul(dz, wT)], { geometry: g });
-  return { dx: dx!, dKernel: dKernel!, dBias };
+  return convGradsFromDz({ dz, dzT, dBias }, x, kernel, spec, needDx);
+}
+
+/** Gradients w.r.t. the pre-activation output z, in the layouts the products need. */
+export interface PreActivationGrads {
+  /** [m, outC]; needed only for dx. */
+  readonly dz?: tf.Tensor2D;
+  /** [outC, m]. */
+  readonly dzT: tf.Tensor2D;
+  readonly dBias: tf.Tensor1D;
+}
+
+export function convGradsFromDz(g: PreActivationGrads, x: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean): ParamGrads {
+  const geometry = convGeometry(x.shape, spec.kernel, spec.stride, spec.padding);
+  const [cols] = runEngineKernel('WmIm2Col', [x], { geometry }) as [tf.Tensor2D];
+  const [dKernel] = runEngineKernel('WmTranspose2D', [tf.matMul(g.dzT, cols)], { shape: kernel.shape });
+  if (!needDx) return { dKernel: dKernel!, dBias: g.dBias };
+  if (!g.dz) throw new Error('convGradsFromDz: the input gradient needs dz; it was not computed.');
+  const [outC] = g.dzT.shape;
+  const [wT] = runEngineKernel('WmTranspose2D', [kernel.reshape([kernel.size / outC, outC])]) as [tf.Tensor2D];
+  const [dx] = runEngineKernel('WmCol2Im', [tf.matMul(g.dz, wT)], { geometry });
+  return { dx: dx!, dKernel: dKernel!, dBias: g.dBias };
+}
+
+/** Backward of conv(+ReLU) followed by maxPool, from the pooled gradient (see WmPoolReluBackward). */
+export function poolReluBackward(dPooled: tf.Tensor4D, argmax: tf.Tensor4D, pooled: tf.Tensor4D, convOutShape: readonly number[], relu: boolean, needDz: boolean): PreActivationGrads {
+  const out = runEngineKernel('WmPoolReluBackward', [dPooled, argmax, pooled], { xShape: [...convOutShape], relu, needDz });
+  return needDz
+    ? { dz: out[0] as tf.Tensor2D, dzT: out[1] as tf.Tensor2D, dBias: out[2] as tf.Tensor1D }
+    : { dzT: out[0] as tf.Tensor2D, dBias: out[1] as tf.Tensor1D };
 }
 
 export function denseForward(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, activation: Activation): tf.Tensor2D {

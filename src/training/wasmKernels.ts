@@ -268,6 +268,51 @@ const reluBackward: JsKernel = {
   },
 };
 
+/**
+ * The backward of conv(+ReLU) -> maxPool in one scatter, straight from the pooled gradient dp: the
+ * pooled gradient lands at each window's argmax (if the max passed the ReLU, i.e. is > 0), written
+ * both as dz [m, c] (only when `needDz`: the input gradient needs it) and transposed as dzT [c, m],
+ * with db the per-channel sums. Skips the dense [n,h,w,c] gradient that is 3/4 zeros. Inputs: dp,
+ * argmax, pooled values.
+ */
+const poolReluBackward: JsKernel = {
+  name: 'WmPoolReluBackward',
+  outputs(_inputs, attrs) {
+    const [n, h, w, c] = attrs['xShape'] as [number, number, number, number];
+    const m = n * h * w;
+    const dzT: OutSpec = { shape: [c, m], dtype: 'float32' };
+    const db: OutSpec = { shape: [c], dtype: 'float32' };
+    return attrs['needDz'] ? [{ shape: [m, c], dtype: 'float32' }, dzT, db] : [dzT, db];
+  },
+  compute([dp, arg, pooled], outs, _inputs, attrs) {
+    const [n, h, w, c] = attrs['xShape'] as [number, number, number, number];
+    const m = n * h * w;
+    const relu = attrs['relu'] as boolean;
+    const needDz = attrs['needDz'] as boolean;
+    const dz = (needDz ? outs[0] : undefined) as Float32Array | undefined;
+    const dzT = outs[needDz ? 1 : 0] as Float32Array;
+    const db = outs[needDz ? 2 : 1] as Float32Array;
+    const dpv = dp as Float32Array;
+    const av = arg as Int32Array;
+    const pv = pooled as Float32Array;
+    const sums = new Float64Array(c);
+    dz?.fill(0);
+    dzT.fill(0);
+    let ch = 0;
+    for (let o = 0; o < dpv.length; o++) {
+      if (!relu || pv[o]! > 0) {
+        const v = dpv[o]!;
+        const idx = av[o]!;
+        if (dz) dz[idx] = v;
+        dzT[ch * m + (idx - ch) / c] = v;
+        sums[ch]! += v;
+      }
+      if (++ch === c) ch = 0;
+    }
+    db.set(sums);
+  },
+};
+
 /** [r, c] -> [c, r]; attr `shape` optionally relabels the result (e.g. as an HWIO kernel). */
 const transpose2d: JsKernel = {
   name: 'WmTranspose2D',
@@ -290,7 +335,7 @@ const transpose2d: JsKernel = {
   },
 };
 
-const jsKernels: readonly JsKernel[] = [im2col, col2im, maxPool, maxPoolGrad, reluBackward, transpose2d];
+const jsKernels: readonly JsKernel[] = [im2col, col2im, maxPool, maxPoolGrad, reluBackward, poolReluBackward, transpose2d];
 
 /**
  * The missing wasm gradient of tf.conv2d w.r.t. its filter, so plain tf.conv2d models (and tf.layers)

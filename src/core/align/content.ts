@@ -1,7 +1,7 @@
 /**
  * Stage (c): find tensors by content — the Pearson correlation of a suspect tensor, read under each
  * candidate layout, with the reference tensor. Keyed positions are masked out of every comparison, so
- * the choice never depends on the values the watermark is judged on (no manufactured match).
+ * the choice never depends on the key's values (no manufactured match).
  */
 import { solveAssignment } from '../linearAssignment.js';
 import { applyLayout, type LayoutCandidate } from './layouts.js';

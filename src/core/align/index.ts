@@ -7,10 +7,10 @@
  * (or by file order without one); then the layout of each tensor; then, with a reference, the
  * invariant re-alignment of units. Keyed positions are masked out of every content comparison.
  */
-import { getArchitecture, type Architecture } from '../architectures.js';
+import { activationShapes, getArchitecture, type Architecture } from '../architectures.js';
 import { sizeOf, type ParamSet, type ParamTensor } from '../paramSet.js';
 import type { WatermarkKey } from '../watermarkKey.js';
-import { inferChain, type ChainLayer } from './chain.js';
+import { inferChain, type ChainLayer, type ChainResult } from './chain.js';
 import { matchByContent, scoreLayouts } from './content.js';
 import { realignLayers, type InvariantLayer } from './invariant.js';
 import { applyLayout, byConvention, layoutCandidates, voteConvention, type LayoutCandidate, type TargetContext } from './layouts.js';
@@ -27,8 +27,10 @@ export { realignLayers, remapInputs, type UnitMap, type InvariantLayer } from '.
 export { standardizeWithinTensors } from './standardize.js';
 export { transpose, flattenChwToHwc, maskedPearson } from './tensorOps.js';
 
-/** A layout picked by content is trusted only when the correlation reaches this; below it the file's convention decides. */
+/** A layout or tensor picked by content is trusted only when the correlation reaches this; below it the file's convention (layouts) or the invariant stage (tensors) decides. */
 const CONTENT_LAYOUT_MIN_R = 0.3;
+/** Most arrangements of weakly identified tensors tried through the invariant stage (5! = 120). */
+const MAX_ARRANGEMENTS = 120;
 
 interface Assigned {
   readonly suspect: number;
@@ -61,7 +63,8 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   }
   const layerOf = new Map<number, ChainLayer>();
   if (chain.ok) for (const l of chain.layers) for (const i of [l.kernel, l.bias]) if (i !== undefined) layerOf.set(i, l);
-  const contexts = targets.map((t, i) => contextOf(t, layerOf.get(i), invariant));
+  const archSpatial = arch ? flattenSpatialByKernel(arch) : new Map<string, number>();
+  const contexts = targets.map((t, i) => contextOf(t, layerOf.get(i), invariant, archSpatial.get(t.name)));
   const strictContexts = contexts.map((c) => ({ ...c, flexibleIn: false, flexibleOut: false }));
 
   const sus = suspect.tensors;
@@ -78,6 +81,7 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   };
   let comparisons = 0;
   const assigned = new Map<number, Assigned>();
+  const weak: number[] = [];
   const usedS = new Set<number>();
   const assign = (t: number, a: Assigned): void => {
     assigned.set(t, a);
@@ -104,13 +108,18 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
       comparisons += r.scored;
       for (const p of r.pairs) {
         const c = cands(p.target, p.suspect, strict);
+        if (!contentIsClear(p.score, sizeOf(targets[p.target]!.shape))) weak.push(p.target);
         assign(p.target, { suspect: p.suspect, method: 'content', ...(p.layout >= 0 && p.score >= CONTENT_LAYOUT_MIN_R ? { layout: c[p.layout]! } : {}) });
       }
     } else {
+      const byOrder: string[] = [];
       for (const t of openT) {
         const s = openS.find((x) => !usedS.has(x) && cands(t, x, strict).length > 0);
-        if (s !== undefined) assign(t, { suspect: s, method: 'order' });
+        if (s === undefined) continue;
+        assign(t, { suspect: s, method: 'order' });
+        byOrder.push(`'${targets[t]!.name}' ← '${suspectNames[s]}'`);
       }
+      if (byOrder.length > 0) notes.push(`several suspect tensors fit the same shape and no reference was given; took them in file order: ${byOrder.join(', ')}`);
     }
   }
 
@@ -130,7 +139,92 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
     }
   }
 
-  // Layouts: the file's convention by vote, content where it speaks clearly, the invariant stage for chain kernels.
+  // Layouts, then (with a reference) the invariant stage. Tensors that content could not tell apart
+  // (weak correlations, e.g. same-shape layers whose units were permuted) are tried in every
+  // arrangement through the invariant stage, keeping the one whose units match the reference best.
+  const finish = (asg: ReadonlyMap<number, Assigned>): Finished => finishAlignment(asg, { targets, sus, suspectNames, cands, refByName, masks, layerOf, invariant, chain, hasReference: reference !== undefined });
+  let done: Finished;
+  const hypotheses = invariant && weak.length > 1 ? arrangements(weak, assigned, cands, MAX_ARRANGEMENTS) : [];
+  if (hypotheses === null) notes.push(`content could not tell ${weak.map((t) => `'${targets[t]!.name}'`).join(', ')} apart and there are too many arrangements to try; kept the content assignment`);
+  if (hypotheses !== null && hypotheses.length > 1) {
+    let best: { f: Finished; asg: Map<number, Assigned> } | undefined;
+    let tried = 0;
+    for (const h of hypotheses) {
+      const asg = new Map(assigned);
+      h.forEach((s, i) => asg.set(weak[i]!, { suspect: s, method: 'content' }));
+      let f: Finished;
+      try {
+        f = finish(asg);
+      } catch {
+        continue;
+      }
+      tried++;
+      if (!best || f.fit > best.f.fit + 1e-9) best = { f, asg };
+    }
+    if (!best) throw new Error(`No arrangement of the suspect tensors ${weak.map((t) => `'${targets[t]!.name}'`).join(', ')} could be realigned against the reference`);
+    for (const [t, a] of best.asg) assigned.set(t, a);
+    done = best.f;
+    comparisons += tried;
+    notes.push(`content could not tell ${weak.map((t) => `'${targets[t]!.name}'`).join(', ')} apart directly; ${tried} arrangements were realigned and the best kept`);
+  } else {
+    done = finish(assigned);
+  }
+  const { aligned, transforms } = done;
+  notes.push(...done.notes);
+  comparisons += done.comparisons;
+
+  for (const k of key.tensors) {
+    const t = targets.findIndex((x) => x.name === k.name);
+    const a = aligned.get(t)!;
+    if (!sameShape(a.shape, k.shape)) {
+      throw new Error(`Key tensor '${k.name}' [${k.shape}] mapped to suspect '${suspectNames[assigned.get(t)!.suspect]}' [${sus[assigned.get(t)!.suspect]!.shape}], which reads as [${a.shape}]; ` + (reference ? 'unit counts differ in a layer the invariant stage could not realign.' : 'unit counts differ (dummy or pruned neurons?); pass the reference model to realign them.'));
+    }
+  }
+
+  const params: ParamSet = {
+    ...(key.arch !== undefined ? { arch: key.arch } : {}),
+    tensors: key.tensors.map((k): ParamTensor => {
+      const t = targets.findIndex((x) => x.name === k.name);
+      const data = aligned.get(t)!.data;
+      // Never alias the suspect's arrays (identity layouts pass them through).
+      return { name: k.name, shape: [...k.shape], data: sus.some((x) => x.data === data) ? new Float32Array(data) : data };
+    }),
+  };
+  const mapping: TensorMapping[] = key.tensors.map((k) => {
+    const t = targets.findIndex((x) => x.name === k.name);
+    const a = assigned.get(t)!;
+    return { keyTensor: k.name, suspectTensor: suspectNames[a.suspect]!, method: a.method, transform: transforms.get(t)!.join('; ') };
+  });
+  return { params, mapping, comparisons: Math.max(1, comparisons), notes };
+}
+
+interface Finished {
+  readonly aligned: Map<number, DenseTensor>;
+  readonly transforms: Map<number, string[]>;
+  readonly notes: string[];
+  readonly comparisons: number;
+  /** Sum over layers of the mean matched-unit correlation (0 without the invariant stage). */
+  readonly fit: number;
+}
+
+interface FinishContext {
+  readonly targets: readonly TargetTensor[];
+  readonly sus: readonly ParamTensor[];
+  readonly suspectNames: readonly string[];
+  readonly cands: (t: number, s: number) => LayoutCandidate[];
+  readonly refByName: ReadonlyMap<string, ParamTensor>;
+  readonly masks: readonly Uint8Array[];
+  readonly layerOf: ReadonlyMap<number, ChainLayer>;
+  readonly invariant: boolean;
+  readonly chain: ChainResult;
+  readonly hasReference: boolean;
+}
+
+/** Layouts (the file's convention by vote, content where it speaks clearly, the invariant stage for chain kernels), then the invariant stage. */
+function finishAlignment(assigned: ReadonlyMap<number, Assigned>, ctx: FinishContext): Finished {
+  const { targets, sus, suspectNames, cands, refByName, masks, layerOf, invariant, chain } = ctx;
+  const notes: string[] = [];
+  let comparisons = 0;
   const vote = voteConvention([...assigned].map(([t, a]) => cands(t, a.suspect)), suspectNames);
   const layoutOptions = new Map<number, LayoutCandidate[]>();
   const chosen = new Map<number, LayoutCandidate>();
@@ -163,36 +257,46 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
     transforms.set(t, [c.label]);
   }
 
+  let fit = 0;
   if (invariant && chain.ok) {
-    comparisons += invariantStage(chain.layers, targets, refByName, masks, sus, assigned, layoutOptions, aligned, transforms, notes);
-  } else if (reference === undefined) {
+    const r = invariantStage(chain.layers, targets, refByName, masks, sus, assigned, layoutOptions, aligned, transforms, notes);
+    comparisons += r.comparisons;
+    fit = r.fit;
+  } else if (!ctx.hasReference) {
     notes.push('no reference model: neuron order and per-unit or per-tensor scaling were taken as read (a rescaled tensor weakens the pooled Pearson r; standardizeWithinTensors gives a scale-free combination)');
   }
 
-  for (const k of key.tensors) {
-    const t = targets.findIndex((x) => x.name === k.name);
-    const a = aligned.get(t)!;
-    if (!sameShape(a.shape, k.shape)) {
-      throw new Error(`Key tensor '${k.name}' [${k.shape}] mapped to suspect '${suspectNames[assigned.get(t)!.suspect]}' [${sus[assigned.get(t)!.suspect]!.shape}], which reads as [${a.shape}]; ` + (reference ? 'unit counts differ in a layer the invariant stage could not realign.' : 'unit counts differ (dummy or pruned neurons?); pass the reference model to realign them.'));
-    }
-  }
-
-  const params: ParamSet = {
-    ...(key.arch !== undefined ? { arch: key.arch } : {}),
-    tensors: key.tensors.map((k): ParamTensor => {
-      const t = targets.findIndex((x) => x.name === k.name);
-      return { name: k.name, shape: [...k.shape], data: aligned.get(t)!.data };
-    }),
-  };
-  const mapping: TensorMapping[] = key.tensors.map((k) => {
-    const t = targets.findIndex((x) => x.name === k.name);
-    const a = assigned.get(t)!;
-    return { keyTensor: k.name, suspectTensor: suspectNames[a.suspect]!, method: a.method, transform: transforms.get(t)!.join('; ') };
-  });
-  return { params, mapping, comparisons: Math.max(1, comparisons), notes };
+  return { aligned, transforms, notes, comparisons, fit };
 }
 
-/** Runs the invariant re-alignment over the chain, filling `aligned` and `transforms`; returns the alternatives scored. */
+/** Every one-to-one arrangement of the weak targets' suspects that fits their shapes; null when there are more than `max`. */
+function arrangements(weak: readonly number[], assigned: ReadonlyMap<number, Assigned>, cands: (t: number, s: number) => LayoutCandidate[], max: number): number[][] | null {
+  const pool = weak.map((t) => assigned.get(t)!.suspect);
+  const out: number[][] = [];
+  const cur: number[] = [];
+  const used = new Set<number>();
+  let overflow = false;
+  const go = (i: number): void => {
+    if (overflow) return;
+    if (i === weak.length) {
+      out.push([...cur]);
+      if (out.length > max) overflow = true;
+      return;
+    }
+    for (const s of pool) {
+      if (used.has(s) || cands(weak[i]!, s).length === 0) continue;
+      used.add(s);
+      cur.push(s);
+      go(i + 1);
+      cur.pop();
+      used.delete(s);
+    }
+  };
+  go(0);
+  return overflow ? null : out;
+}
+
+/** Runs the invariant re-alignment over the chain, filling `aligned` and `transforms`; returns the alternatives scored and the fit. */
 function invariantStage(
   layers: readonly ChainLayer[],
   targets: readonly TargetTensor[],
@@ -204,7 +308,7 @@ function invariantStage(
   aligned: Map<number, DenseTensor>,
   transforms: Map<number, string[]>,
   notes: string[],
-): number {
+): { comparisons: number; fit: number } {
   const inputs: InvariantLayer[] = layers.map((l) => {
     const opts = layoutOptions.get(l.kernel)!;
     const kSus = sus[assigned.get(l.kernel)!.suspect]!;
@@ -218,18 +322,22 @@ function invariantStage(
   });
   const results = realignLayers(inputs);
   let comparisons = 0;
+  let fit = 0;
   results.forEach((r, li) => {
+    fit += r.meanCorr;
     const l = layers[li]!;
     const prev = li > 0 ? results[li - 1] : undefined;
     if (r.tried > 1) comparisons += r.tried;
     const unitParts: string[] = [];
     if (r.permuted) unitParts.push(`units permuted (${r.method})`);
     if (r.dropped > 0) unitParts.push(`${r.dropped} extra unit(s) dropped`);
+    if (r.mergedUnits > 0) unitParts.push(`${r.mergedUnits} split unit(s) merged`);
     if (r.missing > 0) unitParts.push(`${r.missing} unit(s) missing, zero-filled`);
     if (r.rescaled === 'per unit') unitParts.push('rescaled per unit');
     if (r.rescaled === 'per tensor') unitParts.push(`rescaled per tensor (÷${r.map.scale[0]!.toPrecision(4)})`);
     const inParts: string[] = [];
     if (prev?.permuted) inParts.push('inputs permuted');
+    if (prev && prev.mergedUnits > 0) inParts.push('inputs of split units summed');
     if (prev && prev.rescaled === 'per unit') inParts.push(r.compensated ? 'inputs rescaled back' : 'inputs left unscaled (no compensation found)');
     aligned.set(l.kernel, r.kernel);
     transforms.set(l.kernel, [inputs[li]!.kernelOptions[r.option]!.label, ...inParts, ...unitParts]);
@@ -239,7 +347,7 @@ function invariantStage(
     }
     if (r.meanCorr < 0.5) notes.push(`layer '${l.name}': matched units correlate weakly with the reference (mean r = ${r.meanCorr.toFixed(3)}) — the suspect may be unrelated`);
   });
-  return comparisons;
+  return { comparisons, fit };
 }
 
 /** Greedy fixpoint: a target with exactly one fitting suspect that fits no other open target is mapped by shape. */
@@ -284,16 +392,33 @@ function keyMasks(key: WatermarkKey, targets: readonly TargetTensor[]): Uint8Arr
   return masks;
 }
 
-function contextOf(t: TargetTensor, layer: ChainLayer | undefined, invariant: boolean): TargetContext {
+function contextOf(t: TargetTensor, layer: ChainLayer | undefined, invariant: boolean, archSpatial: number | undefined): TargetContext {
   const isBias = layer ? t.name.endsWith('/bias') : t.shape.length === 1;
   const role: TargetContext['role'] = isBias ? 'bias' : t.shape.length === 4 ? 'conv-kernel' : t.shape.length === 2 ? 'dense-kernel' : 'other';
+  const spatial = layer ? layer.flatten?.spatial : archSpatial;
   return {
     target: t,
     role,
-    ...(layer?.flatten && !isBias ? { flattenSpatial: layer.flatten.spatial } : {}),
+    ...(spatial !== undefined && !isBias ? { flattenSpatial: spatial } : {}),
     flexibleIn: invariant && layer !== undefined && !layer.isFirst,
     flexibleOut: invariant && layer !== undefined && !layer.isOutput,
   };
+}
+
+/** For each dense kernel right after a conv (through a flatten) in the architecture: the spatial positions flattened. Used when the key's tensors do not form a complete chain. */
+function flattenSpatialByKernel(arch: Architecture): Map<string, number> {
+  const shapes = activationShapes(arch);
+  const out = new Map<string, number>();
+  let lastParam: string | undefined;
+  arch.layers.forEach((l, i) => {
+    if (l.type === 'dense' && lastParam === 'conv2d' && i > 0) {
+      const flat = arch.layers.findIndex((x, j) => j < i && x.type === 'flatten');
+      const before = flat > 0 ? shapes[flat - 1] : undefined;
+      if (before && before.length === 3) out.set(`${l.name}/kernel`, before[0]! * before[1]!);
+    }
+    if (l.type === 'dense' || l.type === 'conv2d') lastParam = l.type;
+  });
+  return out;
 }
 
 function archByName(name: string | undefined): Architecture | undefined {
@@ -303,6 +428,11 @@ function archByName(name: string | undefined): Architecture | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A content match is trusted when r is large and, for the tensor's size, far beyond chance (Fisher z ≥ 4). */
+function contentIsClear(r: number, size: number): boolean {
+  return r >= CONTENT_LAYOUT_MIN_R && size > 3 && Math.atanh(Math.min(r, 1 - 1e-12)) * Math.sqrt(size - 3) >= 4;
 }
 
 function range(n: number): number[] {

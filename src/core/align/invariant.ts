@@ -8,11 +8,11 @@
  * compensation); then each reference unit (output channel / neuron: its incoming weights and bias) is
  * matched to a suspect unit by the correlation of those vectors (scale-free), solved as a linear
  * assignment; suspect units left over (dummy neurons) are dropped; each matched unit's positive scale is
- * estimated by least squares against the reference and divided out. Output-layer units are the classes
+ * estimated (norm ratio to the reference unit) and divided out. Output-layer units are the classes
  * and are never permuted; only a per-tensor scale is undone there.
  *
- * Keyed positions are excluded from every correlation and scale estimate, so the unit maps never
- * depend on the values the watermark is judged on.
+ * The reference's keyed positions are excluded from every correlation and scale estimate, so the
+ * unit maps never depend on the key's values (alignment cannot manufacture a match).
  */
 import { solveAssignment } from '../linearAssignment.js';
 import type { ChainLayer } from './chain.js';
@@ -23,7 +23,16 @@ export interface UnitMap {
   readonly perm: Int32Array;
   /** Suspect unit ≈ scale[i] · reference unit i (1 for unmatched units). */
   readonly scale: Float64Array;
+  /**
+   * Split units folded into reference unit i: further suspect units whose incoming weights and bias are
+   * factor × those of perm[i] (a neuron split, or a dummy clique copying a real unit). Their outgoing
+   * weights add to perm[i]'s, times factor (ReLU is positively homogeneous).
+   */
+  readonly merged: readonly (readonly { readonly unit: number; readonly factor: number }[])[];
 }
+
+/** Incoming vectors (weights and bias) this close to proportional (cosine) are one neuron split in parts. */
+const SPLIT_MIN_COS = 0.99999;
 
 export interface KernelOption {
   /** The layout the suspect kernel was read with. */
@@ -56,16 +65,22 @@ export interface InvariantLayerResult {
   readonly method: 'exact' | 'greedy' | 'fixed';
   readonly permuted: boolean;
   readonly dropped: number;
+  /** Suspect units folded into a matched unit as parts of a split neuron. */
+  readonly mergedUnits: number;
   readonly missing: number;
   readonly rescaled: 'none' | 'per unit' | 'per tensor';
   /** Alternatives scored for this layer (layouts x compensation). */
   readonly tried: number;
 }
 
-/** Realigns every layer of the chain in order. @throws Error when an output layer's unit count differs from the reference's. */
 /** Units per layer used to screen layout / compensation alternatives before the full matching. */
 const SCREEN_UNITS = 32;
 
+/**
+ * Realigns every layer of the chain in order. Per layer, the alternatives (kernel layouts x whether
+ * the previous scales are multiplied back) are screened on a few units and the best is matched fully.
+ * @throws Error when an output layer's unit count differs from the reference's.
+ */
 export function realignLayers(layers: readonly InvariantLayer[]): InvariantLayerResult[] {
   const out: InvariantLayerResult[] = [];
   let prev: UnitMap | undefined;
@@ -97,8 +112,9 @@ export function realignLayers(layers: readonly InvariantLayer[]): InvariantLayer
 }
 
 /**
- * Puts the kernel's input axis in reference order: reference input j takes suspect input perm[j]
- * (times scale[j] when compensating). For a dense layer after a flatten, rows are HWC: s*C + c.
+ * Puts the kernel's input axis in reference order: reference input j takes suspect input perm[j], plus
+ * factor x the inputs of units merged into it (split neurons), times scale[j] when compensating. For a
+ * dense layer after a flatten, rows are HWC: s*C + c.
  */
 export function remapInputs(k: DenseTensor, layer: ChainLayer, prev: UnitMap, compensate: boolean): DenseTensor {
   const shape = k.shape;
@@ -127,9 +143,11 @@ export function remapInputs(k: DenseTensor, layer: ChainLayer, prev: UnitMap, co
       const sj = prev.perm[j]!;
       if (sj < 0) continue;
       const f = compensate ? prev.scale[j]! : 1;
-      const src = (p * Cs + sj) * out;
       const dst = (p * Cr + j) * out;
-      for (let u = 0; u < out; u++) data[dst + u] = k.data[src + u]! * f;
+      for (const [unit, factor] of [[sj, 1] as const, ...prev.merged[j]!.map((x) => [x.unit, x.factor] as const)]) {
+        const src = (p * Cs + unit) * out;
+        for (let u = 0; u < out; u++) data[dst + u] = data[dst + u]! + k.data[src + u]! * factor * f;
+      }
     }
   }
   return { shape: outShape, data };
@@ -261,37 +279,36 @@ function unitMatcher(l: InvariantLayer, kin: DenseTensor): { screen(k: number): 
       method = a.method;
     }
 
-    // Positive scales by least squares over unmasked entries (norm ratio when that fails, e.g. for an unrelated unit).
+    // Positive scales as the norm ratio ‖suspect‖/‖reference‖ over the unmasked incoming weights. It is
+    // exact for a rescaled copy, slightly high (√(1+noise share)) after fine-tuning, and, unlike least
+    // squares (= r · norm ratio), never blows an unrelated unit's values up when r is small. Weights only:
+    // a folded BatchNorm shifts biases.
     const scale = new Float64Array(n).fill(1);
-    const lsOver = (pairs: readonly [number, number][]): number => {
-      let xy = 0;
+    const normRatio = (pairs: readonly [number, number][]): number => {
       let yy = 0;
       let xx = 0;
       for (const [i, u] of pairs) {
         const mi = new Set(masked[i]!);
-        for (let k = 0; k < D; k++) {
+        for (let k = 0; k < R; k++) {
           if (mi.has(k)) continue;
           const x = X[u * D + k]!;
           const y = Y[i * D + k]!;
-          xy += x * y;
           yy += y * y;
           xx += x * x;
         }
       }
-      const ls = xy / yy;
-      if (Number.isFinite(ls) && ls > 0 && xy / Math.sqrt(xx * yy) > 0.2) return ls;
       const ratio = Math.sqrt(xx / yy);
       return Number.isFinite(ratio) && ratio > 0 ? ratio : 1;
     };
     let rescaled: MatchResult['rescaled'] = 'none';
     if (l.layer.isOutput) {
-      const s = lsOver(range(n).map((i) => [i, i] as [number, number]));
+      const s = normRatio(range(n).map((i) => [i, i] as [number, number]));
       if (Math.abs(s - 1) > 1e-4) {
         scale.fill(s);
         rescaled = 'per tensor';
       }
     } else {
-      for (let i = 0; i < n; i++) if (perm[i]! >= 0) scale[i] = lsOver([[i, perm[i]!]]);
+      for (let i = 0; i < n; i++) if (perm[i]! >= 0) scale[i] = normRatio([[i, perm[i]!]]);
       if (scale.some((s) => Math.abs(s - 1) > 1e-4)) rescaled = 'per unit';
     }
 
@@ -305,22 +322,56 @@ function unitMatcher(l: InvariantLayer, kin: DenseTensor): { screen(k: number): 
       if (bias) bias[i] = l.bias!.data[u]! * f;
     }
     const matched = perm.filter((u) => u >= 0).length;
+    const merged = l.layer.isOutput ? Array.from({ length: n }, () => []) : findSplits(X, D, m, perm);
+    const mergedCount = merged.reduce((a, x) => a + x.length, 0);
     let sumCorr = 0;
     for (let i = 0; i < n; i++) if (perm[i]! >= 0) sumCorr += corr[i]!;
     const permuted = m !== n || perm.some((u, i) => u !== i);
     return {
       kernel: { shape: [...l.refKernel.shape], data: kernel },
       ...(bias ? { bias: { shape: [n], data: bias } } : {}),
-      map: { perm, scale },
+      map: { perm, scale, merged },
       meanCorr: matched > 0 ? sumCorr / matched : 0,
       method,
       permuted,
-      dropped: m - matched,
+      dropped: m - matched - mergedCount,
+      mergedUnits: mergedCount,
       missing: n - matched,
       rescaled,
     };
   };
   return { screen, match };
+}
+
+/**
+ * For each matched unit, the unmatched suspect units whose incoming vector (weights and bias) is a
+ * positive multiple of it (cosine ≥ SPLIT_MIN_COS). Uses only the suspect's own weights, so it is key-blind.
+ */
+function findSplits(X: Float64Array, D: number, m: number, perm: Int32Array): { unit: number; factor: number }[][] {
+  const merged: { unit: number; factor: number }[][] = Array.from({ length: perm.length }, () => []);
+  const taken = new Set<number>(perm);
+  const norms = Float64Array.from({ length: m }, (_, u) => {
+    let b = 0;
+    for (let k = 0; k < D; k++) b += X[u * D + k]! ** 2;
+    return Math.sqrt(b);
+  });
+  for (let u = 0; u < m; u++) {
+    if (taken.has(u) || !(norms[u]! > 0)) continue;
+    let best = -1;
+    let bestCos = SPLIT_MIN_COS;
+    perm.forEach((v, i) => {
+      if (v < 0 || !(norms[v]! > 0)) return;
+      let dot = 0;
+      for (let k = 0; k < D; k++) dot += X[u * D + k]! * X[v * D + k]!;
+      const cos = dot / (norms[u]! * norms[v]!);
+      if (cos >= bestCos) {
+        bestCos = cos;
+        best = i;
+      }
+    });
+    if (best >= 0) merged[best]!.push({ unit: u, factor: norms[u]! / norms[perm[best]!]! });
+  }
+  return merged;
 }
 
 function range(n: number): number[] {

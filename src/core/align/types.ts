@@ -17,10 +17,12 @@ export interface AlignmentResult {
   readonly params: ParamSet;
   readonly mapping: readonly TensorMapping[];
   /**
-   * How many candidate alignments were scored against the reference to pick the one used (at least 1).
-   * Selection never looks at keyed positions (they are masked out of every content comparison), so
-   * the chosen alignment is independent of the suspect's values there; the count is reported so the
-   * score can apply a Bonferroni correction if it wants to be conservative.
+   * How many candidate alignments were scored against the reference to pick the one used (at least 1:
+   * decisions with a single candidate are not counted). Selection never reads the key's values: the
+   * reference's entries at keyed positions are masked out of every comparison and scale estimate, so
+   * for a suspect independent of the key the extracted values stay independent of the key values and
+   * the score's null distribution holds without correction; the count is there for a conservative
+   * Bonferroni correction all the same (it costs about log10(comparisons) in log10 p).
    */
   readonly comparisons: number;
   readonly notes: readonly string[];

@@ -15,6 +15,8 @@ export interface DecodeLimits {
   readonly maxGraphDepth: number;
   /** Nodes across all graphs. */
   readonly maxNodes: number;
+  /** Initializers and Constant tensors across all graphs, weights or not (shape constants count). */
+  readonly maxInitializers: number;
   readonly maxDims: number;
 }
 
@@ -57,8 +59,14 @@ export interface DecodedModel {
   readonly producer: string;
   /** Initializers and Constant-node tensors of all graphs, in the order met. */
   readonly tensors: TensorRef[];
+  /** Only the nodes the reader needs (Constant and dequantizing ops); others are scanned, not kept. */
   readonly nodes: NodeRef[];
+  /** All nodes met, kept or not. */
+  nodeCount: number;
 }
+
+/** Op types whose inputs and attributes the reader needs; every other node is only searched for subgraphs. */
+const KEPT_OPS = new Set(['Constant', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul']);
 
 /** @throws FormatError on malformed protobuf, a missing graph, or a limit exceeded. */
 export function decodeModel(bytes: Uint8Array, limits: DecodeLimits): DecodedModel {
@@ -73,7 +81,7 @@ export function decodeModel(bytes: Uint8Array, limits: DecodeLimits): DecodedMod
   if (graph === undefined) {
     throw new FormatError('WM_ERR_FORMAT_MALFORMED', 'ONNX: the model has no graph (ModelProto field 7)');
   }
-  const model: DecodedModel = { irVersion, producer, tensors: [], nodes: [] };
+  const model: DecodedModel = { irVersion, producer, tensors: [], nodes: [], nodeCount: 0 };
   decodeGraph(graph, 0, model, limits);
   return model;
 }
@@ -82,21 +90,49 @@ function decodeGraph(bytes: Uint8Array, depth: number, model: DecodedModel, limi
   if (depth > limits.maxGraphDepth) {
     throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `ONNX: graphs nest more than ${limits.maxGraphDepth} levels deep`);
   }
+  const addTensor = (t: TensorRef): void => {
+    if (model.tensors.length >= limits.maxInitializers) {
+      throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `ONNX: more than ${limits.maxInitializers} initializers and constants`);
+    }
+    model.tensors.push(t);
+  };
   for (const f of fields(bytes)) {
     if (f.no === GraphProto.initializer) {
-      model.tensors.push(decodeTensor(asBytes(f, 'GraphProto.initializer'), 'initializer', limits));
+      addTensor(decodeTensor(asBytes(f, 'GraphProto.initializer'), 'initializer', limits));
     } else if (f.no === GraphProto.sparseInitializer) {
-      model.tensors.push(decodeSparse(asBytes(f, 'GraphProto.sparse_initializer'), 'sparse initializer', limits));
+      addTensor(decodeSparse(asBytes(f, 'GraphProto.sparse_initializer'), 'sparse initializer', limits));
     } else if (f.no === GraphProto.node) {
-      if (model.nodes.length >= limits.maxNodes) {
+      if (++model.nodeCount > limits.maxNodes) {
         throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `ONNX: more than ${limits.maxNodes} nodes`);
       }
-      const node = decodeNode(asBytes(f, 'GraphProto.node'), depth, model, limits);
+      const nodeBytes = asBytes(f, 'GraphProto.node');
+      const opType = scanOpType(nodeBytes);
+      if (!KEPT_OPS.has(opType)) {
+        decodeSubgraphs(nodeBytes, depth, model, limits);
+        continue;
+      }
+      const node = decodeNode(nodeBytes, depth, model, limits);
+      if (node.domain !== '' && node.domain !== 'com.microsoft') continue;
       model.nodes.push(node);
       const value = node.attributes.get('value')?.t ?? node.attributes.get('sparse_value')?.sparse;
       if (node.opType === 'Constant' && node.domain === '' && value !== undefined && node.outputs[0]) {
-        model.tensors.push({ ...value, name: node.outputs[0], origin: 'Constant node' });
+        addTensor({ ...value, name: node.outputs[0], origin: 'Constant node' });
       }
+    }
+  }
+}
+
+function scanOpType(nodeBytes: Uint8Array): string {
+  for (const f of fields(nodeBytes)) if (f.no === NodeProto.opType) return asString(f, 'NodeProto.op_type');
+  return '';
+}
+
+/** Decodes only the graphs inside a node's attributes (If/Loop/Scan bodies), for their weights. */
+function decodeSubgraphs(nodeBytes: Uint8Array, depth: number, model: DecodedModel, limits: DecodeLimits): void {
+  for (const f of fields(nodeBytes)) {
+    if (f.no !== NodeProto.attribute) continue;
+    for (const a of fields(asBytes(f, 'NodeProto.attribute'))) {
+      if (a.no === AttributeProto.g || a.no === AttributeProto.graphs) decodeGraph(asBytes(a, 'AttributeProto.g'), depth + 1, model, limits);
     }
   }
 }

@@ -24,6 +24,7 @@ export const DEFAULT_ONNX_READ_LIMITS: OnnxReadLimits = Object.freeze({
   ...DEFAULT_READ_LIMITS,
   maxGraphDepth: 8,
   maxNodes: 1_000_000,
+  maxInitializers: 100_000,
 });
 
 export interface ReadOnnxOptions {
@@ -44,7 +45,7 @@ const UNSUPPORTED_FLOATS = new Set<number>([
   DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ, DataType.FLOAT4E2M1,
   DataType.COMPLEX64, DataType.COMPLEX128,
 ]);
-const SUPPORTED_TEXT = 'FLOAT, FLOAT16, BFLOAT16, DOUBLE, and INT8/UINT8/INT16/UINT16/INT32 weights behind a DequantizeLinear';
+const SUPPORTED_TEXT = 'FLOAT, FLOAT16, BFLOAT16, DOUBLE (dense or sparse), and dense INT8/UINT8/INT16/UINT16/INT32 weights behind a DequantizeLinear';
 
 /** How one node dequantizes an integer weight: y = (x - zeroPoint) * scale, along `axis` if per axis. */
 interface Dequantization {
@@ -94,18 +95,16 @@ export function readOnnx(bytes: Uint8Array, opts: ReadOnnxOptions = {}): ParamSe
       const { shape, size } = checkShape(t.sparse.dims, where, limits);
       budget.add(where, size);
       out.push({ name: t.name, shape, data: densify(t, shape, size, where, limits, opts.externalData) });
-    } else if (t.sparse) {
-      throw new FormatError('WM_ERR_FORMAT_UNSUPPORTED_DTYPE', `${where} is a sparse tensor of ${dataTypeName(t.dataType)}; sparse weights are read in FLOAT, FLOAT16, BFLOAT16 and DOUBLE`);
     } else if (FLOAT_KINDS.has(t.dataType)) {
       const { shape, size } = checkShape(t.dims, where, limits);
       budget.add(where, size);
       out.push({ name: t.name, shape, data: floatValues(t, size, where, opts.externalData) });
-    } else if (dq && INTEGER_KINDS.has(t.dataType)) {
+    } else if (dq && INTEGER_KINDS.has(t.dataType) && !t.sparse) {
       const { shape, size } = checkShape(t.dims, where, limits);
       budget.add(where, size);
       out.push({ name: t.name, shape, data: dequantize(t, shape, size, dq, byName, where, limits, opts.externalData) });
     } else if (UNSUPPORTED_FLOATS.has(t.dataType) || dq) {
-      throw new FormatError('WM_ERR_FORMAT_UNSUPPORTED_DTYPE', `${where} has data type ${dataTypeName(t.dataType)}${dq ? ` and feeds ${dq.op}` : ''}. Supported weight types are ${SUPPORTED_TEXT}.`);
+      throw new FormatError('WM_ERR_FORMAT_UNSUPPORTED_DTYPE', `${where} has data type ${dataTypeName(t.dataType)}${t.sparse ? ' (sparse)' : ''}${dq ? ` and feeds ${dq.op}` : ''}. Supported weight types are ${SUPPORTED_TEXT}.`);
     }
   }
   return { tensors: out };

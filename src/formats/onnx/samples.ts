@@ -5,7 +5,7 @@
  */
 import { getArchitecture, paramSpecs, type Architecture } from '../../core/architectures.js';
 import type { ParamSet } from '../../core/paramSet.js';
-import { AttributeProto, AttributeType, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto } from './schema.js';
+import { AttributeProto, AttributeType, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, SparseTensorProto, TensorProto } from './schema.js';
 import { valueInfo } from './graph.js';
 import { ProtoWriter } from './wire.js';
 import { writeOnnx } from './write.js';
@@ -99,14 +99,56 @@ export function handSampleModel(): Uint8Array {
   return handModel([typedFloat, half, double, q, scale, zp, shape], nodes);
 }
 
+/** A second hand-made model: a sparse initializer, per-axis dequantization, unpacked floats, a subgraph. */
+export function handSampleModel2(): Uint8Array {
+  const values = handTensor('sparse_w', [2], DataType.FLOAT).bytes(TensorProto.rawData, packedFloats([3, -4]));
+  const indices = handTensor('', [2], DataType.INT64).packedInts(TensorProto.int64Data, [1, 3]);
+  const sparse = new ProtoWriter().message(SparseTensorProto.values, values).message(SparseTensorProto.indices, indices).packedInts(SparseTensorProto.dims, [2, 2]);
+  const q = handTensor('q_axis', [2, 3], DataType.UINT8).packedInts(TensorProto.int32Data, [0, 10, 20, 128, 129, 255]);
+  const scale = handTensor('q_axis_scale', [2], DataType.FLOAT).bytes(TensorProto.floatData, packedFloats([0.1, 2]));
+  const zp = handTensor('q_axis_zero', [2], DataType.UINT8).bytes(TensorProto.rawData, Uint8Array.from([10, 128]));
+  const unpacked = handTensor('unpacked', [2], DataType.FLOAT).float(TensorProto.floatData, 0.5).float(TensorProto.floatData, -0.5);
+  const inner = new ProtoWriter().string(GraphProto.name, 'body')
+    .message(GraphProto.initializer, handTensor('body_w', [1], DataType.BFLOAT16).packedInts(TensorProto.int32Data, [0x3f80]));
+  const ifNode = handNode('If', ['cond'], ['if_out'], [new ProtoWriter().string(AttributeProto.name, 'then_branch').message(AttributeProto.g, inner).int(AttributeProto.type, AttributeType.GRAPH)]);
+  const g = new ProtoWriter()
+    .message(GraphProto.node, handNode('DequantizeLinear', ['q_axis', 'q_axis_scale', 'q_axis_zero'], ['q_axis_dq'], [intAttribute('axis', 0)]))
+    .message(GraphProto.node, ifNode)
+    .string(GraphProto.name, 'hand2');
+  for (const t of [q, scale, zp, unpacked]) g.message(GraphProto.initializer, t);
+  g.message(GraphProto.sparseInitializer, sparse);
+  const opset = new ProtoWriter().string(OperatorSetIdProto.domain, '').int(OperatorSetIdProto.version, 13);
+  return new ProtoWriter().int(ModelProto.irVersion, 8).string(ModelProto.producerName, 'hand')
+    .message(ModelProto.graph, g).message(ModelProto.opsetImport, opset).finish();
+}
+
+/** A small conv net (3 KB exported) with every layer type, so fuzzers can afford our writer's output. */
+export const TINY_CONV: Architecture = {
+  name: 'tiny-conv',
+  description: 'fuzzing sample: conv 3@3x3 stride 2 same, pool 2, conv 4@3x3, flatten, dense 10',
+  inputShape: [28, 28, 1],
+  classes: 10,
+  layers: [
+    { type: 'conv2d', name: 'c1', filters: 3, kernel: 3, stride: 2, padding: 'same', activation: 'relu' },
+    { type: 'maxPool', size: 2 },
+    { type: 'conv2d', name: 'c2', filters: 4, kernel: 3, stride: 1, padding: 'valid', activation: 'relu' },
+    { type: 'maxPool', size: 2 },
+    { type: 'flatten' },
+    { type: 'dense', name: 'out', units: 10, activation: 'none' },
+  ],
+};
+
 /**
- * Valid ONNX files for fuzzing: our LeNet5 and MLP exports (seeded random weights) and the hand-made
- * model. Each call returns fresh arrays, so callers may mutate them.
+ * Valid ONNX files for fuzzing, smallest first: the two hand-made models, a tiny conv net export, and
+ * our LeNet5 and MLP exports (seeded random weights, 1.7 and 1.1 MB). Each call returns fresh arrays,
+ * so callers may mutate them.
  */
 export function sampleOnnxFiles(): Uint8Array[] {
   return [
+    handSampleModel(),
+    handSampleModel2(),
+    writeOnnx(randomParamSet(TINY_CONV, 3), TINY_CONV),
     writeOnnx(randomParamSet(getArchitecture('lenet5'), 1), getArchitecture('lenet5')),
     writeOnnx(randomParamSet(getArchitecture('mlp'), 2), getArchitecture('mlp')),
-    handSampleModel(),
   ].map((b) => new Uint8Array(b));
 }

@@ -1,3 +1,9 @@
+/**
+ * Not a test: measures the null distribution of the key score for UNRELATED networks aligned against
+ * a reference (z = Fisher z·√(n−3) of r; under H0 its variance should be 1). Compares the plain pooled
+ * r with r on values z-scored within each tensor, with and without alignment.
+ *   npx tsx test/align-null-study.ts lenet 80   |   mlp 40   |   tiny
+ */
 import { getArchitecture, type Architecture } from '../src/core/architectures.js';
 import { alignToKey, standardizeWithinTensors } from '../src/core/align/index.js';
 import { embedKey, extractAt, obfuscate, pearson, randomParams, rngFrom, tinyConv, tinyMlp } from './align-helpers.js';
@@ -22,7 +28,8 @@ function run(arch: Architecture, seeds: number, n: number, obf: boolean) {
     zu.push(z(pearson(standardizeWithinTensors(xu, key.tensorIndex), kz)));
     zpu.push(z(pearson(xu, key.values)));
   }
-  const f = (a: number[]) => `mean ${mean(a).toFixed(3)}±${(Math.sqrt(variance(a) / a.length)).toFixed(3)} var ${variance(a).toFixed(3)}`;
+  const rate = (a: number[], z: number) => `${((100 * a.filter((v) => v > z).length) / a.length).toFixed(1)}%`;
+  const f = (a: number[]) => `mean ${mean(a).toFixed(3)}±${(Math.sqrt(variance(a) / a.length)).toFixed(3)} var ${variance(a).toFixed(3)}; p<0.01 ${rate(a, 2.326)}, p<0.001 ${rate(a, 3.09)}`;
   console.log(`${arch.name} obf=${obf} seeds=${seeds} n=${n}\n  aligned std ${f(zs)}\n  aligned pooled ${f(zp)}\n  unaligned std ${f(zu)}\n  unaligned pooled ${f(zpu)}`);
 }
 const which = process.argv[2];

@@ -1,0 +1,52 @@
+/**
+ * Reading model files from disk for readModel. All files go into ONE buffer, each starting 8-byte
+ * aligned, sized from fstat and bounded by maxTotalBytes before anything is allocated; each ModelFile is
+ * a view on it. tfjs shards are multiples of 4 MiB except the last, so consecutive shards stay back to
+ * back and a weight spanning them is a view too (readTfjs sees contiguous shards): the param set adds no
+ * copy of the weights. Use it for uploads that multer kept on disk.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { FormatError } from './errors.js';
+import { DEFAULT_READ_LIMITS, type ModelFile, type ReadLimits } from './types.js';
+
+/**
+ * Reads the files at `entries[i].path`, naming each `entries[i].name` (the name the model refers to,
+ * e.g. the uploaded file name). @throws FormatError WM_ERR_FORMAT_TOO_LARGE past maxTotalBytes;
+ * Node's own errors for files that cannot be opened (the caller's paths, not untrusted input).
+ */
+export function readModelFiles(entries: readonly { name: string; path: string }[], opts: Partial<ReadLimits> = {}): ModelFile[] {
+  const limits: ReadLimits = { ...DEFAULT_READ_LIMITS, ...opts };
+  const opened: { name: string; fd: number; size: number }[] = [];
+  try {
+    let total = 0;
+    const align8 = (n: number) => Math.ceil(n / 8) * 8;
+    for (const e of entries) {
+      const fd = openSync(e.path, 'r');
+      opened.push({ name: e.name, fd, size: 0 });
+      const size = fstatSync(fd).size;
+      opened[opened.length - 1] = { name: e.name, fd, size };
+      total = align8(total) + size;
+      if (total > limits.maxTotalBytes) {
+        throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `The model files hold more than ${limits.maxTotalBytes} bytes; at most ${limits.maxTotalBytes} are accepted`);
+      }
+    }
+    const buf = new Uint8Array(total);
+    const files: ModelFile[] = [];
+    let at = 0;
+    for (const f of opened) {
+      at = align8(at);
+      const view = buf.subarray(at, at + f.size);
+      let got = 0;
+      while (got < f.size) {
+        const n = readSync(f.fd, view, got, f.size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      files.push({ name: f.name, bytes: view.subarray(0, got) });
+      at += f.size;
+    }
+    return files;
+  } finally {
+    for (const f of opened) closeSync(f.fd);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Verification runs its alignment in worker threads, so a 0.1–1 s alignment never blocks the event
+ * loop (health probes, other requests) and uploads are verified in parallel, one per worker. Each
+ * worker caches reference models; the pool sends a reference only to a worker that lacks it.
+ */
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { ParamSet } from '../core/paramSet.js';
+import type { AlignCandidate, AlignOutcome } from './alignExtract.js';
+
+const BOOTSTRAP = fileURLToPath(new URL('./verifyWorkerBootstrap.mjs', import.meta.url));
+const ENTRY = fileURLToPath(new URL('./verifyWorker.ts', import.meta.url));
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+  has: string[];
+  pending?: { id: number; resolve: (o: AlignOutcome[]) => void; reject: (e: Error) => void };
+}
+
+export class VerifyPool {
+  #slots: Slot[] = [];
+  #queue: { suspect: ParamSet; candidates: AlignCandidate[]; resolve: (o: AlignOutcome[]) => void; reject: (e: Error) => void }[] = [];
+  #seq = 0;
+  #closed = false;
+
+  constructor(readonly size: number) {
+    for (let i = 0; i < size; i++) this.#slots.push(this.#spawn());
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY } });
+    worker.unref();
+    const slot: Slot = { worker, busy: false, has: [] };
+    worker.on('message', (m: { id: number; out?: AlignOutcome[]; error?: string }) => {
+      const p = slot.pending;
+      if (!p || p.id !== m.id) return;
+      slot.pending = undefined;
+      slot.busy = false;
+      if (m.error !== undefined) p.reject(new Error(m.error));
+      else p.resolve(m.out!);
+      this.#pump();
+    });
+    worker.on('error', (e) => {
+      slot.pending?.reject(e);
+      slot.pending = undefined;
+      const i = this.#slots.indexOf(slot);
+      if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
+      this.#pump();
+    });
+    return slot;
+  }
+
+  run(suspect: ParamSet, candidates: AlignCandidate[]): Promise<AlignOutcome[]> {
+    if (this.#closed) return Promise.reject(new Error('the verification pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ suspect, candidates, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (slot.busy || this.#queue.length === 0) continue;
+      const t = this.#queue.shift()!;
+      slot.busy = true;
+      const id = ++this.#seq;
+      slot.pending = { id, resolve: t.resolve, reject: t.reject };
+      const candidates = t.candidates.map((c) => {
+        if (slot.has.includes(c.referenceId)) return { key: c.key, referenceId: c.referenceId, ...(c.arch ? { arch: c.arch } : {}) };
+        slot.has = [...slot.has.filter((x) => x !== c.referenceId), c.referenceId].slice(-8);
+        return c;
+      });
+      slot.worker.postMessage({ id, suspect: t.suspect, candidates });
+    }
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#queue.splice(0)) t.reject(new Error('the service is shutting down'));
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+}

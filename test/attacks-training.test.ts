@@ -1,0 +1,36 @@
+import { strict as assert } from 'node:assert';
+import { after, describe, it } from 'node:test';
+import { getAttack } from '../src/attacks/index.js';
+import { attackerKeygen, trainerFor } from '../src/attacks/pipeline.js';
+import { getArchitecture } from '../src/core/architectures.js';
+import { embedValues, extractValues } from '../src/core/extract.js';
+import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { pearson } from '../src/core/score.js';
+import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { toParamSet } from '../src/training/train.js';
+import { snapshot } from './attacks-reference.js';
+
+const arch = getArchitecture('lenet5');
+const init = toParamSet(arch, initParams(arch, 3));
+const key = generateKey(keyTargetsFromParamSet(init), { n: 512, seed: 'owner-test', arch: arch.name });
+const owner = embedValues(init, key);
+const engine = await createGradientEngine(arch, { threads: 1 });
+const ctx = { seed: 5, train: trainerFor({ engine, testLimit: 100 }), keygen: attackerKeygen, dataLimit: 300 };
+after(() => engine.dispose());
+
+describe('training attacks through the real trainer', () => {
+  it('when fine-tuning one epoch, then every layer moves, the mark drifts but stays correlated, and the input is untouched', async () => {
+    const before = snapshot(owner);
+    const { set } = await getAttack('fine-tune').run(owner, arch, 1, ctx);
+    assert.deepEqual(snapshot(owner), before);
+    for (const t of set.tensors) assert.notDeepEqual([...t.data], [...owner.tensors.find((x) => x.name === t.name)!.data], t.name);
+    const r = pearson(extractValues(set, key), key.values);
+    assert.ok(r > 0.5 && r < 0.9999, `r ${r}`);
+  });
+
+  it("when overwriting, then the attacker's own key reads back exactly from the result", async () => {
+    const { set } = await getAttack('overwrite').run(owner, arch, 1, ctx);
+    const attackerKey = attackerKeygen(owner, arch, { n: 1024, seed: ctx.seed + 0x5eed });
+    assert.ok(pearson(extractValues(set, attackerKey), attackerKey.values) > 0.9999);
+  });
+});

@@ -1,0 +1,193 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
+import jwt from 'jsonwebtoken';
+import { startTestServer, assertContract, assertProblem, StandInExecutor, type TestServer } from './http-helpers.js';
+import { listZipEntries, readZipEntry } from '../src/formats/zip.js';
+import { DEFAULT_READ_LIMITS } from '../src/formats/types.js';
+
+let s: TestServer;
+const executor = new StandInExecutor(6, 25);
+before(async () => {
+  s = await startTestServer({ executor });
+});
+after(async () => {
+  await s.stop();
+});
+const as = (role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
+
+async function waitFor(id: string, states = ['succeeded', 'failed', 'cancelled']): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 200; i++) {
+    const j = await s.http.get(`/v1/jobs/${id}`).set(as('issuer'));
+    if (states.includes(j.body.status)) return j.body;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`job ${id} did not reach ${states}`);
+}
+
+function sse(path: string): Promise<{ event: string; data: Record<string, unknown> }[]> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(s.url + path, { headers: as('auditor') }, (res) => {
+      assert.equal(res.headers['content-type'], 'text/event-stream');
+      let buf = '';
+      res.on('data', (d) => (buf += d));
+      res.on('end', () =>
+        resolve(
+          buf.split('\n\n').filter((b) => b.startsWith('event:')).map((b) => {
+            const [e, d] = b.split('\n');
+            return { event: e!.slice(7), data: JSON.parse(d!.slice(6)) };
+          }),
+        ),
+      );
+    });
+    req.on('error', reject);
+  });
+}
+
+async function jwksVerify(token: string): Promise<jwt.JwtPayload> {
+  const jwks = (await s.http.get('/.well-known/jwks.json')).body as { keys: (crypto.JsonWebKey & { kid: string })[] };
+  const kid = jwt.decode(token, { complete: true })!.header.kid;
+  const jwk = jwks.keys.find((k) => k.kid === kid);
+  assert.ok(jwk, `kid ${kid} not in JWKS`);
+  return jwt.verify(token, crypto.createPublicKey({ key: jwk, format: 'jwk' }), { algorithms: ['ES256'] }) as jwt.JwtPayload;
+}
+
+let ownerModelId = '';
+
+test('when an issuer starts training, then a job runs off the request, streams progress and registers the model with its key', async () => {
+  const res = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, limit: 100, strategy: 'naive' });
+  assert.equal(res.status, 202);
+  assertContract(res, 'trainModel');
+  assert.equal(res.body.status, 'queued');
+  const events = await sse(`/v1/jobs/${res.body.id}/events`);
+  assert.ok(events.some((e) => e.event === 'progress'), JSON.stringify(events.map((e) => e.event)));
+  assert.equal(events[events.length - 1]!.data.status, 'succeeded');
+  const job = await waitFor(res.body.id);
+  const result = job.result as { modelId: string; keyId: string };
+  ownerModelId = result.modelId;
+  const model = await s.http.get(`/v1/models/${ownerModelId}`).set(as('auditor'));
+  assertContract(model, 'getModel');
+  assert.equal(model.body.source, 'training');
+  assert.equal(model.body.ownerKeyId, result.keyId);
+  const actions = (await s.http.get('/v1/audit/events').set(as('auditor'))).body.items.map((e: { action: string }) => e.action);
+  assert.deepEqual(actions.filter((a: string) => a.startsWith('job.') || a.startsWith('model.')), ['job.submit', 'model.train', 'job.succeeded']);
+});
+
+test('when two jobs are submitted, then the second waits in the queue until the first is done', async () => {
+  const a = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1 });
+  const b = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1 });
+  await waitFor(a.body.id, ['running']);
+  assert.equal((await s.http.get(`/v1/jobs/${b.body.id}`).set(as('issuer'))).body.status, 'queued');
+  await waitFor(b.body.id);
+  const list = await s.http.get('/v1/jobs').set(as('auditor')).query({ status: 'succeeded' });
+  assertContract(list, 'listJobs');
+  assert.equal(list.body.total, 3);
+});
+
+test('when a running job is cancelled, then it ends cancelled and a second cancel is 409 WM_ERR_JOB_FINISHED', async () => {
+  const slow = new StandInExecutor(400, 25);
+  const t = await startTestServer({ executor: slow });
+  try {
+    const job = await t.http.post('/v1/models/train').set('Authorization', `Bearer ${t.tokens.issuer}`).send({ arch: 'lenet5', epochs: 1 });
+    for (let i = 0; i < 100 && (await t.http.get(`/v1/jobs/${job.body.id}`).set('Authorization', `Bearer ${t.tokens.issuer}`)).body.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    const res = await t.http.delete(`/v1/jobs/${job.body.id}`).set('Authorization', `Bearer ${t.tokens.issuer}`);
+    assert.equal(res.status, 202);
+    assertContract(res, 'deleteJob');
+    assert.equal(res.body.status, 'cancelled');
+    assertProblem(await t.http.post(`/v1/jobs/${job.body.id}/cancel`).set('Authorization', `Bearer ${t.tokens.issuer}`), 409, 'WM_ERR_JOB_FINISHED', 'cancelJob');
+    assert.equal((await t.http.get('/v1/models').set('Authorization', `Bearer ${t.tokens.issuer}`)).body.total, 0, 'no model from a cancelled job');
+  } finally {
+    await t.stop();
+  }
+});
+
+let releaseId = '';
+let onnxBytes: Buffer = Buffer.alloc(0);
+
+test('when an issuer makes a release for a licensee, then a job embeds a fresh licensee key and the release becomes ready', async () => {
+  const res = await s.http.post(`/v1/models/${ownerModelId}/releases`).set(as('issuer')).send({ licensee: 'acme-corp', epochs: 1 });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  assertContract(res, 'createRelease');
+  releaseId = res.body.release.id;
+  await waitFor(res.body.job.id);
+  const rel = await s.http.get(`/v1/releases/${releaseId}`).set(as('auditor'));
+  assertContract(rel, 'getRelease');
+  assert.equal(rel.body.status, 'ready');
+  assert.equal(rel.body.licensee, 'acme-corp');
+  const task = executor.tasks.find((t) => t.kind === 'release');
+  assert.equal(task?.kind === 'release' && task.licensee, 'acme-corp');
+  const list = await s.http.get('/v1/releases').set(as('auditor')).query({ licensee: 'acme-corp' });
+  assertContract(list, 'listReleases');
+  assert.equal(list.body.total, 1);
+});
+
+test('when a release is downloaded as ONNX, then one file comes with a manifest JWS that verifies offline against the JWKS', async () => {
+  const res = await s.http.get(`/v1/releases/${releaseId}/download`).set(as('issuer')).query({ format: 'onnx' }).buffer(true).parse((r, cb) => {
+    const chunks: Buffer[] = [];
+    r.on('data', (c: Buffer) => chunks.push(c));
+    r.on('end', () => cb(null, Buffer.concat(chunks)));
+  });
+  assert.equal(res.status, 200);
+  assertContract(res, 'downloadRelease');
+  onnxBytes = res.body as Buffer;
+  const manifest = await jwksVerify(String(res.headers['weightmark-manifest']));
+  assert.equal(manifest.typ, 'weightmark-release-manifest');
+  assert.equal(manifest.licensee, 'acme-corp');
+  assert.equal(manifest.releaseId, releaseId);
+  assert.equal(manifest.modelId, ownerModelId);
+  assert.equal(manifest.files[0].sha256, crypto.createHash('sha256').update(onnxBytes).digest('hex'));
+  assert.ok(!JSON.stringify(manifest).includes('values'), 'the manifest never carries the key');
+  const again = await s.http.get(`/v1/releases/${releaseId}/manifest.jws`).set(as('auditor')).query({ format: 'onnx' });
+  assertContract(again, 'getReleaseManifest');
+  assert.equal(again.text, res.headers['weightmark-manifest']);
+});
+
+test('when a release is downloaded as tfjs, then a zip holds model.json, its shards and manifest.jws', async () => {
+  const res = await s.http.get(`/v1/releases/${releaseId}/download`).set(as('issuer')).query({ format: 'tfjs' }).buffer(true).parse((r, cb) => {
+    const chunks: Buffer[] = [];
+    r.on('data', (c: Buffer) => chunks.push(c));
+    r.on('end', () => cb(null, Buffer.concat(chunks)));
+  });
+  assert.equal(res.status, 200);
+  assert.match(String(res.headers['content-type']), /application\/zip/);
+  const zip = new Uint8Array(res.body as Buffer);
+  const entries = listZipEntries(zip, DEFAULT_READ_LIMITS);
+  const names = entries.map((e) => e.name);
+  assert.ok(names.includes('model.json') && names.includes('manifest.jws'), names.join(','));
+  const jws = Buffer.from(readZipEntry(zip, entries.find((e) => e.name === 'manifest.jws')!)).toString().trim();
+  const manifest = await jwksVerify(jws);
+  for (const f of manifest.files as { name: string; sha256: string }[]) {
+    const e = entries.find((x) => x.name === f.name)!;
+    assert.equal(crypto.createHash('sha256').update(readZipEntry(zip, e)).digest('hex'), f.sha256);
+  }
+});
+
+test('when the leaked ONNX release is verified, then it matches and names the licensee', async () => {
+  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', onnxBytes, 'found-on-the-internet.onnx');
+  assert.equal(res.status, 201, JSON.stringify(res.body).slice(0, 500));
+  assertContract(res, 'createVerification');
+  assert.equal(res.body.decision, 'match');
+  assert.equal(res.body.leakedBy, 'acme-corp');
+  assert.equal(res.body.report.comparisons >= 2, true);
+});
+
+test('when the signing key is rotated, then new reports use the new kid and old manifests still verify', async () => {
+  const old = (await s.http.get(`/v1/releases/${releaseId}/manifest.jws`).set(as('auditor')).query({ format: 'onnx' })).text;
+  const rot = await s.http.post('/v1/signing-keys/rotate').set(as('admin'));
+  assertContract(rot, 'rotateSigningKey');
+  assert.notEqual(rot.body.kid, rot.body.previous);
+  await jwksVerify(old);
+  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', onnxBytes, 'again.onnx');
+  assert.equal(jwt.decode(res.body.reportJws, { complete: true })!.header.kid, rot.body.kid);
+  await jwksVerify(res.body.reportJws);
+  assert.equal((await s.http.get('/v1/models').set(as('auditor'))).status, 200, 'tokens signed by the old key still work');
+});
+
+test('when a release is asked of a model without a key, then 409 WM_ERR_MODEL_HAS_NO_KEY', async () => {
+  const t = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, strategy: 'none' });
+  const job = await waitFor(t.body.id);
+  const mid = (job.result as { modelId: string }).modelId;
+  assertProblem(await s.http.post(`/v1/models/${mid}/releases`).set(as('issuer')).send({ licensee: 'x' }), 409, 'WM_ERR_MODEL_HAS_NO_KEY', 'createRelease');
+  assertProblem(await s.http.get(`/v1/releases/${releaseId}/download`).set(as('issuer')).query({ format: 'pdf' }), 400, 'WM_ERR_VALIDATION', 'downloadRelease');
+});

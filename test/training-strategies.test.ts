@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { getArchitecture } from '../src/core/architectures.js';
+import { extractValues } from '../src/core/extract.js';
+import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { scoreAgainstKey } from '../src/core/score.js';
+import { loadDataset } from '../src/data/datasets.js';
+import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { TrainingCancelled, toParamSet, trainModel } from '../src/training/train.js';
+
+const arch = getArchitecture('mlp');
+const trainData = loadDataset('mnist', 'train', { limit: 1500 });
+const testData = loadDataset('mnist', 'test', { limit: 500 });
+const init = toParamSet(arch, initParams(arch, 1));
+const key = generateKey(keyTargetsFromParamSet(init), { seed: 'strategies-test', n: 256, arch: arch.name });
+
+test('when a model trains with the naive strategy, then it learns and every keyed value stays bit-exact', async () => {
+  const res = await trainModel({ arch, strategy: 'naive', key, init, epochs: 3, trainData, testData, threads: 1, lr: 0.05 });
+  assert.ok(res.testAccuracy > 0.75, `accuracy ${res.testAccuracy}`);
+  const got = extractValues(res.params, key);
+  key.values.forEach((v, i) => assert.equal(got[i], v));
+  assert.equal(scoreAgainstKey(got, key).r, 1);
+});
+
+test('when a model trains with delve, then it learns, the keyed values stay exact and the replicas cost extra passes', async () => {
+  const engine = await createGradientEngine(arch, { threads: 1 });
+  let calls = 0;
+  const counting = { ...engine, lossAndGradsMany: (ps: readonly (readonly Float32Array[])[], b: Parameters<typeof engine.lossAndGradsMany>[1]) => { calls += ps.length; return engine.lossAndGradsMany(ps, b); } };
+  try {
+    const res = await trainModel({ arch, strategy: 'delve', key, init, epochs: 3, trainData, testData, engine: counting, lr: 0.05, delve: { replicas: 2, sigma: 1, lambda: 0.1 } });
+    assert.ok(res.testAccuracy > 0.75, `accuracy ${res.testAccuracy}`);
+    const got = extractValues(res.params, key);
+    key.values.forEach((v, i) => assert.equal(got[i], v));
+    assert.equal(calls, 45 * 3, '45 steps × (model + 2 replicas)');
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('when a model is trained without the key from another seed, then the key does not match it (p > 0.01)', async () => {
+  const other = toParamSet(arch, initParams(arch, 2));
+  const res = await trainModel({ arch, strategy: 'none', init: other, epochs: 1, trainData, testData, threads: 1, lr: 0.05 });
+  const s = scoreAgainstKey(extractValues(res.params, key), key);
+  assert.ok(s.pValue > 0.01, `p = ${s.pValue}`);
+  assert.equal(s.decision, 'no match');
+});
+
+test('when the signal aborts, then training stops with TrainingCancelled', async () => {
+  const controller = new AbortController();
+  await assert.rejects(
+    trainModel({ arch, strategy: 'naive', key, init, epochs: 1, trainData, testData, threads: 1, signal: controller.signal, onProgress: (p) => { if (p.step === 3) controller.abort(); } }),
+    TrainingCancelled,
+  );
+});
+
+test('when the strategy needs a key and none is given, then training refuses to start', async () => {
+  await assert.rejects(trainModel({ arch, strategy: 'delve', init, epochs: 1, trainData, testData, threads: 1 }), /needs a watermark key/);
+});
