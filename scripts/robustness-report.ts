@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { attacks as registry, chainAttack, getAttack } from '../src/attacks/index.js';
-import { attackerKeygen, keyScorer, onnxEvaluator, trainerFor } from '../src/attacks/pipeline.js';
+import { attackBench } from '../src/attacks/bench.js';
 import { runSweep, type SweepModel, type SweepPoint, type SweepProgress, type SweepResult } from '../src/attacks/sweep.js';
 import type { Attack } from '../src/attacks/types.js';
 import { getArchitecture } from '../src/core/architectures.js';
@@ -29,7 +29,7 @@ import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { plotSweep } from '../src/report/plot.js';
 import { sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
-import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { initParams } from '../src/training/engine.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
 
 interface Args {
@@ -156,8 +156,8 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const { key, models, setup } = await ownerModels(a);
   const test = loadDataset('mnist', 'test', a.testLimit !== undefined ? { limit: a.testLimit } : {});
-  const evaluate = onnxEvaluator(test);
-  const scorer = keyScorer(key);
+  const bench = attackBench({ key, testData: test, threads: a.threads, ...(a.finetuneLimit !== undefined ? { dataLimit: a.finetuneLimit } : {}) });
+  const { scorer, evaluate, context } = bench;
   const fashion = (() => {
     try {
       loadDataset('fashion-mnist', 'test', { limit: 1 });
@@ -166,9 +166,6 @@ async function main(): Promise<void> {
       return false;
     }
   })();
-  const engine = await createGradientEngine('lenet5', { threads: a.threads });
-  const train = trainerFor({ engine, testLimit: 200 });
-  const context = { train, keygen: attackerKeygen, ...(a.finetuneLimit !== undefined ? { dataLimit: a.finetuneLimit } : {}) };
 
   const all = [...registry, ...extraAttacks()];
   const chosen = a.attacks ? a.attacks.map((n) => all.find((x) => x.name === n) ?? getAttack(n)) : all;
@@ -215,7 +212,7 @@ async function main(): Promise<void> {
       sections.push({ result, plot: relative(dirname(a.out), file), description: attack.description });
     }
   }
-  await engine.dispose();
+  await bench.dispose();
 
   const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
   notes.push(

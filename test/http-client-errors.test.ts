@@ -88,6 +88,24 @@ test('when a truncated safetensors file is uploaded, then a 4xx format error, ne
   assertContract(res, 'createVerification');
 });
 
+test('when crafted garbage in every supported container is uploaded, then each answer is a 4xx problem, never a 500', async () => {
+  const npy = Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, 0x20, 0]), Buffer.from("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999,), }".padEnd(32, ' '))]);
+  const bodies: [string, Buffer][] = [
+    ['empty.bin', Buffer.alloc(0)],
+    ['a.zip', Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(60, 0xff)])],
+    ['model.json', Buffer.from(JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['../../etc/passwd'], weights: [{ name: 'w', shape: [2], dtype: 'float32' }] }] }))],
+    ['m.onnx', Buffer.from([0x08, 0x07, 0x12, 0x04, 0x74, 0x65, 0x73, 0x74, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f])],
+    ['x.npy', npy],
+    ['s.safetensors', Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), Buffer.from('{}')])],
+  ];
+  for (const [name, bytes] of bodies) {
+    const res = await s.http.post('/v1/verifications').set(admin()).attach('file', bytes, name);
+    assert.ok(res.status >= 400 && res.status < 500, `${name}: status ${res.status} ${JSON.stringify(res.body)}`);
+    assertContract(res, 'createVerification');
+  }
+  assert.deepEqual(uploadsLeft(), []);
+});
+
 test('when an uploaded file exceeds the size limit, then 413 WM_ERR_UPLOAD_TOO_LARGE and no temp file stays', async () => {
   const res = await s.http.post('/v1/verifications').set(admin()).attach('file', Buffer.alloc(200 * 1024, 1), 'big.bin');
   assertProblem(res, 413, 'WM_ERR_UPLOAD_TOO_LARGE', 'createVerification');

@@ -160,6 +160,7 @@ export class StandInExecutor implements TaskExecutor {
       const key = generateKey(keyTargetsFromParamSet(base), { seed: task.keySeed, id: task.keyId, arch: 'lenet5' });
       return { params: embedValues(base, key), key, testAccuracy: 0.5, backend: 'stand-in' };
     }
+    if (task.kind === 'attack') throw new Error('the stand-in executor does not run attack sweeps');
     const licenseeKey = generateKey(keyTargetsFromParamSet(task.ownerModel), { seed: task.keySeed, id: `licensee-${task.licensee}`, arch: 'lenet5', avoid: [task.ownerKey] });
     const withOwner = embedValues(task.ownerModel, task.ownerKey);
     return { params: embedValues(withOwner, licenseeKey), key: licenseeKey, testAccuracy: 0.5, backend: 'stand-in' };

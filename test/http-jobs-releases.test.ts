@@ -74,6 +74,19 @@ test('when an issuer starts training, then a job runs off the request, streams p
   assert.deepEqual(actions.filter((a: string) => a.startsWith('job.') || a.startsWith('model.')), ['job.submit', 'model.train', 'job.succeeded']);
 });
 
+test('when the client watching a job disconnects, then the job still runs to the end', async () => {
+  const res = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, strategy: 'none' });
+  await new Promise<void>((resolve) => {
+    const req = http.get(`${s.url}/v1/jobs/${res.body.id}/events`, { headers: as('auditor') }, (r) => {
+      r.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+  });
+  assert.equal((await waitFor(res.body.id)).status, 'succeeded');
+});
+
 test('when two jobs are submitted, then the second waits in the queue until the first is done', async () => {
   const a = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1 });
   const b = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1 });
@@ -82,7 +95,7 @@ test('when two jobs are submitted, then the second waits in the queue until the 
   await waitFor(b.body.id);
   const list = await s.http.get('/v1/jobs').set(as('auditor')).query({ status: 'succeeded' });
   assertContract(list, 'listJobs');
-  assert.equal(list.body.total, 3);
+  assert.equal(list.body.total, 4);
 });
 
 test('when a running job is cancelled, then it ends cancelled and a second cancel is 409 WM_ERR_JOB_FINISHED', async () => {

@@ -76,3 +76,17 @@ test('when the service starts twice on the same dirs, then it keeps its master k
     await t.stop();
   }
 });
+
+test('when another live process holds the data dir, then the service refuses to start; a stale lock is taken over', async () => {
+  const { tempDir } = await import('./http-helpers.js');
+  const fs = await import('node:fs');
+  const dir = tempDir('lock');
+  fs.mkdirSync(`${dir}/data`, { recursive: true });
+  fs.writeFileSync(`${dir}/data/weightmark.lock`, `${process.ppid}\n`);
+  await assert.rejects(startTestServer({ dir }), /another weightmark service \(pid \d+\) is using/);
+  fs.writeFileSync(`${dir}/data/weightmark.lock`, '999999999\n');
+  const s = await startTestServer({ dir });
+  assert.equal(fs.readFileSync(`${dir}/data/weightmark.lock`, 'utf8').trim(), String(process.pid));
+  await s.stop();
+  assert.equal(fs.existsSync(`${dir}/data/weightmark.lock`), false);
+});

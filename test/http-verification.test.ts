@@ -72,6 +72,17 @@ test('when a suspect is an unrelated model, then 201 "no match" with its p-value
   assert.ok(res.body.pValue > 1e-6, `p ${res.body.pValue}`);
 });
 
+test('when the suspect has another architecture altogether, then 201 "no match" and the candidate says why it was not aligned', async () => {
+  const other = { tensors: [{ name: 'dense/kernel', shape: [10, 3], data: new Float32Array(30).fill(0.1) }, { name: 'dense/bias', shape: [3], data: new Float32Array(3) }] };
+  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', safetensorsBytes(other), 'tiny.safetensors');
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  assertContract(res, 'createVerification');
+  assert.equal(res.body.decision, 'no match');
+  assert.equal(res.body.pValue, 1);
+  assert.equal(res.body.report.candidates[0].aligned, false);
+  assert.match(res.body.report.candidates[0].notes[0], /not aligned/);
+});
+
 test('when the watermarked weights are perturbed by noise, then it is still a match', async () => {
   const noisy = cloneParamSet(owner.params);
   let seed = 5;
@@ -88,14 +99,14 @@ test('when the watermarked weights are perturbed by noise, then it is still a ma
 test("when a verifier reads another subject's report, then 403; an auditor may", async () => {
   const mine = await s.http.get('/v1/verifications').set(as('verifier'));
   assertContract(mine, 'listVerifications');
-  assert.equal(mine.body.items.length, 2);
+  assert.equal(mine.body.items.length, 3);
   const id = mine.body.items[0].id;
   const other = s.server.service.ctx.signing.mintToken({ sub: 'verifier-2', role: 'verifier', ttlSec: 60, issuer: 'weightmark', audience: 'weightmark-api' });
   assertProblem(await s.http.get(`/v1/verifications/${id}`).set('Authorization', `Bearer ${other}`), 403, 'WM_ERR_FORBIDDEN', 'getVerification');
   const auditor = await s.http.get(`/v1/verifications/${id}`).set(as('auditor'));
   assert.equal(auditor.status, 200);
   assertContract(auditor, 'getVerification');
-  assert.equal((await s.http.get('/v1/verifications').set(as('auditor'))).body.total, 3);
+  assert.equal((await s.http.get('/v1/verifications').set(as('auditor'))).body.total, 4);
 });
 
 test('when verifying against an unknown licensee, then 404 WM_ERR_LICENSEE_NOT_FOUND', async () => {

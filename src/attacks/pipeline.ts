@@ -17,10 +17,10 @@ import { trainModel } from '../training/train.js';
 import type { Evaluator, Scorer } from './sweep.js';
 import type { KeyGenFn, TrainFn } from './types.js';
 
-/** Scores a suspect against `key` with the owner's model as the alignment reference. */
+/** Scores a suspect against `key` with the owner's model (its `reference`, else its params) as the alignment reference. */
 export function keyScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Scorer {
   return (suspect, _suspectArch, owner, { invariant }) => {
-    const aligned = alignToKey(suspect, key, { reference: owner.params, arch: owner.arch, invariant });
+    const aligned = alignToKey(suspect, key, { reference: owner.reference ?? owner.params, arch: owner.arch, invariant });
     const extracted = extractValues(aligned.params, key);
     return scoreAgainstKey(extracted, key, { ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons });
   };

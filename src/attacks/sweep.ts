@@ -20,6 +20,8 @@ export interface SweepModel {
   /** The owner's watermarked model: what is attacked, and the reference for invariant alignment. */
   readonly params: ParamSet;
   readonly arch: Architecture;
+  /** The owner's model, when `params` is a copy that is not (e.g. already modified): the alignment reference instead of `params`. */
+  readonly reference?: ParamSet;
 }
 
 /** The fields of core/score's Score a sweep reads. */
@@ -116,7 +118,18 @@ export function rThreshold(n: number, fpr: number, comparisons = 1): number {
   return hi;
 }
 
-async function measure(set: ParamSet, arch: Architecture, strength: number, owner: SweepModel, o: SweepOptions, started: number): Promise<SweepPoint> {
+/**
+ * One point: the accuracy of `set` and its score against `owner` (the alignment reference). A score that
+ * cannot be computed (the alignment refuses the shapes) is a 'no match' with r NaN and the reason in `error`.
+ */
+export async function measurePoint(
+  set: ParamSet,
+  arch: Architecture,
+  strength: number,
+  owner: SweepModel,
+  o: Pick<SweepOptions, 'scorer' | 'evaluate' | 'invariant'>,
+  started = Date.now(),
+): Promise<SweepPoint> {
   const accuracy = await o.evaluate(set, arch);
   try {
     const s = await o.scorer(set, arch, owner, { invariant: o.invariant ?? false });
@@ -142,7 +155,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const cumulative = o.attack.cumulative && strengths.every((s, i) => i === 0 || s >= strengths[i - 1]!);
   for (const [mi, model] of o.models.entries()) {
     o.signal?.throwIfAborted();
-    const baseline = o.baselines?.[model.label] ?? { ...(await measure(model.params, model.arch, 0, model, o, Date.now())), strength: 0 };
+    const baseline = o.baselines?.[model.label] ?? { ...(await measurePoint(model.params, model.arch, 0, model, o, Date.now())), strength: 0 };
     o.onProgress?.({ model: model.label, strength: null, done: ++done, total, point: baseline });
     const points: SweepPoint[] = [];
     let prev = { set: model.params, arch: model.arch, strength: 0 };
@@ -153,7 +166,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       const from = cumulative ? prev : { set: model.params, arch: model.arch, strength: 0 };
       const attacked = await o.attack.run(from.set, from.arch, strength - from.strength, ctx);
       if (cumulative) prev = { ...attacked, strength };
-      const point = await measure(attacked.set, attacked.arch, strength, model, o, started);
+      const point = await measurePoint(attacked.set, attacked.arch, strength, model, o, started);
       points.push(point);
       o.onProgress?.({ model: model.label, strength, done: ++done, total, point });
     }

@@ -257,6 +257,7 @@ function print(value: unknown, asJson: boolean): void {
   }
   const v = value as Record<string, unknown>;
   if (v && Array.isArray(v.items)) {
+    if ((v.items as unknown[]).length === 0) console.log('(none)');
     for (const item of v.items as Record<string, unknown>[]) console.log(summaryLine(item));
     if (v.total !== undefined) console.log(`(${(v.items as unknown[]).length} of ${v.total})`);
     else if (v.next !== undefined && v.next !== null) console.log(`(more: --after ${v.next})`);
@@ -323,9 +324,9 @@ export async function runClient(command: string, argv: string[]): Promise<number
       else console.error(`weightmark ${command}: ${e.message}`);
       return 1;
     }
-    const cause = (e as { cause?: { code?: string } }).cause;
-    if (cause?.code === 'ECONNREFUSED') {
-      console.error(`weightmark ${command}: no server at ${url} (start one with 'weightmark serve' or pass --url)`);
+    if (e instanceof TypeError && e.message === 'fetch failed') {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      console.error(`weightmark ${command}: no server reachable at ${url} (${cause?.code ?? cause?.message ?? 'connection failed'}); start one with 'weightmark serve' or pass --url`);
       return 1;
     }
     throw e;

@@ -15,39 +15,10 @@ import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
 import { MODEL_FORMATS, type ModelFormat } from '../formats/types.js';
 import { initParams } from '../training/engine.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainProgress } from '../training/train.js';
-import { parse } from './main.js';
+import { num, oneOf, parse, required } from './args.js';
+import { interruptSignal } from './interrupt.js';
 import { readModelPath } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
-
-function num(value: string | undefined, name: string, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  const v = Number(value);
-  if (!Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
-  return v;
-}
-
-function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${value}'`);
-  return value as T;
-}
-
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new Error(`--${name} is required`);
-  return value;
-}
-
-/** Ctrl-C aborts the running work cleanly; a second Ctrl-C exits at once. */
-function interruptSignal(): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\nStopping after the current step (Ctrl-C again to quit now)…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  return { signal: controller.signal, release: () => process.off('SIGINT', onSigint) };
-}
 
 function progressReporter(bar: ProgressBar) {
   return (p: TrainProgress) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runAttack } from './attackCommand.js';
 import { runExtract, runExport, runFinetune, runTrain } from './localCommands.js';
 
 const usage = `weightmark — prove ownership of neural networks
@@ -9,6 +9,7 @@ Local commands (no server needed):
   weightmark extract   --model FILE_OR_DIR --key FILE [--reference DIR] [--json]
   weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
   weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz --out PATH
+  weightmark attack    --model FILE_OR_DIR --key FILE --attack NAME (--strength X | --sweep [X,Y,Z]) [--out DIR] (--list: the attacks)
 
 Service:
   weightmark serve                         start the HTTP service (same as npm start)
@@ -24,11 +25,8 @@ const local: Record<string, Handler> = {
   extract: runExtract,
   finetune: runFinetune,
   export: runExport,
+  attack: runAttack,
 };
-
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
-  return parseArgs({ args: argv, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: false, strict: true }).values;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -13,6 +13,7 @@ import * as releases from '../service/releases.js';
 import * as verifications from '../service/verifications.js';
 import * as audit from '../service/audit.js';
 import * as tokens from '../service/tokens.js';
+import * as attacks from '../service/attacks.js';
 import { isTerminal, type JobEvent } from '../jobs/runner.js';
 import { readParts } from './uploads.js';
 import type { DownloadFormat } from '../service/ports.js';
@@ -100,6 +101,10 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
     },
     exportModelKey: async (req, res) => {
       res.json(await models.exportModelKey(ctx, actor(res), String(req.params.id)));
+    },
+    startAttack: async (req, res) => {
+      const job = await attacks.startAttackSweep(ctx, actor(res), String(req.params.id), req.body as attacks.AttackRequest);
+      res.status(202).location(`/v1/jobs/${job.id}`).json(job);
     },
     createRelease: async (req, res) => {
       const out = await releases.createRelease(ctx, actor(res), String(req.params.id), req.body as releases.ReleaseRequest);

@@ -20,6 +20,7 @@ import type { Engines, TaskExecutor } from '../service/ports.js';
 import { loadProductionEngines } from '../service/engines.js';
 import { trainingHandler } from '../service/training.js';
 import { releaseHandler } from '../service/releases.js';
+import { attackHandler } from '../service/attacks.js';
 import { createApp } from './app.js';
 import { cleanUploadDir } from './uploads.js';
 
@@ -36,6 +37,8 @@ export interface Service {
   readonly ctx: ServiceContext;
   readonly store: SqliteStore;
   ready: boolean;
+  /** Removes the data-dir lock (at stop). */
+  releaseLock(): void;
 }
 
 /** Builds the service on its data and keys dirs; recovers interrupted jobs and cleans temp files. */
@@ -43,6 +46,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const config = loadConfig(o.env ?? process.env, o.config ?? {});
   const logger: Logger = createLogger(config.logLevel, o.logSink);
   fs.mkdirSync(config.dataDir, { recursive: true });
+  const releaseLock = lockDataDir(config.dataDir);
   const masterKey = loadOrCreateMasterKey(config.keysDir, config.masterKey);
   const signing = SigningKeys.loadOrCreate(config.keysDir);
   const store = new SqliteStore(path.join(config.dataDir, 'weightmark.db'));
@@ -58,7 +62,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const ctx = ctxBase as unknown as ServiceContext;
   (ctx as { jobs: JobRunner }).jobs = new JobRunner({
     store, logger, concurrency: config.jobConcurrency,
-    handlers: { train: trainingHandler(ctx), release: releaseHandler(ctx) },
+    handlers: { train: trainingHandler(ctx), release: releaseHandler(ctx), attack: attackHandler(ctx) },
   });
   metrics.gauge('weightmark_jobs_queued', 'Jobs waiting to run', () => ctx.jobs.queued);
   metrics.gauge('weightmark_jobs_running', 'Jobs running', () => ctx.jobs.running);
@@ -69,7 +73,39 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
     dataDir: config.dataDir, keysDir: config.keysDir, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
     interruptedJobs: rec.interrupted.length, requeuedJobs: rec.requeued.length, tempFilesRemoved: removed,
   });
-  return { ctx, store, ready: true };
+  return { ctx, store, ready: true, releaseLock };
+}
+
+/**
+ * One service per data dir: a second one would re-run the first one's queued jobs and mark its running
+ * jobs interrupted. A lock file names the owner's pid; a lock whose process is gone (a crash) is taken over.
+ * @throws Error when a live process holds the lock.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, 'weightmark.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        fs.rmSync(file, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      let alive = false;
+      try {
+        alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid ? (process.kill(pid, 0), true) : false;
+      } catch {
+        alive = false;
+      }
+      if (alive) throw new Error(`another weightmark service (pid ${pid}) is using ${dataDir}; stop it first or use another WEIGHTMARK_DATA_DIR`);
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${dataDir}`);
 }
 
 export interface RunningServer {
@@ -127,6 +163,7 @@ async function shutdown(service: Service, server: http.Server): Promise<void> {
   await ctx.executor.close();
   await ctx.engines.close?.();
   await ctx.store.close();
+  service.releaseLock();
   ctx.logger.info('stopped');
 }
 

@@ -65,6 +65,7 @@ async function run(task: Task): Promise<TaskResult> {
     });
     return { params: r.params, ...(key ? { key } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
   }
+  if (task.kind === 'attack') return runAttack(task);
   const { embedRelease } = await import('../training/release.js');
   const r = await embedRelease(task.ownerModel, task.ownerKey, {
     licensee: task.licensee,
@@ -77,6 +78,33 @@ async function run(task: Task): Promise<TaskResult> {
     signal: abort.signal,
   });
   return { params: r.params, key: r.licenseeKey, testAccuracy: r.testAccuracy, backend: r.training.backend, seconds: r.training.seconds };
+}
+
+/** An attack sweep on the model: score (align → extract → score with the owner's key) and accuracy per strength. */
+async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskResult> {
+  const { getAttack } = await import('../attacks/index.js');
+  const { runSweep } = await import('../attacks/sweep.js');
+  const { keyScorer, onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
+  const { getArchitecture } = await import('../core/architectures.js');
+  const { loadDataset } = await import('../data/datasets.js');
+  const attack = getAttack(task.attack);
+  const arch = getArchitecture(task.arch);
+  const strengths = task.strengths ?? (task.quick ? attack.strength.quick : attack.strength.defaults);
+  const test = loadDataset('mnist', 'test', { limit: task.testLimit });
+  const sweep = await runSweep({
+    attack,
+    strengths,
+    models: [{ label: 'model', params: task.model, arch }],
+    scorer: keyScorer(task.key, { fpr: task.fpr }),
+    evaluate: onnxEvaluator(test),
+    invariant: task.invariant,
+    seed: task.seed,
+    ...opt('accuracyFloor', task.accuracyFloor),
+    context: { train: trainerFor({ testLimit: Math.min(1000, task.testLimit) }), keygen: attackerKeygen, ...opt('dataLimit', task.dataLimit) },
+    onProgress: (p) => send({ type: 'progress', progress: { phase: `attack ${task.attack}${p.strength !== null ? ` @ ${p.strength}` : ' baseline'}`, fraction: p.done / Math.max(1, p.total) } satisfies JobProgress }),
+    signal: abort.signal,
+  });
+  return { sweep: JSON.parse(JSON.stringify(sweep)) as Record<string, unknown> };
 }
 
 function opt<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } {

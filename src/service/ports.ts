@@ -94,10 +94,29 @@ export interface ReleaseTask {
   readonly keySeed: Uint8Array;
 }
 
-export type Task = TrainTask | ReleaseTask;
+export interface AttackTask {
+  readonly kind: 'attack';
+  readonly arch: string;
+  readonly attack: string;
+  readonly strengths?: readonly number[];
+  readonly quick?: boolean;
+  readonly invariant: boolean;
+  readonly accuracyFloor?: number;
+  readonly seed: number;
+  readonly dataLimit?: number;
+  readonly testLimit: number;
+  readonly fpr: number;
+  readonly model: ParamSet;
+  readonly key: WatermarkKey;
+}
+
+export type Task = TrainTask | ReleaseTask | AttackTask;
 
 export interface TaskResult {
-  readonly params: ParamSet;
+  /** The model the task made (training, releases); absent for attack sweeps. */
+  readonly params?: ParamSet;
+  /** An attack sweep's numbers (src/attacks/sweep.ts SweepResult). */
+  readonly sweep?: Record<string, unknown>;
   /** The key that was embedded (a training job makes its own). */
   readonly key?: WatermarkKey;
   readonly testAccuracy?: number;

@@ -68,7 +68,7 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
         { signal, onProgress },
       );
       if (signal.aborted) throw new TaskCancelled();
-      if (!out.key) throw new Error('the release worker returned no licensee key');
+      if (!out.key || !out.params) throw new Error('the release worker returned no model or no licensee key');
       const licenseeKey = out.key;
       const made = storeMadeModel(ctx, {
         name: `${owner.name} for ${input.licensee}`, arch: owner.arch!, source: 'release', params: { ...out.params, arch: owner.arch! }, parentModelId: owner.id,

@@ -58,6 +58,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
         { signal, onProgress },
       );
       if (signal.aborted) throw new TaskCancelled();
+      if (!out.params) throw new Error('the training worker returned no model');
       const made = storeMadeModel(ctx, {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,

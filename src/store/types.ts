@@ -68,7 +68,7 @@ export interface ReleaseArtifact {
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type JobKind = 'train' | 'release';
+export type JobKind = 'train' | 'release' | 'attack';
 
 export interface JobRecord {
   readonly id: string;

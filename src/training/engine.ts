@@ -99,7 +99,7 @@ function checkParamArrays(arch: Architecture, params: readonly Float32Array[]): 
  * *Sync methods assume this engine's backend is tfjs's active one, as it is in a worker.
  */
 export interface LocalEngine extends GradientEngine {
-  lossAndGradsSync(params: readonly Float32Array[], batch: Batch): LossAndGrads;
+  lossAndGradsManySync(paramsList: readonly (readonly Float32Array[])[], batch: Batch): LossAndGrads[];
   predictSync(params: readonly Float32Array[], x: Float32Array, n: number): Float32Array;
 }
 
@@ -109,17 +109,28 @@ export async function createLocalEngine(arch: Architecture, backend: BackendPref
   const [h, w, c] = arch.inputShape;
   const upload = (params: readonly Float32Array[]) => params.map((p, i) => tf.tensor(p, [...specs[i]!.shape], 'float32'));
 
-  const lossAndGradsSync = (params: readonly Float32Array[], batch: Batch): LossAndGrads => {
-    checkParamArrays(arch, params);
+  const lossAndGradsManySync = (paramsList: readonly (readonly Float32Array[])[], batch: Batch): LossAndGrads[] => {
+    paramsList.forEach((p) => checkParamArrays(arch, p));
     checkBatch(arch, batch);
-    let out: LossAndGrads | undefined;
-    // tidy walks whatever its function returns element by element: return nothing, hand typed arrays out by closure.
-    tf.tidy(() => {
-      const x = tf.tensor4d(batch.x, [batch.n, h, w, c]);
-      const r = lossAndGradients(arch, upload(params), x, batch.y.subarray(0, batch.n));
-      out = { loss: r.loss, correct: r.correct, grads: r.grads.map((g) => g.dataSync() as Float32Array) };
-    });
-    return out!;
+    const out: LossAndGrads[] = [];
+    // The batch's patches for the first conv are the same under every parameter vector: computed once.
+    const inputCols = new Map<tf.Tensor, tf.Tensor2D>();
+    try {
+      // tidy walks whatever its function returns element by element: return nothing, hand typed arrays out by closure.
+      tf.tidy(() => {
+        const x = tf.tensor4d(batch.x, [batch.n, h, w, c]);
+        const labels = batch.y.subarray(0, batch.n);
+        for (const params of paramsList) {
+          tf.tidy(() => {
+            const r = lossAndGradients(arch, upload(params), x, labels, inputCols);
+            out.push({ loss: r.loss, correct: r.correct, grads: r.grads.map((g) => g.dataSync() as Float32Array) });
+          });
+        }
+      });
+    } finally {
+      for (const t of inputCols.values()) t.dispose();
+    }
+    return out;
   };
   const predictSync = (params: readonly Float32Array[], x: Float32Array, n: number): Float32Array => {
     checkParamArrays(arch, params);
@@ -141,10 +152,10 @@ export async function createLocalEngine(arch: Architecture, backend: BackendPref
     backend: running,
     threads: 1,
     arch,
-    lossAndGradsSync,
+    lossAndGradsManySync,
     predictSync,
-    lossAndGrads: (params, batch) => onOwnBackend(() => lossAndGradsSync(params, batch)),
-    lossAndGradsMany: (paramsList, batch) => onOwnBackend(() => paramsList.map((p) => lossAndGradsSync(p, batch))),
+    lossAndGrads: (params, batch) => onOwnBackend(() => lossAndGradsManySync([params], batch)[0]!),
+    lossAndGradsMany: (paramsList, batch) => onOwnBackend(() => lossAndGradsManySync(paramsList, batch)),
     predict: (params, x, n) => onOwnBackend(() => predictSync(params, x, n)),
     evaluate: (params, data, batchSize = defaultEvalBatch) => onOwnBackend(() => evaluateWith((x, n) => predictSync(params, x, n), arch, data, batchSize)),
     dispose: async () => {},

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Architecture } from '../core/architectures.js';
 import type { BackendPreference } from './backend.js';
-import { createLocalEngine, type LocalEngine } from './engine.js';
+import { createLocalEngine, type LocalEngine, type LossAndGrads } from './engine.js';
 import type { PoolReply, PoolRequest } from './enginePool.js';
 
 const port = parentPort!;
@@ -21,9 +21,18 @@ function handle(engine: LocalEngine, req: PoolRequest): PoolReply {
   if (req.kind === 'grads') {
     const vectors = unpack(req.arena, req.offsets, req.lengths);
     const { x, y } = req.batch;
-    const results = req.tasks.map((t) =>
-      engine.lossAndGradsSync(vectors[t.vector]!, { x: x.subarray(t.start * perSample, (t.start + t.n) * perSample), y: y.subarray(t.start, t.start + t.n), n: t.n }),
-    );
+    // Tasks over the same samples run together, so the engine can share their input work.
+    const groups = new Map<string, number[]>();
+    req.tasks.forEach((t, i) => {
+      const key = `${t.start}:${t.n}`;
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    const results: LossAndGrads[] = new Array<LossAndGrads>(req.tasks.length);
+    for (const members of groups.values()) {
+      const { start, n } = req.tasks[members[0]!]!;
+      const batch = { x: x.subarray(start * perSample, (start + n) * perSample), y: y.subarray(start, start + n), n };
+      engine.lossAndGradsManySync(members.map((i) => vectors[req.tasks[i]!.vector]!), batch).forEach((r, j) => (results[members[j]!] = r));
+    }
     return { id: req.id, kind: 'grads', results };
   }
   const [params] = unpack(req.arena, req.offsets, req.lengths);

@@ -83,8 +83,12 @@ interface Step {
   readonly param?: number;
 }
 
-/** Mean cross-entropy of the batch, the number classified correctly, and the gradient of every param. */
-export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[], x: tf.Tensor4D, labels: Uint8Array): TensorLossAndGrads {
+/**
+ * Mean cross-entropy of the batch, the number classified correctly, and the gradient of every param.
+ * `inputCols` (optional) memoises the im2col patches of x for a conv reading x directly, across calls
+ * with the same x and different params; the caller owns (and disposes) what it holds.
+ */
+export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[], x: tf.Tensor4D, labels: Uint8Array, inputCols?: Map<tf.Tensor, tf.Tensor2D>): TensorLossAndGrads {
   checkParams(arch, params);
   const n = x.shape[0];
   const steps: Step[] = [];
@@ -98,12 +102,17 @@ export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[
         steps.push({ layer, input, output: a, param: p });
         p += 2;
         break;
-      case 'maxPool': {
-        const r = maxPoolForward(a as tf.Tensor4D, layer.size);
-        a = r.y;
-        steps.push({ layer, input, output: a, argmax: r.argmax });
+      case 'maxPool':
+        // After a conv the backward finds the max positions itself (poolReluBackward); elsewhere record them.
+        if (steps[steps.length - 1]?.layer.type === 'conv2d') {
+          a = tf.maxPool(a as tf.Tensor4D, layer.size, layer.size, 'valid');
+          steps.push({ layer, input, output: a });
+        } else {
+          const r = maxPoolForward(a as tf.Tensor4D, layer.size);
+          a = r.y;
+          steps.push({ layer, input, output: a, argmax: r.argmax });
+        }
         break;
-      }
       case 'flatten':
         a = flatten(a);
         steps.push({ layer, input, output: a });
@@ -125,7 +134,7 @@ export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[
     const needDx = i > firstParamStep;
     switch (s.layer.type) {
       case 'conv2d': {
-        const r = convBackward(g as tf.Tensor4D, s.input as tf.Tensor4D, s.output as tf.Tensor4D, params[s.param!] as tf.Tensor4D, s.layer, needDx);
+        const r = convBackward(g as tf.Tensor4D, s.input as tf.Tensor4D, s.output as tf.Tensor4D, params[s.param!] as tf.Tensor4D, s.layer, needDx, s.input === x ? inputCols : undefined);
         grads[s.param!] = r.dKernel;
         grads[s.param! + 1] = r.dBias;
         if (r.dx) g = r.dx;
@@ -136,8 +145,8 @@ export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[
         if (conv?.layer.type === 'conv2d') {
           // conv -> pool: one scatter from the pooled gradient replaces pool's and the ReLU's backward.
           const convNeedsDx = i - 1 > firstParamStep;
-          const dz = poolReluBackward(g as tf.Tensor4D, s.argmax!, s.output as tf.Tensor4D, conv.output.shape, conv.layer.activation === 'relu', convNeedsDx);
-          const r = convGradsFromDz(dz, conv.input as tf.Tensor4D, params[conv.param!] as tf.Tensor4D, conv.layer, convNeedsDx);
+          const dz = poolReluBackward(g as tf.Tensor4D, conv.output as tf.Tensor4D, s.output as tf.Tensor4D, s.layer.size, conv.layer.activation === 'relu', convNeedsDx);
+          const r = convGradsFromDz(dz, conv.input as tf.Tensor4D, params[conv.param!] as tf.Tensor4D, conv.layer, convNeedsDx, conv.input === x ? inputCols : undefined);
           grads[conv.param!] = r.dKernel;
           grads[conv.param! + 1] = r.dBias;
           if (r.dx) g = r.dx;

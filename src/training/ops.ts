@@ -34,13 +34,13 @@ export function convForward(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor
  * Gradients of convForward given dy = dLoss/dy and the forward's input x and output y.
  * dW = (dz^T · im2col(x))^T; dx = col2im(dz · W^T), where dz is dy through the ReLU.
  */
-export function convBackward(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean): ParamGrads {
+export function convBackward(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean, colsCache?: Map<tf.Tensor, tf.Tensor2D>): ParamGrads {
   const outC = kernel.shape[3];
   const m = dy.size / outC;
   const relu = spec.activation === 'relu';
   const dy2 = dy.reshape([m, outC]);
   const [dz, dzT, dBias] = runEngineKernel('WmReluBackward', [dy2, relu ? y.reshape([m, outC]) : dy2], { relu }) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-  return convGradsFromDz({ dz, dzT, dBias }, x, kernel, spec, needDx);
+  return convGradsFromDz({ dz, dzT, dBias }, x, kernel, spec, needDx, colsCache);
 }
 
 /** Gradients w.r.t. the pre-activation output z, in the layouts the products need. */
@@ -52,9 +52,14 @@ export interface PreActivationGrads {
   readonly dBias: tf.Tensor1D;
 }
 
-export function convGradsFromDz(g: PreActivationGrads, x: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean): ParamGrads {
+/** `colsCache` memoises im2col(x) by x (kept out of the enclosing tidy; its owner disposes it). */
+export function convGradsFromDz(g: PreActivationGrads, x: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean, colsCache?: Map<tf.Tensor, tf.Tensor2D>): ParamGrads {
   const geometry = convGeometry(x.shape, spec.kernel, spec.stride, spec.padding);
-  const [cols] = runEngineKernel('WmIm2Col', [x], { geometry }) as [tf.Tensor2D];
+  let cols = colsCache?.get(x);
+  if (!cols) {
+    cols = runEngineKernel('WmIm2Col', [x], { geometry })[0] as tf.Tensor2D;
+    if (colsCache) colsCache.set(x, tf.keep(cols));
+  }
   const [dKernel] = runEngineKernel('WmTranspose2D', [tf.matMul(g.dzT, cols)], { shape: kernel.shape });
   if (!needDx) return { dKernel: dKernel!, dBias: g.dBias };
   if (!g.dz) throw new Error('convGradsFromDz: the input gradient needs dz; it was not computed.');
@@ -65,8 +70,8 @@ export function convGradsFromDz(g: PreActivationGrads, x: tf.Tensor4D, kernel: t
 }
 
 /** Backward of conv(+ReLU) followed by maxPool, from the pooled gradient (see WmPoolReluBackward). */
-export function poolReluBackward(dPooled: tf.Tensor4D, argmax: tf.Tensor4D, pooled: tf.Tensor4D, convOutShape: readonly number[], relu: boolean, needDz: boolean): PreActivationGrads {
-  const out = runEngineKernel('WmPoolReluBackward', [dPooled, argmax, pooled], { xShape: [...convOutShape], relu, needDz });
+export function poolReluBackward(dPooled: tf.Tensor4D, convOut: tf.Tensor4D, pooled: tf.Tensor4D, size: number, relu: boolean, needDz: boolean): PreActivationGrads {
+  const out = runEngineKernel('WmPoolReluBackward', [dPooled, convOut, pooled], { size, relu, needDz });
   return needDz
     ? { dz: out[0] as tf.Tensor2D, dzT: out[1] as tf.Tensor2D, dBias: out[2] as tf.Tensor1D }
     : { dzT: out[0] as tf.Tensor2D, dBias: out[1] as tf.Tensor1D };

@@ -269,45 +269,65 @@ const reluBackward: JsKernel = {
 };
 
 /**
- * The backward of conv(+ReLU) -> maxPool in one scatter, straight from the pooled gradient dp: the
- * pooled gradient lands at each window's argmax (if the max passed the ReLU, i.e. is > 0), written
- * both as dz [m, c] (only when `needDz`: the input gradient needs it) and transposed as dzT [c, m],
- * with db the per-channel sums. Skips the dense [n,h,w,c] gradient that is 3/4 zeros. Inputs: dp,
- * argmax, pooled values.
+ * The backward of conv(+ReLU) -> maxPool in one scatter, straight from the pooled gradient dp: each
+ * pooled gradient lands on the first position of its window holding the max (tf.maxPool's choice),
+ * if that max passed the ReLU (is > 0). Written as dz [m, c] (only when `needDz`: the input gradient
+ * needs it) and transposed as dzT [c, m], with db the per-channel sums. The max's position is found
+ * here rather than recorded by the forward: tf.maxPool's SIMD forward plus this search costs half of
+ * an argmax-recording forward in JS, whose data-dependent branches mispredict. Skips the dense
+ * [n,h,w,c] gradient that is 3/4 zeros. Inputs: dp, y (the conv output), pooled values.
  */
 const poolReluBackward: JsKernel = {
   name: 'WmPoolReluBackward',
-  outputs(_inputs, attrs) {
-    const [n, h, w, c] = attrs['xShape'] as [number, number, number, number];
+  outputs([, y], attrs) {
+    const [n, h, w, c] = y!.shape as [number, number, number, number];
     const m = n * h * w;
     const dzT: OutSpec = { shape: [c, m], dtype: 'float32' };
     const db: OutSpec = { shape: [c], dtype: 'float32' };
     return attrs['needDz'] ? [{ shape: [m, c], dtype: 'float32' }, dzT, db] : [dzT, db];
   },
-  compute([dp, arg, pooled], outs, _inputs, attrs) {
-    const [n, h, w, c] = attrs['xShape'] as [number, number, number, number];
+  compute([dp, y, pooled], outs, [, yInfo], attrs) {
+    const [n, h, w, c] = yInfo!.shape as [number, number, number, number];
     const m = n * h * w;
+    const size = attrs['size'] as number;
     const relu = attrs['relu'] as boolean;
     const needDz = attrs['needDz'] as boolean;
     const dz = (needDz ? outs[0] : undefined) as Float32Array | undefined;
     const dzT = outs[needDz ? 1 : 0] as Float32Array;
     const db = outs[needDz ? 2 : 1] as Float32Array;
     const dpv = dp as Float32Array;
-    const av = arg as Int32Array;
+    const yv = y as Float32Array;
     const pv = pooled as Float32Array;
+    const ph = Math.floor(h / size);
+    const pw = Math.floor(w / size);
     const sums = new Float64Array(c);
     dz?.fill(0);
     dzT.fill(0);
-    let ch = 0;
-    for (let o = 0; o < dpv.length; o++) {
-      if (!relu || pv[o]! > 0) {
-        const v = dpv[o]!;
-        const idx = av[o]!;
-        if (dz) dz[idx] = v;
-        dzT[ch * m + (idx - ch) / c] = v;
-        sums[ch]! += v;
+    let o = 0;
+    for (let b = 0; b < n; b++) {
+      for (let i = 0; i < ph; i++) {
+        for (let j = 0; j < pw; j++) {
+          const corner = ((b * h + i * size) * w + j * size) * c;
+          for (let ch = 0; ch < c; ch++, o++) {
+            const p = pv[o]!;
+            if (relu && !(p > 0)) continue;
+            let idx = -1;
+            for (let di = 0; di < size && idx < 0; di++) {
+              for (let dj = 0; dj < size; dj++) {
+                const t = corner + (di * w + dj) * c + ch;
+                if (yv[t] === p) {
+                  idx = t;
+                  break;
+                }
+              }
+            }
+            const v = dpv[o]!;
+            if (dz) dz[idx] = v;
+            dzT[ch * m + (idx - ch) / c] = v;
+            sums[ch]! += v;
+          }
+        }
       }
-      if (++ch === c) ch = 0;
     }
     db.set(sums);
   },

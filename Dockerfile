@@ -1,0 +1,35 @@
+# weightmark service image. Not built on the development machines (no Docker engine there): a
+# plausible starting point, see docs/configuration.md.
+#
+#   docker build -t weightmark .
+#   docker run -p 8080:8080 -v wm-data:/var/lib/weightmark/data -v wm-keys:/var/lib/weightmark/keys weightmark
+
+# --- build: install dependencies (better-sqlite3 compiles or fetches its binding here) ---
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json .npmrc ./
+# tfjs-node (optional) downloads libtensorflow at install time; skip it, tfjs/wasm is used instead
+RUN npm ci --omit=dev --omit=optional && npm cache clean --force
+COPY tsconfig.json openapi.yaml ./
+COPY src ./src
+COPY bin ./bin
+COPY models ./models
+
+# --- runtime: no compilers, non-root ---
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=8080 \
+    WEIGHTMARK_DATA_DIR=/var/lib/weightmark/data \
+    WEIGHTMARK_KEYS_DIR=/var/lib/weightmark/keys
+WORKDIR /app
+COPY --from=build --chown=root:root /app /app
+RUN mkdir -p /var/lib/weightmark/data /var/lib/weightmark/keys \
+ && chown -R node:node /var/lib/weightmark \
+ && ln -s /app/bin/weightmark.js /usr/local/bin/weightmark
+USER node
+VOLUME ["/var/lib/weightmark/data", "/var/lib/weightmark/keys"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# tsx runs the TypeScript sources directly (as `npm start` does); SIGTERM reaches node for a graceful stop
+CMD ["node", "--import", "tsx", "src/cli/main.ts", "serve"]

@@ -1,0 +1,38 @@
+/**
+ * `npm run bench`: every benchmark, one table each. Timing lives here, never in unit tests. The
+ * machine is shared and noisy: each table prints its spread and the load average, and training speed is
+ * reported as a ratio against PyTorch measured in the same run.
+ *
+ *   npm run bench                 # all
+ *   npm run bench -- training     # one or more of: training extraction formats verify
+ */
+import { extractionTable, runExtractionBench } from './extraction.js';
+import { formatsSpeedTable, runFormatsSpeed } from './formats-speed.js';
+import { runTrainingSpeed } from './training-speed.js';
+import { benchVerifyLatency, formatVerifyLatency } from './verify-latency.js';
+
+const all = ['training', 'extraction', 'formats', 'verify'] as const;
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = asked.filter((a) => !(all as readonly string[]).includes(a));
+if (unknown.length > 0) {
+  console.error(`Unknown benchmark(s): ${unknown.join(', ')}. Available: ${all.join(', ')}`);
+  process.exit(2);
+}
+const run = new Set(asked.length > 0 ? asked : all);
+
+if (run.has('training')) {
+  console.log('\n## Training speed (LeNet5, batch 100, SGD) against PyTorch CPU\n');
+  await runTrainingSpeed();
+}
+if (run.has('extraction')) {
+  console.log('\n## Extraction and score\n');
+  console.log(extractionTable(runExtractionBench()));
+}
+if (run.has('formats')) {
+  console.log('\n## Parsing model files against reading them\n');
+  console.log(formatsSpeedTable(await runFormatsSpeed({ log: (l) => console.error(l) })));
+}
+if (run.has('verify')) {
+  console.log('\n## Verification through the API (8 concurrent clients, loopback)\n');
+  console.log(formatVerifyLatency(await benchVerifyLatency({ concurrency: 8 })));
+}

@@ -1,0 +1,58 @@
+/**
+ * The real collaborators of an attack run or a sweep, assembled once from a key and a test set: the key
+ * scorer, the ONNX Runtime accuracy evaluator and the attack context (a trainer whose gradient engine is
+ * created on the first training attack, one per architecture, and the attacker's key generator).
+ * Shared by `weightmark attack` and scripts/robustness-report.ts.
+ */
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import type { LabelledData } from '../eval/accuracy.js';
+import { createGradientEngine, type GradientEngine } from '../training/engine.js';
+import { attackerKeygen, keyScorer, onnxEvaluator, trainerFor } from './pipeline.js';
+import type { Evaluator, Scorer } from './sweep.js';
+import type { AttackContext, TrainFn } from './types.js';
+
+export interface BenchOptions {
+  readonly key: WatermarkKey;
+  /** Where accuracy is measured (e.g. the MNIST test set). */
+  readonly testData: LabelledData;
+  /** Training attacks: examples per epoch (undefined = the whole training set). */
+  readonly dataLimit?: number;
+  /** Worker threads of the gradient engine (default 1: training attacks are short). */
+  readonly threads?: number;
+  /** Test samples the trainer scores after each epoch; the sweep measures accuracy itself (default 200). */
+  readonly trainerTestLimit?: number;
+  readonly fpr?: number;
+}
+
+export interface AttackBench {
+  readonly scorer: Scorer;
+  readonly evaluate: Evaluator;
+  /** For runSweep's `context` (or, with a seed, an attack's run). */
+  readonly context: Omit<AttackContext, 'seed' | 'signal'>;
+  /** Frees the gradient engines the training attacks created (none for pure attacks). */
+  dispose(): Promise<void>;
+}
+
+export function attackBench(o: BenchOptions): AttackBench {
+  const engines: Promise<GradientEngine>[] = [];
+  const trainers = new Map<string, Promise<TrainFn>>();
+  const train: TrainFn = async (req) => {
+    let trainer = trainers.get(req.arch.name);
+    if (!trainer) {
+      const engine = createGradientEngine(req.arch, { threads: o.threads ?? 1 });
+      engines.push(engine);
+      trainer = engine.then((e) => trainerFor({ engine: e, testLimit: o.trainerTestLimit ?? 200 }));
+      trainers.set(req.arch.name, trainer);
+    }
+    return (await trainer)(req);
+  };
+  return {
+    scorer: keyScorer(o.key, o.fpr !== undefined ? { fpr: o.fpr } : {}),
+    evaluate: onnxEvaluator(o.testData),
+    context: { train, keygen: attackerKeygen, ...(o.dataLimit !== undefined ? { dataLimit: o.dataLimit } : {}) },
+    async dispose() {
+      const settled = await Promise.allSettled(engines);
+      for (const s of settled) if (s.status === 'fulfilled') await s.value.dispose();
+    },
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * `weightmark attack`: one attack of the registry on a watermarked model, scored with the owner's key —
+ * once at a strength (the attacked model can be written), or as a sweep over strengths (sweep.json,
+ * sweep.csv, sweep.svg) on one model or two (e.g. the naive and the delve model of the same key).
+ * Accuracy is measured on the MNIST test set through ONNX Runtime; the score aligns the attacked model
+ * to the key with the owner's model as the reference (invariant alignment unless --no-invariant).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { attackBench, type AttackBench } from '../attacks/bench.js';
+import { attacks, getAttack } from '../attacks/index.js';
+import { measurePoint, runSweep, type SweepModel, type SweepPoint, type SweepResult } from '../attacks/sweep.js';
+import type { Attack } from '../attacks/types.js';
+import { architectureNames, getArchitecture } from '../core/architectures.js';
+import { parseKey } from '../core/keygen.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
+import { loadDataset } from '../data/datasets.js';
+import { readModel } from '../formats/index.js';
+import { saveTfjsModel } from '../formats/tfjsFiles.js';
+import { plotSweep } from '../report/plot.js';
+import { sweepToCsv, sweepToJson } from '../report/sweepFiles.js';
+import { num, parse, required } from './args.js';
+import { interruptSignal } from './interrupt.js';
+import { readModelPath } from './modelFiles.js';
+import { ProgressBar } from './progress.js';
+
+const usage = `weightmark attack --model DIR_OR_FILE --key FILE --attack NAME (--strength X | --sweep [X,Y,Z|quick])
+  [--reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
+  [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95] [--out DIR] [--json]
+weightmark attack --list [--json]
+
+  --strength X   attack once; with --out, write the attacked model there (TensorFlow.js)
+  --sweep        the attack's default strengths (quick: its short sweep; or a list X,Y,Z);
+                 with --out, write sweep.json, sweep.csv and sweep.svg there
+  --reference    the owner's model, when --model is not it (default: --model itself)
+  --compare      a second model with the same key (its own reference), e.g. naive vs delve`;
+
+const opts = {
+  model: { type: 'string' }, key: { type: 'string' }, attack: { type: 'string' }, strength: { type: 'string' }, sweep: { type: 'string' },
+  reference: { type: 'string' }, compare: { type: 'string' }, label: { type: 'string' }, label2: { type: 'string' },
+  'no-invariant': { type: 'boolean' }, arch: { type: 'string' }, 'test-limit': { type: 'string' }, 'finetune-limit': { type: 'string' },
+  threads: { type: 'string' }, seed: { type: 'string' }, floor: { type: 'string' }, out: { type: 'string' }, list: { type: 'boolean' },
+} as const;
+
+/** A bare `--sweep` (last, or followed by another flag) means the attack's default strengths. */
+function bareSweep(argv: string[]): string[] {
+  return argv.map((a, i) => (a === '--sweep' && (i + 1 === argv.length || argv[i + 1]!.startsWith('--')) ? '--sweep=' : a));
+}
+
+function loadKey(path: string): WatermarkKey {
+  if (!existsSync(path)) throw new Error(`Key file not found: ${path}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`Key file ${path} is not JSON (${e instanceof Error ? e.message : String(e)}); expected a weightmark key as written by 'weightmark train'`);
+  }
+  return parseKey(json);
+}
+
+function defaultLabel(path: string): string {
+  return basename(resolve(path)).replace(/\.(safetensors|onnx|npz|npy|json|bin)$/i, '');
+}
+
+function loadModel(path: string, label: string, key: WatermarkKey, archFlag: string | undefined, referencePath?: string): SweepModel {
+  const { params } = readModel(readModelPath(path));
+  const archName = archFlag ?? params.arch ?? key.arch;
+  if (!archName) throw new Error(`Cannot tell the architecture of ${path}: neither the model nor the key names one; pass --arch (supported: ${architectureNames().join(', ')})`);
+  const arch = getArchitecture(archName);
+  const reference = referencePath ? readModel(readModelPath(referencePath)).params : undefined;
+  return { label, params: { ...params, arch: arch.name }, arch, ...(reference ? { reference } : {}) };
+}
+
+function parseStrengths(value: string, attack: Attack): number[] {
+  if (value === '' || value === 'default') return [...attack.strength.defaults];
+  if (value === 'quick') return [...attack.strength.quick];
+  return value.split(',').map((s) => num(s.trim(), 'sweep', NaN));
+}
+
+function describeStrength(attack: Attack, s: number): string {
+  return `${attack.strength.name} = ${s}`;
+}
+
+function pct(v: number): string {
+  return Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : '?';
+}
+
+/** From log10 p, so p-values below float range (strong marks) still print. */
+function pValue(log10p: number): string {
+  if (!Number.isFinite(log10p)) return '?';
+  const e = Math.floor(log10p);
+  return `${(10 ** (log10p - e)).toFixed(1)}e${e}`;
+}
+
+function pointCells(p: SweepPoint): string[] {
+  return [pct(p.accuracy), Number.isFinite(p.r) ? p.r.toFixed(4) : 'n/a', pValue(p.log10p), p.decision.toUpperCase()];
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => '  ' + r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+}
+
+function listAttacks(json: boolean | undefined): number {
+  const rows = attacks.map((a) => ({
+    name: a.name, title: a.title, strength: a.strength.name, unit: a.strength.unit, defaults: [...a.strength.defaults], quick: [...a.strength.quick],
+    needsData: a.needsData, functionPreserving: a.functionPreserving, changesShape: a.changesShape,
+  }));
+  if (json) console.log(JSON.stringify(rows));
+  else {
+    console.log(table([
+      ['attack', 'strength (unit)', 'default strengths', 'needs data', 'function-preserving'],
+      ...rows.map((r) => [r.name, `${r.strength}${r.unit ? ` (${r.unit})` : ''}`, r.defaults.join(', '), r.needsData ? 'yes' : 'no', r.functionPreserving ? 'yes' : 'no']),
+    ]));
+  }
+  return 0;
+}
+
+function withAttackName<T>(attack: Attack, what: string, fn: () => Promise<T>): Promise<T> {
+  return fn().catch((e: unknown) => {
+    if (e instanceof Error && e.name !== 'AbortError') e.message = `attack '${attack.name}' ${what}: ${e.message}`;
+    throw e;
+  });
+}
+
+interface RunSetup {
+  readonly attack: Attack;
+  readonly models: readonly SweepModel[];
+  readonly bench: AttackBench;
+  readonly invariant: boolean;
+  readonly seed: number;
+  readonly out: string | undefined;
+  readonly json: boolean;
+  readonly signal: AbortSignal;
+}
+
+async function attackOnce(s: RunSetup, strength: number): Promise<void> {
+  const { attack, bench, invariant } = s;
+  const results = [];
+  for (const [i, model] of s.models.entries()) {
+    const measure = { scorer: bench.scorer, evaluate: bench.evaluate, invariant };
+    const before = await measurePoint(model.params, model.arch, 0, model, measure);
+    const started = Date.now();
+    const attacked = await withAttackName(attack, `at ${describeStrength(attack, strength)}`, () =>
+      attack.run(model.params, model.arch, strength, { ...bench.context, seed: s.seed * 1000003 + i * 7, signal: s.signal }));
+    const after = await measurePoint(attacked.set, attacked.arch, strength, model, measure, started);
+    let written: string | undefined;
+    if (s.out) {
+      written = s.models.length > 1 ? join(s.out, model.label) : s.out;
+      if (existsSync(join(written, 'model.json'))) throw new Error(`${written} already holds a model; choose another --out`);
+      saveTfjsModel(written, attacked.set, attacked.arch);
+    }
+    const arch = attacked.arch.name === model.arch.name ? model.arch.name : `${model.arch.name} → ${attacked.arch.name}`;
+    results.push({ label: model.label, arch, before, after, ...(written ? { out: written } : {}) });
+  }
+  if (s.json) {
+    console.log(JSON.stringify({ attack: attack.name, strength, invariant, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+    return;
+  }
+  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${invariant ? 'invariant' : 'plain'} alignment`);
+  for (const r of results) {
+    console.log(`${r.label} (${r.arch}):`);
+    console.log(table([['', 'accuracy', 'r', 'p', 'decision'], ['before', ...pointCells(r.before)], ['after', ...pointCells(r.after)]]));
+    if (r.after.error) console.log(`  score: ${r.after.error}`);
+    if (r.out) console.log(`  attacked model written to ${r.out}/ (TensorFlow.js)`);
+  }
+}
+
+function sweepTable(result: SweepResult): string {
+  const head = [result.attack.strengthName, ...result.series.flatMap((s) => [`${s.model} accuracy`, 'r', 'p', 'decision'])];
+  const rows = [head, ['unattacked', ...result.series.flatMap((s) => pointCells(s.baseline))]];
+  const n = result.series[0]?.points.length ?? 0;
+  for (let i = 0; i < n; i++) rows.push([String(result.series[0]!.points[i]!.strength), ...result.series.flatMap((s) => pointCells(s.points[i]!))]);
+  return table(rows);
+}
+
+async function sweep(s: RunSetup, strengths: number[], floor: number): Promise<void> {
+  const { attack, bench } = s;
+  const bar = new ProgressBar();
+  let result: SweepResult;
+  try {
+    result = await withAttackName(attack, 'sweep', () => runSweep({
+      attack, strengths, models: s.models, scorer: bench.scorer, evaluate: bench.evaluate, invariant: s.invariant, accuracyFloor: floor,
+      seed: s.seed, context: bench.context, signal: s.signal,
+      onProgress: (p) => bar.update(p.done / p.total, `${p.model} @ ${p.strength ?? 'unattacked'}${p.point ? `: accuracy ${pct(p.point.accuracy)}, r ${p.point.r.toFixed(3)}` : ''}`),
+    }));
+  } finally {
+    bar.done();
+  }
+  const files: string[] = [];
+  if (s.out) {
+    mkdirSync(s.out, { recursive: true });
+    for (const [name, text] of [['sweep.json', sweepToJson(result)], ['sweep.csv', sweepToCsv(result)], ['sweep.svg', plotSweep(result)]] as const) {
+      writeFileSync(join(s.out, name), text);
+      files.push(join(s.out, name));
+    }
+  }
+  if (s.json) {
+    console.log(JSON.stringify({ files, result: JSON.parse(sweepToJson(result)) as unknown }));
+    return;
+  }
+  const threshold = result.rThreshold !== null ? `; match when r ≥ ${result.rThreshold.toFixed(4)}` : '';
+  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${s.invariant ? 'invariant' : 'plain'} alignment${threshold}`);
+  console.log(sweepTable(result));
+  for (const series of result.series) {
+    const f = series.firstFailure;
+    const where = f ? `detection first fails at ${describeStrength(attack, f.strength)} (accuracy ${pct(f.accuracy)})` : 'detected at every strength';
+    const accurate = series.points.some((p) => p.accuracy >= floor);
+    const floorNote = !accurate ? `no strength keeps accuracy ≥ ${pct(floor)}` : series.detectedWhereAccurate ? `detected wherever accuracy ≥ ${pct(floor)}` : `NOT detected at some strength with accuracy ≥ ${pct(floor)}`;
+    console.log(`${series.model}: ${where}; ${floorNote}`);
+  }
+  if (files.length) console.log(`Wrote ${files.join(', ')}`);
+}
+
+export async function runAttack(argv: string[]): Promise<number> {
+  const a = parse(bareSweep(argv), opts);
+  if (a.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (a.list) return listAttacks(a.json);
+  const attack = getAttack(required(a.attack, 'attack'));
+  if (a.strength !== undefined && a.sweep !== undefined) throw new Error('Give either --strength X (one attack) or --sweep [X,Y,Z] (a sweep), not both');
+  if (a.strength === undefined && a.sweep === undefined) {
+    throw new Error(`Give --strength X or --sweep [X,Y,Z] for '${attack.name}' (${attack.strength.name}${attack.strength.unit ? `, ${attack.strength.unit}` : ''}; default sweep ${attack.strength.defaults.join(', ')})`);
+  }
+  const strengths = a.sweep !== undefined ? parseStrengths(a.sweep, attack) : [num(a.strength, 'strength', NaN)];
+  const key = loadKey(required(a.key, 'key'));
+  const modelPath = required(a.model, 'model');
+  const models = [loadModel(modelPath, a.label ?? defaultLabel(modelPath), key, a.arch, a.reference)];
+  if (a.compare) {
+    let label2 = a.label2 ?? defaultLabel(a.compare);
+    if (label2 === models[0]!.label) label2 = `${label2} (2)`;
+    models.push(loadModel(a.compare, label2, key, a.arch));
+  } else if (a.label2) throw new Error('--label2 names the --compare model; give --compare DIR too');
+  const testLimit = a['test-limit'] !== undefined ? num(a['test-limit'], 'test-limit', 0, true) : undefined;
+  const finetuneLimit = a['finetune-limit'] !== undefined ? num(a['finetune-limit'], 'finetune-limit', 0, true) : undefined;
+  const floor = num(a.floor, 'floor', 0.95);
+  if (!(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${a.floor}'`);
+  const bench = attackBench({
+    key,
+    testData: loadDataset('mnist', 'test', testLimit !== undefined ? { limit: testLimit } : {}),
+    threads: num(a.threads, 'threads', 1, true),
+    ...(finetuneLimit !== undefined ? { dataLimit: finetuneLimit } : {}),
+  });
+  const { signal, release } = interruptSignal();
+  const setup: RunSetup = { attack, models, bench, invariant: !a['no-invariant'], seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal };
+  try {
+    if (a.sweep !== undefined) await sweep(setup, strengths, floor);
+    else await attackOnce(setup, strengths[0]!);
+    return 0;
+  } catch (err) {
+    if (signal.aborted) {
+      console.error('Attack cancelled; nothing more was written.');
+      return 130;
+    }
+    throw err;
+  } finally {
+    release();
+    await bench.dispose();
+  }
+}

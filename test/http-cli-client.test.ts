@@ -1,0 +1,73 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startTestServer, watermarked, safetensorsBytes, tempDir, type TestServer } from './http-helpers.js';
+import { runClient } from '../src/cli/client.js';
+
+let s: TestServer;
+const tmp = tempDir('cli');
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s.stop();
+});
+
+/** Runs a CLI command in-process and captures what it prints. */
+async function cli(command: string, argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    const code = await runClient(command, argv);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+test('when `weightmark token` runs against the keys dir, then the token it mints is accepted by the server', async () => {
+  const r = await cli('token', ['--role', 'issuer', '--sub', 'cli-user', '--ttl', '10m', '--keys-dir', s.keysDir, '--json']);
+  assert.equal(r.code, 0, r.err);
+  const { token } = JSON.parse(r.out) as { token: string };
+  const models = await cli('models', ['--url', s.url, '--token', token, '--json']);
+  assert.equal(models.code, 0, models.err);
+  assert.equal(JSON.parse(models.out).total, 0);
+});
+
+test('when a model is registered and a suspect verified from the CLI, then --json prints the API responses', async () => {
+  const w = watermarked(21, 'cli-key');
+  const modelFile = path.join(tmp, 'owner.safetensors');
+  const keyFile = path.join(tmp, 'owner.key.json');
+  fs.writeFileSync(modelFile, safetensorsBytes(w.params));
+  fs.writeFileSync(keyFile, JSON.stringify(w.key));
+  const common = ['--url', s.url, '--token', s.tokens.issuer, '--json'];
+  const reg = await cli('register', ['--file', modelFile, '--key', keyFile, '--arch', 'lenet5', ...common]);
+  assert.equal(reg.code, 0, reg.err);
+  const model = JSON.parse(reg.out) as { id: string };
+  const ver = await cli('verify', ['--file', modelFile, '--model', model.id, ...common]);
+  assert.equal(ver.code, 0, ver.err);
+  const v = JSON.parse(ver.out) as { id: string; decision: string };
+  assert.equal(v.decision, 'match');
+  const rep = await cli('report', [v.id, '--out', path.join(tmp, 'r.jws'), ...common]);
+  assert.equal(rep.code, 0);
+  assert.equal(fs.readFileSync(path.join(tmp, 'r.jws'), 'utf8').split('.').length, 3);
+  const chain = await cli('audit-verify', ['--url', s.url, '--token', s.tokens.auditor]);
+  assert.match(chain.out, /ok: true/);
+});
+
+test('when the server refuses, then the CLI prints the problem and exits 1; bad usage exits 2', async () => {
+  const r = await cli('audit', ['--url', s.url, '--token', s.tokens.verifier]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /403 WM_ERR_FORBIDDEN/);
+  assert.equal((await cli('register', ['--url', s.url])).code, 2);
+  assert.equal((await cli('frobnicate', [])).code, 2);
+  const down = await cli('models', ['--url', 'http://127.0.0.1:1', '--token', 'x']);
+  assert.equal(down.code, 1);
+  assert.match(down.err, /no server/);
+});
