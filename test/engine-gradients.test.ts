@@ -106,6 +106,17 @@ for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet]) 
   });
 }
 
+test('when the engine runs on the cpu backend, then its kernels give the reference gradients there too', async () => {
+  const params = randomParams(oddNet, 4);
+  const batch = randomBatch(oddNet, 3, 8);
+  await initBackend('cpu');
+  const ref = referenceGrads(oddNet, params, batch);
+  const engine = await createGradientEngine(oddNet, { threads: 1, backend: 'cpu' });
+  assert.equal(engine.backend, 'cpu');
+  const got = await engine.lossAndGrads(params, batch);
+  paramSpecs(oddNet).forEach((s, i) => assert.ok(relErr(got.grads[i]!, ref.grads[i]!) < 1e-4, `${s.name}: relative error ${relErr(got.grads[i]!, ref.grads[i]!)}`));
+});
+
 for (const arch of [getArchitecture('lenet5'), oddNet]) {
   test(`when tfjs autodiff differentiates forward() of ${arch.name} on wasm, then the custom gradients match the cpu reference`, async () => {
     const params = randomParams(arch, 3);

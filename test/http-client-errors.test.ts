@@ -121,6 +121,13 @@ test('when too many files are uploaded, then 413 WM_ERR_UPLOAD_TOO_MANY_FILES', 
   assert.deepEqual(uploadsLeft(), []);
 });
 
+test('when a form field breaks the contract, then 400 WM_ERR_VALIDATION naming it', async () => {
+  const res = await s.http.post('/v1/verifications').set(admin()).field('modelId', '../../etc').attach('file', Buffer.from('x'), 'm.bin');
+  assertProblem(res, 400, 'WM_ERR_VALIDATION', 'createVerification');
+  assert.equal(res.body.errors[0].path, 'form/modelId');
+  assert.deepEqual(uploadsLeft(), []);
+});
+
 test('when an unexpected file field is used, then 400 WM_ERR_UPLOAD_MALFORMED', async () => {
   const res = await s.http.post('/v1/verifications').set(admin()).attach('model', Buffer.from('x'), 'm.bin');
   assertProblem(res, 400, 'WM_ERR_UPLOAD_MALFORMED', 'createVerification');

@@ -30,8 +30,16 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A temp dir removed when the test process exits. */
 export function tempDir(name: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `wm-${name}-`));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `wm-${name}-`));
+  made.push(d);
+  return d;
 }
 
 export async function startTestServer(o: ServiceOverrides & { dir?: string } = {}): Promise<TestServer> {

@@ -64,6 +64,20 @@ test('when a verifier uploads a copy of the watermarked model, then 201 match wi
   assert.equal(jws.text, res.body.reportJws);
 });
 
+test('when the suspect is a tfjs model uploaded as model.json plus shards, then it is read and matches', async () => {
+  const { writeTfjs } = await import('../src/formats/tfjs.js');
+  const { getArchitecture } = await import('../src/core/architectures.js');
+  const files = writeTfjs(owner.params, getArchitecture('lenet5'), { shardBytes: 1024 * 1024 });
+  assert.ok(files.length >= 3);
+  let req = s.http.post('/v1/verifications').set(as('verifier'));
+  for (const f of files) req = req.attach('file', Buffer.from(f.bytes), f.name);
+  const res = await req;
+  assert.equal(res.status, 201, JSON.stringify(res.body).slice(0, 300));
+  assertContract(res, 'createVerification');
+  assert.equal(res.body.report.suspect.format, 'tfjs');
+  assert.equal(res.body.decision, 'match');
+});
+
 test('when a suspect is an unrelated model, then 201 "no match" with its p-value (not an error)', async () => {
   const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', safetensorsBytes(lenetParams(99)), 'other.safetensors');
   assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -99,14 +113,14 @@ test('when the watermarked weights are perturbed by noise, then it is still a ma
 test("when a verifier reads another subject's report, then 403; an auditor may", async () => {
   const mine = await s.http.get('/v1/verifications').set(as('verifier'));
   assertContract(mine, 'listVerifications');
-  assert.equal(mine.body.items.length, 3);
+  assert.equal(mine.body.items.length, 4);
   const id = mine.body.items[0].id;
   const other = s.server.service.ctx.signing.mintToken({ sub: 'verifier-2', role: 'verifier', ttlSec: 60, issuer: 'weightmark', audience: 'weightmark-api' });
   assertProblem(await s.http.get(`/v1/verifications/${id}`).set('Authorization', `Bearer ${other}`), 403, 'WM_ERR_FORBIDDEN', 'getVerification');
   const auditor = await s.http.get(`/v1/verifications/${id}`).set(as('auditor'));
   assert.equal(auditor.status, 200);
   assertContract(auditor, 'getVerification');
-  assert.equal((await s.http.get('/v1/verifications').set(as('auditor'))).body.total, 4);
+  assert.equal((await s.http.get('/v1/verifications').set(as('auditor'))).body.total, 5);
 });
 
 test('when verifying against an unknown licensee, then 404 WM_ERR_LICENSEE_NOT_FOUND', async () => {

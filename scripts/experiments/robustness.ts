@@ -6,15 +6,18 @@
  *   npx tsx scripts/experiments/robustness.ts --limit 60000 --epochs 5 --out docs/experiments/robustness-lenet5.json
  *
  * Flags: --limit N (training samples), --epochs E (training), --attack-epochs A, --lambdas 0.1,0.5,
- * --sigma S, --replicas R, --threads T, --skip-none.
+ * --sigma S, --replicas R, --threads T, --skip-none, --margin M, --attack-limit N.
+ * --models DIR attacks models already trained by `weightmark train` instead: DIR/naive and DIR/delve
+ * (TensorFlow.js folders), the key from DIR/naive/key.json.
  */
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { loadTfjsModel } from '../../src/formats/tfjsFiles.js';
 import { getArchitecture } from '../../src/core/architectures.js';
 import { defaults } from '../../src/core/config.js';
 import { extractValues } from '../../src/core/extract.js';
-import { generateKey, keyTargetsFromParamSet } from '../../src/core/keygen.js';
+import { generateKey, keyTargetsFromParamSet, parseKey } from '../../src/core/keygen.js';
 import { gaussianSource } from '../../src/core/locking.js';
 import type { ParamSet } from '../../src/core/paramSet.js';
 import { pearson, scoreAgainstKey } from '../../src/core/score.js';
@@ -28,7 +31,7 @@ const { values: a } = parseArgs({
     limit: { type: 'string', default: '60000' }, epochs: { type: 'string', default: '2' }, 'attack-epochs': { type: 'string', default: '3' },
     lambdas: { type: 'string', default: String(defaults.delve.lambda) }, sigma: { type: 'string', default: String(defaults.delve.sigma) },
     replicas: { type: 'string', default: String(defaults.delve.replicas) }, threads: { type: 'string' }, every: { type: 'string', default: '100' },
-    out: { type: 'string', default: '.tmp/robustness.json' }, margin: { type: 'string', default: 'Infinity' }, 'skip-none': { type: 'boolean' }, 'attack-limit': { type: 'string' },
+    out: { type: 'string', default: '.tmp/robustness.json' }, margin: { type: 'string', default: 'Infinity' }, 'skip-none': { type: 'boolean' }, 'attack-limit': { type: 'string' }, models: { type: 'string' },
   },
 });
 const limit = Number(a.limit);
@@ -48,7 +51,9 @@ try {
 const engine = await createGradientEngine(arch, a.threads ? { threads: Number(a.threads) } : {});
 console.error(`engine: ${engine.backend} x${engine.threads}`);
 const init = toParamSet(arch, initParams(arch, 11));
-const key = generateKey(keyTargetsFromParamSet(init), { seed: 'robustness-experiment', n: defaults.key.n, arch: arch.name });
+const key = a.models
+  ? parseKey(JSON.parse(readFileSync(join(a.models, 'naive', 'key.json'), 'utf8')))
+  : generateKey(keyTargetsFromParamSet(init), { seed: 'robustness-experiment', n: defaults.key.n, arch: arch.name });
 
 function rPerLayer(set: ParamSet, k: WatermarkKey) {
   const ext = extractValues(set, k);
@@ -113,8 +118,13 @@ function addNoise(model: ParamSet, relStd: number, seed: number): ParamSet {
   };
 }
 
+async function loaded(dir: string) {
+  const params = loadTfjsModel(dir);
+  return { params, testAccuracy: await accuracy(params), samplesPerSec: NaN, history: [] };
+}
+
 type Config = { label: string; strategy: 'none' | 'naive' | 'delve'; lambda?: number };
-const configs: Config[] = [
+const configs: Config[] = a.models ? [{ label: 'naive', strategy: 'naive' }, { label: 'delve', strategy: 'delve' }] : [
   ...(a['skip-none'] ? [] : [{ label: 'none (no key)', strategy: 'none' as const }]),
   { label: 'naive', strategy: 'naive' },
   ...a.lambdas!.split(',').map((l) => ({ label: `delve λ=${l}`, strategy: 'delve' as const, lambda: Number(l) })),
@@ -122,7 +132,7 @@ const configs: Config[] = [
 const results: Record<string, unknown>[] = [];
 for (const c of configs) {
   const t0 = performance.now();
-  const trained = await trainModel({
+  const trained = a.models ? await loaded(join(a.models, c.strategy)) : await trainModel({
     arch, strategy: c.strategy, ...(c.strategy !== 'none' ? { key } : {}), init, epochs, trainData: train, testData: test, engine, seed: 5,
     delve: { lambda: c.lambda ?? defaults.delve.lambda, sigma: Number(a.sigma), replicas: Number(a.replicas), margin: Number(a.margin) },
     onProgress: (p) => {

@@ -148,6 +148,23 @@ const commands: Record<string, Command> = {
       return v.wait ? c.watch(String(job.id), Boolean(v.json)) : job;
     },
   },
+  attack: {
+    summary: 'sweep an attack on a model (a job; --wait follows it and prints the sweep)',
+    usage: 'attack --model ID --attack quantize|prune|noise|permute|fine-tune|… [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',
+    options: { model: { type: 'string' }, attack: { type: 'string' }, strengths: { type: 'string' }, quick: { type: 'boolean' }, 'test-limit': { type: 'string' }, wait: { type: 'boolean' } },
+    async run(c, v) {
+      const body = {
+        attack: need(v, 'attack'),
+        ...(typeof v.strengths === 'string' ? { strengths: v.strengths.split(',').map(Number) } : {}),
+        ...(v.quick ? { quick: true } : {}),
+        ...(v['test-limit'] ? { testLimit: num(v, 'test-limit') } : {}),
+      };
+      const job = await c.json('POST', `/v1/models/${need(v, 'model')}/attacks`, { json: body });
+      if (!v.wait) return job;
+      await c.watch(String(job.id), Boolean(v.json));
+      return c.json('GET', `/v1/jobs/${job.id}`);
+    },
+  },
   jobs: { summary: 'list jobs', usage: 'jobs [--status running] [--limit N]', options: { ...page, status: { type: 'string' } }, run: (c, v) => c.json('GET', '/v1/jobs', { query: { limit: v.limit, offset: v.offset, status: v.status } }) },
   job: { summary: 'show a job', usage: 'job ID', positional: 'id', run: (c, _v, id) => c.json('GET', `/v1/jobs/${id}`) },
   watch: { summary: "follow a job's progress until it ends", usage: 'watch ID', positional: 'id', run: (c, v, id) => c.watch(id!, Boolean(v.json)) },

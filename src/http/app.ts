@@ -44,6 +44,16 @@ function validate(op: Operation) {
   };
 }
 
+function validateFields(op: Operation) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const fields = { ...((req.body ?? {}) as Record<string, unknown>) };
+    if (op.validateFields && !op.validateFields(fields)) {
+      return next(new AppError('WM_ERR_VALIDATION', 'the form fields do not match the contract', { errors: describeErrors('form', op.validateFields.errors) }));
+    }
+    next();
+  };
+}
+
 const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction): void => {
   Promise.resolve()
     .then(() => h(req, res))
@@ -88,6 +98,7 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
     if (op.bodyKind === 'multipart') {
       chain.push(validate(op));
       chain.push(multipart(ctx.config, { files: op.operationId === 'registerModel' ? ['file', 'key'] : ['file'], maxFiles: ctx.config.uploadMaxFiles }));
+      chain.push(validateFields(op));
       app[op.method](op.expressPath, ...chain, wrap(h));
     } else {
       app[op.method](op.expressPath, ...chain, validate(op), wrap(h));

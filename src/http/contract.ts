@@ -30,6 +30,8 @@ export interface Operation {
   validateParams?: ValidateFunction;
   validateQuery?: ValidateFunction;
   validateBody?: ValidateFunction;
+  /** Multipart: the non-file fields (binary parts are checked by the upload handling). */
+  validateFields?: ValidateFunction;
 }
 
 export interface Contract {
@@ -100,6 +102,12 @@ export function loadContract(file = OPENAPI_FILE): Contract {
       const querySchema = group('query');
       if (pathSchema) o.validateParams = coercing.compile(rewrite(pathSchema) as object);
       if (querySchema) o.validateQuery = coercing.compile(rewrite(querySchema) as object);
+      if (bodyKind === 'multipart') {
+        const schema = (content['multipart/form-data'] as { schema: { properties: Record<string, Record<string, unknown>>; required?: string[] } }).schema;
+        const isFile = (p: Record<string, unknown>): boolean => p.format === 'binary' || (p.items as Record<string, unknown> | undefined)?.format === 'binary';
+        const fields = Object.fromEntries(Object.entries(schema.properties).filter(([, v]) => !isFile(v)));
+        o.validateFields = ajv.compile(rewrite({ type: 'object', properties: fields, required: (schema.required ?? []).filter((r) => r in fields) }) as object);
+      }
       if (bodyKind === 'json') o.validateBody = ajv.compile({ $ref: `openapi.json#/paths/${esc(p)}/${method}/requestBody/content/application~1json/schema` });
       operations.push(o);
     }

@@ -182,7 +182,6 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
     createVerification: async (req, res) => {
       const modelId = field(req, 'modelId');
       const licensee = field(req, 'licensee');
-      if (modelId && !/^[a-z]{3}_[A-Za-z0-9_-]{8,40}$/.test(modelId)) throw new AppError('WM_ERR_VALIDATION', `modelId '${modelId.slice(0, 60)}' is not a model id`);
       const out = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file'), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
       const v = await verifications.getVerification(ctx, actor(res), out.id);
       res.status(201).location(`/v1/verifications/${out.id}`).json(verificationView(v));

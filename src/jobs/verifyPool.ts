@@ -41,13 +41,17 @@ export class VerifyPool {
       else p.resolve(m.out!);
       this.#pump();
     });
-    worker.on('error', (e) => {
+    const replace = (e: Error): void => {
       slot.pending?.reject(e);
       slot.pending = undefined;
       const i = this.#slots.indexOf(slot);
-      if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
-      this.#pump();
-    });
+      if (i >= 0 && !this.#closed) {
+        this.#slots[i] = this.#spawn();
+        this.#pump();
+      }
+    };
+    worker.on('error', replace);
+    worker.on('exit', (code) => replace(new Error(`a verification worker exited (code ${code})`)));
     return slot;
   }
 

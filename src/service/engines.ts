@@ -5,7 +5,7 @@
 import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
 import { extractValues } from '../core/extract.js';
-import { scoreWatermark } from '../core/score.js';
+import { scoreAgainstKey } from '../core/score.js';
 import { readModel } from '../formats/index.js';
 import { writeTfjs } from '../formats/tfjs.js';
 import { writeOnnx } from '../formats/onnx/write.js';
@@ -37,7 +37,7 @@ export async function loadProductionEngines(opts: { verifyWorkers: number }): Pr
       return Promise.resolve(alignAndExtract(suspect, candidates, (c) => c.reference));
     },
     extractValues,
-    scoreWatermark,
+    scoreAgainstKey,
     knownArchitecture: (name) => architectureNames().includes(name),
     architectures: () => architectureNames(),
     datasets: () => ['mnist', 'fashion-mnist'],

@@ -36,7 +36,6 @@ export const ERRORS = {
   WM_ERR_RELEASE_NOT_READY: { status: 409, title: 'Release not ready' },
   WM_ERR_DOWNLOAD_FORMAT: { status: 400, title: 'Unsupported download format' },
   WM_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
-  WM_ERR_ENGINE_UNAVAILABLE: { status: 503, title: 'A required engine is not available' },
   WM_ERR_SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   WM_ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,7 +1,7 @@
 /**
  * What the use cases need from the rest of weightmark, as small interfaces. Production fills them
  * from the core, formats and training modules (./engines.ts); tests may inject stand-ins. The
- * verification path only ever touches `readModel`, `alignToKey`, `extractValues`, `scoreWatermark`:
+ * verification path only ever touches `readModel`, `alignToKey`, `extractValues`, `scoreAgainstKey`:
  * no tfjs is loaded in the service process (training runs in a child process, see src/jobs/).
  */
 import type { ParamSet } from '../core/paramSet.js';
@@ -39,7 +39,7 @@ export interface Engines {
   /** Aligns the suspect to each candidate key and extracts its values (in a worker thread when pooled). */
   alignAndExtract(suspect: ParamSet, candidates: AlignCandidate[]): Promise<AlignOutcome[]>;
   extractValues(set: ParamSet, key: WatermarkKey): ArrayLike<number>;
-  scoreWatermark(extracted: ArrayLike<number>, keyValues: ArrayLike<number>, opts: { fpr: number; comparisons: number }): ScoreOut;
+  scoreAgainstKey(extracted: ArrayLike<number>, key: WatermarkKey, opts: { fpr: number; comparisons: number }): ScoreOut;
   knownArchitecture(name: string): boolean;
   close?(): Promise<void>;
   architectures(): string[];

@@ -133,7 +133,7 @@ function scoreCandidate(ctx: ServiceContext, a: Aligned, comparisons: number): C
   }
   let s: ScoreOut;
   try {
-    s = ctx.engines.scoreWatermark(o.extracted, c.key.values, { fpr: ctx.config.fpr, comparisons });
+    s = ctx.engines.scoreAgainstKey(o.extracted, c.key, { fpr: ctx.config.fpr, comparisons });
   } catch (e) {
     return { ...base, aligned: false, r: null, pValue: 1, log10p: 0, ber: null, decision: 'no match', mapping: o.mapping, notes: [...o.notes, `not scored: ${(e as Error).message}`] };
   }
