@@ -67,7 +67,7 @@ export const attacks: readonly Attack[] = [
     addDummyUnits(set, arch, s, ctx.seed)),
   {
     name: 'fine-tune',
-    title: 'fine-tuning',
+    title: 'fine-tuning at lr 0.1',
     description: 'All parameters trained on MNIST (SGD lr 0.1, momentum 0.9, weight decay 5e-4 unless overridden).',
     strength: epochs,
     needsData: true,
@@ -75,6 +75,17 @@ export const attacks: readonly Attack[] = [
     functionPreserving: false,
     cumulative: true,
     run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx),
+  },
+  {
+    name: 'fine-tune-low-lr',
+    title: 'fine-tuning at lr 0.01',
+    description: 'All parameters trained on MNIST at the gentler rate a licensee adapting the model would use (SGD lr 0.01, momentum 0.9, weight decay 5e-4).',
+    strength: epochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: true,
+    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { lr: opt(ctx, 'lr', 0.01) }),
   },
   {
     name: 'fine-tune-fashion',

@@ -166,15 +166,19 @@ export function planTasks(vectors: number, n: number, workers: number): GradTask
 }
 
 /** Mean over the batch from per-task means, weighted by each task's share of the samples. */
-function combine(vectors: number, n: number, lengths: readonly number[], plans: readonly GradTask[][], results: readonly LossAndGrads[][]): LossAndGrads[] {
+function combine(vectors: number, n: number, plans: readonly GradTask[][], results: readonly LossAndGrads[][]): LossAndGrads[] {
   const parts: { task: GradTask; result: LossAndGrads }[][] = Array.from({ length: vectors }, () => []);
   plans.forEach((tasks, w) => tasks.forEach((task, t) => parts[task.vector]!.push({ task, result: results[w]![t]! })));
   return parts.map((ps) => {
-    if (ps.length === 1) return ps[0]!.result;
-    const grads = lengths.map((len) => new Float32Array(len));
-    let loss = 0;
-    let correct = 0;
-    for (const { task, result } of ps) {
+    const [first, ...rest] = ps;
+    if (rest.length === 0) return first!.result;
+    // The shards' arrays were transferred to this thread: the first one becomes the sum, no new allocation.
+    const w0 = first!.task.n / n;
+    const grads = first!.result.grads;
+    for (const g of grads) for (let j = 0; j < g.length; j++) g[j]! *= w0;
+    let loss = w0 * first!.result.loss;
+    let correct = first!.result.correct;
+    for (const { task, result } of rest) {
       const weight = task.n / n;
       loss += weight * result.loss;
       correct += result.correct;
@@ -210,7 +214,7 @@ export async function createPoolEngine(arch: Architecture, threads: number, back
     const shared = { x: batch.x.slice(0, batch.n * per), y: batch.y.slice(0, batch.n), n: batch.n };
     const replies = await Promise.all(plans.map((tasks, i) => workers[i]!.request({ kind: 'grads', arena: buf, offsets, lengths: arena.lengths, batch: shared, tasks })));
     const results = replies.map((r) => (r as Extract<PoolReply, { kind: 'grads' }>).results);
-    return combine(paramsList.length, batch.n, arena.lengths, plans, results);
+    return combine(paramsList.length, batch.n, plans, results);
   };
 
   const predict = async (params: readonly Float32Array[], x: Float32Array, n: number): Promise<Float32Array> => {
