@@ -146,6 +146,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       let correct = 0;
       let seen = 0;
       for (let step = 0; step < stepsPerEpoch; step++) {
+        // An in-process engine resolves its promises as microtasks; without a turn of the event loop
+        // here, signals (Ctrl-C), IPC cancel messages and progress streams would wait for the whole run.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (opts.signal?.aborted) throw new TrainingCancelled();
         const batch = gatherBatch(train, order, step * batchSize, Math.min(train.n, (step + 1) * batchSize));
         const lr = opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * globalStep) / Math.max(1, totalSteps)));

@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runExtract, runTrain } from '../src/cli/localCommands.js';
+
+async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void lines.push(args.join(' '));
+  try {
+    const code = await fn();
+    return { code, out: lines.join('\n') };
+  } finally {
+    console.log = log;
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'wm-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('when a model is trained and its watermark extracted from the CLI, then the key file is private and the score is r = 1', async () => {
+  const out = join(dir, 'marked');
+  const train = await captured(() => runTrain(['--arch', 'mlp', '--strategy', 'naive', '--epochs', '1', '--limit', '600', '--n', '200', '--threads', '1', '--seed', '3', '--out', out, '--json']));
+  assert.equal(train.code, 0);
+  const summary = JSON.parse(train.out);
+  assert.equal(summary.strategy, 'naive');
+  assert.equal(summary.score.r, 1);
+  assert.equal(statSync(join(out, 'key.json')).mode & 0o777, 0o600);
+  assert.ok(existsSync(join(out, 'model.json')));
+
+  const extract = await captured(() => runExtract(['--model', out, '--key', join(out, 'key.json'), '--json']));
+  const score = JSON.parse(extract.out);
+  assert.deepEqual(Object.keys(score).slice(0, 5), ['r', 'n', 'pValue', 'log10p', 'ber']);
+  assert.equal(score.r, 1);
+  assert.equal(score.ber, 0);
+  assert.equal(score.decision, 'match');
+});
+
+test('when the key is checked against a model trained without it, then the decision is no match with p > 0.01', async () => {
+  const other = join(dir, 'unmarked');
+  await captured(() => runTrain(['--arch', 'mlp', '--strategy', 'none', '--epochs', '1', '--limit', '600', '--threads', '1', '--seed', '4', '--out', other, '--json']));
+  const extract = await captured(() => runExtract(['--model', other, '--key', join(dir, 'marked', 'key.json'), '--json']));
+  const score = JSON.parse(extract.out);
+  assert.equal(score.decision, 'no match');
+  assert.ok(score.pValue > 0.01, `p = ${score.pValue}`);
+});
+
+test('when training gets Ctrl-C, then it stops with exit code 130 and writes nothing', async () => {
+  const out = join(dir, 'interrupted');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', '--arch', 'lenet5', '--strategy', 'naive', '--epochs', '3', '--limit', '5000', '--threads', '1', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/epoch 1\/3/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    child.on('exit', (c) => resolve(c));
+  });
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /cancelled; nothing was written/);
+  assert.equal(existsSync(join(out, 'model.json')), false);
+  assert.equal(existsSync(join(out, 'key.json')), false);
+});
+
+test('when a flag is wrong, then the command says which and what is accepted', async () => {
+  await assert.rejects(runTrain(['--strategy', 'robust', '--out', join(dir, 'x')]), /--strategy must be one of none, naive, delve/);
+  await assert.rejects(runTrain(['--arch', 'vgg', '--out', join(dir, 'x')]), /Unknown architecture 'vgg'. Supported architectures are: lenet5, mlp/);
+  await assert.rejects(runExtract(['--model', join(dir, 'missing'), '--key', join(dir, 'marked', 'key.json')]), /No such file or folder/);
+});
