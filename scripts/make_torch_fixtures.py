@@ -16,6 +16,7 @@ HWC order; names conv1/kernel ...) and our logits on a few MNIST test images. Th
   4. writes, into test/fixtures/torch/:
        torch_lenet5.onnx         torch.onnx.export, opset 13, input 'input' [N,1,28,28] NCHW
        torch_lenet5.safetensors  the PyTorch state_dict (PyTorch names and layouts), written by hand
+       torch_lenet5.npz          the same state_dict through np.savez_compressed
        torch_reference.json      PyTorch's logits on the same images, and the comparison
 """
 import argparse
@@ -136,6 +137,8 @@ def main():
     )
     metadata = {"source": reference["source"], "producer": f"pytorch {torch.__version__}", "layout": "pytorch: OIHW, [out,in], flatten CHW"}
     write_safetensors(out / "torch_lenet5.safetensors", {k: v.numpy() for k, v in model.state_dict().items()}, metadata)
+    # What a NumPy user would ship: np.savez of the state dict (deflated, so the zip reader's inflate path is exercised).
+    np.savez_compressed(out / "torch_lenet5.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
     (out / "torch_reference.json").write_text(json.dumps({
         "source": reference["source"],
         "producer": f"pytorch {torch.__version__}",

@@ -1,7 +1,8 @@
 /**
  * The engine's own tfjs kernels: the memory-bound glue of training (im2col, col2im, max pooling and
- * its gradient, the ReLU gradient with its transpose and bias sum, 2-D transposes) as plain loops
- * over Float32Arrays, plus the `Conv2DBackpropFilter` kernel the wasm backend lacks.
+ * its gradient, the ReLU gradient with its transpose and bias sum, the fused conv->ReLU->pool
+ * backward, 2-D transposes) as plain loops over Float32Arrays, plus the `Conv2DBackpropFilter`
+ * kernel the wasm backend lacks.
  *
  * Why loops in JS: on the wasm backend the matrix products (XNNPACK) are fast but the data-movement
  * ops are not (measured at batch 100: tfjs slice+concat im2col 230 ms vs 2 ms here; tf maxPool
