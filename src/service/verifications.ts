@@ -119,7 +119,7 @@ async function chooseCandidates(ctx: ServiceContext, req: VerifyRequest): Promis
 async function alignCandidates(ctx: ServiceContext, suspect: ParamSet, cands: Candidate[]): Promise<Aligned[]> {
   const outcomes = await ctx.engines.alignAndExtract(
     suspect,
-    cands.map((c) => ({ key: c.key, referenceId: c.modelId, reference: c.reference, ...(c.arch ? { arch: c.arch } : {}) })),
+    cands.map((c) => ({ key: c.key, referenceId: c.modelId, reference: c.reference, fpr: ctx.config.fpr, ...(c.arch ? { arch: c.arch } : {}) })),
   );
   return cands.map((candidate, i) => ({ candidate, outcome: outcomes[i]! }));
 }
