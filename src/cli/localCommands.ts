@@ -57,7 +57,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
   const arch = getArchitecture(a.arch ?? 'lenet5');
   const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, 'mnist');
-  const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, 'delve');
+  const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, defaults.training.strategy);
   const out = required(a.out, 'out');
   if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
   const seed = num(a.seed, 'seed', randomBytes(4).readUInt32LE(0) >>> 1, true);

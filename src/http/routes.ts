@@ -2,6 +2,7 @@
  * Route handlers, one per operationId in openapi.yaml: each reads the validated input, calls one use
  * case and shapes the response. Roles, validation and errors are handled around them (app.ts).
  */
+import { defaults } from '../core/config.js';
 import type { Request, Response } from 'express';
 import { writeZipStored } from '../formats/zip.js';
 import type { Principal } from '../crypto/signing.js';
@@ -92,7 +93,7 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
       res.status(201).location(`/v1/models/${m.id}`).json(m);
     },
     trainModel: async (req, res) => {
-      const body = { dataset: 'mnist', strategy: 'delve', ...(req.body as object) } as training.TrainRequest;
+      const body = { dataset: 'mnist', strategy: defaults.training.strategy, ...(req.body as object) } as training.TrainRequest;
       const job = await training.startTraining(ctx, actor(res), body);
       res.status(202).location(`/v1/jobs/${job.id}`).json(job);
     },
