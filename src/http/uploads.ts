@@ -2,6 +2,7 @@
  * Multipart uploads through multer: disk storage in `<dataDir>/tmp/uploads`, size and count limits,
  * and the temp files removed when the request ends — on success, on error and on abort.
  */
+import { readModelFiles } from '../formats/files.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
@@ -56,12 +57,16 @@ export function filesOf(req: Request): Express.Multer.File[] {
   return Array.isArray(f) ? f : Object.values(f).flat();
 }
 
-/** Reads the uploaded parts named `field` into memory (the temp files are removed at request end). */
+/**
+ * Reads the uploaded parts named `field` into ONE buffer, each part 8-byte aligned, so readers return
+ * zero-copy views even across tfjs shards (separate buffers cost 2x the model in memory), then removes
+ * the temp files.
+ */
 export function readParts(req: Request, field: string): ModelFileIn[] {
   const f = req.files && !Array.isArray(req.files) ? (req.files[field] ?? []) : [];
-  return f.map((x) => {
-    const b = fs.readFileSync(x.path);
-    fs.rmSync(x.path, { force: true });
-    return { name: path.basename(x.originalname || x.fieldname), bytes: new Uint8Array(b.buffer, b.byteOffset, b.length) };
-  });
+  try {
+    return readModelFiles(f.map((x) => ({ name: path.basename(x.originalname || x.fieldname), path: x.path })));
+  } finally {
+    for (const x of f) fs.rmSync(x.path, { force: true });
+  }
 }
