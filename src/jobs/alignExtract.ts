@@ -31,26 +31,37 @@ export type AlignOutcome =
   | { ok: true; mapping: { keyTensor: string; suspectTensor: string; method: string; transform: string }[]; comparisons: number; notes: string[]; extracted: Float32Array }
   | { ok: false; failure: string };
 
+function align(suspect: ParamSet, key: WatermarkKey, opts: Parameters<typeof alignToKey>[2]): AlignOutcome {
+  try {
+    const a = alignToKey(suspect, key, opts);
+    const extracted = Float32Array.from(extractValues(a.params, key));
+    return { ok: true, mapping: a.mapping.map((m) => ({ ...m })), comparisons: a.comparisons, notes: [...a.notes], extracted };
+  } catch (e) {
+    return { ok: false, failure: (e as Error).message };
+  }
+}
+
+/**
+ * Aligns and extracts for every candidate key. First as read (no invariant re-alignment, ~1 ms): when
+ * any key already matches decisively, the suspect kept our layout, so every key is judged as read —
+ * skipping the re-alignment only removes tests, it cannot add a false match. Otherwise each key gets
+ * the full invariant alignment against its reference.
+ */
 export function alignAndExtract(suspect: ParamSet, candidates: readonly AlignCandidate[], reference: (c: AlignCandidate) => ParamSet | undefined): AlignOutcome[] {
-  return candidates.map((c) => {
-    try {
-      const arch = c.arch && architectureNames().includes(c.arch) ? getArchitecture(c.arch) : undefined;
-      const ref = reference(c);
-      const opts = { ...(ref ? { reference: ref } : {}), ...(arch ? { arch } : {}) };
-      if (ref && c.fpr !== undefined) {
-        const plain = alignToKey(suspect, c.key, { ...opts, invariant: false });
-        const extracted = Float32Array.from(extractValues(plain.params, c.key));
-        const s = scoreAgainstKey(extracted, c.key, { fpr: c.fpr, comparisons: plain.comparisons });
-        if (s.log10p < Math.log10(c.fpr) - decisiveMargin) {
-          const notes = [...plain.notes, 'invariant re-alignment skipped: the mark matched as read, far below the threshold'];
-          return { ok: true, mapping: plain.mapping.map((m) => ({ ...m })), comparisons: plain.comparisons, notes, extracted };
-        }
-      }
-      const a = alignToKey(suspect, c.key, opts);
-      const extracted = Float32Array.from(extractValues(a.params, c.key));
-      return { ok: true, mapping: a.mapping.map((m) => ({ ...m })), comparisons: a.comparisons, notes: [...a.notes], extracted };
-    } catch (e) {
-      return { ok: false, failure: (e as Error).message };
-    }
+  const prepared = candidates.map((c) => {
+    const arch = c.arch && architectureNames().includes(c.arch) ? getArchitecture(c.arch) : undefined;
+    const ref = reference(c);
+    return { c, opts: { ...(ref ? { reference: ref } : {}), ...(arch ? { arch } : {}) }, fast: ref !== undefined && c.fpr !== undefined };
+  });
+  const asRead = prepared.map((p) => (p.fast ? align(suspect, p.c.key, { ...p.opts, invariant: false }) : undefined));
+  const decisive = asRead.some((o, i) => {
+    const c = prepared[i]!.c;
+    if (!o?.ok || c.fpr === undefined) return false;
+    return scoreAgainstKey(o.extracted, c.key, { fpr: c.fpr, comparisons: o.comparisons }).log10p < Math.log10(c.fpr) - decisiveMargin;
+  });
+  return prepared.map((p, i) => {
+    const o = asRead[i];
+    if (decisive && o?.ok) return { ...o, notes: [...o.notes, 'invariant re-alignment skipped: a key matched as read, far below the threshold'] };
+    return align(suspect, p.c.key, p.opts);
   });
 }

@@ -71,7 +71,7 @@ export class VerifyPool {
       const id = ++this.#seq;
       slot.pending = { id, resolve: t.resolve, reject: t.reject };
       const candidates = t.candidates.map((c) => {
-        if (slot.has.includes(c.referenceId)) return { key: c.key, referenceId: c.referenceId, ...(c.arch ? { arch: c.arch } : {}) };
+        if (slot.has.includes(c.referenceId)) return { ...c, reference: undefined };
         slot.has = [...slot.has.filter((x) => x !== c.referenceId), c.referenceId].slice(-8);
         return c;
       });
