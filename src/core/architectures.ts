@@ -150,7 +150,3 @@ export function paramSpecs(arch: Architecture): ParamSpec[] {
   });
   return specs;
 }
-
-export function paramLayers(arch: Architecture): ParamLayer[] {
-  return arch.layers.filter((l): l is ParamLayer => l.type === 'conv2d' || l.type === 'dense');
-}

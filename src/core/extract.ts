@@ -36,18 +36,3 @@ export function embedValues(set: ParamSet, key: WatermarkKey): ParamSet {
   for (let i = 0; i < key.values.length; i++) byKeyIndex[key.tensorIndex[i]!]!.data[key.flatIndex[i]!] = key.values[i]!;
   return { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors };
 }
-
-/** Per keyed tensor, a 0/1 mask of its locked entries and the values to hold there (for training). */
-export function lockMasks(key: WatermarkKey): { name: string; indices: Int32Array; values: Float32Array }[] {
-  return key.tensors.map((kt, t) => {
-    const idx: number[] = [];
-    const vals: number[] = [];
-    for (let i = 0; i < key.values.length; i++) {
-      if (key.tensorIndex[i] === t) {
-        idx.push(key.flatIndex[i]!);
-        vals.push(key.values[i]!);
-      }
-    }
-    return { name: kt.name, indices: Int32Array.from(idx), values: Float32Array.from(vals) };
-  });
-}
