@@ -5,12 +5,13 @@ import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
-import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
+import { decodeMessage, generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, type DatasetName } from '../data/datasets.js';
 import { readModel, writeModel } from '../formats/index.js';
+import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
 import { MODEL_FORMATS, type ModelFormat } from '../formats/types.js';
 import { initParams } from '../training/engine.js';
@@ -37,7 +38,35 @@ function scoreJson(s: Score) {
 }
 
 function describeScore(s: Score): string {
-  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p = ${s.pValue.toExponential(2)} (log10 ${s.log10p.toFixed(1)})  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}`;
+  // Strong marks have p far below what a double holds: print its decimal exponent instead of 0.
+  const p = s.pValue > 0 ? s.pValue.toExponential(2) : `1e${s.log10p.toFixed(0)}`;
+  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p = ${p} (log10 ${s.log10p.toFixed(1)})  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}`;
+}
+
+/** One key position per pixel: a larger picture would make the key, and the locked part of the model, too big. */
+const MAX_KEY_PIXELS = 64 * 64;
+
+function readKeyImage(path: string): { width: number; height: number; pixels: Uint8Array } {
+  const image = decodePngGrey(new Uint8Array(readFileSync(path)));
+  if (image.width * image.height > MAX_KEY_PIXELS) {
+    throw new Error(`--key-image ${path} is ${image.width}x${image.height} = ${image.width * image.height} pixels; a key picture may have at most ${MAX_KEY_PIXELS} (64x64), one key position per pixel`);
+  }
+  return image;
+}
+
+/** The key for a training run: read from --key, or generated from --key-image, --key-message or random values. */
+function trainingKey(a: { key?: string; 'key-image'?: string; 'key-message'?: string; 'key-seed'?: string; n?: string }, init: ParamSet, archName: string): WatermarkKey {
+  const given = (['key', 'key-image', 'key-message'] as const).filter((f) => a[f] !== undefined);
+  if (given.length > 1) throw new Error(`Give one of --key, --key-image, --key-message; got ${given.map((f) => `--${f}`).join(' and ')}`);
+  if (a.n !== undefined && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
+    throw new Error('--n cannot be combined with --key-image or --key-message: the picture (one position per pixel) or the message (one per bit) sets n');
+  }
+  if (a.key) return parseKey(JSON.parse(readFileSync(a.key, 'utf8')));
+  const seed = a['key-seed'] ?? randomBytes(32);
+  const targets = keyTargetsFromParamSet(init);
+  if (a['key-image'] !== undefined) return generateKey(targets, { seed, image: readKeyImage(a['key-image']), arch: archName });
+  if (a['key-message'] !== undefined) return generateKey(targets, { seed, message: a['key-message'], arch: archName });
+  return generateKey(targets, { seed, n: num(a.n, 'n', defaults.key.n, true), arch: archName });
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
@@ -46,13 +75,15 @@ export async function runTrain(argv: string[]): Promise<number> {
     out: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
     n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
     replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
-    'dataset-dir': { type: 'string' },
+    'dataset-dir': { type: 'string' }, 'key-image': { type: 'string' }, 'key-message': { type: 'string' },
   });
   if (a.help) {
     console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
-  [--limit N] [--seed N] [--key FILE | --key-seed S] [--n ${defaults.key.n}] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
+  [--limit N] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
   [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}]
-  [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]`);
+  [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]
+  --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
+  --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit`);
     return 0;
   }
   const arch = getArchitecture(a.arch ?? 'lenet5');
@@ -62,12 +93,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
   const seed = num(a.seed, 'seed', randomBytes(4).readUInt32LE(0) >>> 1, true);
   const init = toParamSet(arch, initParams(arch, seed));
-  let key: WatermarkKey | undefined;
-  if (strategy !== 'none') {
-    key = a.key
-      ? parseKey(JSON.parse(readFileSync(a.key, 'utf8')))
-      : generateKey(keyTargetsFromParamSet(init), { seed: a['key-seed'] ?? randomBytes(32), n: num(a.n, 'n', defaults.key.n, true), arch: arch.name });
+  if (strategy === 'none' && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
+    throw new Error(`--strategy none embeds no key, so --key-image and --key-message have no effect; use --strategy ${strategies.filter((s) => s !== 'none').join(' or ')}`);
   }
+  const key = strategy !== 'none' ? trainingKey(a, init, arch.name) : undefined;
   const bar = new ProgressBar();
   const { signal, release } = interruptSignal();
   try {
@@ -124,13 +153,39 @@ function loadModel(path: string, archName?: string): { params: ParamSet; format:
   return { format, params: archName && !params.arch ? { ...params, arch: archName } : params };
 }
 
+/**
+ * The extracted values of an image key as grey levels: the inverse of keygen's pixel → ((p/255)·2−1)·A,
+ * with A the white-pixel value the key records per tensor. Keys made before it was recorded fall back to
+ * the largest |key value| in the tensor (exact when that share of the picture holds a white or black
+ * pixel). Fixed by the key rather than by the suspect, a damaged mark shows as a faded picture instead of
+ * being stretched back to full contrast, as min-max scaling of the extracted values would do.
+ */
+export function extractedPicture(key: WatermarkKey, extracted: ArrayLike<number>): Uint8Array {
+  const peak = key.tensors.map(() => 0);
+  key.values.forEach((v, i) => (peak[key.tensorIndex[i]!] = Math.max(peak[key.tensorIndex[i]!]!, Math.abs(v))));
+  const amplitude = key.image?.amplitudes ?? peak;
+  return Uint8Array.from(key.values, (_, i) => {
+    const c = amplitude[key.tensorIndex[i]!]!;
+    const p = c > 0 ? ((extracted[i]! / c + 1) / 2) * 255 : 127.5;
+    return Math.min(255, Math.max(0, Math.round(p)));
+  });
+}
+
+/** @throws unless the key was made from a picture and records its size. */
+function pictureSize(key: WatermarkKey): { width: number; height: number } {
+  if (key.valueKind !== 'image' || !key.image) throw new Error(`--image needs a key made from a picture (valueKind 'image'); key ${key.id} has valueKind '${key.valueKind}'`);
+  return key.image;
+}
+
 export async function runExtract(argv: string[]): Promise<number> {
-  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' } });
+  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' } });
   if (a.help) {
-    console.log('weightmark extract --model FILE_OR_DIR --key FILE [--reference DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--json]');
+    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--reference DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
+  --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
   const key = parseKey(JSON.parse(readFileSync(required(a.key, 'key'), 'utf8')));
+  const picture = a.image !== undefined ? { path: a.image, ...pictureSize(key) } : undefined;
   const { format, params } = loadModel(required(a.model, 'model'));
   const reference = a.reference ? loadTfjsModel(a.reference) : undefined;
   const archName = a.arch ?? key.arch ?? reference?.arch;
@@ -139,12 +194,17 @@ export async function runExtract(argv: string[]): Promise<number> {
     ...(archName ? { arch: getArchitecture(archName) } : {}),
     ...(a['no-invariant'] ? { invariant: false } : {}),
   });
-  const score = scoreAgainstKey(extractValues(aligned.params, key), key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
-  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping }));
+  const extracted = extractValues(aligned.params, key);
+  const score = scoreAgainstKey(extracted, key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
+  const message = key.valueKind === 'message' ? decodeMessage(extracted) : undefined;
+  if (picture) writeFileSync(picture.path, encodePngGrey(picture.width, picture.height, extractedPicture(key, extracted)));
+  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping, ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}) }));
   else {
     console.log(`Read ${format} model; key ${key.id}`);
     for (const m of aligned.mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
     console.log(describeScore(score));
+    if (message !== undefined) console.log(`Message: ${JSON.stringify(message)}`);
+    if (picture) console.log(`Extracted picture (${picture.width}x${picture.height}) written to ${picture.path}`);
   }
   return 0;
 }

@@ -203,7 +203,7 @@ export function generateKey(targets: readonly KeyTarget[], opts: KeyOptions): Wa
     tensorIndex: ti,
     flatIndex: fi,
     values,
-    ...(valueKind === 'image' ? { image: { width: opts.image!.width, height: opts.image!.height } } : {}),
+    ...(valueKind === 'image' ? { image: { width: opts.image!.width, height: opts.image!.height, amplitudes: targets.map((t) => 2 * t.scale) } } : {}),
     ...(valueKind === 'message' ? { message: opts.message! } : {}),
   };
 }
@@ -250,6 +250,13 @@ export function parseKey(json: unknown): WatermarkKey {
   const vals = k.values as unknown[];
   if (ti.length !== fi.length || ti.length !== vals.length) fail('tensorIndex, flatIndex and values must have the same length');
   if (ti.length < 2) fail('a key needs at least 2 positions');
+  const image = k.image as { amplitudes?: unknown } | undefined;
+  if (image?.amplitudes !== undefined) {
+    const amp = image.amplitudes;
+    if (!Array.isArray(amp) || amp.length !== tensors.length || !amp.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      fail('image.amplitudes must hold one positive number per tensor');
+    }
+  }
   const seen = new Set<string>();
   for (let i = 0; i < ti.length; i++) {
     const t = ti[i];

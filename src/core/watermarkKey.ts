@@ -22,8 +22,11 @@ export interface WatermarkKey {
   readonly tensorIndex: readonly number[];
   readonly flatIndex: readonly number[];
   readonly values: readonly number[];
-  /** For valueKind 'image': the picture's size (values are the pixels in row-major order). */
-  readonly image?: { readonly width: number; readonly height: number };
+  /**
+   * For valueKind 'image': the picture's size (values are the pixels in row-major order) and, per keyed
+   * tensor, the value a white pixel took there (2 × the tensor's scale), so the picture can be redrawn.
+   */
+  readonly image?: { readonly width: number; readonly height: number; readonly amplitudes?: readonly number[] };
   /** For valueKind 'message': the UTF-8 message whose bits are the signs of the values. */
   readonly message?: string;
 }
