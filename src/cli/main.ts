@@ -5,8 +5,8 @@ import { runExtract, runExport, runFinetune, runTrain } from './localCommands.js
 const usage = `weightmark — prove ownership of neural networks
 
 Local commands (no server needed):
-  weightmark train     --arch lenet5 --dataset mnist --strategy delve --epochs 5 --out DIR [--limit N] [--json]
-  weightmark extract   --model FILE_OR_DIR --key FILE [--reference DIR] [--json]
+  weightmark train     --arch lenet5 --dataset mnist --strategy naive|delve|none --epochs 4 --out DIR [--limit N] [--key-image PNG | --key-message TEXT] [--json]
+  weightmark extract   --model FILE_OR_DIR --key FILE [--reference DIR] [--image OUT.png] [--json]
   weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
   weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz --out PATH
   weightmark attack    --model FILE_OR_DIR --key FILE --attack NAME (--strength X | --sweep [X,Y,Z]) [--out DIR] (--list: the attacks)
