@@ -6,18 +6,8 @@ import { join } from 'node:path';
 import { extractedPicture, runExtract, runTrain } from '../src/cli/localCommands.js';
 import { generateKey } from '../src/core/keygen.js';
 import { decodePngGrey, encodePngGrey } from '../src/formats/png.js';
+import { captured } from './cli-helpers.js';
 
-async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void lines.push(args.join(' '));
-  try {
-    const code = await fn();
-    return { code, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
 
 const quick = ['--arch', 'mlp', '--strategy', 'naive', '--epochs', '1', '--limit', '500', '--threads', '1', '--seed', '5'];
 const dir = mkdtempSync(join(tmpdir(), 'wm-cli-image-'));

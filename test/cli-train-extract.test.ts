@@ -5,18 +5,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExtract, runTrain } from '../src/cli/localCommands.js';
+import { captured } from './cli-helpers.js';
 
-async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void lines.push(args.join(' '));
-  try {
-    const code = await fn();
-    return { code, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'wm-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

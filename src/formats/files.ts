@@ -9,6 +9,17 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError } from './errors.js';
 import { DEFAULT_READ_LIMITS, type ModelFile, type ReadLimits } from './types.js';
 
+/** Reads a file from its start into `view` until full or end of file; returns the bytes read. */
+export function readFully(fd: number, view: Uint8Array): number {
+  let got = 0;
+  while (got < view.length) {
+    const n = readSync(fd, view, got, view.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /**
  * Reads the files at `entries[i].path`, naming each `entries[i].name` (the name the model refers to,
  * e.g. the uploaded file name). @throws FormatError WM_ERR_FORMAT_TOO_LARGE past maxTotalBytes;
@@ -36,13 +47,7 @@ export function readModelFiles(entries: readonly { name: string; path: string }[
     for (const f of opened) {
       at = align8(at);
       const view = buf.subarray(at, at + f.size);
-      let got = 0;
-      while (got < f.size) {
-        const n = readSync(f.fd, view, got, f.size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      files.push({ name: f.name, bytes: view.subarray(0, got) });
+      files.push({ name: f.name, bytes: view.subarray(0, readFully(f.fd, view)) });
       at += f.size;
     }
     return files;

@@ -3,7 +3,8 @@
  * through the same checks as uploads (readTfjs), and each weight group's shards are read into one
  * contiguous buffer so that float32 weights spanning shards are still views, not copies.
  */
-import { mkdirSync, openSync, readSync, closeSync, fstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, fstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFully } from './files.js';
 import { join, resolve, sep } from 'node:path';
 import type { ParamSet } from '../core/paramSet.js';
 import { architectureNames, type Architecture } from '../core/architectures.js';
@@ -57,13 +58,7 @@ export function loadTfjsModel(dir: string, opts: Partial<ReadLimits> = {}): Para
       let at = 0;
       for (const f of fds) {
         const view = buf.subarray(at, at + f.size);
-        let got = 0;
-        while (got < f.size) {
-          const n = readSync(f.fd, view, got, f.size - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        files.push({ name: f.path, bytes: view.subarray(0, got) });
+        files.push({ name: f.path, bytes: view.subarray(0, readFully(f.fd, view)) });
         at += f.size;
       }
     } finally {
