@@ -74,13 +74,13 @@ export async function runTrain(argv: string[]): Promise<number> {
     arch: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' },
     out: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
     n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
-    replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
+    replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
     'dataset-dir': { type: 'string' }, 'key-image': { type: 'string' }, 'key-message': { type: 'string' },
   });
   if (a.help) {
     console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
   [--limit N] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
-  [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}]
+  [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
   [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]
   --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
   --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit`);
@@ -108,7 +108,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true),
       ...(a.limit ? { limit: num(a.limit, 'limit', 0, true) } : {}),
       seed,
-      delve: { replicas: num(a.replicas, 'replicas', defaults.delve.replicas, true), sigma: num(a.sigma, 'sigma', defaults.delve.sigma), lambda: num(a.lambda, 'lambda', defaults.delve.lambda) },
+      delve: { replicas: num(a.replicas, 'replicas', defaults.delve.replicas, true), sigma: num(a.sigma, 'sigma', defaults.delve.sigma), lambda: num(a.lambda, 'lambda', defaults.delve.lambda), margin: num(a.margin, 'margin', defaults.delve.margin) },
       ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}),
       ...(a.backend ? { backend: oneOf(a.backend, 'backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') } : {}),
       onProgress: progressReporter(bar),
