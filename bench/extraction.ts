@@ -7,7 +7,7 @@ import { alignToKey } from '../src/core/align/index.js';
 import { extractValues } from '../src/core/extract.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
 import { scoreAgainstKey } from '../src/core/score.js';
-import { initParams } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { toParamSet } from '../src/training/train.js';
 
 export interface ExtractionRow {

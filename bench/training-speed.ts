@@ -12,7 +12,8 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadDataset } from '../src/data/datasets.js';
-import { createGradientEngine, initParams, type Batch, type GradientEngine } from '../src/training/engine.js';
+import { createGradientEngine, type Batch, type GradientEngine } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 
 export interface SpeedRow {
   readonly backend: string;

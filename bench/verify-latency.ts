@@ -10,12 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startWebServer } from '../src/http/server.js';
-import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
-import type { ParamSet } from '../src/core/paramSet.js';
+import { getArchitecture } from '../src/core/architectures.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
 import { embedValues } from '../src/core/extract.js';
 import { writeSafetensors } from '../src/formats/safetensors.js';
 import { writeOnnx } from '../src/formats/onnx/write.js';
+import { initialParamSet } from '../src/core/init.js';
 
 export interface VerifyLatencyResult {
   requests: number;
@@ -35,24 +35,6 @@ export interface VerifyLatencyResult {
   errors: number;
 }
 
-function seededLenet(seed: number): ParamSet {
-  let s = seed >>> 0 || 1;
-  const rnd = (): number => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-  const arch = getArchitecture('lenet5');
-  return {
-    arch: 'lenet5',
-    tensors: paramSpecs(arch).map((sp) => {
-      const n = sp.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n);
-      const scale = Math.sqrt(6 / sp.fanIn);
-      for (let i = 0; i < n; i++) data[i] = rnd() * scale;
-      return { name: sp.name, shape: [...sp.shape], data };
-    }),
-  };
-}
 
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 
@@ -71,7 +53,7 @@ export async function benchVerifyLatency(o: { requests?: number; concurrency?: n
     const { signing, config } = server.service.ctx;
     const token = signing.mintToken({ sub: 'bench', role: 'verifier', ttlSec: 3600, issuer: config.issuer, audience: config.audience });
     const admin = signing.mintToken({ sub: 'bench-admin', role: 'admin', ttlSec: 3600, issuer: config.issuer, audience: config.audience });
-    const base = seededLenet(11);
+    const base = initialParamSet('lenet5', 11);
     const key = generateKey(keyTargetsFromParamSet(base), { seed: 'bench-owner', id: 'bench-owner', arch: 'lenet5' });
     const owner = embedValues(base, key);
     const reg = new FormData();

@@ -29,7 +29,7 @@ import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { plotSweep } from '../src/report/plot.js';
 import { sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
-import { initParams } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
 
 interface Args {

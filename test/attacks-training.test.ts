@@ -6,7 +6,8 @@ import { getArchitecture } from '../src/core/architectures.js';
 import { embedValues, extractValues } from '../src/core/extract.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
 import { pearson } from '../src/core/score.js';
-import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { createGradientEngine } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { toParamSet } from '../src/training/train.js';
 import { snapshot } from './attacks-reference.js';
 

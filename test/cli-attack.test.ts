@@ -9,7 +9,7 @@ import { getArchitecture } from '../src/core/architectures.js';
 import { embedValues } from '../src/core/extract.js';
 import { generateKey, keyTargetsFromParamSet, serializeKey } from '../src/core/keygen.js';
 import { loadTfjsModel, saveTfjsModel } from '../src/formats/tfjsFiles.js';
-import { initParams } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { toParamSet } from '../src/training/train.js';
 
 /** Runs the command in-process; returns its exit code and what it printed on stdout. */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
 import { initBackend } from '../src/training/backend.js';
-import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { createGradientEngine } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { forward } from '../src/training/forward.js';
 
 /** The plain tfjs formulation the fast ops must agree with. */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getArchitecture } from '../src/core/architectures.js';
-import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { createGradientEngine } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { planTasks } from '../src/training/enginePool.js';
 
 function batchOf(n: number, seed: number) {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadDataset } from '../src/data/datasets.js';
-import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { createGradientEngine } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 
 test('when LeNet5 takes 200 plain SGD steps on an MNIST subset, then the held-out loss falls and memory stays flat', async () => {
   const train = loadDataset('mnist', 'train', { limit: 2000 });

@@ -10,7 +10,7 @@ import { FormatError } from '../src/formats/errors.js';
 import { writeTfjs } from '../src/formats/tfjs.js';
 import { float32ToHalf } from '../src/formats/float16.js';
 import { sampleOnnxFiles } from '../src/formats/onnx/samples.js';
-import { getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { paramSpecs, type Architecture } from '../src/core/architectures.js';
 import type { ModelFile, ReadLimits } from '../src/formats/types.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 

@@ -11,13 +11,13 @@ import { startWebServer, type RunningServer, type ServiceOverrides } from '../sr
 import { loadDocument, makeAjv } from '../src/http/contract.js';
 import type { Role } from '../src/crypto/signing.js';
 import type { ParamSet } from '../src/core/paramSet.js';
-import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
 import { writeSafetensors } from '../src/formats/safetensors.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
 import { embedValues } from '../src/core/extract.js';
 import type { WatermarkKey } from '../src/core/watermarkKey.js';
 import type { JobProgress, Task, TaskExecutor, TaskResult } from '../src/service/ports.js';
 import { TaskCancelled } from '../src/service/ports.js';
+import { initialParamSet } from '../src/core/init.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -112,27 +112,9 @@ export function assertProblem(res: request.Response, status: number, code: strin
 }
 
 /** A LeNet5-shaped param set with small seeded weights (test data, not a trained model). */
+/** A LeNet5 param set with seeded initial weights (no tfjs: the API process must not load it). */
 export function lenetParams(seed = 1): ParamSet {
-  let s = seed >>> 0 || 1;
-  const rnd = (): number => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32 - 0.5;
-  };
-  const arch = getArchitecture('lenet5');
-  return {
-    arch: 'lenet5',
-    tensors: paramSpecs(arch).map((sp) => {
-      const n = sp.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n);
-      const scale = Math.sqrt(2 / sp.fanIn);
-      for (let i = 0; i < n; i++) data[i] = rnd() * 2 * scale;
-      return { name: sp.name, shape: [...sp.shape], data };
-    }),
-  };
+  return initialParamSet('lenet5', seed);
 }
 
 /** A watermarked test model: random LeNet5 weights with a fresh key's values written at its positions. */

@@ -5,7 +5,8 @@ import { extractValues } from '../src/core/extract.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
 import { scoreAgainstKey } from '../src/core/score.js';
 import { loadDataset } from '../src/data/datasets.js';
-import { createGradientEngine, initParams } from '../src/training/engine.js';
+import { createGradientEngine } from '../src/training/engine.js';
+import { initParams } from '../src/core/init.js';
 import { TrainingCancelled, toParamSet, trainModel } from '../src/training/train.js';
 
 const arch = getArchitecture('mlp');

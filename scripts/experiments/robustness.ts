@@ -23,7 +23,8 @@ import type { ParamSet } from '../../src/core/paramSet.js';
 import { pearson, scoreAgainstKey } from '../../src/core/score.js';
 import type { WatermarkKey } from '../../src/core/watermarkKey.js';
 import { loadDataset, type Dataset } from '../../src/data/datasets.js';
-import { createGradientEngine, initParams } from '../../src/training/engine.js';
+import { createGradientEngine } from '../../src/training/engine.js';
+import { initParams } from '../../src/core/init.js';
 import { toParamSet, trainModel } from '../../src/training/train.js';
 
 const { values: a } = parseArgs({

@@ -14,7 +14,7 @@ import { readModel, writeModel } from '../formats/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
 import { MODEL_FORMATS, type ModelFormat } from '../formats/types.js';
-import { initParams } from '../training/engine.js';
+import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainProgress } from '../training/train.js';
 import { num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';

@@ -40,7 +40,7 @@ async function run(task: Task): Promise<TaskResult> {
   if (task.kind === 'train') {
     const { generateKey, keyTargetsFromParamSet } = await import('../core/keygen.js');
     const { getArchitecture } = await import('../core/architectures.js');
-    const { initParams } = await import('../training/engine.js');
+    const { initParams } = await import('../core/init.js');
     const arch = getArchitecture(task.arch);
     const seed = task.seed ?? Math.floor(Math.random() * 2 ** 31);
     const init: ParamSet = task.init ?? toParamSet(arch, initParams(arch, seed));

@@ -4,7 +4,8 @@ import { LockedSgd, delveDirection, gaussianSource, makeReplica, mergeLocks, res
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { gatherBatch, loadDataset, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
-import { createGradientEngine, initParams, type GradientEngine } from './engine.js';
+import { createGradientEngine, type GradientEngine } from './engine.js';
+import { initParams } from '../core/init.js';
 
 export interface TrainProgress {
   readonly epoch: number;
