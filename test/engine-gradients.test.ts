@@ -6,6 +6,7 @@ import { initBackend } from '../src/training/backend.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { initParams } from '../src/core/init.js';
 import { forward } from '../src/training/forward.js';
+import { relErr } from './engine-helpers.js';
 
 /** The plain tfjs formulation the fast ops must agree with. */
 function referenceLogits(arch: Architecture, params: tf.Tensor[], x: tf.Tensor4D): tf.Tensor {
@@ -60,15 +61,6 @@ function referenceGrads(arch: Architecture, params: Float32Array[], batch: { x: 
   });
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 /** Not in the registry: strided 'same' convolutions, a linear conv before a pool, a pool not after a conv. */
 const oddNet: Architecture = {

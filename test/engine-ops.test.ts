@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/training/backend.js';
 import { conv2d, dense, flatten, maxPool, softmaxCrossEntropyLoss } from '../src/training/ops.js';
+import { relErr } from './engine-helpers.js';
 
 function values(n: number, seed: number): Float32Array {
   let s = seed;
@@ -23,15 +24,6 @@ function gradsOf(op: (...xs: tf.Tensor[]) => tf.Tensor, shapes: number[][], seed
   });
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 interface Case {
   readonly title: string;

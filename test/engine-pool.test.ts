@@ -4,6 +4,7 @@ import { getArchitecture } from '../src/core/architectures.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { initParams } from '../src/core/init.js';
 import { planTasks } from '../src/training/enginePool.js';
+import { relErr } from './engine-helpers.js';
 
 function batchOf(n: number, seed: number) {
   let s = seed;
@@ -11,15 +12,6 @@ function batchOf(n: number, seed: number) {
   return { x: Float32Array.from({ length: n * 784 }, () => rnd() * 2 - 0.5), y: Uint8Array.from({ length: n }, () => Math.floor(rnd() * 10)), n };
 }
 
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 test('when work is planned over workers, then every (vector, sample) is covered once and the shares differ by at most one sample', () => {
   for (const [vectors, n, workers] of [[1, 100, 2], [5, 100, 2], [3, 7, 2], [1, 1, 2], [4, 10, 3]] as const) {
@@ -53,11 +45,11 @@ test('when two worker threads share a request, then loss, correct count and grad
       const want = await local.lossAndGrads(replicas[r]!, batch);
       assert.ok(Math.abs(many[r]!.loss - want.loss) < 1e-5, `loss ${many[r]!.loss} vs ${want.loss}`);
       assert.equal(many[r]!.correct, want.correct);
-      want.grads.forEach((g, i) => assert.ok(maxRel(many[r]!.grads[i]!, g) < 1e-5, `replica ${r} tensor ${i}: ${maxRel(many[r]!.grads[i]!, g)}`));
+      want.grads.forEach((g, i) => assert.ok(relErr(many[r]!.grads[i]!, g) < 1e-5, `replica ${r} tensor ${i}: ${relErr(many[r]!.grads[i]!, g)}`));
     }
     const logits = await pool.predict(replicas[0]!, batch.x, batch.n);
     const wantLogits = await local.predict(replicas[0]!, batch.x, batch.n);
-    assert.ok(maxRel(logits, wantLogits) < 1e-5);
+    assert.ok(relErr(logits, wantLogits) < 1e-5);
     const ev = await pool.evaluate(replicas[0]!, batch, 3);
     const wantEv = await local.evaluate(replicas[0]!, batch);
     assert.ok(Math.abs(ev.loss - wantEv.loss) < 1e-5 && ev.accuracy === wantEv.accuracy);
