@@ -8,7 +8,8 @@ import type { JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { attackNames } from '../attacks/index.js';
 import { AppError } from './errors.js';
-import { newId, type Actor, type ServiceContext } from './context.js';
+import type { Actor, ServiceContext } from './context.js';
+import { submitJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey } from './models.js';
 import { TaskCancelled } from './ports.js';
 
@@ -32,16 +33,7 @@ export async function startAttackSweep(ctx: ServiceContext, actor: Actor, modelI
   if (!model.arch || !ctx.engines.knownArchitecture(model.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `model '${modelId}' has architecture '${model.arch ?? 'unknown'}'; attacks need one of ${ctx.engines.architectures().join(', ')}`);
   }
-  const job: JobRecord = {
-    id: newId('job'), kind: 'attack', status: 'queued', input: { modelId, ...req }, progress: null, result: null, error: null,
-    createdBy: actor.sub, createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
-  };
-  await ctx.store.write((w) => {
-    w.insertJob(job);
-    w.appendAudit({ actor: actor.sub, role: actor.role, action: 'job.submit', target: job.id, details: { kind: 'attack', input: job.input } });
-  });
-  ctx.jobs.enqueue(job.id);
-  return job;
+  return submitJob(ctx, actor, 'attack', { modelId, ...req });
 }
 
 export function attackHandler(ctx: ServiceContext): JobHandler {

@@ -9,6 +9,7 @@ import type { FileRef, ReleaseRecord, JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
+import { newJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey, sealKey, storeMadeModel } from './models.js';
 import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
 
@@ -30,10 +31,7 @@ export async function createRelease(ctx: ServiceContext, actor: Actor, modelId: 
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `model '${modelId}' has architecture '${model.arch ?? 'unknown'}'; releases need one of ${ctx.engines.architectures().join(', ')}`);
   }
   const now = new Date().toISOString();
-  const job: JobRecord = {
-    id: newId('job'), kind: 'release', status: 'queued', input: { modelId, ...req }, progress: null, result: null, error: null,
-    createdBy: actor.sub, createdAt: now, startedAt: null, finishedAt: null,
-  };
+  const job = newJob(actor, 'release', { modelId, ...req }, now);
   const release: ReleaseRecord = {
     id: newId('rel'), modelId, licensee: req.licensee, status: 'pending', jobId: job.id, keyId: null, releaseModelId: null,
     createdBy: actor.sub, createdAt: now, error: null,

@@ -7,6 +7,7 @@ import type { JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
+import { submitJob } from './jobSubmission.js';
 import { getModel, loadParams, sealKey, storeMadeModel } from './models.js';
 import { TaskCancelled } from './ports.js';
 
@@ -31,16 +32,7 @@ export async function startTraining(ctx: ServiceContext, actor: Actor, req: Trai
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${req.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
   if (req.initModelId) await getModel(ctx, req.initModelId);
-  const job: JobRecord = {
-    id: newId('job'), kind: 'train', status: 'queued', input: { ...req }, progress: null, result: null, error: null,
-    createdBy: actor.sub, createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
-  };
-  await ctx.store.write((w) => {
-    w.insertJob(job);
-    w.appendAudit({ actor: actor.sub, role: actor.role, action: 'job.submit', target: job.id, details: { kind: 'train', input: job.input } });
-  });
-  ctx.jobs.enqueue(job.id);
-  return job;
+  return submitJob(ctx, actor, 'train', { ...req });
 }
 
 export function trainingHandler(ctx: ServiceContext): JobHandler {
