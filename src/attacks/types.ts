@@ -19,6 +19,8 @@ export interface TrainRequest {
   readonly strategy: 'none' | 'naive' | 'delve';
   readonly key?: WatermarkKey;
   readonly init?: ParamSet;
+  /** Tensors held fixed (frozen features). */
+  readonly frozen?: readonly string[];
   readonly epochs: number;
   readonly lr?: number;
   readonly momentum?: number;

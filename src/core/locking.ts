@@ -76,6 +76,8 @@ export function projectOutLocked(grads: Float32Array[], locks: readonly Lock[]):
 export interface SgdOptions {
   readonly momentum: number;
   readonly weightDecay: number;
+  /** Indices of tensors held entirely fixed (no gradient step, no weight decay): frozen layers. */
+  readonly frozen?: readonly number[];
 }
 
 /**
@@ -97,7 +99,9 @@ export class LockedSgd {
 
   step(grads: readonly Float32Array[], lr: number): void {
     const { momentum, weightDecay } = this.opts;
+    const frozen = new Set(this.opts.frozen ?? []);
     for (let t = 0; t < this.params.length; t++) {
+      if (frozen.has(t)) continue;
       const w = this.params[t]!;
       const g = grads[t]!;
       const v = this.velocity[t]!;

@@ -36,6 +36,8 @@ export interface TrainOptions {
   readonly key?: WatermarkKey;
   /** More keys to lock at once: the owner's and a licensee's, for a release. */
   readonly keys?: readonly WatermarkKey[];
+  /** Tensors (by name) held fixed during training: the frozen features of a transfer-learning attack. */
+  readonly frozen?: readonly string[];
   /** Start from these weights (fine-tuning, releases); otherwise a seeded initialisation. */
   readonly init?: ParamSet;
   readonly epochs: number;
@@ -127,9 +129,15 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   };
 
   const params = opts.init ? paramsFromInit(arch, opts.init) : initParams(arch, seed);
+  const frozen = (opts.frozen ?? []).map((name) => {
+    const i = specs.findIndex((s) => s.name === name);
+    if (i < 0) throw new Error(`Cannot freeze '${name}': ${arch.name} has no such tensor (it has ${specs.map((s) => s.name).join(', ')})`);
+    return i;
+  });
   const sgd = new LockedSgd(params, locks, {
     momentum: opts.momentum ?? defaults.training.momentum,
     weightDecay: opts.weightDecay ?? defaults.training.weightDecay,
+    frozen,
   });
   const engine = opts.engine ?? (await createGradientEngine(arch, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }));
   const gauss = gaussianSource(seed ^ 0x5eed);
