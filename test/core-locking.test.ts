@@ -58,3 +58,20 @@ test('when the delve direction is formed, then it is the model gradient minus λ
   const lockedA = new Set(locks.find((l) => l.tensor === 0)!.indices);
   dir[0]!.forEach((v, i) => assert.equal(v, lockedA.has(i) ? 0 : Math.fround(1 - 0.25 * 2)));
 });
+
+test('when SGD trains with a tensor frozen, then that tensor stays bit-identical under momentum and weight decay and the others move', () => {
+  const key = generateKey(tensors.map((t) => ({ ...t, scale: 0.1 })), { seed: 'freeze', n: 60 });
+  const locks = resolveLocks(key, tensors);
+  const g = gaussianSource(11);
+  const params = tensors.map((t) => Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => g() * 0.1));
+  const before = params.map((p) => new Float32Array(p));
+  // Tensor 0 is frozen (and keyed: the lock must not disturb it either); 1 and 2 train.
+  const sgd = new LockedSgd(params, locks, { momentum: 0.9, weightDecay: 5e-4, frozen: [0] });
+  const frozenAfterLocks = new Float32Array(params[0]!);
+  for (let step = 0; step < 20; step++) sgd.step(params.map((p) => Float32Array.from(p, () => g())), 0.1);
+  assert.deepEqual(params[0], frozenAfterLocks, 'the frozen tensor is bit-identical after 20 steps');
+  for (const t of [1, 2]) {
+    const moved = params[t]!.filter((w, i) => w !== before[t]![i]).length;
+    assert.ok(moved > params[t]!.length * 0.8, `tensor ${t}: only ${moved} of ${params[t]!.length} entries moved`);
+  }
+});

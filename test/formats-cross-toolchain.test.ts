@@ -7,8 +7,8 @@ import { extractValues } from '../src/core/extract.js';
 import { parseKey } from '../src/core/keygen.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import { scoreAgainstKey } from '../src/core/score.js';
-import { readModel, writeModel } from '../src/formats/index.js';
-import type { ModelFile, ModelFormat } from '../src/formats/types.js';
+import { readModel, writeModel, type WriteFormat } from '../src/formats/index.js';
+import type { ModelFile } from '../src/formats/types.js';
 
 // A LeNet5 trained with the naive strategy on full MNIST (99.4%), and one trained without the key;
 // the torch_* files were made from them by PyTorch (scripts/make_torch_fixtures.py).
@@ -19,10 +19,11 @@ const key = parseKey(JSON.parse(readFileSync(new URL('key.json', dir), 'utf8')))
 
 function variants(sub: string): [string, ModelFile[]][] {
   const own = readModel([{ name: 'input_lenet5.safetensors', bytes: bytes(`${sub}input_lenet5.safetensors`) }]).params;
-  const ours = (format: ModelFormat) => writeModel({ ...own, arch: 'lenet5' }, format, arch);
+  const ours = (format: WriteFormat) => writeModel({ ...own, arch: 'lenet5' }, format, arch);
   return [
     ['TensorFlow.js (ours)', ours('tfjs')],
-    ['ONNX (ours)', ours('onnx')],
+    ['ONNX (ours, standard: NCHW, PyTorch layout)', ours('onnx')],
+    ['ONNX (ours, NHWC)', ours('onnx-nhwc')],
     ['ONNX (PyTorch exporter)', [{ name: 'm.onnx', bytes: bytes(`${sub}torch_lenet5.onnx`) }]],
     ['safetensors (PyTorch layout)', [{ name: 'm.safetensors', bytes: bytes(`${sub}torch_lenet5.safetensors`) }]],
     ['npz (PyTorch layout, np.savez_compressed)', [{ name: 'm.npz', bytes: bytes(`${sub}torch_lenet5.npz`) }]],

@@ -13,6 +13,8 @@ import type { Role } from '../src/crypto/signing.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import { writeSafetensors } from '../src/formats/safetensors.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { materializeKey, planFromCommitment } from '../src/core/keyPlan.js';
+import { commitmentDigest } from '../src/core/commitment.js';
 import { embedValues } from '../src/core/extract.js';
 import type { WatermarkKey } from '../src/core/watermarkKey.js';
 import type { JobProgress, Task, TaskExecutor, TaskResult } from '../src/service/ports.js';
@@ -147,12 +149,12 @@ export class StandInExecutor implements TaskExecutor {
     if (task.kind === 'train') {
       const base = lenetParams(7);
       if (task.strategy === 'none') return { params: base, testAccuracy: 0.5, backend: 'stand-in' };
-      const key = generateKey(keyTargetsFromParamSet(base), { seed: task.keySeed, id: task.keyId, arch: 'lenet5' });
+      const key = materializeKey(planFromCommitment(task.commitment!, base.tensors), base, { id: task.keyId, arch: 'lenet5', commitment: commitmentDigest(task.commitment!) });
       return { params: embedValues(base, key), key, testAccuracy: 0.5, backend: 'stand-in' };
     }
     if (task.kind === 'attack') throw new Error('the stand-in executor does not run attack sweeps');
-    const licenseeKey = generateKey(keyTargetsFromParamSet(task.ownerModel), { seed: task.keySeed, id: `licensee-${task.licensee}`, arch: 'lenet5', avoid: [task.ownerKey] });
     const withOwner = embedValues(task.ownerModel, task.ownerKey);
+    const licenseeKey = materializeKey(planFromCommitment(task.commitment, withOwner.tensors, [task.ownerKey]), withOwner, { id: task.keyId, arch: 'lenet5', commitment: commitmentDigest(task.commitment) });
     return { params: embedValues(withOwner, licenseeKey), key: licenseeKey, testAccuracy: 0.5, backend: 'stand-in' };
   }
   async close(): Promise<void> {}

@@ -6,6 +6,7 @@ import jwt from 'jsonwebtoken';
 import { startTestServer, assertContract, assertProblem, StandInExecutor, type TestServer } from './http-helpers.js';
 import { listZipEntries, readZipEntry } from '../src/formats/zip.js';
 import { DEFAULT_READ_LIMITS } from '../src/formats/types.js';
+import { readOnnx } from '../src/formats/onnx/read.js';
 
 let s: TestServer;
 const executor = new StandInExecutor(6, 25);
@@ -135,21 +136,43 @@ test('when an issuer makes a release for a licensee, then a job embeds a fresh l
   assert.equal(list.body.total, 1);
 });
 
-test('when a release is downloaded as ONNX, then one file comes with a manifest JWS that verifies offline against the JWKS', async () => {
-  const res = await s.http.get(`/v1/releases/${releaseId}/download`).set(as('issuer')).query({ format: 'onnx' }).buffer(true).parse((r, cb) => {
+async function download(format: string | undefined) {
+  const req = s.http.get(`/v1/releases/${releaseId}/download`).set(as('issuer'));
+  return (format ? req.query({ format }) : req).buffer(true).parse((r, cb) => {
     const chunks: Buffer[] = [];
     r.on('data', (c: Buffer) => chunks.push(c));
     r.on('end', () => cb(null, Buffer.concat(chunks)));
   });
+}
+
+/** Checks a verification names the licensee; returns the licensee key's correlation r. */
+function licenseeMatch(body: { decision: string; leakedBy: string; report: { candidates: { licensee: string | null; r: number | null; decision: string }[] } }): number {
+  assert.equal(body.decision, 'match');
+  assert.equal(body.leakedBy, 'acme-corp');
+  const licensee = body.report.candidates.find((c) => c.licensee === 'acme-corp');
+  assert.equal(licensee?.decision, 'match');
+  assert.equal(typeof licensee?.r, 'number');
+  return licensee!.r!;
+}
+let onnxR = Number.NaN;
+
+test('when a release is downloaded as ONNX, then one file comes with a manifest JWS that verifies offline against the JWKS', async () => {
+  const res = await download('onnx');
   assert.equal(res.status, 200);
   assertContract(res, 'downloadRelease');
   onnxBytes = res.body as Buffer;
+  // The default ONNX is the standard export (PyTorch names and layouts), and format=onnx is the default.
+  const stored = readOnnx(new Uint8Array(onnxBytes), { asStored: true }).tensors.map((t) => `${t.name}[${t.shape}]`);
+  assert.deepEqual(stored.slice(0, 2), ['conv1.weight[20,1,5,5]', 'conv1.bias[20]']);
+  assert.ok(stored.includes('fc1.weight[500,800]'), stored.join(', '));
+  assert.ok(Buffer.from((await download(undefined)).body as Buffer).equals(onnxBytes), 'no format means onnx');
   const manifest = await jwksVerify(String(res.headers['weightmark-manifest']));
   assert.equal(manifest.typ, 'weightmark-release-manifest');
   assert.equal(manifest.licensee, 'acme-corp');
   assert.equal(manifest.releaseId, releaseId);
   assert.equal(manifest.modelId, ownerModelId);
   assert.equal(manifest.files[0].sha256, crypto.createHash('sha256').update(onnxBytes).digest('hex'));
+  assert.equal(manifest.layout, 'standard');
   assert.ok(!JSON.stringify(manifest).includes('values'), 'the manifest never carries the key');
   const again = await s.http.get(`/v1/releases/${releaseId}/manifest.jws`).set(as('auditor')).query({ format: 'onnx' });
   assertContract(again, 'getReleaseManifest');
@@ -180,9 +203,36 @@ test('when the leaked ONNX release is verified, then it matches and names the li
   const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', onnxBytes, 'found-on-the-internet.onnx');
   assert.equal(res.status, 201, JSON.stringify(res.body).slice(0, 500));
   assertContract(res, 'createVerification');
-  assert.equal(res.body.decision, 'match');
-  assert.equal(res.body.leakedBy, 'acme-corp');
+  onnxR = licenseeMatch(res.body);
   assert.equal(res.body.report.comparisons >= 2, true);
+});
+
+test('when the same release is verified as standard ONNX, as safetensors and as onnx-nhwc, then the licensee key scores the same r in all three (every keyed value carried exactly)', async () => {
+  const st = await download('safetensors');
+  const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', st.body as Buffer, 'leak.safetensors');
+  assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 500));
+  assert.equal(licenseeMatch(v.body), onnxR);
+});
+
+test('when a release is downloaded as onnx-nhwc, then it is the NHWC graph with canonical tensors, and verifies like the standard export', async () => {
+  const res = await download('onnx-nhwc');
+  assert.equal(res.status, 200);
+  assertContract(res, 'downloadRelease');
+  assert.match(String(res.headers['content-disposition']), /model-nhwc\.onnx/);
+  const bytes = res.body as Buffer;
+  const manifest = await jwksVerify(String(res.headers['weightmark-manifest']));
+  assert.equal(manifest.format, 'onnx-nhwc');
+  assert.equal(manifest.layout, 'nhwc');
+  assert.equal(manifest.files[0].sha256, crypto.createHash('sha256').update(bytes).digest('hex'));
+  assert.deepEqual(readOnnx(new Uint8Array(bytes), { asStored: true }).tensors.map((t) => t.name).slice(0, 2), ['conv1/kernel', 'conv1/bias']);
+  const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', bytes, 'leak-nhwc.onnx');
+  assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 500));
+  assert.equal(licenseeMatch(v.body), onnxR);
+});
+
+test('when a download names an unknown format, then 400 WM_ERR_VALIDATION', async () => {
+  const res = await s.http.get(`/v1/releases/${releaseId}/download`).set(as('issuer')).query({ format: 'onnx-nchw' });
+  assertProblem(res, 400, 'WM_ERR_VALIDATION', 'downloadRelease');
 });
 
 test('when the signing key is rotated, then new reports use the new kid and old manifests still verify', async () => {

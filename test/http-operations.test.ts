@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, assertContract, assertProblem, StandInExecutor } from './http-helpers.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 
 test('when probed, then /healthz and /readyz answer, /metrics exposes Prometheus text, /docs serves Swagger UI locally', async () => {
   const s = await startTestServer();
@@ -70,7 +71,7 @@ test('when the service starts twice on the same dirs, then it keeps its master k
   const t = await startTestServer({ dir });
   try {
     assert.equal(t.server.service.ctx.signing.activeKid, kid);
-    assert.equal(t.server.service.store.schemaVersion(), 1);
+    assert.equal(t.server.service.store.schemaVersion(), MIGRATIONS[MIGRATIONS.length - 1]!.version);
     assert.equal((await t.http.get('/v1/models').set('Authorization', `Bearer ${t.tokens.admin}`)).status, 200);
   } finally {
     await t.stop();

@@ -6,15 +6,34 @@
 import type { Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { fineTune, overwrite } from './finetune.js';
+import { lowRank, parseRanks } from './lowRank.js';
 import { addGaussianNoise } from './noise.js';
 import { pruneMagnitude } from './prune.js';
 import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
+import { reinitRetrain } from './reinit.js';
 import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
 import { addDummyUnits, permuteUnits, rescaleUnits } from './units.js';
 
 function opt<T extends string | number | boolean>(ctx: AttackContext, name: string, fallback: T): T {
   const v = ctx.options?.[name];
   return (v !== undefined && typeof v === typeof fallback ? v : fallback) as T;
+}
+
+/** A string option, or undefined. @throws naming the option when it is given as another type. */
+function textOption(ctx: AttackContext, name: string, example: string): string | undefined {
+  const v = ctx.options?.[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new Error(`option ${name} must be text like ${example}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** low-rank's options: layers "fc1,conv2" and ranks "fc1=15,conv2=15,fc2=8". */
+function lowRankOptions(ctx: AttackContext): { layers?: string[]; ranks?: Record<string, number> } {
+  const layersText = textOption(ctx, 'layers', '"fc1,conv2"');
+  const ranksText = textOption(ctx, 'ranks', '"fc1=15,conv2=15,fc2=8"');
+  const layers = layersText?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (layers && layers.length === 0) throw new Error('option layers names no layer; give e.g. layers=fc1,conv2');
+  return { ...(layers ? { layers } : {}), ...(ranksText !== undefined ? { ranks: parseRanks(ranksText) } : {}) };
 }
 
 function pure(
@@ -45,6 +64,8 @@ function pure(
 const bits: StrengthSpec = { name: 'bits', unit: 'bits', defaults: [8, 7, 6, 5, 4, 3, 2], quick: [8, 4, 2], decreasing: true };
 const fractionPruned: StrengthSpec = { name: 'fraction pruned', unit: '%', defaults: [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99], quick: [0.5, 0.9, 0.99] };
 const epochs: StrengthSpec = { name: 'epochs', unit: 'epochs', defaults: [1, 2, 3, 5], quick: [1] };
+const rankKept: StrengthSpec = { name: 'rank kept', unit: 'rank', defaults: [50, 30, 20, 15, 10, 8, 5, 3], quick: [20, 10, 5], decreasing: true };
+const retrainEpochs: StrengthSpec = { name: 'epochs', unit: 'epochs', defaults: [1, 2, 3], quick: [1] };
 const single: StrengthSpec = { name: 'applied', unit: '', defaults: [1], quick: [1] };
 
 export const attacks: readonly Attack[] = [
@@ -65,6 +86,48 @@ export const attacks: readonly Attack[] = [
     rescaleUnits(set, arch, s, ctx.seed)),
   pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true }, (set, arch, s, ctx) =>
     addDummyUnits(set, arch, s, ctx.seed)),
+  pure('low-rank', 'low-rank compression (truncated SVD)',
+    'Every kernel replaced by its best rank-k approximation (truncated SVD), k = the strength per layer (min with the full rank); no data, no training; biases untouched. '
+    + 'A conv kernel is the matrix [out, in·kh·kw] (PyTorch\'s OIHW flattened; its rank differs under other groupings), a dense one [out, in]. '
+    + 'Options: layers (e.g. "fc1,conv2"; default every kernel, or the layers named in ranks), ranks (e.g. "fc1=15,conv2=15,fc2=8": per-layer ranks overriding the strength).',
+    rankKept, {}, (set, arch, s, ctx) => lowRank(set, arch, s, lowRankOptions(ctx)).set),
+  {
+    name: 'reinit-head',
+    title: 'head re-initialised, retrained alone',
+    description: 'Transfer learning: the output layer re-initialised (the architecture\'s initialiser, seeded) and retrained for the strength in epochs with every other layer frozen '
+      + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Options: layers (e.g. "fc1,fc2": the last k layers), freeze (rest | features | none | a list of layers), lr, momentum, weightDecay. '
+      + 'Not cumulative: the re-initialisation happens once, at the start of every point.',
+    strength: retrainEpochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: false,
+    run: (set, arch, s, ctx) => reinitRetrain(set, arch, s, ctx, { target: 'head', freeze: 'rest' }, 'reinit-head'),
+  },
+  {
+    name: 'reinit-classifier',
+    title: 'classifier re-initialised, retrained on frozen features',
+    description: 'Transfer learning: every layer after the flatten (the classifier: fc1 and fc2 in LeNet5) re-initialised and retrained for the strength in epochs with the conv features frozen '
+      + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to features. In an mlp every layer is re-initialised (training from scratch). Not cumulative.',
+    strength: retrainEpochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: false,
+    run: (set, arch, s, ctx) => reinitRetrain(set, arch, s, ctx, { target: 'classifier', freeze: 'features' }, 'reinit-classifier'),
+  },
+  {
+    name: 'reinit-hidden',
+    title: 'last hidden layer re-initialised, all fine-tuned',
+    description: 'The last hidden layer (the one before the output: fc1 in LeNet5) re-initialised and the whole network fine-tuned for the strength in epochs '
+      + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to none. Not cumulative.',
+    strength: retrainEpochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: false,
+    run: (set, arch, s, ctx) => reinitRetrain(set, arch, s, ctx, { target: 'last-hidden', freeze: 'none' }, 'reinit-hidden'),
+  },
   {
     name: 'fine-tune',
     title: 'fine-tuning at lr 0.1',
@@ -129,3 +192,6 @@ export { addGaussianNoise } from './noise.js';
 export { permuteUnits, rescaleUnits, addDummyUnits, remapUnits, hiddenLinks } from './units.js';
 export { fineTune, overwrite } from './finetune.js';
 export { runChain, chainAttack, type ChainStep } from './chain.js';
+export { lowRank, parseRanks, kernelMatrix, type LowRankOptions, type LowRankLayer } from './lowRank.js';
+export { reinitRetrain, planReinit, paramLayers, featureLayers, type ReinitDefaults, type ReinitPlan, type FreezeMode } from './reinit.js';
+export { buildChain, parseChainText, parseOptionsText, formatChain, checkOptions, MAX_CHAIN_STEPS, type ChainStepSpec, type BuiltChain, type AttackOptions, type AttackOptionValue } from './chainSpec.js';

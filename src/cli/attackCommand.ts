@@ -4,10 +4,14 @@
  * sweep.csv, sweep.svg) on one model or two (e.g. the naive and the delve model of the same key).
  * Accuracy is measured on the MNIST test set through ONNX Runtime; the score aligns the attacked model
  * to the key with the owner's model as the reference (invariant alignment unless --no-invariant).
+ * `--chain` runs several attacks one after the other as one (src/attacks/chainSpec.ts: the step whose
+ * strength is left out, else the last, is the one --strength/--sweep set); `--options k=v` passes
+ * attack options (low-rank's ranks, reinit's layers/freeze, lr, …) to the attack or to every step.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { attackBench, type AttackBench } from '../attacks/bench.js';
+import { buildChain, parseChainText, parseOptionsText, type AttackOptionValue, type BuiltChain, type ChainStepSpec } from '../attacks/chainSpec.js';
 import { attacks, getAttack } from '../attacks/index.js';
 import { measurePoint, runSweep, type SweepModel, type SweepPoint, type SweepResult } from '../attacks/sweep.js';
 import type { Attack } from '../attacks/types.js';
@@ -24,14 +28,20 @@ import { interruptSignal } from './interrupt.js';
 import { readModelPath } from './modelFiles.js';
 import { ProgressBar } from './progress.js';
 
-const usage = `weightmark attack --model DIR_OR_FILE --key FILE --attack NAME (--strength X | --sweep [X,Y,Z|quick])
-  [--reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
+const usage = `weightmark attack --model DIR_OR_FILE --key FILE (--attack NAME | --chain STEPS) (--strength X | --sweep [X,Y,Z|quick])
+  [--options k=v ...] [--reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
   [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95] [--out DIR] [--json]
 weightmark attack --list [--json]
 
   --strength X   attack once; with --out, write the attacked model there (TensorFlow.js)
   --sweep        the attack's default strengths (quick: its short sweep; or a list X,Y,Z);
                  with --out, write sweep.json, sweep.csv and sweep.svg there
+  --chain        attacks one after the other, e.g. "low-rank:15,fine-tune:1" or
+                 "low-rank:15[ranks=fc1=15,conv2=15,fc2=8],reinit-head:1"; step NAME[:STRENGTH][[k=v;k=v]];
+                 --strength/--sweep set the step without a strength, else the last; with neither, the
+                 chain runs once as written
+  --options      attack options k=v (repeatable; pairs also separated by ';'), e.g. ranks=fc1=15,fc2=8,
+                 layers=fc1, freeze=none, lr=0.01; with --chain they apply to every step
   --reference    the owner's model, when --model is not it (default: --model itself)
   --compare      a second model with the same key (its own reference), e.g. naive vs delve`;
 
@@ -40,7 +50,14 @@ const opts = {
   reference: { type: 'string' }, compare: { type: 'string' }, label: { type: 'string' }, label2: { type: 'string' },
   'no-invariant': { type: 'boolean' }, arch: { type: 'string' }, 'test-limit': { type: 'string' }, 'finetune-limit': { type: 'string' },
   threads: { type: 'string' }, seed: { type: 'string' }, floor: { type: 'string' }, out: { type: 'string' }, list: { type: 'boolean' },
+  chain: { type: 'string' }, options: { type: 'string', multiple: true },
 } as const;
+
+/** Every --options value merged (a later name wins). @throws naming the pair that is not name=value. */
+function parseCliOptions(values: readonly string[] | undefined): Record<string, AttackOptionValue> | undefined {
+  if (!values || values.length === 0) return undefined;
+  return Object.assign({}, ...values.map((v) => parseOptionsText(v))) as Record<string, AttackOptionValue>;
+}
 
 /** A bare `--sweep` (last, or followed by another flag) means the attack's default strengths. */
 function bareSweep(argv: string[]): string[] {
@@ -132,6 +149,10 @@ interface RunSetup {
   readonly out: string | undefined;
   readonly json: boolean;
   readonly signal: AbortSignal;
+  /** Attack options (--options), for the attack or every step of a chain. */
+  readonly options: Record<string, AttackOptionValue> | undefined;
+  /** The chain's steps as given (--chain), for the output. */
+  readonly chain: readonly ChainStepSpec[] | undefined;
 }
 
 async function attackOnce(s: RunSetup, strength: number): Promise<void> {
@@ -142,7 +163,7 @@ async function attackOnce(s: RunSetup, strength: number): Promise<void> {
     const before = await measurePoint(model.params, model.arch, 0, model, measure);
     const started = Date.now();
     const attacked = await withAttackName(attack, `at ${describeStrength(attack, strength)}`, () =>
-      attack.run(model.params, model.arch, strength, { ...bench.context, seed: s.seed * 1000003 + i * 7, signal: s.signal }));
+      attack.run(model.params, model.arch, strength, { ...bench.context, ...(s.options ? { options: s.options } : {}), seed: s.seed * 1000003 + i * 7, signal: s.signal }));
     const after = await measurePoint(attacked.set, attacked.arch, strength, model, measure, started);
     let written: string | undefined;
     if (s.out) {
@@ -154,7 +175,8 @@ async function attackOnce(s: RunSetup, strength: number): Promise<void> {
     results.push({ label: model.label, arch, before, after, ...(written ? { out: written } : {}) });
   }
   if (s.json) {
-    console.log(JSON.stringify({ attack: attack.name, strength, invariant, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+    const extra = { ...(s.chain ? { chain: s.chain } : {}), ...(s.options ? { options: s.options } : {}) };
+    console.log(JSON.stringify({ attack: attack.name, strength, ...extra, invariant, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
     return;
   }
   console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${invariant ? 'invariant' : 'plain'} alignment`);
@@ -181,7 +203,7 @@ async function sweep(s: RunSetup, strengths: number[], floor: number): Promise<v
   try {
     result = await withAttackName(attack, 'sweep', () => runSweep({
       attack, strengths, models: s.models, scorer: bench.scorer, evaluate: bench.evaluate, invariant: s.invariant, accuracyFloor: floor,
-      seed: s.seed, context: bench.context, signal: s.signal,
+      seed: s.seed, context: { ...bench.context, ...(s.options ? { options: s.options } : {}) }, signal: s.signal,
       onProgress: (p) => bar.update(p.done / p.total, `${p.model} @ ${p.strength ?? 'unattacked'}${p.point ? `: accuracy ${pct(p.point.accuracy)}, r ${p.point.r.toFixed(3)}` : ''}`),
     }));
   } finally {
@@ -219,12 +241,22 @@ export async function runAttack(argv: string[]): Promise<number> {
     return 0;
   }
   if (a.list) return listAttacks(a.json);
-  const attack = getAttack(required(a.attack, 'attack'));
+  if (a.attack !== undefined && a.chain !== undefined) throw new Error('Give --attack NAME (one attack) or --chain STEPS (several in a row), not both');
+  if (a.attack === undefined && a.chain === undefined) throw new Error('--attack NAME or --chain STEPS is required (weightmark attack --list shows the attacks)');
+  const chain: BuiltChain | undefined = a.chain !== undefined ? buildChain(parseChainText(a.chain)) : undefined;
+  const attack = chain ? chain.attack : getAttack(a.attack!);
+  const options = parseCliOptions(a.options);
   if (a.strength !== undefined && a.sweep !== undefined) throw new Error('Give either --strength X (one attack) or --sweep [X,Y,Z] (a sweep), not both');
-  if (a.strength === undefined && a.sweep === undefined) {
+  let strengths: number[];
+  if (a.sweep !== undefined) strengths = parseStrengths(a.sweep, attack);
+  else if (a.strength !== undefined) strengths = [num(a.strength, 'strength', NaN)];
+  else if (chain?.strength !== undefined) strengths = [chain.strength];
+  else if (chain) {
+    const step = chain.specs[chain.sweepStep]!;
+    throw new Error(`Chain step ${chain.sweepStep + 1} (${step.attack}) has no strength: write it (${step.attack}:X), or give --strength X or --sweep [X,Y,Z] (${attack.strength.name}; default sweep ${attack.strength.defaults.join(', ')})`);
+  } else {
     throw new Error(`Give --strength X or --sweep [X,Y,Z] for '${attack.name}' (${attack.strength.name}${attack.strength.unit ? `, ${attack.strength.unit}` : ''}; default sweep ${attack.strength.defaults.join(', ')})`);
   }
-  const strengths = a.sweep !== undefined ? parseStrengths(a.sweep, attack) : [num(a.strength, 'strength', NaN)];
   const key = loadKey(required(a.key, 'key'));
   const modelPath = required(a.model, 'model');
   const models = [loadModel(modelPath, a.label ?? defaultLabel(modelPath), key, a.arch, a.reference)];
@@ -244,7 +276,10 @@ export async function runAttack(argv: string[]): Promise<number> {
     ...(finetuneLimit !== undefined ? { dataLimit: finetuneLimit } : {}),
   });
   const { signal, release } = interruptSignal();
-  const setup: RunSetup = { attack, models, bench, invariant: !a['no-invariant'], seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal };
+  const setup: RunSetup = {
+    attack, models, bench, invariant: !a['no-invariant'], seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal,
+    options, chain: chain?.specs,
+  };
   try {
     if (a.sweep !== undefined) await sweep(setup, strengths, floor);
     else await attackOnce(setup, strengths[0]!);

@@ -10,10 +10,10 @@ import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, type DatasetName } from '../data/datasets.js';
-import { readModel, writeModel } from '../formats/index.js';
+import { readModel, writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
-import { MODEL_FORMATS, type ModelFormat } from '../formats/types.js';
+import type { ModelFormat } from '../formats/types.js';
 import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainProgress } from '../training/train.js';
 import { num, oneOf, parse, required } from './args.js';
@@ -259,10 +259,12 @@ export async function runFinetune(argv: string[]): Promise<number> {
 export async function runExport(argv: string[]): Promise<number> {
   const a = parse(argv, { model: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' } });
   if (a.help) {
-    console.log(`weightmark export --model FILE_OR_DIR --format ${MODEL_FORMATS.join('|')} --out PATH [--arch NAME]`);
+    console.log(`weightmark export --model FILE_OR_DIR --format ${WRITE_FORMATS.join('|')} --out PATH [--arch NAME]
+  onnx (default): standard ONNX as torch.onnx.export writes it (input NCHW, conv1.weight OIHW, fc weights [out, in])
+  onnx-nhwc: input NHWC, our canonical tensors (conv1/kernel HWIO, dense kernels [in, out])`);
     return 0;
   }
-  const format = oneOf<ModelFormat>(a.format, 'format', MODEL_FORMATS, 'onnx');
+  const format = oneOf<WriteFormat>(a.format, 'format', WRITE_FORMATS, 'onnx');
   const out = required(a.out, 'out');
   const { params } = loadModel(required(a.model, 'model'));
   const arch = getArchitecture(a.arch ?? params.arch ?? 'lenet5');

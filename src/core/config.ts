@@ -11,10 +11,18 @@ export const defaults = {
      * not stand out in a histogram (values of ±0.1 in LeNet5 are several times its weight scale).
      */
     valueKind: 'scale-matched' as const,
+    /** PROVISIONAL (measurement pending): every layer gets min(64, 20% of its size) positions, the rest by size. */
+    allocation: { minPerLayer: 64, maxFraction: 0.2, share: 'size' } as { minPerLayer: number; maxFraction: number; share: 'size' | 'sqrt' },
+    /** PROVISIONAL (measurement pending): fraction of a training run after which the committed key's values are drawn from the weights and locked. */
+    embedAt: 0.25,
+    /** Spread given to a tensor whose weights are all equal when its values are drawn (no layer sibling to borrow from). */
+    fallbackStd: 0.05,
   },
   score: {
     /** Probability that an unrelated model is declared a match; courts want it tiny. */
     fpr: 1e-6,
+    /** PROVISIONAL (measurement pending): the smallest of the pooled and per-layer p-values, Bonferroni over them. */
+    combination: 'min' as 'min' | 'fisher' | 'pooled',
   },
   training: {
     /**
@@ -44,6 +52,8 @@ export const defaults = {
     lambda: 0.1,
     /** A replica whose loss exceeds the model's by this much stops pushing (Infinity: the paper's unbounded ascent). */
     margin: Number.POSITIVE_INFINITY,
+    /** Sign of the replica term: 'ascent' as the paper's text describes it (see core/locking.ts delveDirection). */
+    direction: 'ascent' as 'ascent' | 'descent',
   },
   release: {
     /** A licensee copy: one short pass over 10k samples at a low lr heals the accuracy a fresh key costs. */

@@ -96,7 +96,7 @@ export function allocatePositions(sizes: readonly number[], n: number): number[]
  * k distinct integers from [0, size) outside `taken`, by rejection: keys are sparse (n ≪ size), so few
  * draws are wasted.
  */
-function distinctIndices(rng: SeededRng, size: number, k: number, taken: ReadonlySet<number>): number[] {
+export function distinctIndices(rng: SeededRng, size: number, k: number, taken: ReadonlySet<number>): number[] {
   if (k + taken.size > size) throw new Error(`Cannot place ${k} positions in a tensor of ${size} with ${taken.size} already taken`);
   const chosen = new Set<number>();
   if (k > (size - taken.size) / 2) {
@@ -117,7 +117,7 @@ function distinctIndices(rng: SeededRng, size: number, k: number, taken: Readonl
   return [...chosen].sort((a, b) => a - b);
 }
 
-function takenPositions(avoid: readonly WatermarkKey[] | undefined, name: string): Set<number> {
+export function takenPositions(avoid: readonly WatermarkKey[] | undefined, name: string): Set<number> {
   const taken = new Set<number>();
   for (const k of avoid ?? []) {
     const t = k.tensors.findIndex((x) => x.name === name);
@@ -219,7 +219,7 @@ export function decodeMessage(extracted: ArrayLike<number>): string {
   return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
 }
 
-const kinds: readonly KeyValueKind[] = ['scale-matched', 'uniform', 'image', 'message'];
+const kinds: readonly KeyValueKind[] = ['scale-matched', 'uniform', 'image', 'message', 'distribution-matched'];
 
 /**
  * Validates a key read from JSON.
@@ -232,7 +232,7 @@ export function parseKey(json: unknown): WatermarkKey {
   if (typeof json !== 'object' || json === null) fail('expected a JSON object');
   const k = json as Record<string, unknown>;
   if (k.format !== 'weightmark-key') fail(`format must be 'weightmark-key', found ${JSON.stringify(k.format)}`);
-  if (k.version !== 1) fail(`unsupported version ${JSON.stringify(k.version)}; supported versions are: 1`);
+  if (k.version !== 1 && k.version !== 2) fail(`unsupported version ${JSON.stringify(k.version)}; supported versions are: 1, 2`);
   if (typeof k.id !== 'string' || k.id.length === 0) fail('id must be a non-empty string');
   if (!kinds.includes(k.valueKind as KeyValueKind)) fail(`valueKind must be one of ${kinds.join(', ')}`);
   if (!Array.isArray(k.tensors) || k.tensors.length === 0) fail('tensors must be a non-empty array');
@@ -257,6 +257,14 @@ export function parseKey(json: unknown): WatermarkKey {
       fail('image.amplitudes must hold one positive number per tensor');
     }
   }
+  if (k.layers !== undefined && (!Array.isArray(k.layers) || k.layers.length !== tensors.length || !k.layers.every((l) => typeof l === 'string' && l.length > 0))) {
+    fail('layers must hold one non-empty string per tensor');
+  }
+  if (k.signal !== undefined) {
+    if (k.version !== 2) fail('signal needs version 2');
+    if (!Array.isArray(k.signal) || k.signal.length !== ti.length || !k.signal.every((x) => typeof x === 'number' && Number.isFinite(x))) fail('signal must hold one finite number per position');
+  }
+  if (k.commitment !== undefined && (typeof k.commitment !== 'string' || !/^[0-9a-f]{64}$/.test(k.commitment))) fail('commitment must be a sha256 digest (64 lowercase hex digits)');
   const seen = new Set<string>();
   for (let i = 0; i < ti.length; i++) {
     const t = ti[i];

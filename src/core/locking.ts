@@ -36,7 +36,7 @@ export function resolveLocks(key: WatermarkKey, tensors: readonly { name: string
 }
 
 /** Merges the locks of several keys (the owner's and a licensee's); a position locked twice must agree. */
-export function mergeLocks(...groups: readonly Lock[][]): Lock[] {
+export function mergeLocks(...groups: (readonly Lock[])[]): Lock[] {
   const byTensor = new Map<number, Map<number, number>>();
   for (const locks of groups) {
     for (const l of locks) {
@@ -87,14 +87,27 @@ export interface SgdOptions {
  */
 export class LockedSgd {
   private readonly velocity: Float32Array[];
+  private locks: readonly Lock[];
 
   constructor(
     readonly params: Float32Array[],
-    private readonly locks: readonly Lock[],
+    locks: readonly Lock[],
     private readonly opts: SgdOptions,
   ) {
+    this.locks = locks;
     this.velocity = params.map((p) => new Float32Array(p.length));
     applyLocks(params, locks);
+  }
+
+  /** Locks more entries from now on (a key embedded part-way through training); their velocity is cleared. */
+  addLocks(more: readonly Lock[]): void {
+    this.locks = mergeLocks([...this.locks], more);
+    projectOutLocked(this.velocity, more);
+    applyLocks(this.params, this.locks);
+  }
+
+  get locked(): readonly Lock[] {
+    return this.locks;
   }
 
   step(grads: readonly Float32Array[], lr: number): void {
@@ -145,17 +158,24 @@ export function makeReplica(params: readonly Float32Array[], locks: readonly Loc
   return replica;
 }
 
+export type DelveDirection = 'ascent' | 'descent';
+
 /**
- * The delve update direction (paper, §3: the replicas' loss must RISE while the locked model's falls):
- * G = ∇L(W) − (λ/R) Σ_r ∇L(W + ΔW_r), projected onto the unlocked parameters. Descending along G lowers
- * the model's loss and raises the loss of any model whose keyed weights moved, carving a steep valley
- * around the key values.
+ * The delve update direction, projected onto the unlocked parameters:
+ * - 'ascent' (the paper's text, §3: the replicas' loss must RISE while the locked model's falls):
+ *   G = ∇L(W) − (λ/R) Σ_r ∇L(W + ΔW_r): descending along G raises the loss of any model whose keyed
+ *   weights moved, carving a steep valley around the key values;
+ * - 'descent' (the replicas' loss is minimised too, as in noise-injection training): G = ∇L(W) +
+ *   (λ/R) Σ_r ∇L(W + ΔW_r): the loss becomes flat in the keyed weights, so an attacker's gradient on
+ *   them is small and fine-tuning moves them less.
  */
-export function delveDirection(modelGrads: readonly Float32Array[], replicaGrads: readonly (readonly Float32Array[])[], lambda: number, locks: readonly Lock[]): Float32Array[] {
+export function delveDirection(
+  modelGrads: readonly Float32Array[], replicaGrads: readonly (readonly Float32Array[])[], lambda: number, locks: readonly Lock[], direction: DelveDirection = 'ascent',
+): Float32Array[] {
   const R = replicaGrads.length;
   const out = modelGrads.map((g) => new Float32Array(g));
   if (R > 0 && lambda !== 0) {
-    const c = lambda / R;
+    const c = ((direction === 'ascent' ? 1 : -1) * lambda) / R;
     for (const rg of replicaGrads) {
       for (let t = 0; t < out.length; t++) {
         const o = out[t]!;

@@ -52,6 +52,24 @@ function thumbprint(pub: KeyObject): string {
   return crypto.createHash('sha256').update(canonical).digest('base64url');
 }
 
+/** Clock difference between the minting host and this one that an `iat` may show. */
+const CLOCK_SKEW_SEC = 60;
+
+/**
+ * A token without `exp` would be valid forever, and one with a far `exp` nearly so; `iat` is needed to
+ * measure the lifetime, and an `iat` in the future would stretch it past the maximum unnoticed.
+ */
+function checkLifetime(p: jwt.JwtPayload, maxTtlSec: number): void {
+  const how = 'mint tokens with `weightmark token` or POST /v1/tokens';
+  if (typeof p.exp !== 'number') throw new TokenError('invalid', `the token has no expiry (exp); every token must expire, within ${maxTtlSec} s of its issue; ${how}`);
+  if (typeof p.iat !== 'number') throw new TokenError('invalid', `the token has no issue time (iat), so its lifetime cannot be checked against the maximum of ${maxTtlSec} s; ${how}`);
+  const now = Math.floor(Date.now() / 1000);
+  if (p.iat > now + CLOCK_SKEW_SEC) throw new TokenError('invalid', `the token's issue time (iat ${p.iat}) is ${p.iat - now} s in the future; ${how}`);
+  if (p.exp - p.iat > maxTtlSec) {
+    throw new TokenError('invalid', `the token's lifetime (exp − iat) is ${p.exp - p.iat} s, longer than the maximum of ${maxTtlSec} s (WEIGHTMARK_TOKEN_MAX_TTL_SEC); ${how}`);
+  }
+}
+
 export class SigningKeys {
   readonly #dir: string;
   #keys = new Map<string, SigningKey>();
@@ -152,9 +170,10 @@ export class SigningKeys {
 
   /**
    * Checks a bearer token: ES256 only (so `none` and HS/RS confusion fail), a kid we hold, our issuer
-   * and audience, not expired, a known role. @throws TokenError saying which check failed.
+   * and audience, a bounded lifetime (`exp` and `iat` present, `exp − iat` ≤ `maxTtlSec`, `iat` not
+   * in the future), not expired, a known role. @throws TokenError saying which check failed.
    */
-  verifyToken(token: string, opts: { issuer: string; audience: string }): Principal {
+  verifyToken(token: string, opts: { issuer: string; audience: string; maxTtlSec: number }): Principal {
     const decoded = jwt.decode(token, { complete: true });
     if (!decoded || typeof decoded.payload === 'string') throw new TokenError('invalid', 'the bearer token is not a JWT');
     if (decoded.header.alg !== 'ES256') throw new TokenError('invalid', `the token's algorithm '${decoded.header.alg}' is not accepted; only ES256`);
@@ -167,6 +186,7 @@ export class SigningKeys {
       if (e instanceof jwt.TokenExpiredError) throw new TokenError('expired', 'the token has expired; mint a new one');
       throw new TokenError('invalid', `the token failed verification: ${(e as Error).message}`);
     }
+    checkLifetime(p, opts.maxTtlSec);
     if (!ROLES.includes(p.role)) throw new TokenError('invalid', `the token's role '${String(p.role)}' is not one of ${ROLES.join(', ')}`);
     if (typeof p.sub !== 'string' || !p.sub) throw new TokenError('invalid', 'the token has no subject (sub)');
     return { sub: p.sub, role: p.role as Role, jti: typeof p.jti === 'string' ? p.jti : crypto.createHash('sha256').update(token).digest('hex').slice(0, 16) };

@@ -2,11 +2,14 @@
  * Task accuracy of any param set, through onnxruntime-node: the param set is exported in memory with
  * writeOnnx and run in batches. No tfjs on this path, so verification and attack reports can measure
  * accuracy in a process that never loads TensorFlow.
+ *
+ * It runs the standard export (the one licensees download: NCHW input, PyTorch layouts), feeding it
+ * NCHW batches transposed from our NHWC data, so every accuracy figure also exercises that export.
  */
 import * as ort from 'onnxruntime-node';
 import type { Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
-import { ONNX_INPUT, ONNX_OUTPUT, writeOnnx } from '../formats/onnx/write.js';
+import { ONNX_INPUT, ONNX_OUTPUT, onnxInputShape, writeOnnx } from '../formats/onnx/write.js';
 
 /** Labelled samples, NHWC and normalised as the model was trained (loadDataset's shape). */
 export interface LabelledData {
@@ -35,7 +38,7 @@ export interface AccuracyResult {
 const DEFAULT_BATCH = 500;
 const DEFAULT_THREADS = 2;
 
-/** An onnxruntime session for a param set of `arch`. The caller releases it. */
+/** An onnxruntime session for the standard export of a param set of `arch` (input NCHW). The caller releases it. */
 export async function createSession(set: ParamSet, arch: Architecture, threads = DEFAULT_THREADS): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(writeOnnx(set, arch), {
     intraOpNumThreads: threads,
@@ -55,12 +58,13 @@ export async function predictLogits(set: ParamSet, arch: Architecture, x: Float3
   const n = x.length / sample;
   const batch = Math.max(1, Math.floor(opts.batchSize ?? DEFAULT_BATCH));
   const out = new Float32Array(n * arch.classes);
+  const sampleDims = onnxInputShape(arch).slice(1) as number[]; // [C, H, W]
   const session = await createSession(set, arch, opts.threads);
   try {
     for (let start = 0; start < n; start += batch) {
       opts.signal?.throwIfAborted();
       const b = Math.min(batch, n - start);
-      const input = new ort.Tensor('float32', x.subarray(start * sample, (start + b) * sample), [b, ...arch.inputShape]);
+      const input = new ort.Tensor('float32', nhwcToNchw(x.subarray(start * sample, (start + b) * sample), b, arch.inputShape), [b, ...sampleDims]);
       const result = await session.run({ [ONNX_INPUT]: input });
       const logits = result[ONNX_OUTPUT]!;
       out.set(logits.data as Float32Array, start * arch.classes);
@@ -69,6 +73,18 @@ export async function predictLogits(set: ParamSet, arch: Architecture, x: Float3
     }
   } finally {
     await session.release();
+  }
+  return out;
+}
+
+/** n samples [H, W, C] → [C, H, W]; with one channel the bytes are the same, so no copy. */
+export function nhwcToNchw(x: Float32Array, n: number, [h, w, c]: readonly [number, number, number]): Float32Array {
+  if (c === 1) return x;
+  const out = new Float32Array(x.length);
+  const hw = h * w;
+  for (let s = 0; s < n; s++) {
+    const base = s * hw * c;
+    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) out[base + ch * hw + p] = x[base + p * c + ch]!;
   }
   return out;
 }

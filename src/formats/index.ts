@@ -25,6 +25,13 @@ export { sniffFormat } from './sniff.js';
 export { readModelFiles } from './files.js';
 
 /**
+ * What writeModel writes: every format readModel reads, plus 'onnx-nhwc', our NHWC graph with the
+ * canonical tensors. 'onnx' is the standard (PyTorch-layout, NCHW) export; both read back as 'onnx'.
+ */
+export type WriteFormat = ModelFormat | 'onnx-nhwc';
+export const WRITE_FORMATS: readonly WriteFormat[] = ['onnx', 'onnx-nhwc', 'safetensors', 'npy', 'npz', 'tfjs'];
+
+/**
  * Reads a model from its files. The format comes from content: one tfjs model.json makes the rest its
  * shards; one ONNX model makes the rest its external data (by name); otherwise every file must be the
  * same one of safetensors / npy / npz and their tensors are merged (sharded safetensors, one .npy per
@@ -94,10 +101,11 @@ function npyTensorName(fileName: string): string {
 
 /**
  * Writes a param set in `format`. safetensors, npz (stored entries) and npy (one file per tensor) need no
- * architecture; tfjs and onnx do (topology / graph). @throws Error when a needed architecture is missing
- * or the set does not fit it.
+ * architecture; tfjs and onnx do (topology / graph). 'onnx' is the standard export (input NCHW, PyTorch
+ * layouts and names), 'onnx-nhwc' the NHWC one (see onnx/layout.ts). @throws Error when a needed
+ * architecture is missing or the set does not fit it.
  */
-export function writeModel(set: ParamSet, format: ModelFormat, arch?: Architecture): ModelFile[] {
+export function writeModel(set: ParamSet, format: WriteFormat, arch?: Architecture): ModelFile[] {
   switch (format) {
     case 'safetensors': return [{ name: 'model.safetensors', bytes: writeSafetensors(set) }];
     case 'npz': return [{ name: 'model.npz', bytes: writeNpz(set) }];
@@ -106,7 +114,10 @@ export function writeModel(set: ParamSet, format: ModelFormat, arch?: Architectu
       if (!arch) throw new Error('writeModel: the tfjs format needs the architecture (its model.json carries the topology)');
       return writeTfjs(set, arch);
     case 'onnx':
-      if (!arch) throw new Error('writeModel: the onnx format needs the architecture (the graph is built from it)');
-      return [{ name: 'model.onnx', bytes: writeOnnx(set, arch) }];
+    case 'onnx-nhwc':
+      if (!arch) throw new Error(`writeModel: the ${format} format needs the architecture (the graph is built from it)`);
+      return format === 'onnx'
+        ? [{ name: 'model.onnx', bytes: writeOnnx(set, arch) }]
+        : [{ name: 'model-nhwc.onnx', bytes: writeOnnx(set, arch, { layout: 'nhwc' }) }];
   }
 }

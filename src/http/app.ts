@@ -68,7 +68,7 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
   app.set('etag', false);
   app.use(requestContext(ctx.logger, ctx.metrics));
   app.use(securityHeaders);
-  app.use(identify(ctx.signing, { issuer: ctx.config.issuer, audience: ctx.config.audience }));
+  app.use(identify(ctx.signing, { issuer: ctx.config.issuer, audience: ctx.config.audience, maxTtlSec: ctx.config.tokenMaxTtlSec }));
   app.use('/v1', rateLimit(ctx.config.rateLimitPerMin));
   const json = express.json({ limit: ctx.config.jsonBodyLimitBytes, strict: true, type: 'application/json' });
 

@@ -7,7 +7,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { TokenError, type Principal, type Role, type SigningKeys } from '../crypto/signing.js';
 import { AppError } from '../service/errors.js';
 
-export function identify(signing: SigningKeys, opts: { issuer: string; audience: string }) {
+export function identify(signing: SigningKeys, opts: { issuer: string; audience: string; maxTtlSec: number }) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const h = req.headers.authorization;
     if (!h) return next();

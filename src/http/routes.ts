@@ -206,7 +206,14 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
       );
     },
     verifyAuditChain: async (_req, res) => {
-      res.json(await audit.verifyAuditChain(ctx));
+      const q = query(res);
+      if ((q.seq === undefined) !== (q.hash === undefined)) {
+        throw new AppError('WM_ERR_VALIDATION', `a witness's head is seq AND hash (as GET /v1/audit/head gave them); got only ${q.seq === undefined ? 'hash' : 'seq'}`);
+      }
+      res.json(await audit.verifyAuditChain(ctx, q.seq === undefined ? undefined : { seq: Number(q.seq), hash: String(q.hash) }));
+    },
+    getAuditHead: async (_req, res) => {
+      res.json(await audit.getAuditHead(ctx));
     },
   };
 }

@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig, type ServiceConfig } from '../config/env.js';
 import { loadOrCreateMasterKey, Keystore } from '../crypto/keystore.js';
 import { SigningKeys } from '../crypto/signing.js';
+import { auditHeadSigner } from '../crypto/auditHead.js';
+import { makePrivate, privatePaths } from '../crypto/fileModes.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { BlobStore } from '../store/blobs.js';
 import { JobRunner } from '../jobs/runner.js';
@@ -23,6 +25,7 @@ import { releaseHandler } from '../service/releases.js';
 import { attackHandler } from '../service/attacks.js';
 import { createApp } from './app.js';
 import { cleanUploadDir } from './uploads.js';
+import { answerClientErrors } from './clientErrors.js';
 
 export interface ServiceOverrides {
   config?: Partial<ServiceConfig>;
@@ -45,12 +48,17 @@ export interface Service {
 export async function createService(o: ServiceOverrides = {}): Promise<Service> {
   const config = loadConfig(o.env ?? process.env, o.config ?? {});
   const logger: Logger = createLogger(config.logLevel, o.logSink);
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  const dbFile = path.join(config.dataDir, 'weightmark.db');
+  const blobDir = path.join(config.dataDir, 'models');
+  // before anything is read or written: the data and keys dirs are the owner's alone
+  const modes = makePrivate(privatePaths({ dataDir: config.dataDir, dbFile, blobDir, keysDir: config.keysDir }));
+  for (const c of modes.changed) logger.warn('tightened file mode', { path: c.path, from: c.from, to: c.to });
+  for (const f of modes.failed) logger.error('could not tighten file mode; fix it by hand (chmod go-rwx)', { path: f.path, error: f.error });
   const releaseLock = lockDataDir(config.dataDir);
   const masterKey = loadOrCreateMasterKey(config.keysDir, config.masterKey);
   const signing = SigningKeys.loadOrCreate(config.keysDir);
-  const store = new SqliteStore(path.join(config.dataDir, 'weightmark.db'));
-  const blobs = new BlobStore(path.join(config.dataDir, 'models'));
+  const store = new SqliteStore(dbFile, { signHead: auditHeadSigner(signing, config.issuer) });
+  const blobs = new BlobStore(blobDir);
   const removed = blobs.cleanTemp() + cleanUploadDir(config);
   const metrics = new Metrics();
   const engines = o.engines ?? (await loadProductionEngines({ verifyWorkers: config.verifyWorkers }));
@@ -124,6 +132,7 @@ export async function startWebServer(o: ServiceOverrides = {}): Promise<RunningS
   const { ctx } = service;
   const app = createApp(ctx, { ready: () => service.ready });
   const server = http.createServer(app);
+  answerClientErrors(server, ctx.logger, ctx.metrics);
   server.requestTimeout = 15 * 60_000;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 5_000;

@@ -3,7 +3,6 @@
  * embedding a licensee's key into a release. This is the only place the service loads tfjs.
  */
 import type { Task, TaskResult, JobProgress } from '../service/ports.js';
-import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { ParamSet } from '../core/paramSet.js';
 
 const abort = new AbortController();
@@ -38,19 +37,18 @@ async function run(task: Task): Promise<TaskResult> {
     send({ type: 'progress', progress });
   };
   if (task.kind === 'train') {
-    const { generateKey, keyTargetsFromParamSet } = await import('../core/keygen.js');
     const { getArchitecture } = await import('../core/architectures.js');
     const { initParams } = await import('../core/init.js');
+    const { committedTraining } = await import('../training/committedKey.js');
     const arch = getArchitecture(task.arch);
     const seed = task.seed ?? Math.floor(Math.random() * 2 ** 31);
     const init: ParamSet = task.init ?? toParamSet(arch, initParams(arch, seed));
-    const key: WatermarkKey | undefined =
-      task.strategy === 'none' ? undefined : generateKey(keyTargetsFromParamSet(init), { seed: task.keySeed, id: task.keyId, arch: arch.name, ...(task.keyN ? { n: task.keyN } : {}) });
+    if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
     const r = await trainModel({
       arch: arch.name,
       dataset: task.dataset as 'mnist',
       strategy: task.strategy,
-      ...(key ? { key } : {}),
+      ...(task.strategy !== 'none' && task.commitment ? { plan: committedTraining(task.commitment, init, task.keyId) } : {}),
       init,
       epochs: task.epochs,
       seed,
@@ -63,7 +61,7 @@ async function run(task: Task): Promise<TaskResult> {
       onProgress,
       signal: abort.signal,
     });
-    return { params: r.params, ...(key ? { key } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
+    return { params: r.params, ...(r.key ? { key: r.key } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
   }
   if (task.kind === 'attack') return runAttack(task);
   const { embedRelease } = await import('../training/release.js');
@@ -71,7 +69,8 @@ async function run(task: Task): Promise<TaskResult> {
     licensee: task.licensee,
     strategy: task.strategy,
     epochs: task.epochs,
-    seed: task.keySeed,
+    commitment: task.commitment,
+    keyId: task.keyId,
     ...opt('limit', task.limit),
     ...opt('lr', task.lr),
     onProgress,
@@ -82,14 +81,17 @@ async function run(task: Task): Promise<TaskResult> {
 
 /** An attack sweep on the model: score (align → extract → score with the owner's key) and accuracy per strength. */
 async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskResult> {
-  const { getAttack } = await import('../attacks/index.js');
+  const { getAttack, buildChain } = await import('../attacks/index.js');
   const { runSweep } = await import('../attacks/sweep.js');
   const { keyScorer, onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
   const { getArchitecture } = await import('../core/architectures.js');
   const { loadDataset } = await import('../data/datasets.js');
-  const attack = getAttack(task.attack);
+  // A chain sweeps its open step; with every strength written and no list asked for, it runs once as written.
+  const chain = task.chain ? buildChain(task.chain) : undefined;
+  const attack = chain ? chain.attack : getAttack(task.attack);
   const arch = getArchitecture(task.arch);
-  const strengths = task.strengths ?? (task.quick ? attack.strength.quick : attack.strength.defaults);
+  const written = chain?.strength !== undefined && !task.strengths && !task.quick ? [chain.strength] : undefined;
+  const strengths = task.strengths ?? written ?? (task.quick ? attack.strength.quick : attack.strength.defaults);
   const test = loadDataset('mnist', 'test', { limit: task.testLimit });
   const sweep = await runSweep({
     attack,
@@ -100,7 +102,7 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
     invariant: task.invariant,
     seed: task.seed,
     ...opt('accuracyFloor', task.accuracyFloor),
-    context: { train: trainerFor({ testLimit: Math.min(1000, task.testLimit) }), keygen: attackerKeygen, ...opt('dataLimit', task.dataLimit) },
+    context: { train: trainerFor({ testLimit: Math.min(1000, task.testLimit) }), keygen: attackerKeygen, ...opt('dataLimit', task.dataLimit), ...opt('options', task.options) },
     onProgress: (p) => send({ type: 'progress', progress: { phase: `attack ${task.attack}${p.strength !== null ? ` @ ${p.strength}` : ' baseline'}`, fraction: p.done / Math.max(1, p.total) } satisfies JobProgress }),
     signal: abort.signal,
   });

@@ -2,11 +2,12 @@
  * Attack sweeps: the service attacks one of its own watermarked models (quantization, pruning, noise,
  * neuron permutation, rescaling, fine-tuning, overwriting, …) at several strengths and reports, per
  * strength, the task accuracy and the watermark score against the model's key. A job (child process:
- * fine-tuning attacks need tfjs); the numbers are the job's result.
+ * fine-tuning attacks need tfjs); the numbers are the job's result. A request names one `attack` or a
+ * `chain` of steps (src/attacks/chainSpec.ts), checked here so a bad chain is a 400 before any job.
  */
 import type { JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
-import { attackNames } from '../attacks/index.js';
+import { attackNames, buildChain, checkOptions, formatChain, type AttackOptions, type ChainStepSpec } from '../attacks/index.js';
 import { AppError } from './errors.js';
 import type { Actor, ServiceContext } from './context.js';
 import { submitJob } from './jobSubmission.js';
@@ -14,7 +15,12 @@ import { getModel, loadParams, openKey } from './models.js';
 import { TaskCancelled } from './ports.js';
 
 export interface AttackRequest {
-  attack: string;
+  /** One attack; or give `chain`. */
+  attack?: string;
+  /** Attacks in a row; the step without a strength (else the last) is swept. */
+  chain?: ChainStepSpec[];
+  /** Options for the attack, or for every step of the chain. */
+  options?: AttackOptions;
   strengths?: number[];
   quick?: boolean;
   invariant?: boolean;
@@ -24,10 +30,27 @@ export interface AttackRequest {
   testLimit?: number;
 }
 
-export async function startAttackSweep(ctx: ServiceContext, actor: Actor, modelId: string, req: AttackRequest): Promise<JobRecord> {
-  if (!attackNames().includes(req.attack)) {
+/**
+ * Checks the attack or chain and its options. @throws AppError WM_ERR_VALIDATION (400) saying what was
+ * found: both or neither of attack and chain, an unknown attack (listing the known ones), a chain with
+ * more than one step left without a strength, malformed options.
+ */
+function checkAttackRequest(req: AttackRequest): void {
+  if (req.attack !== undefined && req.chain !== undefined) throw new AppError('WM_ERR_VALIDATION', 'give `attack` (one attack) or `chain` (several in a row), not both');
+  if (req.attack === undefined && req.chain === undefined) throw new AppError('WM_ERR_VALIDATION', `give \`attack\` (one of ${attackNames().join(', ')}) or \`chain\` ([{ attack, strength, options }, …])`);
+  if (req.attack !== undefined && !attackNames().includes(req.attack)) {
     throw new AppError('WM_ERR_VALIDATION', `attack '${req.attack}' is unknown; supported: ${attackNames().join(', ')}`);
   }
+  try {
+    if (req.chain !== undefined) buildChain(req.chain);
+    if (req.options !== undefined) checkOptions(req.options, 'options');
+  } catch (e) {
+    throw new AppError('WM_ERR_VALIDATION', e instanceof Error ? e.message : String(e));
+  }
+}
+
+export async function startAttackSweep(ctx: ServiceContext, actor: Actor, modelId: string, req: AttackRequest): Promise<JobRecord> {
+  checkAttackRequest(req);
   const model = await getModel(ctx, modelId);
   if (!model.ownerKeyId) throw new AppError('WM_ERR_MODEL_HAS_NO_KEY', `model '${modelId}' has no watermark key to score the attack against`);
   if (!model.arch || !ctx.engines.knownArchitecture(model.arch)) {
@@ -45,7 +68,8 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
       if (!keyRec) throw new Error(`model '${model.id}' lost its key`);
       const out = await ctx.executor.run(
         {
-          kind: 'attack', arch: model.arch!, attack: req.attack, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
+          kind: 'attack', arch: model.arch!, attack: req.chain ? formatChain(req.chain) : req.attack!, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
+          ...(req.chain ? { chain: req.chain } : {}), ...(req.options ? { options: req.options } : {}),
           fpr: ctx.config.fpr, model: await loadParams(ctx, model), key: await openKey(ctx, keyRec),
           ...(req.strengths ? { strengths: req.strengths } : {}), ...(req.quick !== undefined ? { quick: req.quick } : {}),
           ...(req.accuracyFloor !== undefined ? { accuracyFloor: req.accuracyFloor } : {}), ...(req.dataLimit !== undefined ? { dataLimit: req.dataLimit } : {}),

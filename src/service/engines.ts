@@ -24,6 +24,7 @@ export async function loadProductionEngines(opts: { verifyWorkers: number }): Pr
     writeModel(set, format, arch) {
       const a = getArchitecture(arch);
       if (format === 'onnx') return [{ name: 'model.onnx', bytes: writeOnnx(set, a) }];
+      if (format === 'onnx-nhwc') return [{ name: 'model-nhwc.onnx', bytes: writeOnnx(set, a, { layout: 'nhwc' }) }];
       if (format === 'tfjs') return writeTfjs(set, a);
       return [{ name: 'model.safetensors', bytes: writeSafetensors(set, { arch }) }];
     },

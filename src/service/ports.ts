@@ -6,6 +6,7 @@
  */
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
+import type { KeyCommitment } from '../core/commitment.js';
 import type { AlignCandidate, AlignOutcome } from '../jobs/alignExtract.js';
 
 export type { AlignCandidate, AlignOutcome };
@@ -26,7 +27,8 @@ export interface ScoreOut {
   readonly comparisons: number;
 }
 
-export type DownloadFormat = 'onnx' | 'tfjs' | 'safetensors';
+/** 'onnx' is the standard export (NCHW, PyTorch layouts and names); 'onnx-nhwc' our NHWC graph with the canonical tensors. */
+export type DownloadFormat = 'onnx' | 'onnx-nhwc' | 'tfjs' | 'safetensors';
 
 export interface Engines {
   /** Sniffs and reads uploaded files. @throws FormatError (with `.code`) on bad input. */
@@ -72,10 +74,9 @@ export interface TrainTask {
   readonly weightDecay?: number;
   readonly limit?: number;
   readonly seed?: number;
-  readonly keyN?: number;
   readonly keyId: string;
-  /** 32 random bytes: the key's seed (secret). */
-  readonly keySeed: Uint8Array;
+  /** The key's commitment (secret: its nonce seeds the positions and signal); absent for strategy 'none'. */
+  readonly commitment?: KeyCommitment;
   readonly init?: ParamSet;
 }
 
@@ -90,14 +91,20 @@ export interface ReleaseTask {
   readonly licensee: string;
   readonly ownerModel: ParamSet;
   readonly ownerKey: WatermarkKey;
-  /** 32 random bytes: the licensee key's seed (secret); the worker makes the key, disjoint from the owner's. */
-  readonly keySeed: Uint8Array;
+  readonly keyId: string;
+  /** The licensee key's commitment (secret); the worker draws the key from it, disjoint from the owner's. */
+  readonly commitment: KeyCommitment;
 }
 
 export interface AttackTask {
   readonly kind: 'attack';
   readonly arch: string;
+  /** The attack's name; for a chain, its text form (src/attacks/chainSpec.ts), shown in progress. */
   readonly attack: string;
+  /** Several attacks in a row, swept as one (the step without a strength, else the last, is swept). */
+  readonly chain?: readonly { readonly attack: string; readonly strength?: number; readonly options?: Readonly<Record<string, number | string | boolean>> }[];
+  /** Attack options (e.g. low-rank's ranks), for the attack or every step of the chain. */
+  readonly options?: Readonly<Record<string, number | string | boolean>>;
   readonly strengths?: readonly number[];
   readonly quick?: boolean;
   readonly invariant: boolean;

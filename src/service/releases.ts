@@ -4,13 +4,14 @@
  * release in the asked format once, keeps the files, and signs a manifest — a JWS (ES256, `kid`) over
  * the sha256 of every file, the licensee, model and release ids and the issue time; never the key.
  */
-import crypto from 'node:crypto';
 import type { FileRef, ReleaseRecord, JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import { newJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey, sealKey, storeMadeModel } from './models.js';
+import { newCommitment } from './commitments.js';
+import { jobCommitment } from './training.js';
 import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
 
 export interface ReleaseRequest {
@@ -37,7 +38,11 @@ export async function createRelease(ctx: ServiceContext, actor: Actor, modelId: 
     createdBy: actor.sub, createdAt: now, error: null,
   };
   (job.input as Record<string, unknown>).releaseId = release.id;
+  const ownerKeyRec = await ctx.store.getKey(model.ownerKeyId);
+  const c = newCommitment(ctx, actor, { subject: release.id, arch: model.arch, ...(ownerKeyRec ? { n: ownerKeyRec.n } : {}) });
+  (job.input as Record<string, unknown>).commitment = c.record.digest;
   await ctx.store.write((w) => {
+    c.write(w);
     w.insertJob(job);
     w.insertRelease(release);
     w.appendAudit({ actor: actor.sub, role: actor.role, action: 'release.create', target: release.id, details: { modelId, licensee: req.licensee, jobId: job.id } });
@@ -49,7 +54,7 @@ export async function createRelease(ctx: ServiceContext, actor: Actor, modelId: 
 export function releaseHandler(ctx: ServiceContext): JobHandler {
   return {
     async run(job, { signal, onProgress }) {
-      const input = job.input as unknown as ReleaseRequest & { modelId: string; releaseId: string };
+      const input = job.input as unknown as ReleaseRequest & { modelId: string; releaseId: string; commitment: string };
       const owner = await getModel(ctx, input.modelId);
       const ownerKeyRec = owner.ownerKeyId ? await ctx.store.getKey(owner.ownerKeyId) : undefined;
       if (!ownerKeyRec) throw new Error(`model '${owner.id}' lost its owner key`);
@@ -61,7 +66,7 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
         {
           kind: 'release', arch: owner.arch!, dataset: input.dataset ?? String(owner.meta.dataset ?? 'mnist'), strategy: input.strategy ?? 'naive',
           epochs: input.epochs ?? 1, ...(input.limit !== undefined ? { limit: input.limit } : {}), ...(input.lr !== undefined ? { lr: input.lr } : {}),
-          licensee: input.licensee, ownerModel, ownerKey, keySeed: new Uint8Array(crypto.randomBytes(32)),
+          licensee: input.licensee, ownerModel, ownerKey, keyId, commitment: await jobCommitment(ctx, input.commitment),
         },
         { signal, onProgress },
       );
@@ -110,6 +115,13 @@ export interface ReleaseDownload {
   manifestJws: string;
 }
 
+/**
+ * The tensor layout of each ONNX download, stated in its manifest: 'onnx' became the standard (NCHW,
+ * PyTorch) export after manifests without this field were signed for the NHWC graph, so the field tells
+ * the two apart.
+ */
+const ONNX_LAYOUT: Partial<Record<DownloadFormat, 'standard' | 'nhwc'>> = { onnx: 'standard', 'onnx-nhwc': 'nhwc' };
+
 /** The release's files in `format` with their signed manifest (made and kept on first request). */
 export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: string, format: DownloadFormat): Promise<ReleaseDownload> {
   const release = await getRelease(ctx, id);
@@ -126,7 +138,8 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
     const manifestJws = ctx.signing.signJws(
       {
         typ: 'weightmark-release-manifest', releaseId: release.id, modelId: release.modelId, releaseModelId: release.releaseModelId,
-        licensee: release.licensee, format, files: refs.map((r) => ({ name: r.name, sha256: r.sha256, size: r.size })), issuedAt,
+        licensee: release.licensee, format, ...(ONNX_LAYOUT[format] ? { layout: ONNX_LAYOUT[format] } : {}),
+        files: refs.map((r) => ({ name: r.name, sha256: r.sha256, size: r.size })), issuedAt,
       },
       ctx.config.issuer,
     );

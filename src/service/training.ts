@@ -2,12 +2,13 @@
  * Training jobs: validate the request, queue a job, and — when the worker is done — register the
  * trained model with its owner key sealed, in the same unit of work that marks the job succeeded.
  */
-import crypto from 'node:crypto';
 import type { JobRecord } from '../store/types.js';
+import type { KeyCommitment } from '../core/commitment.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
-import { submitJob } from './jobSubmission.js';
+import { newJob } from './jobSubmission.js';
+import { newCommitment, openCommitment } from './commitments.js';
 import { getModel, loadParams, sealKey, storeMadeModel } from './models.js';
 import { TaskCancelled } from './ports.js';
 
@@ -32,20 +33,38 @@ export async function startTraining(ctx: ServiceContext, actor: Actor, req: Trai
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${req.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
   if (req.initModelId) await getModel(ctx, req.initModelId);
-  return submitJob(ctx, actor, 'train', { ...req });
+  const job = newJob(actor, 'train', { ...req });
+  // The key is committed now, before any weight exists: its digest is signed and chained into the audit log.
+  const c = req.strategy === 'none' ? undefined : newCommitment(ctx, actor, { subject: job.id, arch: req.arch, ...(req.keyN ? { n: req.keyN } : {}) });
+  const input = { ...job.input, ...(c ? { commitment: c.record.digest } : {}) };
+  await ctx.store.write((w) => {
+    c?.write(w);
+    w.insertJob({ ...job, input });
+    w.appendAudit({ actor: actor.sub, role: actor.role, action: 'job.submit', target: job.id, details: { kind: 'train', input } });
+  });
+  ctx.jobs.enqueue(job.id);
+  return { ...job, input };
+}
+
+/** The commitment a job recorded at submission. @throws when it is missing. */
+export async function jobCommitment(ctx: ServiceContext, digest: unknown): Promise<KeyCommitment> {
+  const rec = typeof digest === 'string' ? await ctx.store.getCommitment(digest) : undefined;
+  if (!rec) throw new Error(`the job's key commitment ${String(digest)} is missing`);
+  return openCommitment(ctx, rec);
 }
 
 export function trainingHandler(ctx: ServiceContext): JobHandler {
   return {
     async run(job, { signal, onProgress }) {
-      const req = job.input as unknown as TrainRequest;
+      const req = job.input as unknown as TrainRequest & { commitment?: string };
+      const commitment = req.strategy === 'none' ? undefined : await jobCommitment(ctx, req.commitment);
       const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
       const keyId = newId('key');
       const out = await ctx.executor.run(
         {
           kind: 'train', arch: req.arch, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs,
-          ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed', 'keyN']),
-          keyId, keySeed: new Uint8Array(crypto.randomBytes(32)), ...(init ? { init } : {}),
+          ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed']),
+          keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}),
         },
         { signal, onProgress },
       );

@@ -93,4 +93,32 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_action ON audit_events(action, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'signed audit checkpoints',
+    // one row per write unit that appended audit entries: the head it left, signed (ES256 JWS). The
+    // jws is the record; the other columns are for lookup and are checked against its payload.
+    sql: `
+      CREATE TABLE audit_checkpoints (
+        seq INTEGER PRIMARY KEY,
+        head_hash TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        kid TEXT NOT NULL,
+        jws TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 3,
+    name: 'key commitments',
+    sql: `
+      CREATE TABLE key_commitments (
+        digest TEXT PRIMARY KEY,
+        sealed TEXT NOT NULL,
+        jws TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );`,
+  },
 ];

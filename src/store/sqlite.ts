@@ -1,7 +1,8 @@
 /**
  * The embedded store: SQLite through better-sqlite3 (WAL, foreign keys on, numbered migrations).
  * better-sqlite3 is synchronous, so a `write()` unit runs inside one SQLite transaction and the audit
- * chain's "read the last hash, append the next" cannot interleave.
+ * chain's "read the last hash, append the next" cannot interleave; a unit that appended entries ends
+ * with a signed checkpoint of the new head (audit_checkpoints), committed with them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,9 +10,10 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { auditHash, GENESIS_HASH } from './auditChain.js';
 import type {
-  AuditDraft, AuditEvent, AuditFilter, JobPatch, JobRecord, JobStatus, KeyRecord, ModelRecord, Page,
+  CommitmentRecord, AuditDraft, AuditEvent, AuditFilter, JobPatch, JobRecord, JobStatus, KeyRecord, ModelRecord, Page,
   ReleaseArtifact, ReleasePatch, ReleaseRecord, Store, StoreWriter, VerificationRecord,
 } from './types.js';
+import type { AuditCheckpoint, AuditHead, AuditHeadSigner } from './types.js';
 
 type Row = Record<string, unknown>;
 const json = (v: unknown): string => JSON.stringify(v ?? null);
@@ -63,10 +65,23 @@ const REL_COLS: Record<keyof ReleasePatch, string> = { status: 'status', keyId: 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   readonly #writer: StoreWriter;
+  readonly #signHead: AuditHeadSigner | undefined;
+  readonly #insCheckpoint: Database.Statement;
+  /** The head the current write unit has appended up to (undefined: no audit entry yet). */
+  #unitHead: AuditHead | undefined;
+  /** The newest checkpoint this process committed: deleting its row under us does not hide it. */
+  #lastSigned: AuditCheckpoint | undefined;
 
-  /** Opens (creating if needed) `<dataDir>/weightmark.db` and applies pending migrations. */
-  constructor(file: string) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+  /**
+   * Opens (creating if needed) `<dataDir>/weightmark.db` and applies pending migrations. Without
+   * `signHead` the store can read but refuses units that append audit entries: the chain must not
+   * grow past its last signed head unanchored.
+   */
+  constructor(file: string, opts: { signHead?: AuditHeadSigner } = {}) {
+    this.#signHead = opts.signHead;
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // create the file 0600 before SQLite does (it would use 0644); its -wal and -shm take the same mode
+    if (file !== ':memory:') fs.closeSync(fs.openSync(file, 'a', 0o600));
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
@@ -74,6 +89,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.#migrate();
     this.#writer = this.#makeWriter();
+    this.#insCheckpoint = this.db.prepare('INSERT INTO audit_checkpoints (seq, head_hash, ts, kid, jws) VALUES (?, ?, ?, ?, ?)');
   }
 
   #migrate(): void {
@@ -98,6 +114,7 @@ export class SqliteStore implements Store {
       VALUES (@id, @name, @arch, @source, @format, @files, @paramCount, @ownerKeyId, @parentModelId, @createdBy, @createdAt, @meta)`);
     const insKey = db.prepare('INSERT INTO watermark_keys (id, model_id, kind, sealed, n, created_at) VALUES (@id, @modelId, @kind, @sealed, @n, @createdAt)');
     const setOwner = db.prepare('UPDATE models SET owner_key_id = ? WHERE id = ?');
+    const insCommitment = db.prepare('INSERT INTO key_commitments (digest, sealed, jws, subject, created_by, created_at) VALUES (@digest, @sealed, @jws, @subject, @createdBy, @createdAt)');
     const insJob = db.prepare(`INSERT INTO jobs (id, kind, status, input, progress, result, error, created_by, created_at, started_at, finished_at)
       VALUES (@id, @kind, @status, @input, @progress, @result, @error, @createdBy, @createdAt, @startedAt, @finishedAt)`);
     const insRel = db.prepare(`INSERT INTO releases (id, model_id, licensee, status, job_id, key_id, release_model_id, created_by, created_at, error)
@@ -116,6 +133,7 @@ export class SqliteStore implements Store {
     return {
       insertModel: (m) => insModel.run({ ...m, files: json(m.files), meta: json(m.meta) }),
       insertKey: (k) => insKey.run(k),
+      insertCommitment: (c) => insCommitment.run(c),
       setModelOwnerKey: (modelId, keyId) => setOwner.run(keyId, modelId),
       insertJob: (j) => insJob.run({ ...j, input: json(j.input), progress: j.progress ? json(j.progress) : null, result: j.result ? json(j.result) : null }),
       updateJob: (id, p) => patch('jobs', JOB_COLS, id, p),
@@ -130,12 +148,34 @@ export class SqliteStore implements Store {
         const ts = new Date().toISOString();
         const hash = auditHash(prevHash, { ...d, seq, ts });
         insAudit.run(seq, ts, d.actor, d.role, d.action, d.target, json(d.details), prevHash, hash);
+        this.#unitHead = { seq, headHash: hash, ts };
       },
     };
   }
 
   async write(fn: (w: StoreWriter) => void): Promise<void> {
-    this.db.transaction(() => fn(this.#writer)).immediate();
+    let signed: AuditCheckpoint | undefined;
+    try {
+      this.db.transaction(() => {
+        this.#unitHead = undefined;
+        fn(this.#writer);
+        const head = this.#unitHead as AuditHead | undefined; // set by appendAudit inside fn
+        if (head) signed = this.#checkpoint(head.seq, head.headHash);
+      }).immediate();
+    } finally {
+      this.#unitHead = undefined;
+    }
+    // only once committed: a rolled-back unit's head must not count as one the chain has to reach
+    if (signed) this.#lastSigned = signed;
+  }
+
+  /** Signs and stores the head a unit left (inside its transaction). */
+  #checkpoint(seq: number, headHash: string): AuditCheckpoint {
+    if (!this.#signHead) throw new Error('this store was opened without an audit head signer, so it cannot append audit entries');
+    const head = { seq, headHash, ts: new Date().toISOString() };
+    const cp = { ...head, ...this.#signHead(head) };
+    this.#insCheckpoint.run(cp.seq, cp.headHash, cp.ts, cp.kid, cp.jws);
+    return cp;
   }
 
   async getModel(id: string) {
@@ -153,6 +193,10 @@ export class SqliteStore implements Store {
   }
   async listKeys() {
     return (this.db.prepare('SELECT * FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKey);
+  }
+  async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM key_commitments WHERE digest = ?').get(digest) as Row | undefined;
+    return r && { digest: String(r.digest), sealed: String(r.sealed), jws: String(r.jws), subject: String(r.subject), createdBy: String(r.created_by), createdAt: String(r.created_at) };
   }
   async getJob(id: string) {
     const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
@@ -206,6 +250,11 @@ export class SqliteStore implements Store {
   }
   async eachAudit(fn: (e: AuditEvent) => void) {
     for (const r of this.db.prepare('SELECT * FROM audit_events ORDER BY seq').iterate()) fn(toAudit(r as Row));
+  }
+  async latestAuditCheckpoint() {
+    const r = this.db.prepare('SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+    const stored: AuditCheckpoint | undefined = r && { seq: Number(r.seq), headHash: String(r.head_hash), ts: String(r.ts), kid: String(r.kid), jws: String(r.jws) };
+    return this.#lastSigned && (!stored || stored.seq < this.#lastSigned.seq) ? this.#lastSigned : stored;
   }
   async ping() {
     this.db.prepare('SELECT 1').get();

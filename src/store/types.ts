@@ -2,7 +2,9 @@
  * The store's contract. SQLite (./sqlite.ts) fills it today; a PostgreSQL implementation can fill it
  * later: reads are async, and every change goes through `write()`, one atomic unit of work whose
  * writer methods only describe changes (ids and timestamps are made by the caller), so a networked
- * engine can run them in one transaction. The audit event of a change is appended in the same unit.
+ * engine can run them in one transaction. The audit event of a change is appended in the same unit,
+ * and a unit that appended audit events also stores a signed checkpoint of the chain's new head, made
+ * by the `AuditHeadSigner` the store was built with (so deleting the newest entries is detectable).
  */
 import type { Role } from '../crypto/signing.js';
 
@@ -40,6 +42,19 @@ export interface KeyRecord {
   /** The watermark key JSON, sealed with the master key (AES-256-GCM, AAD = key id). */
   readonly sealed: string;
   readonly n: number;
+  readonly createdAt: string;
+}
+
+/** A key commitment, made before the key's training starts (see core/commitment.ts). */
+export interface CommitmentRecord {
+  /** The public sha256 digest of the commitment. */
+  readonly digest: string;
+  /** The commitment itself (it holds the secret nonce), sealed with the master key (AAD = digest). */
+  readonly sealed: string;
+  /** The service's signed statement {digest, committedAt, owner, subject}: ES256 JWS, checkable against the JWKS. */
+  readonly jws: string;
+  readonly subject: string;
+  readonly createdBy: string;
   readonly createdAt: string;
 }
 
@@ -110,6 +125,25 @@ export interface AuditEvent extends AuditDraft {
   readonly hash: string;
 }
 
+/** A head of the audit chain: the seq and hash of its last entry, and when the head was taken. */
+export interface AuditHead {
+  readonly seq: number;
+  readonly headHash: string;
+  readonly ts: string;
+}
+
+/** A head the service signed: `jws` is a compact JWS (ES256) over the head, `kid` its key. */
+export interface AuditCheckpoint extends AuditHead {
+  readonly kid: string;
+  readonly jws: string;
+}
+
+/**
+ * Signs a head. The store calls it inside the write unit, so the checkpoint commits (or not) with the
+ * entries it covers; it must be synchronous and quick (ES256: well under a millisecond).
+ */
+export type AuditHeadSigner = (head: AuditHead) => { kid: string; jws: string };
+
 export interface AuditFilter {
   actor?: string;
   action?: string;
@@ -130,6 +164,7 @@ export type ReleasePatch = Partial<Pick<ReleaseRecord, 'status' | 'keyId' | 'rel
 export interface StoreWriter {
   insertModel(m: ModelRecord): void;
   insertKey(k: KeyRecord): void;
+  insertCommitment(c: CommitmentRecord): void;
   setModelOwnerKey(modelId: string, keyId: string): void;
   insertJob(j: JobRecord): void;
   updateJob(id: string, patch: JobPatch): void;
@@ -148,6 +183,7 @@ export interface Store {
   getKey(id: string): Promise<KeyRecord | undefined>;
   /** Every key on record, for verifying a suspect against all of them. */
   listKeys(): Promise<KeyRecord[]>;
+  getCommitment(digest: string): Promise<CommitmentRecord | undefined>;
   getJob(id: string): Promise<JobRecord | undefined>;
   listJobs(page: Page & { status?: JobStatus }): Promise<{ items: JobRecord[]; total: number }>;
   getRelease(id: string): Promise<ReleaseRecord | undefined>;
@@ -158,6 +194,11 @@ export interface Store {
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
   /** Walks the whole chain in order. */
   eachAudit(fn: (e: AuditEvent) => void): Promise<void>;
+  /**
+   * The latest signed head: the newest stored checkpoint, or the newest one this process wrote when
+   * that is newer (its row was deleted under the running service). Undefined before the first one.
+   */
+  latestAuditCheckpoint(): Promise<AuditCheckpoint | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

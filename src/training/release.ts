@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { getArchitecture } from '../core/architectures.js';
 import { defaults, type Strategy } from '../core/config.js';
 import { embedValues } from '../core/extract.js';
-import { generateKey, keyTargetsFromParamSet } from '../core/keygen.js';
+import type { KeyCommitment } from '../core/commitment.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
+import { committedTraining } from './committedKey.js';
 import { trainModel, type TrainOptions, type TrainResult } from './train.js';
 
 export interface ReleaseOptions {
@@ -14,8 +14,9 @@ export interface ReleaseOptions {
   readonly epochs?: number;
   readonly limit?: number;
   readonly lr?: number;
-  readonly n?: number;
-  readonly seed?: string | Uint8Array;
+  /** The licensee key's commitment (its n is the key's size). */
+  readonly commitment: KeyCommitment;
+  readonly keyId: string;
   readonly onProgress?: TrainOptions['onProgress'];
   readonly signal?: AbortSignal;
   readonly threads?: number;
@@ -29,24 +30,19 @@ export interface Release {
 }
 
 /**
- * Makes a licensee's copy: a fresh key (positions disjoint from the owner's, values matched to the
- * trained weights' scale) written into the owner's watermarked model, then a short fine-tune with BOTH
- * keys locked, so the copy carries the owner's mark and the licensee's fingerprint.
+ * Makes a licensee's copy: a fresh committed key (positions disjoint from the owner's, values drawn
+ * from the trained weights of each tensor) written into the owner's watermarked model before the first
+ * step, then a short fine-tune with BOTH keys locked, so the copy carries the owner's mark and the
+ * licensee's fingerprint.
  */
 export async function embedRelease(ownerModel: ParamSet, ownerKey: WatermarkKey, opts: ReleaseOptions): Promise<Release> {
   const archName = ownerModel.arch ?? ownerKey.arch;
   if (!archName) throw new Error('The owner model does not say its architecture');
   const arch = getArchitecture(archName);
-  const licenseeKey = generateKey(keyTargetsFromParamSet(ownerModel), {
-    seed: opts.seed ?? randomBytes(32),
-    n: opts.n ?? ownerKey.values.length,
-    arch: arch.name,
-    avoid: [ownerKey],
-  });
-  const start = embedValues(embedValues(ownerModel, ownerKey), licenseeKey);
+  const start = embedValues(ownerModel, ownerKey);
   const strategy = opts.strategy && opts.strategy !== 'none' ? opts.strategy : defaults.release.strategy;
   const result = await trainModel({
-    arch, strategy, keys: [ownerKey, licenseeKey], init: start, schedule: 'constant',
+    arch, strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'constant',
     epochs: opts.epochs ?? defaults.release.epochs,
     limit: opts.limit ?? defaults.release.limit,
     lr: opts.lr ?? defaults.release.lr,
@@ -54,8 +50,9 @@ export async function embedRelease(ownerModel: ParamSet, ownerKey: WatermarkKey,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
+  if (!result.key) throw new Error('the release training returned no licensee key');
   return {
-    licenseeKey,
+    licenseeKey: result.key,
     params: result.params,
     testAccuracy: result.testAccuracy,
     training: { backend: result.backend, threads: result.threads, seconds: result.seconds, history: result.history },

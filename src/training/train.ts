@@ -1,6 +1,8 @@
 import { getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
 import { defaults, type Strategy } from '../core/config.js';
-import { LockedSgd, delveDirection, gaussianSource, makeReplica, mergeLocks, resolveLocks, type Lock } from '../core/locking.js';
+import { LockedSgd, delveDirection, gaussianSource, makeReplica, mergeLocks, resolveLocks, type DelveDirection, type Lock } from '../core/locking.js';
+import { materializeKey, type KeyPlan } from '../core/keyPlan.js';
+import { embedValues } from '../core/extract.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { gatherBatch, loadDataset, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
@@ -36,6 +38,11 @@ export interface TrainOptions {
   readonly key?: WatermarkKey;
   /** More keys to lock at once: the owner's and a licensee's, for a release. */
   readonly keys?: readonly WatermarkKey[];
+  /**
+   * A committed key plan whose values are drawn from the model's own weights once a fraction `at` of
+   * the steps has run (0: before the first step) and locked from then on; the result carries the key.
+   */
+  readonly plan?: { readonly plan: KeyPlan; readonly at: number; readonly id: string; readonly commitment?: string };
   /** Tensors (by name) held fixed during training: the frozen features of a transfer-learning attack. */
   readonly frozen?: readonly string[];
   /** Start from these weights (fine-tuning, releases); otherwise a seeded initialisation. */
@@ -56,7 +63,7 @@ export interface TrainOptions {
    * a replica whose loss already exceeds the model's by `margin` stops pushing (the ascent objective is
    * unbounded, and at λ = 1 without a margin LeNet5 diverged within 12 steps).
    */
-  readonly delve?: { readonly replicas?: number; readonly sigma?: number; readonly lambda?: number; readonly margin?: number };
+  readonly delve?: { readonly replicas?: number; readonly sigma?: number; readonly lambda?: number; readonly margin?: number; readonly direction?: DelveDirection };
   readonly threads?: number;
   readonly backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Preloaded data (saves reloading in experiments). */
@@ -73,6 +80,8 @@ export interface TrainOptions {
 
 export interface TrainResult {
   readonly params: ParamSet;
+  /** The key materialised from `plan`, when one was given. */
+  readonly key?: WatermarkKey;
   readonly testAccuracy: number;
   readonly backend: string;
   readonly threads: number;
@@ -119,13 +128,16 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const baseLr = opts.lr ?? defaults.training.lr;
   const seed = opts.seed ?? 1;
   const keys = opts.strategy === 'none' ? [] : [...(opts.key ? [opts.key] : []), ...(opts.keys ?? [])];
-  if (opts.strategy !== 'none' && keys.length === 0) throw new Error(`Strategy '${opts.strategy}' needs a watermark key`);
-  const locks: Lock[] = mergeLocks(...keys.map((k) => resolveLocks(k, specs)));
+  if (opts.strategy !== 'none' && keys.length === 0 && !opts.plan) throw new Error(`Strategy '${opts.strategy}' needs a watermark key`);
+  if (opts.plan && opts.strategy === 'none') throw new Error("A key plan needs strategy 'naive' or 'delve'");
+  if (opts.plan && !(opts.plan.at >= 0 && opts.plan.at < 1)) throw new Error(`plan.at must be a fraction in [0, 1), got ${opts.plan.at}`);
+  let locks: Lock[] = mergeLocks(...keys.map((k) => resolveLocks(k, specs)));
   const delve = {
     replicas: opts.delve?.replicas ?? defaults.delve.replicas,
     sigma: opts.delve?.sigma ?? defaults.delve.sigma,
     lambda: opts.delve?.lambda ?? defaults.delve.lambda,
     margin: opts.delve?.margin ?? defaults.delve.margin,
+    direction: opts.delve?.direction ?? defaults.delve.direction,
   };
 
   const params = opts.init ? paramsFromInit(arch, opts.init) : initParams(arch, seed);
@@ -147,7 +159,19 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
   let globalStep = 0;
   let samplesSeen = 0;
+  let planned: WatermarkKey | undefined;
+  const lockStep = opts.plan ? Math.min(Math.round(opts.plan.at * totalSteps), Math.max(0, totalSteps - 1)) : -1;
+  const materialize = (): void => {
+    const p = opts.plan!;
+    planned = materializeKey(p.plan, toParamSet(arch, params), { id: p.id, arch: arch.name, ...(p.commitment ? { commitment: p.commitment } : {}) });
+    const embedded = embedValues(toParamSet(arch, params), planned);
+    embedded.tensors.forEach((t, i) => params[i]!.set(t.data));
+    const more = resolveLocks(planned, specs);
+    sgd.addLocks(more);
+    locks = [...sgd.locked];
+  };
   try {
+    if (opts.plan && totalSteps === 0) materialize();
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
       const epochStart = performance.now();
       const order = shuffledIndices(train.n, seed * 1000 + epoch);
@@ -159,6 +183,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         // here, signals (Ctrl-C), IPC cancel messages and progress streams would wait for the whole run.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (opts.signal?.aborted) throw new TrainingCancelled();
+        if (globalStep === lockStep) materialize();
         const batch = gatherBatch(train, order, step * batchSize, Math.min(train.n, (step + 1) * batchSize));
         const lr = opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * globalStep) / Math.max(1, totalSteps)));
         let grads: Float32Array[];
@@ -168,7 +193,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           const replicas = Array.from({ length: delve.replicas }, () => makeReplica(params, locks, delve.sigma, gauss));
           const [model, ...reps] = await engine.lossAndGradsMany([params, ...replicas], batch);
           const pushing = reps.filter((r) => r.loss - model!.loss < delve.margin).map((r) => r.grads);
-          grads = delveDirection(model!.grads, pushing, (delve.lambda * pushing.length) / delve.replicas, locks);
+          grads = delveDirection(model!.grads, pushing, (delve.lambda * pushing.length) / delve.replicas, locks, delve.direction);
           loss = model!.loss;
           right = model!.correct;
         } else {
@@ -200,7 +225,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     }
     const testAccuracy = history.length > 0 ? history[history.length - 1]!.testAccuracy : (await engine.evaluate(params, { x: test.x, y: test.y, n: test.n })).accuracy;
     const seconds = (performance.now() - started) / 1000;
-    return { params: toParamSet(arch, params), testAccuracy, backend: engine.backend, threads: engine.threads, history, seconds, samplesPerSec: samplesSeen / Math.max(seconds, 1e-9) };
+    return { params: toParamSet(arch, params), ...(planned ? { key: planned } : {}), testAccuracy, backend: engine.backend, threads: engine.threads, history, seconds, samplesPerSec: samplesSeen / Math.max(seconds, 1e-9) };
   } finally {
     if (!opts.engine) await engine.dispose();
   }

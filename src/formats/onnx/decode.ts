@@ -8,7 +8,7 @@ import { FormatError } from '../errors.js';
 import {
   AttributeProto, DATA_LOCATION_EXTERNAL, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto,
 } from './schema.js';
-import { asBytes, asFloat, asInt64, asString, fields, pushVarints } from './wire.js';
+import { asBytes, asFloat, asInt64, asString, fields, pushVarints, WIRE_LEN } from './wire.js';
 
 export interface DecodeLimits {
   /** Graphs nested inside node attributes (If/Loop/Scan bodies); the main graph is depth 0. */
@@ -57,6 +57,8 @@ export interface NodeRef {
 export interface DecodedModel {
   readonly irVersion: number;
   readonly producer: string;
+  /** ModelProto.metadata_props entries whose key starts with `weightmark.` (our exports' layout and architecture). */
+  readonly metadata: Map<string, string>;
   /** Initializers and Constant-node tensors of all graphs, in the order met. */
   readonly tensors: TensorRef[];
   /** Only the nodes the reader needs (Constant and dequantizing ops); others are scanned, not kept. */
@@ -73,17 +75,40 @@ export function decodeModel(bytes: Uint8Array, limits: DecodeLimits): DecodedMod
   let irVersion = 0;
   let producer = '';
   let graph: Uint8Array | undefined;
+  const metadata = new Map<string, string>();
   for (const f of fields(bytes)) {
     if (f.no === ModelProto.irVersion) irVersion = asInt64(f, 'ModelProto.ir_version');
     else if (f.no === ModelProto.producerName) producer = asString(f, 'ModelProto.producer_name');
     else if (f.no === ModelProto.graph) graph = asBytes(f, 'ModelProto.graph');
+    else if (f.no === ModelProto.metadataProps) readMetadataEntry(asBytes(f, 'ModelProto.metadata_props'), metadata);
   }
   if (graph === undefined) {
     throw new FormatError('WM_ERR_FORMAT_MALFORMED', 'ONNX: the model has no graph (ModelProto field 7)');
   }
-  const model: DecodedModel = { irVersion, producer, tensors: [], nodes: [], nodeCount: 0 };
+  const model: DecodedModel = { irVersion, producer, metadata, tensors: [], nodes: [], nodeCount: 0 };
   decodeGraph(graph, 0, model, limits);
   return model;
+}
+
+const METADATA_PREFIX = 'weightmark.';
+const latin1 = new TextDecoder('latin1');
+
+/**
+ * Keeps a short `weightmark.*` entry (our exports' hints). Other entries are skipped undecoded:
+ * a foreign file's metadata, however long or badly encoded, never makes it unreadable.
+ */
+function readMetadataEntry(bytes: Uint8Array, into: Map<string, string>): void {
+  let key: Uint8Array | undefined;
+  let value: Uint8Array | undefined;
+  for (const e of fields(bytes)) {
+    if (e.no === StringStringEntryProto.key && e.wire === WIRE_LEN) key = e.bytes;
+    else if (e.no === StringStringEntryProto.value && e.wire === WIRE_LEN) value = e.bytes;
+  }
+  if (!key || key.length > 64 || !value || value.length > 256) return;
+  const k = latin1.decode(key);
+  // Our keys and values are ASCII, so latin1 reads them exactly; anything else is not ours.
+  const v = latin1.decode(value);
+  if (k.startsWith(METADATA_PREFIX) && /^[\x20-\x7e]*$/.test(k + v)) into.set(k, v);
 }
 
 function decodeGraph(bytes: Uint8Array, depth: number, model: DecodedModel, limits: DecodeLimits): void {

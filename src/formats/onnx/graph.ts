@@ -5,7 +5,8 @@
 import { float32Bytes } from '../common.js';
 import {
   AttributeProto, AttributeType, DataType, GraphProto, IR_VERSION, ModelProto, NodeProto, OPSET_VERSION,
-  OperatorSetIdProto, TensorProto, TensorShapeDimension, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+  OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeDimension, TensorShapeProto, TypeProto, TypeProtoTensor,
+  ValueInfoProto,
 } from './schema.js';
 import { ProtoWriter } from './wire.js';
 
@@ -63,8 +64,11 @@ export class GraphBuilder {
     return out;
   }
 
-  /** The serialized ModelProto. */
-  finish(producerName: string, producerVersion: string): Uint8Array {
+  /**
+   * The serialized ModelProto. `docString` and `metadata` (ModelProto.metadata_props) are written after
+   * the graph, so the header's byte offsets do not depend on them.
+   */
+  finish(producerName: string, producerVersion: string, extra: { docString?: string; metadata?: Readonly<Record<string, string>> } = {}): Uint8Array {
     const g = new ProtoWriter();
     for (const n of this.nodes) g.message(GraphProto.node, n);
     g.string(GraphProto.name, this.name);
@@ -72,13 +76,17 @@ export class GraphBuilder {
     for (const i of this.inputs) g.message(GraphProto.input, i);
     for (const o of this.outputs) g.message(GraphProto.output, o);
     const opset = new ProtoWriter().string(OperatorSetIdProto.domain, '').int(OperatorSetIdProto.version, OPSET_VERSION);
-    return new ProtoWriter()
+    const model = new ProtoWriter()
       .int(ModelProto.irVersion, IR_VERSION)
       .string(ModelProto.producerName, producerName)
       .string(ModelProto.producerVersion, producerVersion)
       .message(ModelProto.graph, g)
-      .message(ModelProto.opsetImport, opset)
-      .finish();
+      .message(ModelProto.opsetImport, opset);
+    if (extra.docString) model.string(ModelProto.docString, extra.docString);
+    for (const [key, value] of Object.entries(extra.metadata ?? {})) {
+      model.message(ModelProto.metadataProps, new ProtoWriter().string(StringStringEntryProto.key, key).string(StringStringEntryProto.value, value));
+    }
+    return model.finish();
   }
 }
 

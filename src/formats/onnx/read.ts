@@ -1,6 +1,9 @@
 /**
  * ONNX → param set. Reads every weight tensor of a model faithfully as stored (names and layouts are
- * not mapped here; alignment does that): graph initializers and Constant nodes, in any graph.
+ * not mapped here; alignment does that): graph initializers and Constant nodes, in any graph. One
+ * exception: our own exports, recognised by their metadata_props and by holding exactly their
+ * architecture's tensors, come back as the canonical param set (layout.ts), so that
+ * readOnnx(writeOnnx(set, arch)) = set in the standard (PyTorch) layout too. `asStored` turns it off.
  *
  * - FLOAT, FLOAT16, BFLOAT16, DOUBLE tensors become Float32Array, from raw_data or the typed fields.
  * - Integer tensors that a dequantizing node consumes as its weight (DequantizeLinear input 0,
@@ -15,6 +18,7 @@ import { FormatError } from '../errors.js';
 import { bfloat16ToFloat32, halfToFloat32 } from '../float16.js';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../types.js';
 import { decodeModel, type DecodeLimits, type NodeRef, type TensorRef } from './decode.js';
+import { ownExportAsCanonical } from './layout.js';
 import { DataType, dataTypeName, TensorProto } from './schema.js';
 import { fields, int64, readVarint, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './wire.js';
 
@@ -31,6 +35,8 @@ export interface ReadOnnxOptions {
   /** Files holding external tensor data, keyed by the name the model's `location` entries use. */
   readonly externalData?: ReadonlyMap<string, Uint8Array>;
   readonly limits?: Partial<OnnxReadLimits>;
+  /** Return our own standard exports as stored (`conv1.weight`, OIHW, …) instead of in canonical layout. */
+  readonly asStored?: boolean;
 }
 
 const FLOAT_KINDS = new Map<number, ElementKind>([
@@ -107,7 +113,7 @@ export function readOnnx(bytes: Uint8Array, opts: ReadOnnxOptions = {}): ParamSe
       throw new FormatError('WM_ERR_FORMAT_UNSUPPORTED_DTYPE', `${where} has data type ${dataTypeName(t.dataType)}${t.sparse ? ' (sparse)' : ''}${dq ? ` and feeds ${dq.op}` : ''}. Supported weight types are ${SUPPORTED_TEXT}.`);
     }
   }
-  return { tensors: out };
+  return (opts.asStored ? undefined : ownExportAsCanonical(out, model.metadata)) ?? { tensors: out };
 }
 
 /** Integer weights consumed by a dequantizing node, keyed by the weight's name. */

@@ -139,9 +139,9 @@ export const TINY_CONV: Architecture = {
 };
 
 /**
- * Valid ONNX files for fuzzing, smallest first: the two hand-made models, a tiny conv net export, and
- * our LeNet5 and MLP exports (seeded random weights, 1.7 and 1.1 MB). Each call returns fresh arrays,
- * so callers may mutate them.
+ * Valid ONNX files for fuzzing: the two hand-made models, a tiny conv net export, our LeNet5 and MLP
+ * exports (seeded random weights, 1.7 and 1.1 MB), all in the standard layout, then the tiny conv net
+ * in the NHWC layout. Each call returns fresh arrays, so callers may mutate them.
  */
 export function sampleOnnxFiles(): Uint8Array[] {
   return [
@@ -150,5 +150,6 @@ export function sampleOnnxFiles(): Uint8Array[] {
     writeOnnx(randomParamSet(TINY_CONV, 3), TINY_CONV),
     writeOnnx(randomParamSet(getArchitecture('lenet5'), 1), getArchitecture('lenet5')),
     writeOnnx(randomParamSet(getArchitecture('mlp'), 2), getArchitecture('mlp')),
+    writeOnnx(randomParamSet(TINY_CONV, 3), TINY_CONV, { layout: 'nhwc' }),
   ].map((b) => new Uint8Array(b));
 }

@@ -3,7 +3,7 @@
  * writes: field numbers and enums, nothing else. Fields not listed here are skipped when reading.
  */
 
-export const ModelProto = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
+export const ModelProto = { irVersion: 1, producerName: 2, producerVersion: 3, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14 } as const;
 export const OperatorSetIdProto = { domain: 1, version: 2 } as const;
 export const GraphProto = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
 export const SparseTensorProto = { values: 1, indices: 2, dims: 3 } as const;

@@ -1,0 +1,272 @@
+/**
+ * A key bank: every key that shares one reference model, packed into flat typed arrays, so a suspect
+ * aligned once onto that reference is scored against all of them in one pass — O(Σ n) arithmetic, no
+ * per-key object, no per-key alignment. The arrays can live in SharedArrayBuffers and be handed to
+ * worker threads without a copy. Scores come from the same per-tensor sums as scoreAgainstKey.
+ */
+import { sizeOf, type ParamSet } from './paramSet.js';
+import { addToSums, emptySums, lnChiSquareEvenTail, lnTailLowerBound, MIN_GROUP_POSITIONS, scoreFromSums, tOf, type CombineOptions, type GroupSums, type Score } from './score.js';
+import { layerOfTensor } from './keyLayers.js';
+import type { KeyedTensor, WatermarkKey } from './watermarkKey.js';
+
+export interface KeyBank {
+  /** The bank's tensors (the union of its keys' tensors, by name), and the layer of each. */
+  readonly tensors: readonly KeyedTensor[];
+  readonly layers: readonly string[];
+  readonly ids: readonly string[];
+  /** Key k's positions are [offsets[k], offsets[k + 1]). */
+  readonly offsets: Int32Array;
+  readonly tensorIndex: Uint16Array;
+  readonly flatIndex: Int32Array;
+  /** What the score correlates with: the committed signal, or the values for keys without one. */
+  readonly reference: Float32Array;
+  /** The marked values (for the sign error rate). */
+  readonly values: Float32Array;
+  /** 1 where key k carries a committed signal. */
+  readonly committed: Uint8Array;
+}
+
+const shared = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(Math.max(8, bytes));
+
+/**
+ * Packs keys into a bank. Tensors are matched by name across keys and must agree in shape.
+ * @throws Error naming a tensor whose shape differs between two keys.
+ */
+export function buildKeyBank(keys: readonly WatermarkKey[]): KeyBank {
+  const tensors: KeyedTensor[] = [];
+  const layers: string[] = [];
+  const byName = new Map<string, number>();
+  let total = 0;
+  const maps = keys.map((k) => {
+    total += k.values.length;
+    return k.tensors.map((t, ti) => {
+      let i = byName.get(t.name);
+      if (i === undefined) {
+        i = tensors.length;
+        byName.set(t.name, i);
+        tensors.push({ name: t.name, shape: [...t.shape] });
+        layers.push(layerOfTensor(k, ti));
+      } else if (tensors[i]!.shape.length !== t.shape.length || tensors[i]!.shape.some((d, j) => d !== t.shape[j])) {
+        throw new Error(`Keys disagree on tensor '${t.name}': [${tensors[i]!.shape}] against [${t.shape}] in key '${k.id}'`);
+      }
+      return i;
+    });
+  });
+  if (tensors.length > 65535) throw new Error(`A key bank holds at most 65535 tensors, got ${tensors.length}`);
+  const offsets = new Int32Array(shared(4 * (keys.length + 1)), 0, keys.length + 1);
+  const tensorIndex = new Uint16Array(shared(2 * total), 0, total);
+  const flatIndex = new Int32Array(shared(4 * total), 0, total);
+  const reference = new Float32Array(shared(4 * total), 0, total);
+  const values = new Float32Array(shared(4 * total), 0, total);
+  const committed = new Uint8Array(shared(keys.length), 0, keys.length);
+  let at = 0;
+  keys.forEach((k, ki) => {
+    offsets[ki] = at;
+    committed[ki] = k.signal ? 1 : 0;
+    const ref = k.signal ?? k.values;
+    // Sums do not depend on order: positions go in memory order, so scoring reads each tensor forwards.
+    const order = k.values.map((_, i) => i).sort((a, b) => maps[ki]![k.tensorIndex[a]!]! - maps[ki]![k.tensorIndex[b]!]! || k.flatIndex[a]! - k.flatIndex[b]!);
+    for (const i of order) {
+      tensorIndex[at] = maps[ki]![k.tensorIndex[i]!]!;
+      flatIndex[at] = k.flatIndex[i]!;
+      reference[at] = ref[i]!;
+      values[at] = k.values[i]!;
+      at++;
+    }
+  });
+  offsets[keys.length] = at;
+  return { tensors, layers, ids: keys.map((k) => k.id), offsets, tensorIndex, flatIndex, reference, values, committed };
+}
+
+/** The bank's tensors in `set` (already aligned onto the bank's tensor names). @throws Error for a missing tensor or a shape that differs. */
+export function bankTensors(bank: KeyBank, set: ParamSet): (Float32Array | undefined)[] {
+  const byName = new Map(set.tensors.map((t) => [t.name, t]));
+  return bank.tensors.map((kt) => {
+    const t = byName.get(kt.name);
+    if (!t) return undefined;
+    if (t.shape.length !== kt.shape.length || t.shape.some((d, i) => d !== kt.shape[i]) || t.data.length !== sizeOf(kt.shape)) {
+      throw new Error(`Tensor '${kt.name}' has shape [${t.shape}] but the keys expect [${kt.shape}]`);
+    }
+    return t.data;
+  });
+}
+
+export type BankScore =
+  | { readonly key: number; readonly score: Score }
+  | { readonly key: number; readonly error: string }
+  /** Screened out: a lower bound of its p-value is already above the threshold, so it cannot match. */
+  | { readonly key: number; readonly screened: { readonly r: number; readonly n: number; readonly log10pBound: number } };
+
+export interface BankOptions extends Omit<CombineOptions, 'statistic'> {
+  /** Keys scored exactly however weak: the strongest `detail` by the screening bound (default 10). */
+  readonly detail?: number;
+  /** Score only these keys (indices into the bank). */
+  readonly only?: readonly number[];
+}
+
+/** Exact score of key k (the single-key arithmetic, per-tensor sums). */
+function exactScore(bank: KeyBank, data: readonly (Float32Array | undefined)[], k: number, opts: Omit<CombineOptions, 'statistic'>): Score | { error: string } {
+  const sums: GroupSums[] = bank.tensors.map(emptySums);
+  let finite = true;
+  let signErrors = 0;
+  const from = bank.offsets[k]!;
+  const to = bank.offsets[k + 1]!;
+  for (let p = from; p < to; p++) {
+    const t = bank.tensorIndex[p]!;
+    const d = data[t];
+    if (!d) return { error: `the aligned suspect has no tensor '${bank.tensors[t]!.name}'` };
+    const x = d[bank.flatIndex[p]!]!;
+    if (!Number.isFinite(x)) {
+      finite = false;
+      continue;
+    }
+    if (x > 0 !== bank.values[p]! > 0) signErrors++;
+    addToSums(sums[t]!, x, bank.reference[p]!);
+  }
+  try {
+    return scoreFromSums(sums, bank.layers, to > from ? signErrors / (to - from) : 1, finite, { ...opts, statistic: bank.committed[k] ? 'signal' : 'pearson' });
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/**
+ * Scores the bank's keys against a suspect aligned onto its tensors. One pass per key gathers the
+ * per-tensor sums and bounds the key's combined p-value from below with the normal tail (cheap; Student's
+ * tail is heavier); keys whose bound is still above the false-positive rate cannot match and are
+ * reported as screened. The rest, and the `detail` strongest, get the exact score of scoreAgainstKey.
+ */
+export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): BankScore[] {
+  const data = bankTensors(bank, set);
+  const nT = bank.tensors.length;
+  const layerNames = [...new Set(bank.layers)];
+  const layerOf = Int32Array.from(bank.layers.map((l) => layerNames.indexOf(l)));
+  const nL = layerNames.length;
+  // Per tensor: n, Σx, Σx², Σy, Σy², Σxy, x0, y0 (shifted sums, as GroupSums).
+  const S = new Float64Array(nT * 8);
+  const touched = new Int32Array(nT);
+  const lNum = new Float64Array(nL);
+  const lDx = new Float64Array(nL);
+  const lDy = new Float64Array(nL);
+  const lN = new Float64Array(nL);
+  const lUsed = new Float64Array(nL);
+  const threshold = Math.log10(opts.fpr);
+  const comparisonsLn = Math.log(opts.comparisons);
+  const keys = opts.only ?? Array.from({ length: bank.ids.length }, (_, i) => i);
+  const out: BankScore[] = [];
+  const bounds: { key: number; bound: number }[] = [];
+  for (const k of keys) {
+    let nTouched = 0;
+    let finite = true;
+    let missing = false;
+    const from = bank.offsets[k]!;
+    const to = bank.offsets[k + 1]!;
+    for (let p = from; p < to; p++) {
+      const t = bank.tensorIndex[p]!;
+      const d = data[t];
+      if (!d) {
+        missing = true;
+        break;
+      }
+      const x = d[bank.flatIndex[p]!]!;
+      if (!Number.isFinite(x)) {
+        finite = false;
+        break;
+      }
+      const y = bank.reference[p]!;
+      const o = t * 8;
+      if (S[o] === 0) {
+        touched[nTouched++] = t;
+        S[o + 6] = x;
+        S[o + 7] = y;
+      }
+      const dx = x - S[o + 6]!;
+      const dy = y - S[o + 7]!;
+      S[o]!++;
+      S[o + 1]! += dx;
+      S[o + 2]! += dx * dx;
+      S[o + 3]! += dy;
+      S[o + 4]! += dy * dy;
+      S[o + 5]! += dx * dy;
+    }
+    const committed = bank.committed[k] === 1;
+    lNum.fill(0);
+    lDx.fill(0);
+    lDy.fill(0);
+    lN.fill(0);
+    lUsed.fill(0);
+    let pNum = 0;
+    let pDx = 0;
+    let pDy = 0;
+    let pN = 0;
+    let pUsed = 0;
+    for (let i = 0; i < nTouched; i++) {
+      const t = touched[i]!;
+      const o = t * 8;
+      const n = S[o]!;
+      if (n >= MIN_GROUP_POSITIONS) {
+        const cxx = S[o + 2]! - (S[o + 1]! * S[o + 1]!) / n;
+        const cyy = S[o + 4]! - (S[o + 3]! * S[o + 3]!) / n;
+        const cxy = S[o + 5]! - (S[o + 1]! * S[o + 3]!) / n;
+        const sdx = cxx > 0 ? Math.sqrt(cxx / n) : 0;
+        const sdy = committed ? 1 : cyy > 0 ? Math.sqrt(cyy / n) : 0;
+        if (sdx > 0 && sdy > 0) {
+          const l = layerOf[t]!;
+          const num = cxy / (sdx * sdy);
+          const dy = committed ? cyy : n;
+          lNum[l]! += num;
+          lDx[l]! += n;
+          lDy[l]! += dy;
+          lN[l]! += n;
+          lUsed[l]!++;
+          pNum += num;
+          pDx += n;
+          pDy += dy;
+          pN += n;
+          pUsed++;
+        }
+      }
+      S.fill(0, o, o + 8);
+    }
+    if (missing || !finite || pN - pUsed - 1 < 1) {
+      // Rare cases (missing tensors, NaN, too few positions) take the exact path, which says why.
+      bounds.push({ key: k, bound: -Infinity });
+      continue;
+    }
+    const lnBound = (num: number, dx: number, dy: number, nu: number): number => {
+      const r = dx > 0 && dy > 0 ? Math.max(-1, Math.min(1, num / Math.sqrt(dx * dy))) : 0;
+      return lnTailLowerBound(tOf(r, nu, opts.inflation));
+    };
+    const lnPooled = lnBound(pNum, pDx, pDy, pN - pUsed - 1);
+    let lnMin = lnPooled;
+    let lnSum = 0;
+    let tests = 0;
+    for (let l = 0; l < nL; l++) {
+      const nu = lN[l]! - lUsed[l]! - 1;
+      if (lUsed[l]! === 0 || nu < 1) continue;
+      const b = lnBound(lNum[l]!, lDx[l]!, lDy[l]!, nu);
+      lnMin = Math.min(lnMin, b);
+      lnSum += b;
+      tests++;
+    }
+    let lnP: number;
+    if (opts.combination === 'pooled' || tests <= 1) lnP = lnPooled;
+    else if (opts.combination === 'fisher') lnP = lnChiSquareEvenTail(-2 * lnSum, tests);
+    else lnP = lnMin + Math.log(tests + 1);
+    const bound = (lnP + comparisonsLn) / Math.LN10;
+    bounds.push({ key: k, bound });
+    out.push({ key: k, screened: { r: pDx > 0 && pDy > 0 ? Math.max(-1, Math.min(1, pNum / Math.sqrt(pDx * pDy))) : 0, n: pN, log10pBound: Math.min(0, bound) } });
+  }
+  // Exact scores where a match is possible, and for the strongest few.
+  const detail = opts.detail ?? 10;
+  const ranked = [...bounds].sort((a, b) => a.bound - b.bound);
+  const exact = new Set(ranked.filter((b, i) => i < detail || b.bound < threshold + 1).map((b) => b.key));
+  const byKey = new Map(out.map((e) => [e.key, e]));
+  return keys.map((k) => {
+    if (exact.has(k)) {
+      const e = exactScore(bank, data, k, opts);
+      return 'error' in e ? { key: k, error: e.error } : { key: k, score: e };
+    }
+    return byKey.get(k)!;
+  });
+}
