@@ -30,7 +30,7 @@ test('when an issuer sweeps a quantization attack, then the job reports accuracy
   const series = job.result.sweep.series[0];
   assert.deepEqual(series.points.map((p: { strength: number }) => p.strength), [8, 2]);
   assert.equal(series.points[0].decision, 'match', '8-bit quantization keeps the mark');
-  assert.ok(series.points[0].log10p < series.points[1].log10p, 'a stronger attack weakens the score');
+  assert.ok(series.points[0].r > series.points[1].r, 'a stronger attack weakens the score');
   assert.equal(typeof series.baseline.accuracy, 'number');
 });
 

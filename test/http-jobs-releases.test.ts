@@ -145,13 +145,17 @@ async function download(format: string | undefined) {
   });
 }
 
-/** Checks a verification names the licensee; returns the licensee key's correlation r. */
-function licenseeMatch(body: { decision: string; leakedBy: string; report: { candidates: { licensee: string | null; r: number | null; decision: string }[] } }): number {
+/** Checks a verification names the licensee (in the verdict and the full report); returns the licensee key's correlation r. */
+async function licenseeMatch(body: { id: string; decision: string; leakedBy: string; claim: string }): Promise<number> {
   assert.equal(body.decision, 'match');
   assert.equal(body.leakedBy, 'acme-corp');
-  const licensee = body.report.candidates.find((c) => c.licensee === 'acme-corp');
+  assert.equal(body.claim, 'ownership');
+  const full = (await s.http.get(`/v1/verifications/${body.id}`).set(as('auditor'))).body as { report: { comparisons: number; candidates: { licensee: string | null; r: number | null; decision: string; provenance: { status: string } | null }[] } };
+  const licensee = full.report.candidates.find((c) => c.licensee === 'acme-corp');
   assert.equal(licensee?.decision, 'match');
+  assert.equal(licensee?.provenance?.status, 'committed');
   assert.equal(typeof licensee?.r, 'number');
+  assert.ok(full.report.comparisons >= 2);
   return licensee!.r!;
 }
 let onnxR = Number.NaN;
@@ -203,15 +207,14 @@ test('when the leaked ONNX release is verified, then it matches and names the li
   const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', onnxBytes, 'found-on-the-internet.onnx');
   assert.equal(res.status, 201, JSON.stringify(res.body).slice(0, 500));
   assertContract(res, 'createVerification');
-  onnxR = licenseeMatch(res.body);
-  assert.equal(res.body.report.comparisons >= 2, true);
+  onnxR = await licenseeMatch(res.body);
 });
 
 test('when the same release is verified as standard ONNX, as safetensors and as onnx-nhwc, then the licensee key scores the same r in all three (every keyed value carried exactly)', async () => {
   const st = await download('safetensors');
   const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', st.body as Buffer, 'leak.safetensors');
   assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 500));
-  assert.equal(licenseeMatch(v.body), onnxR);
+  assert.equal(await licenseeMatch(v.body), onnxR);
 });
 
 test('when a release is downloaded as onnx-nhwc, then it is the NHWC graph with canonical tensors, and verifies like the standard export', async () => {
@@ -227,7 +230,7 @@ test('when a release is downloaded as onnx-nhwc, then it is the NHWC graph with 
   assert.deepEqual(readOnnx(new Uint8Array(bytes), { asStored: true }).tensors.map((t) => t.name).slice(0, 2), ['conv1/kernel', 'conv1/bias']);
   const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', bytes, 'leak-nhwc.onnx');
   assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 500));
-  assert.equal(licenseeMatch(v.body), onnxR);
+  assert.equal(await licenseeMatch(v.body), onnxR);
 });
 
 test('when a download names an unknown format, then 400 WM_ERR_VALIDATION', async () => {
@@ -242,8 +245,8 @@ test('when the signing key is rotated, then new reports use the new kid and old 
   assert.notEqual(rot.body.kid, rot.body.previous);
   await jwksVerify(old);
   const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', onnxBytes, 'again.onnx');
-  assert.equal(jwt.decode(res.body.reportJws, { complete: true })!.header.kid, rot.body.kid);
-  await jwksVerify(res.body.reportJws);
+  assert.equal(jwt.decode(res.body.verdictJws, { complete: true })!.header.kid, rot.body.kid);
+  await jwksVerify(res.body.verdictJws);
   assert.equal((await s.http.get('/v1/models').set(as('auditor'))).status, 200, 'tokens signed by the old key still work');
 });
 

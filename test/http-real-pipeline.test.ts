@@ -47,6 +47,7 @@ test('when a model is trained, released to a licensee and the release leaks, the
   assertContract(v, 'createVerification');
   assert.equal(v.body.decision, 'match');
   assert.equal(v.body.leakedBy, 'globex');
-  const kinds = (v.body.report.candidates as { kind: string; decision: string }[]).map((c) => `${c.kind}:${c.decision}`).sort();
+  const full = await s.http.get(`/v1/verifications/${v.body.id}`).set({ Authorization: `Bearer ${s.tokens.auditor}` });
+  const kinds = (full.body.report.candidates as { kind: string; decision: string }[]).map((c) => `${c.kind}:${c.decision}`).sort();
   assert.deepEqual(kinds, ['licensee:match', 'owner:match'], 'the leak carries both the owner mark and the licensee fingerprint');
 });

@@ -47,21 +47,34 @@ test('when the key does not fit the model, then 422 WM_ERR_KEY_MALFORMED', async
   assertProblem(res, 422, 'WM_ERR_KEY_MALFORMED', 'registerModel');
 });
 
-test('when a verifier uploads a copy of the watermarked model, then 201 match with a tiny p-value and a signed report', async () => {
+test('when a verifier uploads a copy of the watermarked model, then 201 match with the verdict only, signed', async () => {
   const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', safetensorsBytes(owner.params), 'suspect.safetensors');
   assert.equal(res.status, 201, JSON.stringify(res.body));
   assertContract(res, 'createVerification');
   assert.equal(res.body.decision, 'match');
-  assert.ok(res.body.log10p < -20, `log10p ${res.body.log10p}`);
-  assert.equal(res.body.report.best.kind, 'owner');
-  assert.equal(res.body.report.best.modelId, modelId);
-  const payload = await jwksVerify(res.body.reportJws);
+  assert.equal(res.body.evidence, 'p < 1e-06');
+  // the key was uploaded with the model: its provenance is unverified, so the match is not an ownership claim
+  assert.equal(res.body.claim, 'key match only');
+  assert.equal(res.body.modelId, null);
+  for (const hidden of ['report', 'reportJws', 'pValue', 'log10p']) assert.ok(!(hidden in res.body), `a verifier saw ${hidden}`);
+  const payload = await jwksVerify(res.body.verdictJws);
+  assert.equal(payload.typ, 'weightmark-verification-verdict');
   assert.equal(payload.verificationId, res.body.id);
   assert.equal(payload.decision, 'match');
   const jws = await s.http.get(`/v1/verifications/${res.body.id}/report.jws`).set(as('verifier'));
   assert.equal(jws.status, 200);
   assertContract(jws, 'getVerificationReport');
-  assert.equal(jws.text, res.body.reportJws);
+  assert.equal(jws.text, res.body.verdictJws);
+  const full = await s.http.get(`/v1/verifications/${res.body.id}`).set(as('auditor'));
+  assertContract(full, 'getVerification');
+  assert.equal(full.body.report.best.kind, 'owner');
+  assert.equal(full.body.report.best.modelId, modelId);
+  assert.equal(full.body.report.best.provenance.status, 'unverified');
+  assert.match(full.body.report.conclusion, /not evidence of ownership/);
+  assert.ok(full.body.log10p < -20, `log10p ${full.body.log10p}`);
+  assert.ok(full.body.report.best.layers.length >= 3);
+  assert.equal((await jwksVerify(full.body.reportJws)).typ, 'weightmark-verification-report');
+  assert.equal((await s.http.get(`/v1/verifications/${res.body.id}/report.jws`).set(as('auditor'))).text, full.body.reportJws);
 });
 
 test('when the suspect is a tfjs model uploaded as model.json plus shards, then it is read and matches', async () => {
@@ -74,8 +87,9 @@ test('when the suspect is a tfjs model uploaded as model.json plus shards, then 
   const res = await req;
   assert.equal(res.status, 201, JSON.stringify(res.body).slice(0, 300));
   assertContract(res, 'createVerification');
-  assert.equal(res.body.report.suspect.format, 'tfjs');
   assert.equal(res.body.decision, 'match');
+  const full = await s.http.get(`/v1/verifications/${res.body.id}`).set(as('auditor'));
+  assert.equal(full.body.report.suspect.format, 'tfjs');
 });
 
 test('when a suspect is an unrelated model, then 201 "no match" with its p-value (not an error)', async () => {
@@ -83,7 +97,10 @@ test('when a suspect is an unrelated model, then 201 "no match" with its p-value
   assert.equal(res.status, 201, JSON.stringify(res.body));
   assertContract(res, 'createVerification');
   assert.equal(res.body.decision, 'no match');
-  assert.ok(res.body.pValue > 1e-6, `p ${res.body.pValue}`);
+  assert.equal(res.body.evidence, 'p ≥ 1e-06');
+  assert.equal(res.body.claim, 'none');
+  const full = await s.http.get(`/v1/verifications/${res.body.id}`).set(as('auditor'));
+  assert.ok(full.body.pValue > 1e-6, `p ${full.body.pValue}`);
 });
 
 test('when the suspect has another architecture altogether, then 201 "no match" and the candidate says why it was not aligned', async () => {
@@ -92,9 +109,10 @@ test('when the suspect has another architecture altogether, then 201 "no match" 
   assert.equal(res.status, 201, JSON.stringify(res.body));
   assertContract(res, 'createVerification');
   assert.equal(res.body.decision, 'no match');
-  assert.equal(res.body.pValue, 1);
-  assert.equal(res.body.report.candidates[0].aligned, false);
-  assert.match(res.body.report.candidates[0].notes[0], /not aligned/);
+  const full = await s.http.get(`/v1/verifications/${res.body.id}`).set(as('auditor'));
+  assert.equal(full.body.pValue, 1);
+  assert.equal(full.body.report.references[0].aligned, false);
+  assert.match(full.body.report.references[0].failure, /Cannot map/);
 });
 
 test('when the watermarked weights are perturbed by noise, then it is still a match', async () => {
@@ -108,6 +126,7 @@ test('when the watermarked weights are perturbed by noise, then it is still a ma
   assert.equal(res.status, 201);
   assert.equal(res.body.decision, 'match');
   assert.equal(res.body.report.scope.modelId, modelId);
+  assert.ok(res.body.report.best.r > 0.5 && res.body.report.best.r < 1);
 });
 
 test("when a verifier reads another subject's report, then 403; an auditor may", async () => {

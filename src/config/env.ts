@@ -30,6 +30,14 @@ export interface ServiceConfig {
   readonly jobConcurrency: number;
   /** Worker threads that align suspects during verification (0: on the request thread). */
   readonly verifyWorkers: number;
+  /** Bytes of uploaded suspects under verification at once (each is held in memory while verified); beyond it 503. */
+  readonly verifyMaxBytes: number;
+  /** Verifications in flight at once (the queue bound); beyond it 503. */
+  readonly verifyMaxInFlight: number;
+  /** Verifications one subject may have in flight at once; beyond it 429. */
+  readonly verifyMaxPerSubject: number;
+  /** Verifications per subject per UTC day, kept in the database (0: no quota; admins are exempt). */
+  readonly verifyQuotaPerDay: number;
   /** Seconds graceful shutdown waits for in-flight requests before closing anyway. */
   readonly shutdownGraceSec: number;
   /** False-positive rate at which a verification decides "match". */
@@ -95,6 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: level as LogLevel,
     jobConcurrency: int(env, 'WEIGHTMARK_JOB_CONCURRENCY', 1, 1, 64),
     verifyWorkers: int(env, 'WEIGHTMARK_VERIFY_WORKERS', Math.max(1, Math.min(4, os.availableParallelism())), 0, 64),
+    verifyMaxBytes: int(env, 'WEIGHTMARK_VERIFY_MAX_BYTES', 1024 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024 * 1024),
+    verifyMaxInFlight: int(env, 'WEIGHTMARK_VERIFY_MAX_IN_FLIGHT', 32, 1, 10_000),
+    verifyMaxPerSubject: int(env, 'WEIGHTMARK_VERIFY_MAX_PER_SUBJECT', 4, 1, 10_000),
+    verifyQuotaPerDay: int(env, 'WEIGHTMARK_VERIFY_QUOTA_PER_DAY', 2000, 0, 100_000_000),
     shutdownGraceSec: int(env, 'WEIGHTMARK_SHUTDOWN_GRACE_SEC', 10, 0, 600),
     fpr: num(env, 'WEIGHTMARK_FPR', 1e-6, 0, 1),
     trustProxy: env.WEIGHTMARK_TRUST_PROXY === '1' || env.WEIGHTMARK_TRUST_PROXY === 'true',

@@ -23,6 +23,8 @@ export const defaults = {
     fpr: 1e-6,
     /** PROVISIONAL (measurement pending): the smallest of the pooled and per-layer p-values, Bonferroni over them. */
     combination: 'min' as 'min' | 'fisher' | 'pooled',
+    /** PROVISIONAL (null study pending): variance inflation of r through the invariant re-alignment; t is divided by its square root. */
+    invariantInflation: 1.25,
   },
   training: {
     /**

@@ -152,7 +152,7 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
   const lUsed = new Float64Array(nL);
   const threshold = Math.log10(opts.fpr);
   const comparisonsLn = Math.log(opts.comparisons);
-  const keys = opts.only ?? Array.from({ length: bank.ids.length }, (_, i) => i);
+  const keys = opts.only ?? Array.from({ length: bank.offsets.length - 1 }, (_, i) => i);
   const out: BankScore[] = [];
   const bounds: { key: number; bound: number }[] = [];
   for (const k of keys) {

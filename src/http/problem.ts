@@ -35,6 +35,7 @@ export function sendProblem(req: Request, res: Response, e: AppError): void {
   if (e.code === 'WM_ERR_AUTH_MISSING' || e.code === 'WM_ERR_AUTH_INVALID' || e.code === 'WM_ERR_AUTH_EXPIRED') {
     res.setHeader('WWW-Authenticate', `Bearer realm="weightmark"${e.code === 'WM_ERR_AUTH_MISSING' ? '' : ', error="invalid_token"'}`);
   }
+  if (typeof e.extra.retryAfterSec === 'number') res.setHeader('Retry-After', String(Math.max(1, Math.ceil(e.extra.retryAfterSec))));
   res.status(e.status).type('application/problem+json').send(JSON.stringify(problemBody(req, e)));
 }
 

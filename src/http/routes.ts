@@ -16,9 +16,9 @@ import * as audit from '../service/audit.js';
 import * as tokens from '../service/tokens.js';
 import * as attacks from '../service/attacks.js';
 import { isTerminal, type JobEvent } from '../jobs/runner.js';
-import { readParts } from './uploads.js';
+import { filesOf, readParts } from './uploads.js';
+import { takeVerifyQuota } from '../service/verifyGate.js';
 import type { DownloadFormat } from '../service/ports.js';
-import type { VerificationRecord } from '../store/types.js';
 
 export type Handler = (req: Request, res: Response) => Promise<void> | void;
 
@@ -29,13 +29,6 @@ const field = (req: Request, name: string): string | undefined => {
   const v = (req.body as Record<string, unknown> | undefined)?.[name];
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 };
-
-function verificationView(v: VerificationRecord) {
-  return {
-    id: v.id, createdAt: v.createdAt, createdBy: v.createdBy, decision: v.decision, pValue: v.pValue,
-    log10p: Number(v.report.log10p ?? 0), leakedBy: (v.report.leakedBy as string | null) ?? null, report: v.report, reportJws: v.reportJws,
-  };
-}
 
 async function getJobOr404(ctx: ServiceContext, id: string) {
   const job = await ctx.store.getJob(id);
@@ -183,16 +176,23 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
     createVerification: async (req, res) => {
       const modelId = field(req, 'modelId');
       const licensee = field(req, 'licensee');
-      const out = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file'), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
-      const v = await verifications.getVerification(ctx, actor(res), out.id);
-      res.status(201).location(`/v1/verifications/${out.id}`).json(verificationView(v));
+      // Admission before the upload is read into memory: bytes, queue and per-subject bounds, then the daily quota.
+      const permit = ctx.verifyGate.enter(actor(res).sub, filesOf(req).reduce((a, f) => a + f.size, 0));
+      try {
+        await takeVerifyQuota(ctx, actor(res));
+        const v = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file'), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
+        res.status(201).location(`/v1/verifications/${v.id}`).json(verifications.verificationView(actor(res), v));
+      } finally {
+        permit.release();
+      }
     },
     getVerification: async (req, res) => {
-      res.json(verificationView(await verifications.getVerification(ctx, actor(res), String(req.params.id))));
+      res.json(verifications.verificationView(actor(res), await verifications.getVerification(ctx, actor(res), String(req.params.id))));
     },
     getVerificationReport: async (req, res) => {
       const v = await verifications.getVerification(ctx, actor(res), String(req.params.id));
-      res.type('application/jose').send(v.reportJws);
+      // The full report only to admin and auditor; everyone else gets the signed verdict.
+      res.type('application/jose').send(verifications.seesFullReport(actor(res)) ? v.reportJws : v.verdictJws);
     },
 
     listAuditEvents: async (_req, res) => {

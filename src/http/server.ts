@@ -18,6 +18,7 @@ import { ChildProcessExecutor } from '../jobs/childExecutor.js';
 import { createLogger, type Logger } from '../service/logger.js';
 import { Metrics } from '../service/metrics.js';
 import { Lru, type ServiceContext } from '../service/context.js';
+import { VerifyGate } from '../service/verifyGate.js';
 import type { Engines, TaskExecutor } from '../service/ports.js';
 import { loadProductionEngines } from '../service/engines.js';
 import { trainingHandler } from '../service/training.js';
@@ -65,6 +66,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const executor = o.executor ?? new ChildProcessExecutor();
   const ctxBase = {
     config, store, blobs, keystore: new Keystore(masterKey), signing, engines, executor, logger, metrics,
+    verifyGate: new VerifyGate({ maxBytes: config.verifyMaxBytes, maxInFlight: config.verifyMaxInFlight, maxPerSubject: config.verifyMaxPerSubject }),
     cache: { params: new Lru<import('../core/paramSet.js').ParamSet>(8), keys: new Lru<import('../core/watermarkKey.js').WatermarkKey>(256) },
   };
   const ctx = ctxBase as unknown as ServiceContext;
@@ -75,6 +77,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   metrics.gauge('weightmark_jobs_queued', 'Jobs waiting to run', () => ctx.jobs.queued);
   metrics.gauge('weightmark_jobs_running', 'Jobs running', () => ctx.jobs.running);
   metrics.gauge('process_resident_memory_bytes', 'Resident memory of the service process', () => process.memoryUsage().rss);
+  metrics.gauge('weightmark_verify_bytes_in_flight', 'Bytes of suspects under verification', () => ctx.verifyGate.bytes);
   metrics.gauge('weightmark_signing_keys', 'Signing keys in the JWKS', () => signing.jwks().keys.length);
   const rec = await ctx.jobs.recover();
   logger.info('service started', {

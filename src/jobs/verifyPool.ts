@@ -1,12 +1,12 @@
 /**
- * Verification runs its alignment in worker threads, so a 0.1–1 s alignment never blocks the event
+ * Verification runs its alignment and scoring in worker threads, so a 0.1–1 s alignment never blocks the event
  * loop (health probes, other requests) and uploads are verified in parallel, one per worker. Each
  * worker caches reference models; the pool sends a reference only to a worker that lacks it.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { ParamSet } from '../core/paramSet.js';
-import type { AlignCandidate, AlignOutcome } from './alignExtract.js';
+import type { GroupInput, GroupOutcome, VerifyOptions } from './verifyGroups.js';
 
 const BOOTSTRAP = fileURLToPath(new URL('./verifyWorkerBootstrap.mjs', import.meta.url));
 const ENTRY = fileURLToPath(new URL('./verifyWorker.ts', import.meta.url));
@@ -15,12 +15,12 @@ interface Slot {
   worker: Worker;
   busy: boolean;
   has: string[];
-  pending?: { id: number; resolve: (o: AlignOutcome[]) => void; reject: (e: Error) => void };
+  pending?: { id: number; resolve: (o: GroupOutcome[]) => void; reject: (e: Error) => void };
 }
 
 export class VerifyPool {
   #slots: Slot[] = [];
-  #queue: { suspect: ParamSet; candidates: AlignCandidate[]; resolve: (o: AlignOutcome[]) => void; reject: (e: Error) => void }[] = [];
+  #queue: { suspect: ParamSet; groups: GroupInput[]; opts: VerifyOptions; resolve: (o: GroupOutcome[]) => void; reject: (e: Error) => void }[] = [];
   #seq = 0;
   #closed = false;
 
@@ -32,7 +32,7 @@ export class VerifyPool {
     const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY } });
     worker.unref();
     const slot: Slot = { worker, busy: false, has: [] };
-    worker.on('message', (m: { id: number; out?: AlignOutcome[]; error?: string }) => {
+    worker.on('message', (m: { id: number; out?: GroupOutcome[]; error?: string }) => {
       const p = slot.pending;
       if (!p || p.id !== m.id) return;
       slot.pending = undefined;
@@ -55,10 +55,10 @@ export class VerifyPool {
     return slot;
   }
 
-  run(suspect: ParamSet, candidates: AlignCandidate[]): Promise<AlignOutcome[]> {
+  run(suspect: ParamSet, groups: GroupInput[], opts: VerifyOptions): Promise<GroupOutcome[]> {
     if (this.#closed) return Promise.reject(new Error('the verification pool is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ suspect, candidates, resolve, reject });
+      this.#queue.push({ suspect, groups, opts, resolve, reject });
       this.#pump();
     });
   }
@@ -70,12 +70,14 @@ export class VerifyPool {
       slot.busy = true;
       const id = ++this.#seq;
       slot.pending = { id, resolve: t.resolve, reject: t.reject };
-      const candidates = t.candidates.map((c) => {
-        if (slot.has.includes(c.referenceId)) return { ...c, reference: undefined };
-        slot.has = [...slot.has.filter((x) => x !== c.referenceId), c.referenceId].slice(-8);
-        return c;
+      // The key banks live in SharedArrayBuffers (shared, not copied); a reference goes only to a worker that lacks it.
+      const groups = t.groups.map((g) => {
+        const bank = { ...g.bank, ids: [] };
+        if (slot.has.includes(g.referenceId)) return { ...g, bank, reference: undefined };
+        slot.has = [...slot.has.filter((x) => x !== g.referenceId), g.referenceId].slice(-8);
+        return { ...g, bank };
       });
-      slot.worker.postMessage({ id, suspect: t.suspect, candidates });
+      slot.worker.postMessage({ id, suspect: t.suspect, groups, opts: t.opts });
     }
   }
 

@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js';
 import type { Engines, TaskExecutor } from './ports.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
+import type { VerifyGate } from './verifyGate.js';
 
 export interface Actor {
   readonly sub: string;
@@ -28,6 +29,7 @@ export interface ServiceContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly jobs: JobRunner;
+  readonly verifyGate: VerifyGate;
   /** Small caches: decoded param sets by model id, opened keys by key id. */
   readonly cache: { params: Lru<ParamSet>; keys: Lru<WatermarkKey> };
 }

@@ -12,7 +12,7 @@ import { writeOnnx } from '../formats/onnx/write.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import type { Engines } from './ports.js';
 import { VerifyPool } from '../jobs/verifyPool.js';
-import { alignAndExtract } from '../jobs/alignExtract.js';
+import { verifyGroups } from '../jobs/verifyGroups.js';
 
 /** @param verifyWorkers worker threads for alignment (0: align on the calling thread). */
 export async function loadProductionEngines(opts: { verifyWorkers: number }): Promise<Engines> {
@@ -33,9 +33,9 @@ export async function loadProductionEngines(opts: { verifyWorkers: number }): Pr
     },
     parseKey,
     serializeKey,
-    alignAndExtract(suspect, candidates) {
-      if (pool) return pool.run(suspect, candidates);
-      return Promise.resolve(alignAndExtract(suspect, candidates, (c) => c.reference));
+    verifyGroups(suspect, groups, o) {
+      if (pool) return pool.run(suspect, groups, o);
+      return Promise.resolve(verifyGroups(suspect, groups, o, (g) => g.reference));
     },
     extractValues,
     scoreAgainstKey,

@@ -42,6 +42,9 @@ export const ERRORS = {
   WM_ERR_RELEASE_NOT_READY: { status: 409, title: 'Release not ready' },
   WM_ERR_DOWNLOAD_FORMAT: { status: 400, title: 'Unsupported download format' },
   WM_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  WM_ERR_QUOTA_EXCEEDED: { status: 429, title: 'Daily verification quota used up' },
+  WM_ERR_VERIFY_SUBJECT_BUSY: { status: 429, title: 'Too many verifications in flight for this subject' },
+  WM_ERR_VERIFY_BUSY: { status: 503, title: 'Verification capacity is full' },
   WM_ERR_SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   WM_ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -7,9 +7,9 @@
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { KeyCommitment } from '../core/commitment.js';
-import type { AlignCandidate, AlignOutcome } from '../jobs/alignExtract.js';
+import type { GroupInput, GroupOutcome, VerifyOptions } from '../jobs/verifyGroups.js';
 
-export type { AlignCandidate, AlignOutcome };
+export type { GroupInput, GroupOutcome, VerifyOptions };
 
 export interface ModelFileIn {
   readonly name: string;
@@ -38,8 +38,8 @@ export interface Engines {
   generateKey(set: ParamSet, opts: { id: string; seed: Uint8Array; arch?: string }): WatermarkKey;
   parseKey(json: unknown): WatermarkKey;
   serializeKey(key: WatermarkKey): string;
-  /** Aligns the suspect to each candidate key and extracts its values (in a worker thread when pooled). */
-  alignAndExtract(suspect: ParamSet, candidates: AlignCandidate[]): Promise<AlignOutcome[]>;
+  /** Aligns the suspect once per reference and scores each reference's key bank (in a worker thread when pooled). */
+  verifyGroups(suspect: ParamSet, groups: GroupInput[], opts: VerifyOptions): Promise<GroupOutcome[]>;
   extractValues(set: ParamSet, key: WatermarkKey): ArrayLike<number>;
   scoreAgainstKey(extracted: ArrayLike<number>, key: WatermarkKey, opts: { fpr: number; comparisons: number }): ScoreOut;
   knownArchitecture(name: string): boolean;

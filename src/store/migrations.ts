@@ -121,4 +121,26 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at TEXT NOT NULL
       );`,
   },
+  {
+    version: 4,
+    name: 'verification quotas and upload sketches',
+    sql: `
+      CREATE TABLE verification_quota (
+        subject TEXT NOT NULL,
+        day TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (subject, day)
+      );
+      CREATE TABLE upload_sketches (
+        verification_id TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        sketch BLOB NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX upload_sketches_subject ON upload_sketches(subject, created_at);
+      ALTER TABLE verifications ADD COLUMN verdict TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE verifications ADD COLUMN verdict_jws TEXT NOT NULL DEFAULT '';`,
+  },
 ];

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { auditHash, GENESIS_HASH } from './auditChain.js';
 import type {
-  CommitmentRecord, AuditDraft, AuditEvent, AuditFilter, JobPatch, JobRecord, JobStatus, KeyRecord, ModelRecord, Page,
+  CommitmentRecord, KeyRef, UploadSketch, AuditDraft, AuditEvent, AuditFilter, JobPatch, JobRecord, JobStatus, KeyRecord, ModelRecord, Page,
   ReleaseArtifact, ReleasePatch, ReleaseRecord, Store, StoreWriter, VerificationRecord,
 } from './types.js';
 import type { AuditCheckpoint, AuditHead, AuditHeadSigner } from './types.js';
@@ -49,7 +49,7 @@ function toArtifact(r: Row): ReleaseArtifact {
 function toVerification(r: Row): VerificationRecord {
   return {
     id: String(r.id), createdBy: String(r.created_by), createdAt: String(r.created_at), decision: r.decision as VerificationRecord['decision'],
-    pValue: Number(r.p_value), report: parse(r.report), reportJws: String(r.report_jws),
+    pValue: Number(r.p_value), report: parse(r.report), reportJws: String(r.report_jws), verdict: parse(r.verdict ?? '{}'), verdictJws: String(r.verdict_jws ?? ''),
   };
 }
 export function toAudit(r: Row): AuditEvent {
@@ -114,13 +114,15 @@ export class SqliteStore implements Store {
       VALUES (@id, @name, @arch, @source, @format, @files, @paramCount, @ownerKeyId, @parentModelId, @createdBy, @createdAt, @meta)`);
     const insKey = db.prepare('INSERT INTO watermark_keys (id, model_id, kind, sealed, n, created_at) VALUES (@id, @modelId, @kind, @sealed, @n, @createdAt)');
     const setOwner = db.prepare('UPDATE models SET owner_key_id = ? WHERE id = ?');
+    const insSketch = db.prepare('INSERT INTO upload_sketches (verification_id, subject, signature, digest, sketch, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+    const trimSketches = db.prepare('DELETE FROM upload_sketches WHERE subject = ? AND verification_id NOT IN (SELECT verification_id FROM upload_sketches WHERE subject = ? ORDER BY created_at DESC LIMIT ?)');
     const insCommitment = db.prepare('INSERT INTO key_commitments (digest, sealed, jws, subject, created_by, created_at) VALUES (@digest, @sealed, @jws, @subject, @createdBy, @createdAt)');
     const insJob = db.prepare(`INSERT INTO jobs (id, kind, status, input, progress, result, error, created_by, created_at, started_at, finished_at)
       VALUES (@id, @kind, @status, @input, @progress, @result, @error, @createdBy, @createdAt, @startedAt, @finishedAt)`);
     const insRel = db.prepare(`INSERT INTO releases (id, model_id, licensee, status, job_id, key_id, release_model_id, created_by, created_at, error)
       VALUES (@id, @modelId, @licensee, @status, @jobId, @keyId, @releaseModelId, @createdBy, @createdAt, @error)`);
     const insArt = db.prepare('INSERT OR REPLACE INTO release_artifacts (release_id, format, files, manifest_jws, created_at) VALUES (?, ?, ?, ?, ?)');
-    const insVer = db.prepare('INSERT INTO verifications (id, created_by, created_at, decision, p_value, report, report_jws) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const insVer = db.prepare('INSERT INTO verifications (id, created_by, created_at, decision, p_value, report, report_jws, verdict, verdict_jws) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const lastAudit = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
     const insAudit = db.prepare('INSERT INTO audit_events (seq, ts, actor, role, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const patch = (table: string, cols: Record<string, string>, id: string, p: Record<string, unknown>): void => {
@@ -134,13 +136,17 @@ export class SqliteStore implements Store {
       insertModel: (m) => insModel.run({ ...m, files: json(m.files), meta: json(m.meta) }),
       insertKey: (k) => insKey.run(k),
       insertCommitment: (c) => insCommitment.run(c),
+      insertUploadSketch: (u, keep) => {
+        insSketch.run(u.verificationId, u.subject, u.signature, u.digest, Buffer.from(u.sketch.buffer, u.sketch.byteOffset, u.sketch.byteLength), u.createdAt);
+        trimSketches.run(u.subject, u.subject, keep);
+      },
       setModelOwnerKey: (modelId, keyId) => setOwner.run(keyId, modelId),
       insertJob: (j) => insJob.run({ ...j, input: json(j.input), progress: j.progress ? json(j.progress) : null, result: j.result ? json(j.result) : null }),
       updateJob: (id, p) => patch('jobs', JOB_COLS, id, p),
       insertRelease: (r) => insRel.run(r),
       updateRelease: (id, p) => patch('releases', REL_COLS, id, p),
       insertArtifact: (a) => insArt.run(a.releaseId, a.format, json(a.files), a.manifestJws, a.createdAt),
-      insertVerification: (v) => insVer.run(v.id, v.createdBy, v.createdAt, v.decision, v.pValue, json(v.report), v.reportJws),
+      insertVerification: (v) => insVer.run(v.id, v.createdBy, v.createdAt, v.decision, v.pValue, json(v.report), v.reportJws, json(v.verdict), v.verdictJws),
       appendAudit: (d: AuditDraft) => {
         const last = lastAudit.get() as Row | undefined;
         const seq = last ? Number(last.seq) + 1 : 1;
@@ -193,6 +199,33 @@ export class SqliteStore implements Store {
   }
   async listKeys() {
     return (this.db.prepare('SELECT * FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKey);
+  }
+  async listKeyRefs(): Promise<KeyRef[]> {
+    return (this.db.prepare('SELECT id, model_id, kind, n, created_at FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map((r) => ({
+      id: String(r.id), modelId: String(r.model_id), kind: r.kind as KeyRef['kind'], n: Number(r.n), createdAt: String(r.created_at),
+    }));
+  }
+  async keyIndexVersion(): Promise<string> {
+    const r = this.db.prepare('SELECT COUNT(*) AS n, MAX(rowid) AS m FROM watermark_keys').get() as Row;
+    return `${r.n}:${r.m ?? 0}`;
+  }
+  async takeQuota(subject: string, day: string, limit: number): Promise<number | undefined> {
+    return this.db.transaction(() => {
+      const r = this.db.prepare('SELECT count FROM verification_quota WHERE subject = ? AND day = ?').get(subject, day) as Row | undefined;
+      const used = r ? Number(r.count) : 0;
+      if (used >= limit) return undefined;
+      this.db.prepare('INSERT INTO verification_quota (subject, day, count) VALUES (?, ?, 1) ON CONFLICT(subject, day) DO UPDATE SET count = count + 1').run(subject, day);
+      return used + 1;
+    }).immediate();
+  }
+  async recentUploadSketches(subject: string, signature: string, limit: number): Promise<UploadSketch[]> {
+    return (this.db.prepare('SELECT * FROM upload_sketches WHERE subject = ? AND signature = ? ORDER BY created_at DESC LIMIT ?').all(subject, signature, limit) as Row[]).map((r) => {
+      const b = r.sketch as Buffer;
+      return {
+        verificationId: String(r.verification_id), subject: String(r.subject), signature: String(r.signature), digest: String(r.digest),
+        sketch: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), createdAt: String(r.created_at),
+      };
+    });
   }
   async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM key_commitments WHERE digest = ?').get(digest) as Row | undefined;

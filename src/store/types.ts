@@ -58,6 +58,21 @@ export interface CommitmentRecord {
   readonly createdAt: string;
 }
 
+/** A key without its sealed secret: enough to index candidates. */
+export type KeyRef = Omit<KeyRecord, 'sealed'>;
+
+/** A compact fingerprint of an uploaded suspect, kept to spot near-identical re-uploads (probing). */
+export interface UploadSketch {
+  readonly verificationId: string;
+  readonly subject: string;
+  /** Tensor names and shapes: sketches are comparable only between suspects of one signature. */
+  readonly signature: string;
+  /** sha256 of the uploaded files. */
+  readonly digest: string;
+  readonly sketch: Float32Array;
+  readonly createdAt: string;
+}
+
 export type ReleaseStatus = 'pending' | 'ready' | 'failed';
 
 export interface ReleaseRecord {
@@ -106,8 +121,12 @@ export interface VerificationRecord {
   readonly createdAt: string;
   readonly decision: 'match' | 'no match';
   readonly pValue: number;
+  /** The full report (admin, auditor) and its JWS. */
   readonly report: Readonly<Record<string, unknown>>;
   readonly reportJws: string;
+  /** The verdict any role may read (decision-level figures only) and its JWS. */
+  readonly verdict: Readonly<Record<string, unknown>>;
+  readonly verdictJws: string;
 }
 
 export interface AuditDraft {
@@ -165,6 +184,7 @@ export interface StoreWriter {
   insertModel(m: ModelRecord): void;
   insertKey(k: KeyRecord): void;
   insertCommitment(c: CommitmentRecord): void;
+  insertUploadSketch(s: UploadSketch, keepPerSubject: number): void;
   setModelOwnerKey(modelId: string, keyId: string): void;
   insertJob(j: JobRecord): void;
   updateJob(id: string, patch: JobPatch): void;
@@ -184,6 +204,13 @@ export interface Store {
   /** Every key on record, for verifying a suspect against all of them. */
   listKeys(): Promise<KeyRecord[]>;
   getCommitment(digest: string): Promise<CommitmentRecord | undefined>;
+  /** Every key without its secret. */
+  listKeyRefs(): Promise<KeyRef[]>;
+  /** Changes whenever a key is added: candidate indexes rebuild when it moves. */
+  keyIndexVersion(): Promise<string>;
+  /** Adds one to the subject's count for the day (UTC, YYYY-MM-DD) if it stays ≤ limit; returns the count, or undefined when the limit is reached. */
+  takeQuota(subject: string, day: string, limit: number): Promise<number | undefined>;
+  recentUploadSketches(subject: string, signature: string, limit: number): Promise<UploadSketch[]>;
   getJob(id: string): Promise<JobRecord | undefined>;
   listJobs(page: Page & { status?: JobStatus }): Promise<{ items: JobRecord[]; total: number }>;
   getRelease(id: string): Promise<ReleaseRecord | undefined>;
