@@ -54,7 +54,10 @@ test('when a key round-trips through JSON, then parseKey returns it; a corrupted
   bad.flatIndex[3] = bad.flatIndex[2];
   bad.tensorIndex[3] = bad.tensorIndex[2];
   assert.throws(() => parseKey(bad), /appears twice/);
-  assert.throws(() => parseKey({ ...key, version: 2 }), /unsupported version/);
+  assert.throws(() => parseKey({ ...key, version: 3 }), /unsupported version/);
+  assert.throws(() => parseKey({ ...key, signal: key.values }), /signal needs version 2/);
+  assert.throws(() => parseKey({ ...key, version: 2, signal: key.values.slice(1) }), /signal must hold one finite number per position/);
+  assert.throws(() => parseKey({ ...key, commitment: 'abc' }), /commitment must be a sha256 digest/);
   assert.throws(() => parseKey({ ...key, values: key.values.slice(1) }), /same length/);
 });
 

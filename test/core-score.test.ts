@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scoreWatermark } from '../src/core/score.js';
+import { P_FLOOR, scoreWatermark } from '../src/core/score.js';
 import { logIncompleteBeta, logStudentTUpperTail } from '../src/core/stats.js';
 import { gaussianSource } from '../src/core/locking.js';
 
@@ -12,14 +12,20 @@ test('when the t tail is computed, then it matches known values', () => {
   assert.ok(Math.abs(Math.exp(logIncompleteBeta(0.3, 2, 3)) - 0.3483) < 1e-4);
 });
 
-test('when extraction equals the key, then r = 1 and the decision is a match with a tiny p', () => {
+test('when extraction equals the key, then r = 1, a match, and the p-value is the stated floor (not a figure made of float rounding)', () => {
   const g = gaussianSource(1);
   const v = Array.from({ length: 1024 }, () => g());
   const s = scoreWatermark(v, v);
   assert.equal(s.r, 1);
   assert.equal(s.ber, 0);
   assert.equal(s.decision, 'match');
-  assert.ok(s.log10p < -300 && Number.isFinite(s.log10p));
+  assert.equal(s.atFloor, true);
+  assert.equal(s.pValue, P_FLOOR);
+  assert.equal(s.log10p, -38);
+  // r = 0.999 is far past the floor too: the report says "p < 1e-38", not 1e-1462
+  const near = scoreWatermark(v.map((x, i) => x + 0.045 * Math.sin(i)), v);
+  assert.ok(near.r > 0.998 && near.r < 1);
+  assert.equal(near.atFloor, true);
 });
 
 test('when values are unrelated, then p-values are uniform (calibrated) and false matches stay at the rate asked', () => {

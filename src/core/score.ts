@@ -226,7 +226,7 @@ export function scoreFromSums(groups: readonly GroupSums[], layerOf: readonly st
     const c = pooled(groups, (i) => layerOf[i] === name, o.statistic);
     const r = finite ? c.r : 0;
     return { layer: name, n: c.n, nu: c.nu, r, log10p: floorLog10(lnTail(r, c.nu, o.inflation) / Math.LN10) };
-  });
+  }).filter((l) => l.n > 0);
   const testable = layers.filter((l) => l.nu >= 1);
   const lnPooled = lnTail(pooledR, all.nu, o.inflation);
   let lnP: number;
