@@ -41,12 +41,12 @@ test('when a verifier uploads 4 × 248 MiB of safetensors, then the request peak
     const { url, admin, verifier } = JSON.parse(line.toString().split('\n')[0]!) as { url: string; admin: string; verifier: string };
     const owner = watermarked(1);
     const reg = new FormData();
-    reg.append('file', new Blob([safetensorsBytes(owner.params)]), 'owner.safetensors');
+    reg.append('file', new Blob([new Uint8Array(safetensorsBytes(owner.params))]), 'owner.safetensors');
     reg.append('key', new Blob([JSON.stringify(owner.key)]), 'key.json');
     assert.equal((await fetch(`${url}/v1/models`, { method: 'POST', headers: { Authorization: `Bearer ${admin}` }, body: reg })).status, 201);
     // warm the path (index, worker, reference) with a small suspect first
     const warm = new FormData();
-    warm.append('file', new Blob([safetensorsBytes(owner.params)]), 'warm.safetensors');
+    warm.append('file', new Blob([new Uint8Array(safetensorsBytes(owner.params))]), 'warm.safetensors');
     assert.equal((await fetch(`${url}/v1/verifications`, { method: 'POST', headers: { Authorization: `Bearer ${verifier}` }, body: warm })).status, 201);
 
     const files = [0, 1, 2, 3].map((i) => path.join(dir, `shard-${i}.safetensors`));

@@ -161,33 +161,40 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
     let missing = false;
     const from = bank.offsets[k]!;
     const to = bank.offsets[k + 1]!;
-    for (let p = from; p < to; p++) {
+    // Positions are sorted by tensor (buildKeyBank): one run per tensor, summed in locals.
+    for (let p = from; p < to && finite && !missing; ) {
       const t = bank.tensorIndex[p]!;
       const d = data[t];
       if (!d) {
         missing = true;
         break;
       }
-      const x = d[bank.flatIndex[p]!]!;
-      if (!Number.isFinite(x)) {
-        finite = false;
-        break;
+      let end = p;
+      while (end < to && bank.tensorIndex[end] === t) end++;
+      const x0 = d[bank.flatIndex[p]!]!;
+      const y0 = bank.reference[p]!;
+      let n = 0, sx = 0, sxx = 0, sy = 0, syy = 0, sxy = 0;
+      for (let q = p; q < end; q++) {
+        const x = d[bank.flatIndex[q]!]!;
+        const dx = x - x0;
+        const dy = bank.reference[q]! - y0;
+        n++;
+        sx += dx;
+        sxx += dx * dx;
+        sy += dy;
+        syy += dy * dy;
+        sxy += dx * dy;
       }
-      const y = bank.reference[p]!;
-      const o = t * 8;
-      if (S[o] === 0) {
-        touched[nTouched++] = t;
-        S[o + 6] = x;
-        S[o + 7] = y;
-      }
-      const dx = x - S[o + 6]!;
-      const dy = y - S[o + 7]!;
-      S[o]!++;
-      S[o + 1]! += dx;
-      S[o + 2]! += dx * dx;
-      S[o + 3]! += dy;
-      S[o + 4]! += dy * dy;
-      S[o + 5]! += dx * dy;
+      if (!Number.isFinite(sxx) || !Number.isFinite(sxy)) finite = false;
+      const o = nTouched * 8;
+      touched[nTouched++] = t;
+      S[o] = n;
+      S[o + 1] = sx;
+      S[o + 2] = sxx;
+      S[o + 3] = sy;
+      S[o + 4] = syy;
+      S[o + 5] = sxy;
+      p = end;
     }
     const committed = bank.committed[k] === 1;
     lNum.fill(0);
@@ -202,7 +209,7 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
     let pUsed = 0;
     for (let i = 0; i < nTouched; i++) {
       const t = touched[i]!;
-      const o = t * 8;
+      const o = i * 8;
       const n = S[o]!;
       if (n >= MIN_GROUP_POSITIONS) {
         const cxx = S[o + 2]! - (S[o + 1]! * S[o + 1]!) / n;
@@ -226,7 +233,6 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
           pUsed++;
         }
       }
-      S.fill(0, o, o + 8);
     }
     if (missing || !finite || pN - pUsed - 1 < 1) {
       // Rare cases (missing tensors, NaN, too few positions) take the exact path, which says why.

@@ -117,11 +117,24 @@ export function verifyGroups(suspect: ParamSet, groups: readonly GroupInput[], o
   }
   const inv = groups.map((g, i) => align(suspect, g, refs[i]!, true));
   const cBoth = groups.reduce((a, g, i) => a + keysOf(g) * (asRead[i]!.comparisons + inv[i]!.comparisons), 0);
+  const shift = Math.log10(cBoth / Math.max(1, cRead));
   return groups.map((g, i) => {
-    const read = score(g, asRead[i]!, o, cBoth, 1);
+    const read = rescore(g, asRead[i]!, readScores[i], o, cBoth, shift);
     const invScores = score(g, inv[i]!, o, cBoth, o.inflation);
     return outcome(g, inv[i]!.params ? inv[i]! : asRead[i]!, read, invScores, asRead[i]!.comparisons + inv[i]!.comparisons, true, []);
   });
+}
+
+/**
+ * The as-read scores under the larger correction of both passes: screened keys keep their bound, moved
+ * up by the extra Bonferroni factor (still a lower bound, still above the threshold); the few keys
+ * scored exactly are scored again.
+ */
+function rescore(g: GroupInput, a: Aligned, first: BankScore[] | undefined, o: VerifyOptions, comparisons: number, shift: number): BankScore[] | undefined {
+  if (!first || !a.params) return undefined;
+  const exact = first.filter((s) => !('screened' in s)).map((s) => s.key);
+  const again = new Map((exact.length ? scoreBank(g.bank, a.params, { fpr: o.fpr, combination: o.combination, inflation: 1, comparisons, detail: exact.length, only: exact }) : []).map((s) => [s.key, s]));
+  return first.map((s) => ('screened' in s ? { key: s.key, screened: { ...s.screened, log10pBound: Math.min(0, s.screened.log10pBound + shift) } } : again.get(s.key)!));
 }
 
 function outcome(g: GroupInput, a: Aligned, read: BankScore[] | undefined, inv: BankScore[] | undefined, alignments: number | undefined, invariant: boolean, notes: string[]): GroupOutcome {

@@ -1,0 +1,145 @@
+/**
+ * Verification at licensor scale: the committed naive LeNet5 (models/robustness) registered with its
+ * key and K − 1 more registrations of the same files with other keys (what K calls of POST /v1/models
+ * would store; written through the store here so that setting up 10,000 keys takes seconds, not an
+ * hour of uploads). Then, through the API on loopback:
+ * - one unrelated suspect (the independently trained PyTorch LeNet5 of test/fixtures) and one
+ *   watermarked suspect, each verified alone (median of several, after a warm-up that builds the index);
+ * - 8 concurrent clients verifying watermarked suspects: throughput and p99.
+ *
+ *   npx tsx bench/verify-scale.ts [--ks 100,1000,10000] [--requests 200] [--concurrency 8]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { startWebServer } from '../src/http/server.js';
+import { generateKey, keyTargetsFromParamSet, parseKey } from '../src/core/keygen.js';
+import { readModel } from '../src/formats/index.js';
+import { newId } from '../src/service/context.js';
+import { sealKey } from '../src/service/models.js';
+import type { ModelRecord } from '../src/store/types.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface ScaleRow {
+  keys: number;
+  indexSeconds: number;
+  unrelatedMs: number;
+  unrelatedDecision: string;
+  watermarkedMs: number;
+  watermarkedDecision: string;
+  leakedByOwnerKey: boolean;
+  concurrency: number;
+  requests: number;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+const median = (v: number[]): number => quantile([...v].sort((a, b) => a - b), 0.5);
+
+export async function benchVerifyScale(k: number, o: { requests?: number; concurrency?: number } = {}): Promise<ScaleRow> {
+  const requests = o.requests ?? 200;
+  const concurrency = o.concurrency ?? 8;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wm-scale-'));
+  const server = await startWebServer({
+    env: {},
+    config: { port: 0, host: '127.0.0.1', dataDir: path.join(dir, 'data'), keysDir: path.join(dir, 'keys'), logLevel: 'warn', rateLimitPerMin: 0, verifyQuotaPerDay: 0, verifyMaxPerSubject: 64 },
+    logSink: () => undefined,
+  });
+  try {
+    const ctx = server.service.ctx;
+    const { signing, config } = ctx;
+    const token = signing.mintToken({ sub: 'bench', role: 'verifier', ttlSec: 3600, issuer: config.issuer, audience: config.audience });
+    const ownerBytes = new Uint8Array(fs.readFileSync(path.join(root, 'models/robustness/naive.safetensors')));
+    const ownerKey = parseKey(JSON.parse(fs.readFileSync(path.join(root, 'models/robustness/key.json'), 'utf8')));
+    const unrelated = new Uint8Array(fs.readFileSync(path.join(root, 'test/fixtures/torch/independent/torch_lenet5.safetensors')));
+    const params = readModel([{ name: 'naive.safetensors', bytes: ownerBytes }]).params;
+    const ref = ctx.blobs.put('naive.safetensors', ownerBytes);
+    const targets = keyTargetsFromParamSet(params);
+    const now = new Date().toISOString();
+    // K registrations of the same files: the real key first, then others.
+    await ctx.store.write((w) => {
+      for (let i = 0; i < k; i++) {
+        const id = newId('mdl');
+        const key = i === 0 ? ownerKey : generateKey(targets, { seed: `scale-${i}`, id: `scale-${i}`, arch: 'lenet5' });
+        const rec = sealKey(ctx, id, 'owner', key);
+        const model: ModelRecord = {
+          id, name: `naive #${i}`, arch: 'lenet5', source: 'upload', format: 'safetensors', files: [ref], paramCount: 431_080,
+          ownerKeyId: null, parentModelId: null, createdBy: 'bench', createdAt: now, meta: {},
+        };
+        w.insertModel(model);
+        w.insertKey(rec);
+        w.setModelOwnerKey(id, rec.id);
+      }
+    });
+    const verify = async (bytes: Uint8Array, name: string): Promise<{ ms: number; status: number; decision?: string }> => {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(bytes)]), name);
+      const t0 = performance.now();
+      const res = await fetch(`${server.url}/v1/verifications`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
+      const body = (await res.json()) as { decision?: string };
+      return { ms: performance.now() - t0, status: res.status, ...(body.decision ? { decision: body.decision } : {}) };
+    };
+    const t0 = performance.now();
+    const warm = await verify(ownerBytes, 'warm.safetensors');
+    if (warm.status !== 201) throw new Error(`warm-up verification failed: ${warm.status}`);
+    const indexSeconds = (performance.now() - t0) / 1000;
+    const un: number[] = [];
+    let unDecision = '';
+    for (let i = 0; i < 5; i++) {
+      const r = await verify(unrelated, 'independent.safetensors');
+      un.push(r.ms);
+      unDecision = r.decision ?? String(r.status);
+    }
+    const wm: number[] = [];
+    let wmDecision = '';
+    for (let i = 0; i < 10; i++) {
+      const r = await verify(ownerBytes, 'suspect.safetensors');
+      wm.push(r.ms);
+      wmDecision = r.decision ?? String(r.status);
+    }
+    const latencies: number[] = [];
+    let errors = 0;
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        next++;
+        const r = await verify(ownerBytes, 'suspect.safetensors');
+        latencies.push(r.ms);
+        if (r.status !== 201) errors++;
+      }
+    }));
+    const wall = (performance.now() - start) / 1000;
+    const sorted = latencies.sort((a, b) => a - b);
+    return {
+      keys: k, indexSeconds, unrelatedMs: median(un), unrelatedDecision: unDecision, watermarkedMs: median(wm), watermarkedDecision: wmDecision, leakedByOwnerKey: wmDecision === 'match',
+      concurrency, requests, requestsPerSec: requests / wall, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), errors,
+    };
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatScale(rows: readonly ScaleRow[]): string {
+  const head = '| keys | index built (first request) | unrelated suspect | watermarked suspect | 8 clients: verifications/s | p50 | p99 | errors |\n|---|---|---|---|---|---|---|---|';
+  const body = rows.map((r) =>
+    `| ${r.keys.toLocaleString('en')} | ${r.indexSeconds.toFixed(1)} s | ${r.unrelatedMs.toFixed(0)} ms (${r.unrelatedDecision}) | ${r.watermarkedMs.toFixed(0)} ms (${r.watermarkedDecision}) | ${r.requestsPerSec.toFixed(0)} | ${r.p50Ms.toFixed(0)} ms | ${r.p99Ms.toFixed(0)} ms | ${r.errors} |`);
+  return [head, ...body, '', `load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${os.availableParallelism()} CPUs`].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { ks: { type: 'string', default: '100,1000,10000' }, requests: { type: 'string' }, concurrency: { type: 'string' } } });
+  const rows: ScaleRow[] = [];
+  for (const k of values.ks!.split(',').map(Number)) {
+    rows.push(await benchVerifyScale(k, { ...(values.requests ? { requests: Number(values.requests) } : {}), ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}) }));
+    console.error(JSON.stringify(rows[rows.length - 1]));
+  }
+  console.log(formatScale(rows));
+}
