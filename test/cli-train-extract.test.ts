@@ -11,22 +11,26 @@ import { captured } from './cli-helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'wm-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('when a model is trained and its watermark extracted from the CLI, then the key file is private and the score is r = 1', async () => {
+test('when a model is trained and its watermark extracted from the CLI, then key and commitment are private, every marked value is exact and the key follows from its commitment', async () => {
   const out = join(dir, 'marked');
-  const train = await captured(() => runTrain(['--arch', 'mlp', '--strategy', 'naive', '--epochs', '1', '--limit', '600', '--n', '200', '--threads', '1', '--seed', '3', '--out', out, '--json']));
+  const train = await captured(() => runTrain(['--arch', 'mlp', '--strategy', 'naive', '--epochs', '1', '--limit', '600', '--n', '200', '--threads', '1', '--seed', '3', '--key-seed', 'cli-test', '--out', out, '--json']));
   assert.equal(train.code, 0);
   const summary = JSON.parse(train.out);
   assert.equal(summary.strategy, 'naive');
-  assert.equal(summary.score.r, 1);
-  assert.equal(statSync(join(out, 'key.json')).mode & 0o777, 0o600);
+  // r correlates the weights with the committed Gaussian signal: an intact mark reads about 0.97, every value exact (BER 0)
+  assert.ok(summary.score.r > 0.95, `r ${summary.score.r}`);
+  assert.equal(summary.score.ber, 0);
+  assert.equal(summary.score.layers.length, 3, 'every layer, the output layer too, is marked and tested');
+  for (const f of ['key.json', 'commitment.json']) assert.equal(statSync(join(out, f)).mode & 0o777, 0o600);
   assert.ok(existsSync(join(out, 'model.json')));
 
   const extract = await captured(() => runExtract(['--model', out, '--key', join(out, 'key.json'), '--json']));
   const score = JSON.parse(extract.out);
-  assert.deepEqual(Object.keys(score).slice(0, 5), ['r', 'n', 'pValue', 'log10p', 'ber']);
-  assert.equal(score.r, 1);
+  assert.deepEqual(Object.keys(score).slice(0, 5), ['r', 'n', 'pValue', 'log10p', 'atFloor']);
+  assert.equal(score.r, summary.score.r);
   assert.equal(score.ber, 0);
   assert.equal(score.decision, 'match');
+  assert.deepEqual(score.derivation, { ok: true });
 });
 
 test('when the key is checked against a model trained without it, then the decision is no match with p > 0.01', async () => {

@@ -1,6 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment } from '../core/commitment.js';
+import { checkDerivation, policyRecord } from '../core/keyPlan.js';
+import { committedTraining } from '../training/committedKey.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
@@ -15,7 +18,7 @@ import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
 import type { ModelFormat } from '../formats/types.js';
 import { initParams } from '../core/init.js';
-import { TrainingCancelled, toParamSet, trainModel, type TrainProgress } from '../training/train.js';
+import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress } from '../training/train.js';
 import { num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 import { readModelPath } from './modelFiles.js';
@@ -28,19 +31,23 @@ function progressReporter(bar: ProgressBar) {
   };
 }
 
-function writeKeyFile(path: string, key: WatermarkKey): void {
-  writeFileSync(path, serializeKey(key), { mode: 0o600 });
+function writeKeyFile(path: string, key: WatermarkKey | KeyCommitment): void {
+  writeFileSync(path, 'format' in key ? serializeKey(key) : JSON.stringify(key), { mode: 0o600 });
   chmodSync(path, 0o600);
 }
 
 function scoreJson(s: Score) {
-  return { r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, ber: s.ber, decision: s.decision, fpr: s.fpr, comparisons: s.comparisons };
+  return {
+    r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, atFloor: s.atFloor, ber: s.ber, decision: s.decision, fpr: s.fpr, comparisons: s.comparisons,
+    combination: s.combination, statistic: s.statistic, layers: s.layers,
+  };
 }
 
 function describeScore(s: Score): string {
-  // Strong marks have p far below what a double holds: print its decimal exponent instead of 0.
-  const p = s.pValue > 0 ? s.pValue.toExponential(2) : `1e${s.log10p.toFixed(0)}`;
-  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p = ${p} (log10 ${s.log10p.toFixed(1)})  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}`;
+  // Past the floor the figure is a bound ("p < 1e-38"), never a number made of float rounding.
+  const p = s.atFloor ? `< ${s.pValue.toExponential(0)}` : `= ${s.pValue.toExponential(2)}`;
+  const layers = s.layers.map((l) => `${l.layer} r ${l.r.toFixed(3)} (n ${l.n}, log10 p ${l.log10p.toFixed(1)})`).join(', ');
+  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p ${p}  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}\n  per layer: ${layers}`;
 }
 
 /** One key position per pixel: a larger picture would make the key, and the locked part of the model, too big. */
@@ -52,6 +59,21 @@ function readKeyImage(path: string): { width: number; height: number; pixels: Ui
     throw new Error(`--key-image ${path} is ${image.width}x${image.height} = ${image.width * image.height} pixels; a key picture may have at most ${MAX_KEY_PIXELS} (64x64), one key position per pixel`);
   }
   return image;
+}
+
+/**
+ * The default key of a training run: a committed plan (core/keyPlan.ts), its commitment made now —
+ * before training — from a random nonce (or one derived from --key-seed, for reproducible runs).
+ */
+function committedPlan(a: { 'key-seed'?: string; n?: string; 'embed-at'?: string }, init: ParamSet, archName: string): { commitment: KeyCommitment; plan: NonNullable<TrainOptions['plan']> } {
+  const commitment = makeCommitment({
+    owner: process.env.USER ?? 'cli', subject: `weightmark train (${archName})`, arch: archName, n: num(a.n, 'n', defaults.key.n, true),
+    allocation: policyRecord(defaults.key.allocation), ...(a['key-seed'] !== undefined ? { nonce: createHash('sha256').update(a['key-seed']).digest('hex') } : {}),
+  });
+  const at = num(a['embed-at'], 'embed-at', defaults.key.embedAt);
+  if (!(at >= 0 && at < 1)) throw new Error(`--embed-at must be a fraction of the run in [0, 1), got ${a['embed-at']}`);
+  const digest = commitmentDigest(commitment);
+  return { commitment, plan: { ...committedTraining(commitment, init, `key-${digest.slice(0, 8)}`, { at }) } };
 }
 
 /** The key for a training run: read from --key, or generated from --key-image, --key-message or random values. */
@@ -75,7 +97,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     out: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
     n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
     replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
-    'dataset-dir': { type: 'string' }, 'key-image': { type: 'string' }, 'key-message': { type: 'string' },
+    'dataset-dir': { type: 'string' }, 'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' },
   });
   if (a.help) {
     console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
@@ -96,12 +118,15 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (strategy === 'none' && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
     throw new Error(`--strategy none embeds no key, so --key-image and --key-message have no effect; use --strategy ${strategies.filter((s) => s !== 'none').join(' or ')}`);
   }
-  const key = strategy !== 'none' ? trainingKey(a, init, arch.name) : undefined;
+  // Without --key/--key-image/--key-message the key is a committed plan whose values are drawn part-way through training.
+  const explicit = a.key !== undefined || a['key-image'] !== undefined || a['key-message'] !== undefined;
+  const committed = strategy !== 'none' && !explicit ? committedPlan(a, init, arch.name) : undefined;
+  const given = strategy !== 'none' && explicit ? trainingKey(a, init, arch.name) : undefined;
   const bar = new ProgressBar();
   const { signal, release } = interruptSignal();
   try {
     const result = await trainModel({
-      arch, dataset, strategy, ...(key ? { key } : {}), init,
+      arch, dataset, strategy, ...(given ? { key: given } : {}), ...(committed ? { plan: committed.plan } : {}), init,
       epochs: num(a.epochs, 'epochs', defaults.training.epochs, true),
       lr: num(a.lr, 'lr', defaults.training.lr), momentum: num(a.momentum, 'momentum', defaults.training.momentum),
       weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
@@ -118,6 +143,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     mkdirSync(out, { recursive: true });
     saveTfjsModel(out, result.params, arch);
     let score: Score | undefined;
+    const key = given ?? result.key;
+    if (committed) writeKeyFile(join(out, 'commitment.json'), committed.commitment);
     if (key) {
       writeKeyFile(join(out, 'key.json'), key);
       score = scoreAgainstKey(extractValues(result.params, key), key);
@@ -134,6 +161,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       console.log(`Trained ${arch.name} on ${dataset} (${strategy}) on ${result.backend} x${result.threads}: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% in ${formatDuration(result.seconds)} (${result.samplesPerSec.toFixed(0)} samples/s)`);
       if (score) console.log(`Watermark ${key!.id}: ${describeScore(score)}`);
       console.log(`Model written to ${out}/ (TensorFlow.js)${key ? `; key to ${join(out, 'key.json')} (mode 0600: keep it secret, keep it apart from the model)` : ''}`);
+      if (committed) console.log(`The key follows from ${join(out, 'commitment.json')} (secret, 0600), made before training; its digest ${commitmentDigest(committed.commitment)} is what to publish or timestamp.`);
     }
     return 0;
   } catch (err) {
@@ -178,9 +206,10 @@ function pictureSize(key: WatermarkKey): { width: number; height: number } {
 }
 
 export async function runExtract(argv: string[]): Promise<number> {
-  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' } });
+  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' } });
   if (a.help) {
-    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--reference DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
+    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
+  --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
@@ -197,14 +226,17 @@ export async function runExtract(argv: string[]): Promise<number> {
   const extracted = extractValues(aligned.params, key);
   const score = scoreAgainstKey(extracted, key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
   const message = key.valueKind === 'message' ? decodeMessage(extracted) : undefined;
+  const commitmentPath = a.commitment ?? (key.commitment ? join(dirname(required(a.key, 'key')), 'commitment.json') : undefined);
+  const derivation = commitmentPath && existsSync(commitmentPath) ? checkDerivation(key, parseCommitment(JSON.parse(readFileSync(commitmentPath, 'utf8')))) : undefined;
   if (picture) writeFileSync(picture.path, encodePngGrey(picture.width, picture.height, extractedPicture(key, extracted)));
-  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping, ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}) }));
+  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping, ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}), ...(derivation ? { derivation } : {}) }));
   else {
     console.log(`Read ${format} model; key ${key.id}`);
     for (const m of aligned.mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
     console.log(describeScore(score));
     if (message !== undefined) console.log(`Message: ${JSON.stringify(message)}`);
     if (picture) console.log(`Extracted picture (${picture.width}x${picture.height}) written to ${picture.path}`);
+    if (derivation) console.log(derivation.ok ? `The key follows from its commitment (${commitmentPath}).` : `The key does NOT follow from ${commitmentPath}: ${derivation.reason}`);
   }
   return 0;
 }

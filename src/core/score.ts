@@ -103,6 +103,8 @@ export interface ScoreOptions {
   readonly combination?: Combination;
   /** Divide t by √inflation: the measured variance inflation of r through the invariant alignment. */
   readonly inflation?: number;
+  /** The marked values, for the sign error rate (default: the reference itself). */
+  readonly marked?: ArrayLike<number>;
 }
 
 /**
@@ -266,7 +268,7 @@ export function scoreWatermark(extracted: ArrayLike<number>, reference: ArrayLik
   for (let i = 0; i < extracted.length; i++) {
     const x = extracted[i]!;
     if (!Number.isFinite(x)) finite = false;
-    if (x > 0 !== reference[i]! > 0) signErrors++;
+    if (x > 0 !== (opts.marked ?? reference)[i]! > 0) signErrors++;
     const label = opts.groups ? opts.groups[i]! : 0;
     let g = index.get(label);
     if (g === undefined) {
@@ -290,10 +292,11 @@ export function scoreWatermark(extracted: ArrayLike<number>, reference: ArrayLik
 }
 
 /** The score of values extracted with a key, per layer and combined (see the module comment). */
-export function scoreAgainstKey(extracted: ArrayLike<number>, key: WatermarkKey, opts: Omit<ScoreOptions, 'groups' | 'layerOfGroup' | 'statistic'> = {}): Score {
+export function scoreAgainstKey(extracted: ArrayLike<number>, key: WatermarkKey, opts: Omit<ScoreOptions, 'groups' | 'layerOfGroup' | 'statistic' | 'marked'> = {}): Score {
   const committed = key.signal !== undefined;
   return scoreWatermark(extracted, committed ? key.signal! : key.values, {
     ...opts,
+    marked: key.values,
     groups: key.tensorIndex,
     layerOfGroup: (g) => layerOfTensor(key, g),
     statistic: committed ? 'signal' : 'pearson',

@@ -101,13 +101,18 @@ const log10pOf = (s: BankScore): number => ('score' in s ? s.score.log10p : 'scr
  * Verifies a suspect against every group. `referenceOf` supplies a reference the message did not carry.
  * @throws Error when a group's reference is neither given nor cached.
  */
-export function verifyGroups(suspect: ParamSet, groups: readonly GroupInput[], o: VerifyOptions, referenceOf: (g: GroupInput) => ParamSet | undefined): GroupOutcome[] {
+export function verifyGroups(
+  suspect: ParamSet, groups: readonly GroupInput[], o: VerifyOptions, referenceOf: (g: GroupInput) => ParamSet | undefined,
+  /** Sees each aligned suspect (the null study scores them itself); in-process use only. */
+  observe?: (pass: 'as read' | 'invariant', group: number, aligned: ParamSet | undefined, comparisons: number) => void,
+): GroupOutcome[] {
   const refs = groups.map((g) => {
     const r = g.reference ?? referenceOf(g);
     if (!r) throw new Error(`reference ${g.referenceId} is neither in the message nor cached`);
     return r;
   });
   const asRead = groups.map((g, i) => align(suspect, g, refs[i]!, false));
+  asRead.forEach((a, i) => observe?.('as read', i, a.params, a.comparisons));
   const cRead = groups.reduce((a, g, i) => a + keysOf(g) * asRead[i]!.comparisons, 0);
   const readScores = groups.map((g, i) => score(g, asRead[i]!, o, cRead, 1));
   const threshold = Math.log10(o.fpr) - DECISIVE_MARGIN;
@@ -116,6 +121,7 @@ export function verifyGroups(suspect: ParamSet, groups: readonly GroupInput[], o
     return groups.map((g, i) => outcome(g, asRead[i]!, readScores[i], undefined, undefined, false, ['invariant re-alignment skipped: a key matched as read, far below the threshold']));
   }
   const inv = groups.map((g, i) => align(suspect, g, refs[i]!, true));
+  inv.forEach((a, i) => observe?.('invariant', i, a.params, a.comparisons));
   const cBoth = groups.reduce((a, g, i) => a + keysOf(g) * (asRead[i]!.comparisons + inv[i]!.comparisons), 0);
   const shift = Math.log10(cBoth / Math.max(1, cRead));
   return groups.map((g, i) => {

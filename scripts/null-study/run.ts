@@ -1,0 +1,103 @@
+/**
+ * The null study of docs/statistics.md: how often does the full verification path call an unrelated
+ * model a match? Every suspect goes through verifyGroups — the service's own path: as read, then the
+ * invariant re-alignment, Bonferroni over alignments, the configured variance inflation — against the
+ * given owner model and key. For calibration the aligned suspects of both passes are also scored
+ * without any correction, so the raw p-values can be checked for uniformity and the variance of t
+ * through the invariant stage measured (what `defaults.score.invariantInflation` must cover).
+ *
+ *   npx tsx scripts/null-study/run.ts --model models/robustness/default.safetensors --key models/robustness/default.key.json \
+ *     --random 1000 --trained .tmp/null/trained --out docs/null-study.json
+ *
+ * Suspects: --random N LeNet5s at PyTorch's default initialisation (seeds 1..N of core/init.ts), and
+ * every safetensors file of --trained (PyTorch-trained, scripts/null-study/train_independent.py; and
+ * any of ours). Writes the per-suspect numbers (JSON) and prints the tables.
+ */
+import { parseArgs } from 'node:util';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildKeyBank } from '../../src/core/keyBank.js';
+import { parseKey } from '../../src/core/keygen.js';
+import { extractValues } from '../../src/core/extract.js';
+import { initialParamSet } from '../../src/core/init.js';
+import type { ParamSet } from '../../src/core/paramSet.js';
+import { scoreAgainstKey, tOf } from '../../src/core/score.js';
+import { defaults } from '../../src/core/config.js';
+import { readModel } from '../../src/formats/index.js';
+import { verifyGroups } from '../../src/jobs/verifyGroups.js';
+
+const { values: a } = parseArgs({ options: { model: { type: 'string' }, key: { type: 'string' }, random: { type: 'string', default: '1000' }, trained: { type: 'string' }, out: { type: 'string', default: 'docs/null-study.json' }, 'first-seed': { type: 'string', default: '1' } } });
+if (!a.model || !a.key) throw new Error('--model and --key are required');
+const read = (path: string): ParamSet => readModel([{ name: path, bytes: new Uint8Array(readFileSync(path)) }]).params;
+const reference = { arch: 'lenet5', tensors: read(a.model).tensors };
+const key = parseKey(JSON.parse(readFileSync(a.key, 'utf8')));
+const bank = buildKeyBank([key]);
+const mask = { ...key, tensors: reference.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })) };
+const group = { referenceId: 'ref', reference, arch: 'lenet5', mask, bank };
+const fpr = defaults.score.fpr;
+
+interface Row {
+  source: string;
+  name: string;
+  raw: Record<'read' | 'invariant', { pooledLog10p: number; minLog10p: number; t: number; layers: Record<string, number> } | null>;
+  final: { log10p: number; decision: string; alignment: string | null; comparisons: number };
+  seconds: number;
+}
+
+function rawScore(aligned: ParamSet | undefined) {
+  if (!aligned) return null;
+  const ext = extractValues(aligned, key);
+  const pooled = scoreAgainstKey(ext, key, { combination: 'pooled' });
+  const min = scoreAgainstKey(ext, key, { combination: 'min' });
+  const nu = pooled.n - new Set(key.tensorIndex).size - 1;
+  return { pooledLog10p: pooled.log10p, minLog10p: min.log10p, t: tOf(pooled.r, nu, 1), layers: Object.fromEntries(min.layers.map((l) => [l.layer, l.log10p])) };
+}
+
+function run(source: string, name: string, suspect: ParamSet): Row {
+  const t0 = performance.now();
+  const raw: Row['raw'] = { read: null, invariant: null };
+  let comparisons = 0;
+  const [o] = verifyGroups(suspect, [group], { fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation, detail: 1 }, () => reference, (pass, _g, aligned, c) => {
+    raw[pass === 'as read' ? 'read' : 'invariant'] = rawScore(aligned);
+    comparisons += c;
+  });
+  const r = o!.results[0];
+  return {
+    source, name, raw,
+    final: { log10p: r?.score?.log10p ?? 0, decision: r?.score?.decision ?? 'no match', alignment: r?.alignment ?? null, comparisons },
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+const rows: Row[] = [];
+const first = Number(a['first-seed']);
+for (let s = first; s < first + Number(a.random); s++) {
+  rows.push(run('random init', `seed ${s}`, initialParamSet('lenet5', s)));
+  if (rows.length % 50 === 0) console.error(`${rows.length} done, last ${rows[rows.length - 1]!.seconds.toFixed(2)} s`);
+}
+if (a.trained) {
+  for (const f of readdirSync(a.trained).filter((x) => x.endsWith('.safetensors')).sort()) rows.push(run('independently trained (PyTorch)', f, read(join(a.trained, f))));
+}
+writeFileSync(a.out!, JSON.stringify({ model: a.model, key: key.id, fpr, inflation: defaults.score.invariantInflation, combination: defaults.score.combination, generatedAt: new Date().toISOString(), rows }, null, 1));
+
+const rate = (xs: number[], q: number) => xs.filter((l) => l < Math.log10(q)).length / Math.max(1, xs.length);
+for (const source of [...new Set(rows.map((r) => r.source))]) {
+  const rs = rows.filter((r) => r.source === source);
+  const col = (f: (r: Row) => number | undefined) => rs.map(f).filter((x): x is number => x !== undefined);
+  const cols: [string, number[]][] = [
+    ['as read, pooled, uncorrected', col((r) => r.raw.read?.pooledLog10p)],
+    ['as read, per-layer min, Bonferroni over layers', col((r) => r.raw.read?.minLog10p)],
+    ['invariant, pooled, uncorrected', col((r) => r.raw.invariant?.pooledLog10p)],
+    ['invariant, per-layer min, Bonferroni over layers', col((r) => r.raw.invariant?.minLog10p)],
+    ['the service: both passes, corrected, inflation ' + defaults.score.invariantInflation, col((r) => r.final.log10p)],
+  ];
+  console.log(`\n${source}: ${rs.length} models`);
+  console.log('| p-value | < 0.05 | < 0.01 | < 0.001 | decisions "match" at 1e-6 |\n|---|---|---|---|---|');
+  for (const [label, xs] of cols) console.log(`| ${label} (n=${xs.length}) | ${(rate(xs, 0.05) * 100).toFixed(1)}% | ${(rate(xs, 0.01) * 100).toFixed(1)}% | ${(rate(xs, 0.001) * 100).toFixed(2)}% | ${label.startsWith('the service') ? rs.filter((r) => r.final.decision === 'match').length : '–'} |`);
+  for (const pass of ['read', 'invariant'] as const) {
+    const ts = col((r) => r.raw[pass]?.t);
+    const m = ts.reduce((x, y) => x + y, 0) / ts.length;
+    const v = ts.reduce((x, y) => x + (y - m) ** 2, 0) / (ts.length - 1);
+    console.log(`${pass}: t of the pooled test over ${ts.length} models: mean ${m.toFixed(3)}, variance ${v.toFixed(3)} (1 under H0; ±${(Math.sqrt(2 / (ts.length - 1))).toFixed(3)} sampling sd)`);
+  }
+}
