@@ -1,12 +1,12 @@
 /**
  * Regenerates docs/robustness.md (+ docs/plots/*.svg, docs/robustness.json, docs/robustness.csv):
- * trains — or loads from --models — a naive and a delve LeNet5 watermarked with the same key, runs every
+ * trains — or loads from --models — the paper-style naive LeNet5 and the service's default one, each with its own key, runs every
  * attack of the registry (and two chains) as a sweep on both, and writes the tables and plots.
  *
  *   npx tsx scripts/robustness-report.ts --quick          # minutes: 2,000 training samples, short sweeps
  *   npx tsx scripts/robustness-report.ts                  # the full report (hours on one core)
  *
- * Flags: --quick, --models DIR (load key.json, naive.safetensors, delve.safetensors if present; save
+ * Flags: --quick, --models DIR (load naive.safetensors + key.json and default.safetensors + default.key.json if present; save
  * them there after training; default models/robustness[-quick]), --out FILE (default
  * docs/robustness.md), --plots DIR (default docs/plots), --attacks a,b,c (names from the registry and
  * 'prune-then-fine-tune', 'hide'), --epochs N, --train-limit N, --test-limit N, --finetune-limit N,
@@ -31,6 +31,9 @@ import { plotSweep } from '../src/report/plot.js';
 import { sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
+import { commitmentDigest, makeCommitment } from '../src/core/commitment.js';
+import { policyRecord } from '../src/core/keyPlan.js';
+import { committedTraining } from '../src/training/committedKey.js';
 
 interface Args {
   quick: boolean;
@@ -90,49 +93,62 @@ function loadSet(path: string): ParamSet {
   return { arch: 'lenet5', tensors: params.tensors };
 }
 
+/**
+ * The two owner models the report compares, each with its own key: `paper` — the paper's naive
+ * locking as first shipped (1,024 positions uniform over all parameters, values scaled to each tensor
+ * at initialisation, locked from the first step; models/robustness/naive.safetensors + key.json) — and
+ * `default`, what the service makes today (a committed key, every layer above its floor, values drawn
+ * from each tensor's own weights after defaults.key.embedAt of the run; default.safetensors +
+ * default.key.json + default.commitment.json). Both: same recipe, same initialisation.
+ */
 async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepModel[]; setup: string[] }> {
   const arch = getArchitecture('lenet5');
-  const keyPath = join(a.models, 'key.json');
-  const paths = { naive: join(a.models, 'naive.safetensors'), delve: join(a.models, 'delve.safetensors') };
-  if (!a.retrain && existsSync(keyPath) && existsSync(paths.naive) && existsSync(paths.delve)) {
-    log(`loading key and models from ${a.models}`);
-    const key = parseKey(JSON.parse(readFileSync(keyPath, 'utf8')));
-    const models = (['naive', 'delve'] as const).map((label) => ({ label, params: loadSet(paths[label]), arch }));
-    return { key, models, setup: [`Models loaded from \`${a.models}\` (key ${key.id}, n = ${key.values.length}).`] };
-  }
+  const files = {
+    paper: { model: join(a.models, 'naive.safetensors'), key: join(a.models, 'key.json') },
+    default: { model: join(a.models, 'default.safetensors'), key: join(a.models, 'default.key.json') },
+  };
   const init = toParamSet(arch, initParams(arch, a.seed));
-  const key = generateKey(keyTargetsFromParamSet(init), { n: a.n, seed: `robustness-owner-${a.seed}`, arch: arch.name, id: `robustness-${a.seed}` });
-  mkdirSync(a.models, { recursive: true });
-  writeFileSync(keyPath, serializeKey(key));
   const setup: string[] = [];
   const models: SweepModel[] = [];
-  for (const strategy of ['naive', 'delve'] as const) {
-    log(`training the ${strategy} model: ${a.epochs} epochs on ${a.trainLimit ?? 'all'} MNIST samples`);
+  mkdirSync(a.models, { recursive: true });
+  for (const label of ['paper', 'default'] as const) {
+    const f = files[label];
+    if (!a.retrain && existsSync(f.model) && existsSync(f.key)) {
+      const key = parseKey(JSON.parse(readFileSync(f.key, 'utf8')));
+      models.push({ label, params: loadSet(f.model), arch, key });
+      setup.push(`${label}: loaded \`${f.model}\` with key ${key.id} (n = ${key.values.length}, ${key.valueKind}${key.commitment ? ', committed' : ''}).`);
+      continue;
+    }
+    log(`training the ${label} model: ${a.epochs} epochs on ${a.trainLimit ?? 'all'} MNIST samples`);
+    let plan: NonNullable<Parameters<typeof trainModel>[0]['plan']> | undefined;
+    let given: WatermarkKey | undefined;
+    if (label === 'paper') {
+      given = generateKey(keyTargetsFromParamSet(init), { n: a.n, seed: `robustness-owner-${a.seed}`, arch: arch.name, id: `robustness-${a.seed}` });
+    } else {
+      const commitment = makeCommitment({ owner: 'robustness-report', subject: 'models/robustness/default', arch: arch.name, n: a.n, allocation: policyRecord(defaults.key.allocation) });
+      writeFileSync(join(a.models, 'default.commitment.json'), JSON.stringify(commitment));
+      plan = committedTraining(commitment, init, `default-${commitmentDigest(commitment).slice(0, 8)}`);
+    }
     let lastLog = 0;
     const res = await trainModel({
-      arch,
-      strategy,
-      key,
-      init,
-      epochs: a.epochs,
-      seed: a.seed,
-      threads: a.threads,
+      arch, strategy: 'naive', ...(given ? { key: given } : {}), ...(plan ? { plan } : {}), init, epochs: a.epochs, seed: a.seed, threads: a.threads,
       ...(a.trainLimit !== undefined ? { limit: a.trainLimit } : {}),
       ...(a.testLimit !== undefined ? { testLimit: a.testLimit } : {}),
       onProgress: (p) => {
         if (Date.now() - lastLog > 15000) {
           lastLog = Date.now();
-          log(`  ${strategy} epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} eta ${p.etaSec.toFixed(0)} s`);
+          log(`  ${label} epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)} eta ${p.etaSec.toFixed(0)} s`);
         }
       },
     });
+    const key = (given ?? res.key)!;
     const params: ParamSet = { arch: arch.name, tensors: res.params.tensors };
-    writeFileSync(paths[strategy], writeModel(params, 'safetensors')[0]!.bytes);
-    setup.push(`${strategy}: trained ${a.epochs} epochs on ${a.trainLimit ?? 60000} samples in ${res.seconds.toFixed(0)} s (${res.backend}, ${res.threads} thread(s)); trainer's test accuracy ${(res.testAccuracy * 100).toFixed(2)}%.`);
-    models.push({ label: strategy, params, arch });
+    writeFileSync(f.model, writeModel(params, 'safetensors')[0]!.bytes);
+    writeFileSync(f.key, serializeKey(key));
+    setup.push(`${label}: trained ${a.epochs} epochs on ${a.trainLimit ?? 60000} samples in ${res.seconds.toFixed(0)} s (${res.backend}, ${res.threads} thread(s)); key ${key.id}, n = ${key.values.length}.`);
+    models.push({ label, params, arch, key });
   }
-  setup.unshift(`Owner key ${key.id}: n = ${key.values.length} positions over every layer, ${key.valueKind} values; same key for both models, same initialisation (seed ${a.seed}).`);
-  return { key, models, setup };
+  return { key: models[0]!.key!, models, setup };
 }
 
 function extraAttacks(): Attack[] {
@@ -140,7 +156,27 @@ function extraAttacks(): Attack[] {
     { attack: getAttack('prune-global'), strength: 0.9 },
     { attack: getAttack('fine-tune'), strength: 1 },
   ], 1, 'global pruning (90%) → fine-tuning');
+  // The three truncated-SVD settings an outside tester used (issue 8), as one sweep over settings 1..3.
+  const svdSettings = ['fc1=15,conv2=15,fc2=8', 'fc1=10,conv2=15,fc2=8', 'fc1=10,conv2=10,fc2=5'];
+  const lowRank = getAttack('low-rank');
+  const svdOutside: Attack = {
+    ...lowRank, name: 'low-rank-outside', title: 'truncated SVD at the outside tester\'s ranks',
+    description: `Truncated SVD per layer at the ranks of the outside test (issue 8): setting 1 = ${svdSettings[0]}, 2 = ${svdSettings[1]}, 3 = ${svdSettings[2]}; conv1 untouched.`,
+    strength: { name: 'setting', unit: '#', defaults: [1, 2, 3], quick: [1, 3] },
+    run: (set, arch, k, ctx) => lowRank.run(set, arch, 15, { ...ctx, options: { ranks: svdSettings[k - 1]! } }),
+  };
+  const svdThenTune = chainAttack('low-rank-then-fine-tune', [
+    { attack: lowRank, strength: 15, options: { ranks: svdSettings[0]! } },
+    { attack: getAttack('fine-tune'), strength: 1 },
+  ], 1, 'truncated SVD (fc1 15, conv2 15, fc2 8) → fine-tuning at lr 0.1');
+  const reinitThenTune = chainAttack('reinit-classifier-then-fine-tune', [
+    { attack: getAttack('reinit-classifier'), strength: 1 },
+    { attack: getAttack('fine-tune'), strength: 1 },
+  ], 1, 're-initialised fc1 + fc2 (1 epoch, conv frozen) → fine-tuning everything at lr 0.1');
   return [
+    svdOutside,
+    { ...svdThenTune, strength: { ...svdThenTune.strength, defaults: [1, 2] } },
+    { ...reinitThenTune, strength: { ...reinitThenTune.strength, defaults: [1, 2] } },
     // Not cumulative (each point prunes afresh), so fewer epochs than the plain fine-tuning sweep.
     { ...pruneThenTune, strength: { ...pruneThenTune.strength, defaults: [1, 2] } },
     chainAttack('hide', [

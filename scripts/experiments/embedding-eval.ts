@@ -26,7 +26,7 @@ import { evaluateAccuracy } from '../../src/eval/accuracy.js';
 import { readModel } from '../../src/formats/index.js';
 import { createGradientEngine } from '../../src/training/engine.js';
 
-const { values: a } = parseArgs({ options: { models: { type: 'string', default: '.tmp/embedding' }, only: { type: 'string' }, threads: { type: 'string', default: '2' }, force: { type: 'boolean' } } });
+const { values: a } = parseArgs({ options: { models: { type: 'string', default: '.tmp/embedding' }, only: { type: 'string' }, threads: { type: 'string', default: '2' }, force: { type: 'boolean' }, attacks: { type: 'string' } } });
 const arch = getArchitecture('lenet5');
 const test = loadDataset('mnist', 'test');
 const engine = await createGradientEngine(arch, { threads: Number(a.threads) });
@@ -123,7 +123,9 @@ for (const d of dirs.sort()) {
     result.ks = ks(m.params, m.key);
     result.valley = { sigma1: await valley(m.params, m.key, 1), sigma3: await valley(m.params, m.key, 3) };
     const attacks: Record<string, unknown> = {};
-    for (const spec of ATTACKS) {
+    // --attacks 0,1,12: a subset of ATTACKS by index (the delve sweep uses the cheaper ones)
+    const chosen = a.attacks ? a.attacks.split(',').map((i) => ATTACKS[Number(i)]!) : ATTACKS;
+    for (const spec of chosen) {
       const t0 = performance.now();
       const attacked = await attack(m.params, spec, m.train.seed * 101);
       attacks[spec.label] = { accuracy: (await evaluateAccuracy(attacked, arch, test)).accuracy, ...scores(attacked, m.key), seconds: (performance.now() - t0) / 1000 };

@@ -10,6 +10,7 @@ import { generateKey, keyTargetsFromParamSet } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
+import { defaults } from '../core/config.js';
 import { loadDataset, type Dataset, type DatasetName } from '../data/datasets.js';
 import { evaluateAccuracy, type EvalOptions, type LabelledData } from '../eval/accuracy.js';
 import type { GradientEngine } from '../training/engine.js';
@@ -17,12 +18,19 @@ import { trainModel } from '../training/train.js';
 import type { Evaluator, Scorer } from './sweep.js';
 import type { KeyGenFn, TrainFn } from './types.js';
 
-/** Scores a suspect against `key` with the owner's model (its `reference`, else its params) as the alignment reference. */
+/**
+ * Scores a suspect against the owner's key (the model's own `key`, else `key`) with the owner's model
+ * (its `reference`, else its params) as the alignment reference — as a verification does: Bonferroni
+ * over the alignments tried, and the measured variance inflation when the invariant stage ran.
+ */
 export function keyScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Scorer {
   return (suspect, _suspectArch, owner, { invariant }) => {
-    const aligned = alignToKey(suspect, key, { reference: owner.reference ?? owner.params, arch: owner.arch, invariant });
-    const extracted = extractValues(aligned.params, key);
-    return scoreAgainstKey(extracted, key, { ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons });
+    const k = owner.key ?? key;
+    const aligned = alignToKey(suspect, k, { reference: owner.reference ?? owner.params, arch: owner.arch, invariant });
+    const extracted = extractValues(aligned.params, k);
+    return scoreAgainstKey(extracted, k, {
+      ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons, ...(invariant ? { inflation: defaults.score.invariantInflation } : {}),
+    });
   };
 }
 

@@ -10,6 +10,7 @@
  */
 import type { Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
+import type { WatermarkKey } from '../core/watermarkKey.js';
 import { defaults } from '../core/config.js';
 import { logStudentTUpperTail } from '../core/stats.js';
 import type { Attack, AttackContext } from './types.js';
@@ -22,6 +23,8 @@ export interface SweepModel {
   readonly arch: Architecture;
   /** The owner's model, when `params` is a copy that is not (e.g. already modified): the alignment reference instead of `params`. */
   readonly reference?: ParamSet;
+  /** This model's own key, when the models of a sweep carry different keys. */
+  readonly key?: WatermarkKey;
 }
 
 /** The fields of core/score's Score a sweep reads. */
