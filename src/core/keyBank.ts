@@ -20,6 +20,13 @@ export interface KeyBank {
   readonly flatIndex: Int32Array;
   /** What the score correlates with: the committed signal, or the values for keys without one. */
   readonly reference: Float32Array;
+  /**
+   * The reference centred on each run (one key's positions in one tensor), and each run's Σ(y − ȳ)²:
+   * they do not depend on the suspect, so screening accumulates three sums per position instead of five.
+   */
+  readonly centred: Float32Array;
+  /** Σ(y − ȳ)² of key k's run in tensor t at [k · tensors.length + t]. */
+  readonly runCyy: Float64Array;
   /** The marked values (for the sign error rate). */
   readonly values: Float32Array;
   /** 1 where key k carries a committed signal. */
@@ -57,6 +64,8 @@ export function buildKeyBank(keys: readonly WatermarkKey[]): KeyBank {
   const tensorIndex = new Uint16Array(shared(2 * total), 0, total);
   const flatIndex = new Int32Array(shared(4 * total), 0, total);
   const reference = new Float32Array(shared(4 * total), 0, total);
+  const centred = new Float32Array(shared(4 * total), 0, total);
+  const runCyy = new Float64Array(shared(8 * keys.length * tensors.length), 0, keys.length * tensors.length);
   const values = new Float32Array(shared(4 * total), 0, total);
   const committed = new Uint8Array(shared(keys.length), 0, keys.length);
   let at = 0;
@@ -73,9 +82,22 @@ export function buildKeyBank(keys: readonly WatermarkKey[]): KeyBank {
       values[at] = k.values[i]!;
       at++;
     }
+    for (let p = offsets[ki]!; p < at; ) {
+      let end = p;
+      let sum = 0;
+      while (end < at && tensorIndex[end] === tensorIndex[p]) sum += reference[end++]!;
+      const mean = sum / (end - p);
+      let cyy = 0;
+      for (let q = p; q < end; q++) {
+        centred[q] = reference[q]! - mean;
+        cyy += (reference[q]! - mean) ** 2;
+      }
+      runCyy[ki * tensors.length + tensorIndex[p]!] = cyy;
+      p = end;
+    }
   });
   offsets[keys.length] = at;
-  return { tensors, layers, ids: keys.map((k) => k.id), offsets, tensorIndex, flatIndex, reference, values, committed };
+  return { tensors, layers, ids: keys.map((k) => k.id), offsets, tensorIndex, flatIndex, reference, centred, runCyy, values, committed };
 }
 
 /** The bank's tensors in `set` (already aligned onto the bank's tensor names). @throws Error for a missing tensor or a shape that differs. */
@@ -142,8 +164,9 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
   const layerNames = [...new Set(bank.layers)];
   const layerOf = Int32Array.from(bank.layers.map((l) => layerNames.indexOf(l)));
   const nL = layerNames.length;
-  // Per tensor: n, Σx, Σx², Σy, Σy², Σxy, x0, y0 (shifted sums, as GroupSums).
-  const S = new Float64Array(nT * 8);
+  // Per touched tensor: n and the centred co-moments cxx, cyy, cxy.
+  const S = new Float64Array(nT * 4);
+  const { flatIndex, centred } = bank;
   const touched = new Int32Array(nT);
   const lNum = new Float64Array(nL);
   const lDx = new Float64Array(nL);
@@ -171,29 +194,23 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
       }
       let end = p;
       while (end < to && bank.tensorIndex[end] === t) end++;
-      const x0 = d[bank.flatIndex[p]!]!;
-      const y0 = bank.reference[p]!;
-      let n = 0, sx = 0, sxx = 0, sy = 0, syy = 0, sxy = 0;
+      const x0 = d[flatIndex[p]!]!;
+      let sx = 0, sxx = 0, sxy = 0;
       for (let q = p; q < end; q++) {
-        const x = d[bank.flatIndex[q]!]!;
-        const dx = x - x0;
-        const dy = bank.reference[q]! - y0;
-        n++;
+        const dx = d[flatIndex[q]!]! - x0;
         sx += dx;
         sxx += dx * dx;
-        sy += dy;
-        syy += dy * dy;
-        sxy += dx * dy;
+        sxy += dx * centred[q]!;
       }
       if (!Number.isFinite(sxx) || !Number.isFinite(sxy)) finite = false;
-      const o = nTouched * 8;
+      const n = end - p;
+      const o = nTouched * 4;
       touched[nTouched++] = t;
+      // Centred y: Σ(x − x0)(y − ȳ) is already the co-moment; the rest as GroupSums would hold it.
       S[o] = n;
-      S[o + 1] = sx;
-      S[o + 2] = sxx;
-      S[o + 3] = sy;
-      S[o + 4] = syy;
-      S[o + 5] = sxy;
+      S[o + 1] = sxx - (sx * sx) / n;
+      S[o + 2] = bank.runCyy[k * nT + t]!;
+      S[o + 3] = sxy;
       p = end;
     }
     const committed = bank.committed[k] === 1;
@@ -209,12 +226,12 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
     let pUsed = 0;
     for (let i = 0; i < nTouched; i++) {
       const t = touched[i]!;
-      const o = i * 8;
+      const o = i * 4;
       const n = S[o]!;
       if (n >= MIN_GROUP_POSITIONS) {
-        const cxx = S[o + 2]! - (S[o + 1]! * S[o + 1]!) / n;
-        const cyy = S[o + 4]! - (S[o + 3]! * S[o + 3]!) / n;
-        const cxy = S[o + 5]! - (S[o + 1]! * S[o + 3]!) / n;
+        const cxx = S[o + 1]!;
+        const cyy = S[o + 2]!;
+        const cxy = S[o + 3]!;
         const sdx = cxx > 0 ? Math.sqrt(cxx / n) : 0;
         const sdy = committed ? 1 : cyy > 0 ? Math.sqrt(cyy / n) : 0;
         if (sdx > 0 && sdy > 0) {

@@ -3,7 +3,7 @@
  * aligned, sized from fstat and bounded by maxTotalBytes before anything is allocated; each ModelFile is
  * a view on it. tfjs shards are multiples of 4 MiB except the last, so consecutive shards stay back to
  * back and a weight spanning them is a view too (readTfjs sees contiguous shards): the param set adds no
- * copy of the weights. Use it for uploads that multer kept on disk.
+ * copy of the weights. Use it for uploads, whether multer's storage kept them on disk or in memory chunks.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError } from './errors.js';
@@ -25,13 +25,20 @@ export function readFully(fd: number, view: Uint8Array): number {
  * e.g. the uploaded file name). @throws FormatError WM_ERR_FORMAT_TOO_LARGE past maxTotalBytes;
  * Node's own errors for files that cannot be opened (the caller's paths, not untrusted input).
  */
-export function readModelFiles(entries: readonly { name: string; path: string }[], opts: Partial<ReadLimits> = {}): ModelFile[] {
+export function readModelFiles(entries: readonly ({ name: string; path: string } | { name: string; chunks: readonly Uint8Array[] })[], opts: Partial<ReadLimits> = {}): ModelFile[] {
   const limits: ReadLimits = { ...DEFAULT_READ_LIMITS, ...opts };
-  const opened: { name: string; fd: number; size: number }[] = [];
+  const opened: { name: string; fd: number; size: number; chunks?: readonly Uint8Array[] }[] = [];
   try {
     let total = 0;
     const align8 = (n: number) => Math.ceil(n / 8) * 8;
     for (const e of entries) {
+      if ('chunks' in e) {
+        const size = e.chunks.reduce((a, c) => a + c.length, 0);
+        opened.push({ name: e.name, fd: -1, size, chunks: e.chunks });
+        total = align8(total) + size;
+        if (total > limits.maxTotalBytes) throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `The model files hold more than ${limits.maxTotalBytes} bytes; at most ${limits.maxTotalBytes} are accepted`);
+        continue;
+      }
       const fd = openSync(e.path, 'r');
       opened.push({ name: e.name, fd, size: 0 });
       const size = fstatSync(fd).size;
@@ -49,11 +56,20 @@ export function readModelFiles(entries: readonly { name: string; path: string }[
     for (const f of opened) {
       at = align8(at);
       const view = buf.subarray(at, at + f.size);
-      files.push({ name: f.name, bytes: view.subarray(0, readFully(f.fd, view)) });
+      if (f.chunks) {
+        let o = 0;
+        for (const c of f.chunks) {
+          view.set(c, o);
+          o += c.length;
+        }
+        files.push({ name: f.name, bytes: view });
+      } else {
+        files.push({ name: f.name, bytes: view.subarray(0, readFully(f.fd, view)) });
+      }
       at += f.size;
     }
     return files;
   } finally {
-    for (const f of opened) closeSync(f.fd);
+    for (const f of opened) if (f.fd >= 0) closeSync(f.fd);
   }
 }

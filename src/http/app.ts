@@ -115,7 +115,7 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
     next(new AppError('WM_ERR_ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}; see /openapi.yaml or /docs`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    removeUploads(req);
+    removeUploads(req, ctx.config);
     const e = toAppError(err);
     res.locals.errorCode = e.code;
     if (e.status >= 500) ctx.logger.error('unhandled error', { requestId: res.locals.requestId, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), stack: err instanceof Error ? err.stack?.split('\n').slice(0, 6).join(' | ') : undefined });

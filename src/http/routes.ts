@@ -77,11 +77,11 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
       res.json(await models.listModels(ctx, page(res)));
     },
     registerModel: async (req, res) => {
-      const keyPart = readParts(req, 'key')[0]?.bytes ?? field(req, 'key');
+      const keyPart = readParts(req, 'key', ctx.config)[0]?.bytes ?? field(req, 'key');
       const name = field(req, 'name');
       const arch = field(req, 'arch');
       const m = await models.registerUploadedModel(ctx, actor(res), {
-        files: readParts(req, 'file'), ...(name ? { name } : {}), ...(arch ? { arch } : {}), ...(keyPart !== undefined ? { key: keyPart } : {}),
+        files: readParts(req, 'file', ctx.config), ...(name ? { name } : {}), ...(arch ? { arch } : {}), ...(keyPart !== undefined ? { key: keyPart } : {}),
       });
       res.status(201).location(`/v1/models/${m.id}`).json(m);
     },
@@ -180,7 +180,7 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
       const permit = ctx.verifyGate.enter(actor(res).sub, filesOf(req).reduce((a, f) => a + f.size, 0));
       try {
         await takeVerifyQuota(ctx, actor(res));
-        const v = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file'), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
+        const v = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file', ctx.config), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
         res.status(201).location(`/v1/verifications/${v.id}`).json(verifications.verificationView(actor(res), v));
       } finally {
         permit.release();

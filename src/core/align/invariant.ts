@@ -224,9 +224,18 @@ function unitMatcher(l: InvariantLayer, kin: DenseTensor): { screen(k: number): 
         b -= v * v;
       }
       const vx = b - (a * a) / Math.max(nU, 1);
-      let dot = 0;
       const base = u * D;
-      for (let k = 0; k < D; k++) dot += yc[k]! * X[base + k]!;
+      // Four accumulators: V8 does not vectorise, but independent sums let the adds overlap (≈2x here).
+      let d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+      let k = 0;
+      for (; k + 3 < D; k += 4) {
+        d0 += yc[k]! * X[base + k]!;
+        d1 += yc[k + 1]! * X[base + k + 1]!;
+        d2 += yc[k + 2]! * X[base + k + 2]!;
+        d3 += yc[k + 3]! * X[base + k + 3]!;
+      }
+      for (; k < D; k++) d0 += yc[k]! * X[base + k]!;
+      const dot = d0 + d1 + d2 + d3;
       into[ui] = vx > 1e-30 && vy > 1e-30 && nU >= 3 ? dot / Math.sqrt(vx * vy) : 0;
     }
   };
