@@ -59,6 +59,22 @@ test('when a model is registered and a suspect verified from the CLI, then --jso
   assert.equal(fs.readFileSync(path.join(tmp, 'r.jws'), 'utf8').split('.').length, 3);
   const chain = await cli('audit-verify', ['--url', s.url, '--token', s.tokens.auditor]);
   assert.match(chain.out, /ok: true/);
+  // A head kept from audit-head is checked by audit-verify --seq --hash; a forged hash is named.
+  const head = JSON.parse((await cli('audit-head', ['--url', s.url, '--token', s.tokens.auditor, '--json'])).out) as { seq: number; headHash: string };
+  const kept = await cli('audit-verify', ['--url', s.url, '--token', s.tokens.auditor, '--seq', String(head.seq), '--hash', head.headHash, '--json']);
+  assert.equal(JSON.parse(kept.out).ok, true, kept.out);
+  const forged = await cli('audit-verify', ['--url', s.url, '--token', s.tokens.auditor, '--seq', String(head.seq), '--hash', 'f'.repeat(64), '--json']);
+  assert.equal(JSON.parse(forged.out).ok, false, forged.out);
+
+  // An attack chain goes to the service as steps (low-rank then fine-tune), options included.
+  const job = await cli('attack', ['--model', model.id, '--chain', 'low-rank:15[ranks=fc1=15,conv2=15,fc2=8],fine-tune:1', '--strengths', '1', '--test-limit', '100', ...common]);
+  assert.equal(job.code, 0, job.err + job.out);
+  const j = JSON.parse(job.out) as { id: string; input?: { attack?: string } };
+  assert.match(j.id, /^job_/);
+  await cli('cancel', [j.id, ...common]);
+  const bad = await cli('attack', ['--model', model.id, '--chain', 'low-rank:15,no-such-attack', ...common]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err + bad.out, /no-such-attack/);
 });
 
 test('when the server refuses, then the CLI prints the problem and exits 1; bad usage exits 2', async () => {

@@ -39,7 +39,7 @@ const fpr = defaults.score.fpr;
 interface Row {
   source: string;
   name: string;
-  raw: Record<'read' | 'invariant', { pooledLog10p: number; minLog10p: number; t: number; layers: Record<string, number> } | null>;
+  raw: Record<'read' | 'invariant', { pooledLog10p: number; minLog10p: number; fisherLog10p: number; t: number; layers: Record<string, number>; layerT: Record<string, number> } | null>;
   final: { log10p: number; decision: string; alignment: string | null; comparisons: number };
   seconds: number;
 }
@@ -49,8 +49,9 @@ function rawScore(aligned: ParamSet | undefined) {
   const ext = extractValues(aligned, key);
   const pooled = scoreAgainstKey(ext, key, { combination: 'pooled' });
   const min = scoreAgainstKey(ext, key, { combination: 'min' });
+  const fisher = scoreAgainstKey(ext, key, { combination: 'fisher' });
   const nu = pooled.n - new Set(key.tensorIndex).size - 1;
-  return { pooledLog10p: pooled.log10p, minLog10p: min.log10p, t: tOf(pooled.r, nu, 1), layers: Object.fromEntries(min.layers.map((l) => [l.layer, l.log10p])) };
+  return { pooledLog10p: pooled.log10p, minLog10p: min.log10p, fisherLog10p: fisher.log10p, t: tOf(pooled.r, nu, 1), layers: Object.fromEntries(min.layers.map((l) => [l.layer, l.log10p])), layerT: Object.fromEntries(min.layers.map((l) => [l.layer, tOf(l.r, l.nu, 1)])) };
 }
 
 function run(source: string, name: string, suspect: ParamSet): Row {
@@ -87,8 +88,10 @@ for (const source of [...new Set(rows.map((r) => r.source))]) {
   const cols: [string, number[]][] = [
     ['as read, pooled, uncorrected', col((r) => r.raw.read?.pooledLog10p)],
     ['as read, per-layer min, Bonferroni over layers', col((r) => r.raw.read?.minLog10p)],
+    ['as read, Fisher over layers', col((r) => r.raw.read?.fisherLog10p)],
     ['invariant, pooled, uncorrected', col((r) => r.raw.invariant?.pooledLog10p)],
     ['invariant, per-layer min, Bonferroni over layers', col((r) => r.raw.invariant?.minLog10p)],
+    ['invariant, Fisher over layers (inflation 1)', col((r) => r.raw.invariant?.fisherLog10p)],
     ['the service: both passes, corrected, inflation ' + defaults.score.invariantInflation, col((r) => r.final.log10p)],
   ];
   console.log(`\n${source}: ${rs.length} models`);
@@ -99,5 +102,11 @@ for (const source of [...new Set(rows.map((r) => r.source))]) {
     const m = ts.reduce((x, y) => x + y, 0) / ts.length;
     const v = ts.reduce((x, y) => x + (y - m) ** 2, 0) / (ts.length - 1);
     console.log(`${pass}: t of the pooled test over ${ts.length} models: mean ${m.toFixed(3)}, variance ${v.toFixed(3)} (1 under H0; ±${(Math.sqrt(2 / (ts.length - 1))).toFixed(3)} sampling sd)`);
+    const layerNames = [...new Set(rs.flatMap((r) => Object.keys(r.raw[pass]?.layerT ?? {})))];
+    for (const l of layerNames) {
+      const lt = col((r) => r.raw[pass]?.layerT[l]);
+      const lm = lt.reduce((x, y) => x + y, 0) / lt.length;
+      console.log(`  ${l}: t mean ${lm.toFixed(3)}, variance ${(lt.reduce((x, y) => x + (y - lm) ** 2, 0) / (lt.length - 1)).toFixed(3)}`);
+    }
   }
 }

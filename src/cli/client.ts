@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressBar, formatDuration } from './progress.js';
 import { runToken } from './server.js';
+import { parseChainText, parseOptionsText } from '../attacks/chainSpec.js';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean };
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -149,12 +150,18 @@ const commands: Record<string, Command> = {
     },
   },
   attack: {
-    summary: 'sweep an attack on a model (a job; --wait follows it and prints the sweep)',
-    usage: 'attack --model ID --attack quantize|prune|noise|permute|fine-tune|… [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',
-    options: { model: { type: 'string' }, attack: { type: 'string' }, strengths: { type: 'string' }, quick: { type: 'boolean' }, 'test-limit': { type: 'string' }, wait: { type: 'boolean' } },
+    summary: 'sweep an attack, or a chain of attacks, on a model (a job; --wait follows it and prints the sweep)',
+    usage: 'attack --model ID (--attack quantize|prune|noise|permute|fine-tune|low-rank|reinit-head|… | --chain "low-rank:15,fine-tune:1") [--options k=v …] [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',
+    options: {
+      model: { type: 'string' }, attack: { type: 'string' }, chain: { type: 'string' }, options: { type: 'string', multiple: true }, strengths: { type: 'string' },
+      quick: { type: 'boolean' }, 'test-limit': { type: 'string' }, wait: { type: 'boolean' },
+    },
     async run(c, v) {
+      // The same step syntax as the local `weightmark attack --chain`; the service checks it again.
+      const options = Array.isArray(v.options) && v.options.length ? Object.assign({}, ...v.options.map((o) => parseOptionsText(String(o)))) : undefined;
       const body = {
-        attack: need(v, 'attack'),
+        ...(typeof v.chain === 'string' ? { chain: parseChainText(v.chain) } : { attack: need(v, 'attack') }),
+        ...(options ? { options } : {}),
         ...(typeof v.strengths === 'string' ? { strengths: v.strengths.split(',').map(Number) } : {}),
         ...(v.quick ? { quick: true } : {}),
         ...(v['test-limit'] ? { testLimit: num(v, 'test-limit') } : {}),
@@ -236,7 +243,17 @@ const commands: Record<string, Command> = {
     options: { actor: { type: 'string' }, action: { type: 'string' }, since: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } },
     run: (c, v) => c.json('GET', '/v1/audit/events', { query: { actor: v.actor, action: v.action, since: v.since, after: v.after, limit: v.limit } }),
   },
-  'audit-verify': { summary: 'recompute the audit hash chain', usage: 'audit-verify', run: (c) => c.json('GET', '/v1/audit/verify') },
+  'audit-verify': {
+    summary: 'recompute the audit hash chain against the latest signed head (and a head you kept)',
+    usage: 'audit-verify [--seq N --hash HEX]',
+    options: { seq: { type: 'string' }, hash: { type: 'string' } },
+    run: (c, v) => c.json('GET', '/v1/audit/verify', { query: { seq: v.seq, hash: v.hash } }),
+  },
+  'audit-head': {
+    summary: "the audit chain's latest signed head (keep it: audit-verify --seq --hash detects truncation later)",
+    usage: 'audit-head',
+    run: (c) => c.json('GET', '/v1/audit/head'),
+  },
   'export-key': {
     summary: "export a model's secret watermark key (admin)",
     usage: 'export-key ID --out KEY.json',

@@ -5,7 +5,7 @@
  * worker threads without a copy. Scores come from the same per-tensor sums as scoreAgainstKey.
  */
 import { sizeOf, type ParamSet } from './paramSet.js';
-import { addToSums, emptySums, lnChiSquareEvenTail, lnTailLowerBound, MIN_GROUP_POSITIONS, scoreFromSums, tOf, type CombineOptions, type GroupSums, type Score } from './score.js';
+import { addToSums, effectiveCombination, emptySums, lnChiSquareEvenTail, lnTailLowerBound, MIN_GROUP_POSITIONS, scoreFromSums, tOf, type CombineOptions, type GroupSums, type Score } from './score.js';
 import { layerOfTensor } from './keyLayers.js';
 import type { KeyedTensor, WatermarkKey } from './watermarkKey.js';
 
@@ -273,8 +273,9 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
       tests++;
     }
     let lnP: number;
-    if (opts.combination === 'pooled' || tests <= 1) lnP = lnPooled;
-    else if (opts.combination === 'fisher') lnP = lnChiSquareEvenTail(-2 * lnSum, tests);
+    const combination = effectiveCombination(opts.combination, committed ? 'signal' : 'pearson');
+    if (combination === 'pooled' || tests <= 1) lnP = lnPooled;
+    else if (combination === 'fisher') lnP = lnChiSquareEvenTail(-2 * lnSum, tests);
     else lnP = lnMin + Math.log(tests + 1);
     const bound = (lnP + comparisonsLn) / Math.LN10;
     bounds.push({ key: k, bound });

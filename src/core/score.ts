@@ -231,10 +231,11 @@ export function scoreFromSums(groups: readonly GroupSums[], layerOf: readonly st
   }).filter((l) => l.n > 0);
   const testable = layers.filter((l) => l.nu >= 1);
   const lnPooled = lnTail(pooledR, all.nu, o.inflation);
+  const combination = effectiveCombination(o.combination, o.statistic);
   let lnP: number;
-  if (o.combination === 'pooled' || testable.length <= 1) {
+  if (combination === 'pooled' || testable.length <= 1) {
     lnP = lnPooled;
-  } else if (o.combination === 'fisher') {
+  } else if (combination === 'fisher') {
     // Layers hold disjoint positions with independent signal: their p-values are independent under H0.
     const x = -2 * testable.reduce((a, l) => a + lnTail(l.r, l.nu, o.inflation), 0);
     lnP = lnChiSquareEvenTail(x, testable.length);
@@ -249,8 +250,17 @@ export function scoreFromSums(groups: readonly GroupSums[], layerOf: readonly st
   const pValue = Math.pow(10, log10p);
   return {
     r: pooledR, n: all.n, pValue, log10p, atFloor: raw < LOG10_FLOOR, ber, decision: pValue < o.fpr ? 'match' : 'no match', fpr: o.fpr, comparisons: o.comparisons,
-    combination: o.combination, statistic: o.statistic === 'signal' ? 'committed signal' : 'pearson within tensors', inflation: o.inflation, layers,
+    combination, statistic: o.statistic === 'signal' ? 'committed signal' : 'pearson within tensors', inflation: o.inflation, layers,
   };
+}
+
+/**
+ * Fisher's method needs independent layer tests. A committed signal gives them exactly (each layer's
+ * draws are disjoint i.i.d. normals); the values of an uploaded key give no such guarantee, so those
+ * keys fall back to the Bonferroni minimum, valid under any dependence.
+ */
+export function effectiveCombination(c: Combination, statistic: 'signal' | 'pearson'): Combination {
+  return c === 'fisher' && statistic !== 'signal' ? 'min' : c;
 }
 
 /**
