@@ -113,9 +113,10 @@ async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepM
   mkdirSync(a.models, { recursive: true });
   for (const label of ['paper', 'default'] as const) {
     const f = files[label];
+    const anchorFile = join(a.models, `${label}.anchor.safetensors`);
     if (!a.retrain && existsSync(f.model) && existsSync(f.key)) {
       const key = parseKey(JSON.parse(readFileSync(f.key, 'utf8')));
-      models.push({ label, params: loadSet(f.model), arch, key });
+      models.push({ label, params: loadSet(f.model), arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile) } : {}) });
       setup.push(`${label}: loaded \`${f.model}\` with key ${key.id} (n = ${key.values.length}, ${key.valueKind}${key.commitment ? ', committed' : ''}).`);
       continue;
     }
@@ -145,8 +146,9 @@ async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepM
     const params: ParamSet = { arch: arch.name, tensors: res.params.tensors };
     writeFileSync(f.model, writeModel(params, 'safetensors')[0]!.bytes);
     writeFileSync(f.key, serializeKey(key));
+    if (res.anchor) writeFileSync(anchorFile, writeModel(res.anchor, 'safetensors')[0]!.bytes);
     setup.push(`${label}: trained ${a.epochs} epochs on ${a.trainLimit ?? 60000} samples in ${res.seconds.toFixed(0)} s (${res.backend}, ${res.threads} thread(s)); key ${key.id}, n = ${key.values.length}.`);
-    models.push({ label, params, arch, key });
+    models.push({ label, params, arch, key, ...(res.anchor ? { anchor: { arch: arch.name, tensors: res.anchor.tensors } } : {}) });
   }
   return { key: models[0]!.key!, models, setup };
 }

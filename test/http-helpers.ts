@@ -150,7 +150,7 @@ export class StandInExecutor implements TaskExecutor {
       const base = lenetParams(7);
       if (task.strategy === 'none') return { params: base, testAccuracy: 0.5, backend: 'stand-in' };
       const key = materializeKey(planFromCommitment(task.commitment!, base.tensors), base, { id: task.keyId, arch: 'lenet5', commitment: commitmentDigest(task.commitment!) });
-      return { params: embedValues(base, key), key, testAccuracy: 0.5, backend: 'stand-in' };
+      return { params: embedValues(base, key), key, anchor: base, testAccuracy: 0.5, backend: 'stand-in' };
     }
     if (task.kind === 'attack') throw new Error('the stand-in executor does not run attack sweeps');
     const withOwner = embedValues(task.ownerModel, task.ownerKey);

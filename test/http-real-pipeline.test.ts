@@ -50,4 +50,8 @@ test('when a model is trained, released to a licensee and the release leaks, the
   const full = await s.http.get(`/v1/verifications/${v.body.id}`).set({ Authorization: `Bearer ${s.tokens.auditor}` });
   const kinds = (full.body.report.candidates as { kind: string; decision: string }[]).map((c) => `${c.kind}:${c.decision}`).sort();
   assert.deepEqual(kinds, ['licensee:match', 'owner:match'], 'the leak carries both the owner mark and the licensee fingerprint');
+  // Real training kept the weights from before the key was drawn; the base and its releases align onto them.
+  const model = (await s.http.get(`/v1/models/${modelId}`).set(as('issuer'))).body;
+  assert.match(model.meta.anchor.sha256, /^[0-9a-f]{64}$/);
+  assert.deepEqual((full.body.report.references as { alignedOnto: string }[]).map((r) => r.alignedOnto), ['anchor']);
 });

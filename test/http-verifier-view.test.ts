@@ -60,6 +60,20 @@ test('when the service trains a model, then its key follows from a commitment si
   assert.match(v.body.report.conclusion, /committed by this service on/);
 });
 
+test("when the service trains a model, then suspects are realigned onto its anchor (the weights from before the key was drawn), and a permuted copy still names the model", async () => {
+  const model = (await s.http.get(`/v1/models/${trainedModelId}`).set(as('auditor'))).body;
+  assert.match(model.meta.anchor.sha256, /^[0-9a-f]{64}$/);
+  const { getAttack } = await import('../src/attacks/index.js');
+  const { getArchitecture } = await import('../src/core/architectures.js');
+  const permuted = (await getAttack('permute').run({ ...trained, arch: 'lenet5' }, getArchitecture('lenet5'), 1, { seed: 5 })).set;
+  const v = await s.http.post('/v1/verifications').set(as('auditor')).attach('file', safetensorsBytes(permuted), 'permuted.safetensors');
+  assert.equal(v.status, 201);
+  assert.equal(v.body.decision, 'match');
+  assert.equal(v.body.modelId, trainedModelId);
+  assert.equal(v.body.report.references[0].alignedOnto, 'anchor');
+  assert.equal(v.body.report.best.alignment, 'invariant');
+});
+
 test('when a key is fitted to an independent model (its values read off the weights) and registered, then a match on that model is never worded as ownership', async () => {
   const victim = lenetParams(1234);
   // The forger reads n weights at positions of its choosing and calls them key values.

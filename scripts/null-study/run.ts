@@ -26,10 +26,11 @@ import { defaults } from '../../src/core/config.js';
 import { readModel } from '../../src/formats/index.js';
 import { verifyGroups } from '../../src/jobs/verifyGroups.js';
 
-const { values: a } = parseArgs({ options: { model: { type: 'string' }, key: { type: 'string' }, random: { type: 'string', default: '1000' }, trained: { type: 'string' }, out: { type: 'string', default: 'docs/null-study.json' }, 'first-seed': { type: 'string', default: '1' } } });
+const { values: a } = parseArgs({ options: { model: { type: 'string' }, key: { type: 'string' }, random: { type: 'string', default: '1000' }, reference: { type: 'string' }, keys: { type: 'string' }, trained: { type: 'string' }, out: { type: 'string', default: 'docs/null-study.json' }, 'first-seed': { type: 'string', default: '1' } } });
 if (!a.model || !a.key) throw new Error('--model and --key are required');
 const read = (path: string): ParamSet => readModel([{ name: path, bytes: new Uint8Array(readFileSync(path)) }]).params;
-const reference = { arch: 'lenet5', tensors: read(a.model).tensors };
+// The invariant stage aligns onto --reference (the model's alignment anchor) when given, else the model.
+const reference = { arch: 'lenet5', tensors: read(a.reference ?? a.model).tensors };
 const key = parseKey(JSON.parse(readFileSync(a.key, 'utf8')));
 const bank = buildKeyBank([key]);
 const mask = { ...key, tensors: reference.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })) };
@@ -70,6 +71,60 @@ function run(source: string, name: string, suspect: ParamSet): Row {
   };
 }
 
+if (a.keys) {
+  // Under H0 the randomness is the key's, not the suspect's: one key scored against many suspects shares
+  // one signal, so its t values are not independent draws. With the alignment anchor as reference
+  // (weights from before any key was drawn) fresh keys need no retraining: draw K commitments, align each
+  // suspect once per pass (no mask: the anchor carries no key) and score every key exactly.
+  const { makeCommitment } = await import('../../src/core/commitment.js');
+  const { planFromCommitment, materializeKey, policyRecord } = await import('../../src/core/keyPlan.js');
+  const { scoreBank } = await import('../../src/core/keyBank.js');
+  const K = Number(a.keys);
+  const keys = Array.from({ length: K }, (_, i) => {
+    const c = makeCommitment({ owner: 'null-study', subject: `key ${i}`, arch: 'lenet5', n: key.values.length, allocation: policyRecord(defaults.key.allocation) });
+    return materializeKey(planFromCommitment(c, reference.tensors), reference, { id: `null-${i}`, arch: 'lenet5' });
+  });
+  const kb = buildKeyBank(keys);
+  const g = { referenceId: 'anchor', reference, arch: 'lenet5', mask: { ...key, tensorIndex: [], flatIndex: [], values: [], signal: undefined }, bank: kb };
+  const suspects: [string, ParamSet][] = [];
+  for (let s = Number(a['first-seed']); s < Number(a['first-seed']) + Number(a.random); s++) suspects.push(['random init', initialParamSet('lenet5', s)]);
+  if (a.trained) for (const f of readdirSync(a.trained).filter((x) => x.endsWith('.safetensors')).sort()) suspects.push(['independently trained (PyTorch)', read(join(a.trained, f))]);
+  const out: { source: string; read: number[]; invariant: number[]; final: number[]; tRead: number[]; tInv: number[] }[] = [];
+  for (const [source, suspect] of suspects) {
+    const raw: Record<string, number[]> = { read: [], invariant: [] };
+    const ts: Record<string, number[]> = { read: [], invariant: [] };
+    const [o] = verifyGroups(suspect, [g], { fpr, combination: defaults.score.combination, inflation: 1, detail: K }, () => reference, (pass, _g, aligned) => {
+      if (!aligned) return;
+      const p = pass === 'as read' ? 'read' : 'invariant';
+      for (const r of scoreBank(kb, aligned, { fpr, comparisons: 1, combination: defaults.score.combination, inflation: 1, detail: K })) {
+        if (!('score' in r)) continue;
+        raw[p]!.push(r.score.log10p);
+        ts[p]!.push(tOf(r.score.r, r.score.n - 6, 1));
+      }
+    });
+    out.push({ source, read: raw.read!, invariant: raw.invariant!, final: o!.results.map((r) => r.score?.log10p ?? 0), tRead: ts.read!, tInv: ts.invariant! });
+    if (out.length % 20 === 0) console.error(`${out.length}/${suspects.length} suspects x ${K} keys`);
+  }
+  const rate = (xs: number[], q: number) => xs.filter((l) => l < Math.log10(q)).length / Math.max(1, xs.length);
+  const lines: string[] = [];
+  for (const source of [...new Set(out.map((o) => o.source))]) {
+    const os = out.filter((o) => o.source === source);
+    const cols: [string, number[]][] = [
+      [`as read, ${defaults.score.combination} over layers, uncorrected`, os.flatMap((o) => o.read)],
+      [`invariant (anchor), ${defaults.score.combination} over layers, uncorrected`, os.flatMap((o) => o.invariant)],
+      ['the service: both passes, corrected for alignments and keys', os.flatMap((o) => o.final)],
+    ];
+    lines.push(`\n${source}: ${os.length} suspects x ${K} keys = ${os.length * K} tests`, '| p-value | < 0.05 | < 0.01 | < 0.001 | below 1e-6 |', '|---|---|---|---|---|');
+    for (const [label, xs] of cols) lines.push(`| ${label} (n=${xs.length}) | ${(rate(xs, 0.05) * 100).toFixed(2)}% | ${(rate(xs, 0.01) * 100).toFixed(2)}% | ${(rate(xs, 0.001) * 100).toFixed(3)}% | ${xs.filter((l) => l < -6).length} |`);
+    for (const [label, xs] of [['as read', os.flatMap((o) => o.tRead)], ['invariant (anchor)', os.flatMap((o) => o.tInv)]] as const) {
+      const m = xs.reduce((x, y) => x + y, 0) / xs.length;
+      lines.push(`${label}: pooled t over ${xs.length} tests: mean ${m.toFixed(3)}, variance ${(xs.reduce((x, y) => x + (y - m) ** 2, 0) / (xs.length - 1)).toFixed(3)}`);
+    }
+  }
+  writeFileSync(a.out!, JSON.stringify({ mode: 'many keys', model: a.model, reference: a.reference ?? a.model, keys: K, fpr, combination: defaults.score.combination, generatedAt: new Date().toISOString(), suspects: out.map((o) => ({ source: o.source, final: o.final, read: o.read, invariant: o.invariant })) }));
+  console.log(lines.join('\n'));
+  process.exit(0);
+}
 const rows: Row[] = [];
 const first = Number(a['first-seed']);
 for (let s = first; s < first + Number(a.random); s++) {

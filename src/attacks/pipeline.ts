@@ -20,16 +20,16 @@ import type { KeyGenFn, TrainFn } from './types.js';
 
 /**
  * Scores a suspect against the owner's key (the model's own `key`, else `key`) with the owner's model
- * (its `reference`, else its params) as the alignment reference — as a verification does: Bonferroni
+ * (its `anchor`, else its `reference`, else its params) as the alignment reference — as a verification does: Bonferroni
  * over the alignments tried, and the measured variance inflation when the invariant stage ran.
  */
 export function keyScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Scorer {
   return (suspect, _suspectArch, owner, { invariant }) => {
     const k = owner.key ?? key;
-    const aligned = alignToKey(suspect, k, { reference: owner.reference ?? owner.params, arch: owner.arch, invariant });
+    const aligned = alignToKey(suspect, k, { reference: owner.anchor ?? owner.reference ?? owner.params, arch: owner.arch, invariant });
     const extracted = extractValues(aligned.params, k);
     return scoreAgainstKey(extracted, k, {
-      ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons, ...(invariant ? { inflation: defaults.score.invariantInflation } : {}),
+      ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons, ...(invariant && !owner.anchor ? { inflation: defaults.score.invariantInflation } : {}),
     });
   };
 }

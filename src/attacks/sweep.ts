@@ -23,6 +23,8 @@ export interface SweepModel {
   readonly arch: Architecture;
   /** The owner's model, when `params` is a copy that is not (e.g. already modified): the alignment reference instead of `params`. */
   readonly reference?: ParamSet;
+  /** The model's weights from before its key was drawn: the invariant stage aligns onto them, without inflation (docs/statistics.md). */
+  readonly anchor?: ParamSet;
   /** This model's own key, when the models of a sweep carry different keys. */
   readonly key?: WatermarkKey;
 }

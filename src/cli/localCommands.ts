@@ -15,7 +15,7 @@ import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, type DatasetName } from '../data/datasets.js';
 import { readModel, writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
-import { loadTfjsModel, saveTfjsModel } from '../formats/tfjsFiles.js';
+import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import type { ModelFormat } from '../formats/types.js';
 import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress } from '../training/train.js';
@@ -145,6 +145,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     let score: Score | undefined;
     const key = given ?? result.key;
     if (committed) writeKeyFile(join(out, 'commitment.json'), committed.commitment);
+    // The weights from before the key was drawn: extract aligns suspects onto them (docs/statistics.md).
+    if (result.anchor) writeFileSync(join(out, 'anchor.safetensors'), writeModel(result.anchor, 'safetensors')[0]!.bytes);
     if (key) {
       writeKeyFile(join(out, 'key.json'), key);
       score = scoreAgainstKey(extractValues(result.params, key), key);
@@ -208,15 +210,19 @@ function pictureSize(key: WatermarkKey): { width: number; height: number } {
 export async function runExtract(argv: string[]): Promise<number> {
   const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' } });
   if (a.help) {
-    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
+    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
+  --reference:  the model to realign permuted or rescaled suspects onto (default: anchor.safetensors next to
+                the key, written by train: the weights from before the key was drawn)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
   const key = parseKey(JSON.parse(readFileSync(required(a.key, 'key'), 'utf8')));
   const picture = a.image !== undefined ? { path: a.image, ...pictureSize(key) } : undefined;
   const { format, params } = loadModel(required(a.model, 'model'));
-  const reference = a.reference ? loadTfjsModel(a.reference) : undefined;
+  const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
+  const referencePath = a.reference ?? (existsSync(anchorPath) ? anchorPath : undefined);
+  const reference = referencePath ? loadModel(referencePath).params : undefined;
   const archName = a.arch ?? key.arch ?? reference?.arch;
   const aligned = alignToKey(params, key, {
     ...(reference ? { reference } : {}),

@@ -34,6 +34,8 @@ export interface GroupInput {
    */
   readonly mask: WatermarkKey;
   readonly bank: KeyBank;
+  /** The invariant stage's variance inflation for this group (default: the options'); 1 for an anchored reference. */
+  readonly inflation?: number;
   /** Score only these keys of the bank (a verification scoped to a model or licensee). */
   readonly only?: readonly number[];
 }
@@ -126,7 +128,7 @@ export function verifyGroups(
   const shift = Math.log10(cBoth / Math.max(1, cRead));
   return groups.map((g, i) => {
     const read = rescore(g, asRead[i]!, readScores[i], o, cBoth, shift);
-    const invScores = score(g, inv[i]!, o, cBoth, o.inflation);
+    const invScores = score(g, inv[i]!, o, cBoth, g.inflation ?? o.inflation);
     return outcome(g, inv[i]!.params ? inv[i]! : asRead[i]!, read, invScores, asRead[i]!.comparisons + inv[i]!.comparisons, true, []);
   });
 }

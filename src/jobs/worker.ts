@@ -61,7 +61,7 @@ async function run(task: Task): Promise<TaskResult> {
       onProgress,
       signal: abort.signal,
     });
-    return { params: r.params, ...(r.key ? { key: r.key } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
+    return { params: r.params, ...(r.key ? { key: r.key } : {}), ...(r.anchor ? { anchor: r.anchor } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
   }
   if (task.kind === 'attack') return runAttack(task);
   const { embedRelease } = await import('../training/release.js');

@@ -16,7 +16,7 @@ import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { KeyRef, ModelRecord } from '../store/types.js';
 import type { ServiceContext } from './context.js';
-import { getModel, loadParams, openKey } from './models.js';
+import { anchorOf, getModel, loadReference, openKey } from './models.js';
 
 export interface IndexedKey {
   readonly keyId: string;
@@ -41,6 +41,11 @@ export interface ReferenceGroup {
   readonly bank: KeyBank;
   /** Positions of the keys whose values the reference itself carries, masked out of alignment. */
   readonly mask: WatermarkKey;
+  /**
+   * True when suspects are aligned onto the model's anchor (weights from before any of the group's keys
+   * was drawn): the invariant stage then cannot correlate a suspect with a key and needs no inflation.
+   */
+  readonly anchored: boolean;
 }
 
 export interface CandidateIndex {
@@ -71,6 +76,12 @@ export function modelDigest(m: ModelRecord): string {
   return crypto.createHash('sha256').update(m.files.map((f) => f.sha256).join(',')).digest('hex');
 }
 
+/** What a group is keyed by: the anchor's digest when the model has one, else the model's files. */
+function referenceDigest(m: ModelRecord): string {
+  const a = anchorOf(m);
+  return a ? `anchor-${a.sha256}` : modelDigest(m);
+}
+
 async function buildIndex(ctx: ServiceContext, version: string, previous: CandidateIndex | undefined): Promise<CandidateIndex> {
   const started = performance.now();
   const refs = await ctx.store.listKeyRefs();
@@ -88,7 +99,7 @@ async function buildIndex(ctx: ServiceContext, version: string, previous: Candid
   for (const ref of refs) {
     const release = releases.get(ref.modelId);
     const reference = await model(release?.baseModelId ?? ref.modelId);
-    const digest = modelDigest(reference);
+    const digest = referenceDigest(reference);
     let g = byDigest.get(digest);
     if (!g) byDigest.set(digest, (g = { model: reference, refs: [] }));
     g.refs.push({ ref, ...(release ? { release } : {}) });
@@ -107,8 +118,9 @@ async function buildIndex(ctx: ServiceContext, version: string, previous: Candid
       keyId: ref.id, kind: ref.kind, modelId: ref.modelId, releaseId: release?.id ?? null, licensee: release?.licensee ?? null,
       referenceModelId: g.model.id, row, n: ref.n,
     }));
-    const reference = await loadParams(ctx, g.model);
-    groups.push({ digest, modelId: g.model.id, arch: g.model.arch, keys: indexed, bank, mask: embeddedMask(bank, indexed, reference, g.model, models) });
+    const reference = await loadReference(ctx, g.model);
+    const anchored = anchorOf(g.model) !== undefined;
+    groups.push({ digest, modelId: g.model.id, arch: g.model.arch, keys: indexed, bank, mask: embeddedMask(bank, anchored ? [] : indexed, reference, g.model, models), anchored });
   }
   const byKeyId = new Map<string, { group: ReferenceGroup; key: IndexedKey }>();
   for (const group of groups) for (const key of group.keys) byKeyId.set(key.keyId, { group, key });

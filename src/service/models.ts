@@ -136,6 +136,36 @@ export async function loadParams(ctx: ServiceContext, model: ModelRecord): Promi
   return set;
 }
 
+/**
+ * Stores a training run's alignment anchor (its weights just before the key was drawn) as a blob; the
+ * model's meta records the reference. Suspects are realigned onto it, not onto the model: the model's
+ * weights co-adapted with the locked values, so aligning onto them would correlate an independent
+ * suspect with the key (docs/statistics.md).
+ */
+export function storeAnchor(ctx: ServiceContext, anchor: ParamSet, arch: string): FileRef {
+  const [file] = ctx.engines.writeModel(anchor, 'safetensors', arch);
+  return ctx.blobs.put('anchor.safetensors', file!.bytes);
+}
+
+/** The model's alignment anchor, when its training recorded one. */
+export function anchorOf(model: ModelRecord): FileRef | undefined {
+  const a = (model.meta as { anchor?: unknown }).anchor as Partial<FileRef> | undefined;
+  return a && typeof a.sha256 === 'string' && typeof a.name === 'string' && typeof a.size === 'number' ? (a as FileRef) : undefined;
+}
+
+/** What suspects are aligned onto for keys of this model: its anchor when it has one, else the model. */
+export async function loadReference(ctx: ServiceContext, model: ModelRecord): Promise<ParamSet> {
+  const anchor = anchorOf(model);
+  if (!anchor) return loadParams(ctx, model);
+  const id = `anchor:${anchor.sha256}`;
+  const hit = ctx.cache.params.get(id);
+  if (hit) return hit;
+  const { params } = ctx.engines.readModel([{ name: anchor.name, bytes: ctx.blobs.get(anchor) }]);
+  const set = { ...params, ...(model.arch ? { arch: model.arch } : {}) };
+  ctx.cache.params.set(id, set);
+  return set;
+}
+
 export async function openKey(ctx: ServiceContext, rec: KeyRecord): Promise<WatermarkKey> {
   const hit = ctx.cache.keys.get(rec.id);
   if (hit) return hit;

@@ -126,6 +126,8 @@ export interface TaskResult {
   readonly sweep?: Record<string, unknown>;
   /** The key that was embedded (a training job makes its own). */
   readonly key?: WatermarkKey;
+  /** A training job's weights from just before its key was drawn: the alignment anchor (docs/statistics.md). */
+  readonly anchor?: ParamSet;
   readonly testAccuracy?: number;
   readonly backend?: string;
   readonly seconds?: number;

@@ -9,7 +9,7 @@ import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
-import { getModel, loadParams, sealKey, storeMadeModel } from './models.js';
+import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
 import { TaskCancelled } from './ports.js';
 
 export interface TrainRequest {
@@ -73,7 +73,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       const made = storeMadeModel(ctx, {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
-        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(out.anchor ? { anchor: storeAnchor(ctx, out.anchor, req.arch) } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
       });
       const sealed = out.key ? sealKey(ctx, made.model.id, 'owner', out.key, keyId) : undefined;
       return {

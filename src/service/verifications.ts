@@ -17,7 +17,7 @@ import type { LayerScore } from '../core/score.js';
 import type { VerificationRecord } from '../store/types.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
-import { getModel, loadParams, openKey, readUploadedModel } from './models.js';
+import { getModel, loadReference, openKey, readUploadedModel } from './models.js';
 import type { GroupInput, GroupOutcome, ModelFileIn } from './ports.js';
 import { candidateIndex, type CandidateIndex, type IndexedKey, type ReferenceGroup } from './candidateIndex.js';
 import { keyProvenance, type Provenance } from './commitments.js';
@@ -154,8 +154,11 @@ async function chooseGroups(ctx: ServiceContext, index: CandidateIndex, req: Ver
   }
   const inputs: GroupInput[] = [];
   for (const s of selected) {
-    const reference = await loadParams(ctx, await getModel(ctx, s.group.modelId));
-    inputs.push({ referenceId: s.group.digest, reference, arch: s.group.arch, mask: s.group.mask, bank: s.group.bank, ...(s.only ? { only: s.only } : {}) });
+    const reference = await loadReference(ctx, await getModel(ctx, s.group.modelId));
+    inputs.push({
+      referenceId: s.group.digest, reference, arch: s.group.arch, mask: s.group.mask, bank: s.group.bank, ...(s.only ? { only: s.only } : {}),
+      ...(s.group.anchored ? { inflation: 1 } : {}),
+    });
   }
   return { selected, inputs };
 }
@@ -268,6 +271,9 @@ function buildReport(
     references: outcomes.map((o, i) => ({
       modelId: selected[i]!.group.modelId, aligned: o.aligned, invariant: o.invariant, alignments: o.alignments, failure: o.failure ?? null,
       keys: selected[i]!.only?.length ?? selected[i]!.group.keys.length, mapping: o.mapping, notes: o.notes,
+      // 'anchor': the invariant stage aligned onto the weights from before the keys were drawn (exact null);
+      // 'model': onto the model itself, t divided by √invariantInflation.
+      alignedOnto: selected[i]!.group.anchored ? 'anchor' : 'model',
     })),
     statistics: {
       combination: defaults.score.combination, floor: 1e-38, invariantInflation: defaults.score.invariantInflation,

@@ -82,6 +82,12 @@ export interface TrainResult {
   readonly params: ParamSet;
   /** The key materialised from `plan`, when one was given. */
   readonly key?: WatermarkKey;
+  /**
+   * The weights just before the planned key was drawn and locked: they cannot depend on the key's
+   * signal, so the invariant re-alignment uses them as its reference (docs/statistics.md, "the
+   * alignment anchor"). Only with `plan`.
+   */
+  readonly anchor?: ParamSet;
   readonly testAccuracy: number;
   readonly backend: string;
   readonly threads: number;
@@ -160,9 +166,11 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   let globalStep = 0;
   let samplesSeen = 0;
   let planned: WatermarkKey | undefined;
+  let anchor: ParamSet | undefined;
   const lockStep = opts.plan ? Math.min(Math.round(opts.plan.at * totalSteps), Math.max(0, totalSteps - 1)) : -1;
   const materialize = (): void => {
     const p = opts.plan!;
+    anchor = { arch: arch.name, tensors: toParamSet(arch, params).tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) })) };
     planned = materializeKey(p.plan, toParamSet(arch, params), { id: p.id, arch: arch.name, ...(p.commitment ? { commitment: p.commitment } : {}) });
     const embedded = embedValues(toParamSet(arch, params), planned);
     embedded.tensors.forEach((t, i) => params[i]!.set(t.data));
@@ -225,7 +233,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     }
     const testAccuracy = history.length > 0 ? history[history.length - 1]!.testAccuracy : (await engine.evaluate(params, { x: test.x, y: test.y, n: test.n })).accuracy;
     const seconds = (performance.now() - started) / 1000;
-    return { params: toParamSet(arch, params), ...(planned ? { key: planned } : {}), testAccuracy, backend: engine.backend, threads: engine.threads, history, seconds, samplesPerSec: samplesSeen / Math.max(seconds, 1e-9) };
+    return { params: toParamSet(arch, params), ...(planned ? { key: planned } : {}), ...(anchor ? { anchor } : {}), testAccuracy, backend: engine.backend, threads: engine.threads, history, seconds, samplesPerSec: samplesSeen / Math.max(seconds, 1e-9) };
   } finally {
     if (!opts.engine) await engine.dispose();
   }
