@@ -4,14 +4,15 @@
  * reported as a ratio against PyTorch measured in the same run.
  *
  *   npm run bench                 # all
- *   npm run bench -- training     # one or more of: training extraction formats verify
+ *   npm run bench -- training     # one or more of: training extraction formats verify scale
  */
 import { extractionTable, runExtractionBench } from './extraction.js';
 import { formatsSpeedTable, runFormatsSpeed } from './formats-speed.js';
 import { runTrainingSpeed } from './training-speed.js';
 import { benchVerifyLatency, formatVerifyLatency } from './verify-latency.js';
+import { benchVerifyScale, formatScale, type ScaleRow } from './verify-scale.js';
 
-const all = ['training', 'extraction', 'formats', 'verify'] as const;
+const all = ['training', 'extraction', 'formats', 'verify', 'scale'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(all as readonly string[]).includes(a));
 if (unknown.length > 0) {
@@ -35,4 +36,10 @@ if (run.has('formats')) {
 if (run.has('verify')) {
   console.log('\n## Verification through the API (8 concurrent clients, loopback)\n');
   console.log(formatVerifyLatency(await benchVerifyLatency({ concurrency: 8 })));
+}
+if (run.has('scale')) {
+  console.log('\n## Verification at licensor scale: K registered keys on one reference (8 concurrent clients, loopback)\n');
+  const rows: ScaleRow[] = [];
+  for (const k of [100, 1000, 10000]) rows.push(await benchVerifyScale(k));
+  console.log(formatScale(rows));
 }

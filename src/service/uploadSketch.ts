@@ -8,6 +8,7 @@
  */
 import crypto from 'node:crypto';
 import type { ParamSet } from '../core/paramSet.js';
+import type { StoreWriter } from '../store/types.js';
 import type { Actor, ServiceContext } from './context.js';
 
 const PER_TENSOR = 64;
@@ -39,8 +40,12 @@ function sameFraction(a: Float32Array, b: Float32Array): number {
   return same / a.length;
 }
 
-/** Records the upload's sketch and flags it when it nearly repeats one of the subject's recent uploads. */
-export async function flagNearDuplicate(ctx: ServiceContext, actor: Actor, verificationId: string, set: ParamSet, files: readonly { sha256: string }[]): Promise<void> {
+/**
+ * The upload's sketch compared with the subject's recent ones (a read, done before the verification's
+ * write); `write` records the sketch and the flag in the caller's transaction, so one verification is one
+ * commit and one signed audit head.
+ */
+export async function nearDuplicates(ctx: ServiceContext, actor: Actor, set: ParamSet, files: readonly { sha256: string }[]): Promise<{ write: (w: StoreWriter, verificationId: string) => void; warn: (verificationId: string) => void }> {
   const { signature, sketch } = sketchOf(set);
   const digest = crypto.createHash('sha256').update(files.map((f) => f.sha256).join(',')).digest('hex');
   const recent = await ctx.store.recentUploadSketches(actor.sub, signature, KEEP_PER_SUBJECT);
@@ -48,14 +53,18 @@ export async function flagNearDuplicate(ctx: ServiceContext, actor: Actor, verif
     .filter((r) => r.digest !== digest)
     .map((r) => ({ id: r.verificationId, same: sameFraction(r.sketch, sketch) }))
     .filter((x) => x.same >= SAME_FRACTION);
-  await ctx.store.write((w) => {
-    w.insertUploadSketch({ verificationId, subject: actor.sub, signature, digest, sketch, createdAt: new Date().toISOString() }, KEEP_PER_SUBJECT);
-    if (near.length > 0) {
-      w.appendAudit({
-        actor: actor.sub, role: actor.role, action: 'verification.near-duplicate', target: verificationId,
-        details: { similarTo: near.slice(0, 10).map((x) => x.id), count: near.length, sameFraction: Math.max(...near.map((x) => x.same)) },
-      });
-    }
-  });
-  if (near.length > 0) ctx.logger.warn('near-identical suspect uploaded again', { subject: actor.sub, verificationId, similar: near.length });
+  return {
+    write: (w, verificationId) => {
+      w.insertUploadSketch({ verificationId, subject: actor.sub, signature, digest, sketch, createdAt: new Date().toISOString() }, KEEP_PER_SUBJECT);
+      if (near.length > 0) {
+        w.appendAudit({
+          actor: actor.sub, role: actor.role, action: 'verification.near-duplicate', target: verificationId,
+          details: { similarTo: near.slice(0, 10).map((x) => x.id), count: near.length, sameFraction: Math.max(...near.map((x) => x.same)) },
+        });
+      }
+    },
+    warn: (verificationId) => {
+      if (near.length > 0) ctx.logger.warn('near-identical suspect uploaded again', { subject: actor.sub, verificationId, similar: near.length });
+    },
+  };
 }

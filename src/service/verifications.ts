@@ -21,7 +21,7 @@ import { getModel, loadReference, openKey, readUploadedModel } from './models.js
 import type { GroupInput, GroupOutcome, ModelFileIn } from './ports.js';
 import { candidateIndex, type CandidateIndex, type IndexedKey, type ReferenceGroup } from './candidateIndex.js';
 import { keyProvenance, type Provenance } from './commitments.js';
-import { flagNearDuplicate } from './uploadSketch.js';
+import { nearDuplicates } from './uploadSketch.js';
 
 export interface VerifyRequest {
   files: readonly ModelFileIn[];
@@ -101,27 +101,32 @@ export interface VerificationVerdict extends Record<string, unknown> {
 export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: VerifyRequest): Promise<VerificationRecord> {
   const started = process.hrtime.bigint();
   const suspect = readUploadedModel(ctx, req.files);
+  // Digests in the thread pool while the workers verify (WebCrypto refuses shared memory: hash a copy).
+  const digests = Promise.all(req.files.map(async (f) => Buffer.from(await crypto.subtle.digest('SHA-256', new Uint8Array(f.bytes))).toString('hex')));
+  digests.catch(() => undefined); // awaited below; a failed verification must not leave it unhandled
   const index = await candidateIndex(ctx);
   const groups = await chooseGroups(ctx, index, req);
   const outcomes = await ctx.engines.verifyGroups(suspect.params, groups.inputs, {
     fpr: ctx.config.fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation, detail: DETAIL,
   });
   const scores = await candidateScores(ctx, index, groups.selected, outcomes);
-  const report = buildReport(ctx, actor, req, suspect, scores, groups.selected, outcomes);
+  const report = buildReport(ctx, actor, req, { ...suspect, digests: await digests }, scores, groups.selected, outcomes);
   const reportJws = ctx.signing.signJws(report, ctx.config.issuer);
   const verdict = buildVerdict(report, reportJws);
   const verdictJws = ctx.signing.signJws(verdict, ctx.config.issuer);
   const rec: VerificationRecord = {
     id: report.verificationId, createdBy: actor.sub, createdAt: report.issuedAt, decision: report.decision, pValue: report.pValue, report, reportJws, verdict, verdictJws,
   };
+  const near = await nearDuplicates(ctx, actor, suspect.params, report.suspect.files);
   await ctx.store.write((w) => {
     w.insertVerification(rec);
     w.appendAudit({
       actor: actor.sub, role: actor.role, action: 'verification.create', target: rec.id,
       details: { decision: report.decision, claim: report.claim, log10p: report.log10p, leakedBy: report.leakedBy, suspect: report.suspect.files, comparisons: report.comparisons },
     });
+    near.write(w, rec.id);
   });
-  await flagNearDuplicate(ctx, actor, rec.id, suspect.params, report.suspect.files);
+  near.warn(rec.id);
   ctx.metrics.inc('weightmark_verifications_total', 'Verifications by decision', { decision: report.decision });
   ctx.metrics.observe('weightmark_verification_seconds', 'Time to verify one suspect', {}, Number(process.hrtime.bigint() - started) / 1e9);
   return rec;
@@ -221,7 +226,7 @@ function pTexts(fpr: number): { below: string; notBelow: string } {
 }
 
 function buildReport(
-  ctx: ServiceContext, actor: Actor, req: VerifyRequest, suspect: { format: string; params: ParamSet },
+  ctx: ServiceContext, actor: Actor, req: VerifyRequest, suspect: { format: string; params: ParamSet; digests: readonly string[] },
   scores: CandidateScore[], selected: readonly Selected[], outcomes: readonly GroupOutcome[],
 ): VerificationReport {
   const best = scores[0] ?? null;
@@ -250,7 +255,7 @@ function buildReport(
     requestedBy: actor.sub,
     suspect: {
       format: suspect.format,
-      files: req.files.map((f) => ({ name: f.name, sha256: crypto.createHash('sha256').update(f.bytes).digest('hex'), size: f.bytes.length })),
+      files: req.files.map((f, i) => ({ name: f.name, sha256: suspect.digests[i]!, size: f.bytes.length })),
       tensors: suspect.params.tensors.length,
       parameters: suspect.params.tensors.reduce((a, t) => a + t.data.length, 0),
     },
