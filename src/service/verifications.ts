@@ -101,8 +101,11 @@ export interface VerificationVerdict extends Record<string, unknown> {
 export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: VerifyRequest): Promise<VerificationRecord> {
   const started = process.hrtime.bigint();
   const suspect = readUploadedModel(ctx, req.files);
-  // Digests in the thread pool while the workers verify (WebCrypto refuses shared memory: hash a copy).
-  const digests = Promise.all(req.files.map(async (f) => Buffer.from(await crypto.subtle.digest('SHA-256', new Uint8Array(f.bytes))).toString('hex')));
+  // Small files are hashed in the thread pool while the workers verify (WebCrypto refuses shared memory,
+  // so it hashes a copy); large ones here, in place, since a copy would double the request's memory.
+  const digests = Promise.all(req.files.map(async (f) => f.bytes.length <= ASYNC_DIGEST_MAX
+    ? Buffer.from(await crypto.subtle.digest('SHA-256', new Uint8Array(f.bytes))).toString('hex')
+    : crypto.createHash('sha256').update(f.bytes).digest('hex')));
   digests.catch(() => undefined); // awaited below; a failed verification must not leave it unhandled
   const index = await candidateIndex(ctx);
   const groups = await chooseGroups(ctx, index, req);
@@ -131,6 +134,9 @@ export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: Veri
   ctx.metrics.observe('weightmark_verification_seconds', 'Time to verify one suspect', {}, Number(process.hrtime.bigint() - started) / 1e9);
   return rec;
 }
+
+/** Largest file hashed off the request thread (through a copy). */
+const ASYNC_DIGEST_MAX = 16 * 1024 * 1024;
 
 /** Keys per reference scored exactly even when they cannot match (the report's runners-up). */
 const DETAIL = 10;
