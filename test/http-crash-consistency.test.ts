@@ -71,13 +71,13 @@ test('when the server is SIGKILLed during a training job and an upload, then aft
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  // an upload cut off mid-body: the server has a temp file on disk when it dies
+  // an upload cut off mid-body, past the 4 MiB kept in memory: the server has a temp file on disk when it dies
   const uploads = path.join(env.WEIGHTMARK_DATA_DIR, 'tmp', 'uploads');
   const boundary = 'crashboundary';
   const req = http.request(a.url + '/v1/verifications', { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(10 * 1024 * 1024) } });
   req.on('error', () => undefined);
   req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.onnx"\r\nContent-Type: application/octet-stream\r\n\r\n`);
-  req.write(Buffer.alloc(512 * 1024, 7));
+  req.write(Buffer.alloc(5 * 1024 * 1024, 7));
   for (let i = 0; i < 100 && fs.readdirSync(uploads).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(fs.readdirSync(uploads).length, 1, 'the upload reached the disk');
 
