@@ -31,7 +31,7 @@ import { plotSweep } from '../src/report/plot.js';
 import { sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
-import { commitmentDigest, makeCommitment } from '../src/core/commitment.js';
+import { commitmentDigest, makeCommitment, parseCommitment } from '../src/core/commitment.js';
 import { policyRecord } from '../src/core/keyPlan.js';
 import { committedTraining } from '../src/training/committedKey.js';
 
@@ -98,7 +98,7 @@ function loadSet(path: string): ParamSet {
  * locking as first shipped (1,024 positions uniform over all parameters, values scaled to each tensor
  * at initialisation, locked from the first step; models/robustness/naive.safetensors + key.json) — and
  * `default`, what the service makes today (a committed key, every layer above its floor, values drawn
- * from each tensor's own weights after defaults.key.embedAt of the run; default.safetensors +
+ * from each tensor's own weights after defaults.key.embedAt of the run, again at defaults.key.redrawAt; default.safetensors +
  * default.key.json + default.commitment.json). Both: same recipe, same initialisation.
  */
 async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepModel[]; setup: string[] }> {
@@ -126,8 +126,13 @@ async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepM
     if (label === 'paper') {
       given = generateKey(keyTargetsFromParamSet(init), { n: a.n, seed: `robustness-owner-${a.seed}`, arch: arch.name, id: `robustness-${a.seed}` });
     } else {
-      const commitment = makeCommitment({ owner: 'robustness-report', subject: 'models/robustness/default', arch: arch.name, n: a.n, allocation: policyRecord(defaults.key.allocation) });
-      writeFileSync(join(a.models, 'default.commitment.json'), JSON.stringify(commitment));
+      // An existing commitment is kept: the same positions and signal (and, training being seeded, the
+      // same anchor), so the null study of docs/statistics.md still describes the committed key.
+      const cFile = join(a.models, 'default.commitment.json');
+      const commitment = existsSync(cFile) && !a.retrain
+        ? parseCommitment(JSON.parse(readFileSync(cFile, 'utf8')))
+        : makeCommitment({ owner: 'robustness-report', subject: 'models/robustness/default', arch: arch.name, n: a.n, allocation: policyRecord(defaults.key.allocation) });
+      writeFileSync(cFile, JSON.stringify(commitment));
       plan = committedTraining(commitment, init, `default-${commitmentDigest(commitment).slice(0, 8)}`);
     }
     let lastLog = 0;

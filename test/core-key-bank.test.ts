@@ -58,3 +58,16 @@ test('when a bank is asked for some keys only, then only those are scored', () =
   assert.deepEqual(out.map((e) => e.key), [7, 8, 9]);
   assert.ok('score' in out[0]! && out[0].score.decision === 'match');
 });
+
+test('when a few keys are screened on their own, then their bounds equal those of the one-pass screening of the whole bank', () => {
+  const s = suspect(0.2, 8);
+  const opts = { fpr: 1e-6, comparisons: keys.length, combination: 'fisher' as const, inflation: 1, detail: 0 };
+  const all = new Map(scoreBank(bank, s, opts).map((e) => [e.key, e]));
+  const few = scoreBank(bank, s, { ...opts, only: [3, 11, 24] });
+  assert.equal(few.length, 3);
+  for (const e of few) {
+    const a = all.get(e.key)!;
+    assert.ok('screened' in e && 'screened' in a, `key ${e.key}: ${JSON.stringify(e)}`);
+    assert.ok(Math.abs(e.screened.r - a.screened.r) < 1e-9 && Math.abs(e.screened.log10pBound - a.screened.log10pBound) < 1e-9, `key ${e.key}: ${JSON.stringify(e.screened)} vs ${JSON.stringify(a.screened)}`);
+  }
+});

@@ -8,6 +8,10 @@ import { loadDataset } from '../src/data/datasets.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { initParams } from '../src/core/init.js';
 import { TrainingCancelled, toParamSet, trainModel } from '../src/training/train.js';
+import { committedTraining } from '../src/training/committedKey.js';
+import { makeCommitment } from '../src/core/commitment.js';
+import { checkDerivation, policyRecord } from '../src/core/keyPlan.js';
+import { defaults } from '../src/core/config.js';
 
 const arch = getArchitecture('mlp');
 const trainData = loadDataset('mnist', 'train', { limit: 1500 });
@@ -56,4 +60,32 @@ test('when the signal aborts, then training stops with TrainingCancelled', async
 
 test('when the strategy needs a key and none is given, then training refuses to start', async () => {
   await assert.rejects(trainModel({ arch, strategy: 'delve', init, epochs: 1, trainData, testData, threads: 1 }), /needs a watermark key/);
+});
+
+test('when a committed key is re-drawn during training, then the model ends holding the last draw, which follows its layer and still derives from the commitment', async () => {
+  const commitment = makeCommitment({ owner: 'test', subject: 'redraw', arch: arch.name, n: 256, allocation: policyRecord(defaults.key.allocation) });
+  const run = (redrawAt: number[]) => trainModel({
+    arch, strategy: 'naive', init, epochs: 2, trainData, testData, threads: 1, lr: 0.05,
+    plan: { ...committedTraining(commitment, init, 'redraw'), at: 0.25, redrawAt },
+  });
+  const once = await run([]);
+  const again = await run([0.75]);
+  for (const res of [once, again]) {
+    const got = extractValues(res.params, res.key!);
+    res.key!.values.forEach((v, i) => assert.equal(got[i], v, 'the model holds the key it returns'));
+    assert.deepEqual(checkDerivation(res.key!, commitment), { ok: true });
+  }
+  assert.deepEqual(again.key!.flatIndex, once.key!.flatIndex, 'positions do not move');
+  assert.notDeepEqual(again.key!.values, once.key!.values, 'values are drawn again');
+  // Both runs share everything up to the first draw, so the anchor is the same.
+  assert.deepEqual(again.anchor!.tensors.map((t) => Array.from(t.data)), once.anchor!.tensors.map((t) => Array.from(t.data)));
+  // Drawn at 75% from the free weights, the values sit closer to the final layer's spread than those drawn at 25%.
+  const spreadGap = (res: typeof once): number => {
+    const t = res.key!.tensors.findIndex((x) => x.name === 'fc1/kernel');
+    const w = res.params.tensors.find((x) => x.name === 'fc1/kernel')!.data;
+    const vals = res.key!.values.filter((_, i) => res.key!.tensorIndex[i] === t);
+    const sd = (v: ArrayLike<number>): number => { const a = Array.from(v); const m = a.reduce((x, y) => x + y, 0) / a.length; return Math.sqrt(a.reduce((x, y) => x + (y - m) ** 2, 0) / a.length); };
+    return Math.abs(Math.log(sd(vals) / sd(w)));
+  };
+  assert.ok(spreadGap(again) < spreadGap(once), `spread gap ${spreadGap(again)} (re-drawn) vs ${spreadGap(once)} (once)`);
 });

@@ -13,6 +13,8 @@
  *   floor<M>[sqrt]-at<P> a committed key: every layer ≥ min(M, 20% of it), the rest by size (or √size),
  *                        values drawn from each tensor's own weights once P% of the steps have run
  *   …-delve-<asc|desc>-l<λ>-s<σ>   the same, trained with delve replicas (R = 4)
+ *   …-redraw             values drawn again from the same signal at defaults.key.redrawAt (without the
+ *                        suffix they are drawn once, as the configs measured before the re-draw existed)
  * Flags: --epochs (4), --limit (all), --threads (2), --n (1024).
  */
 import { parseArgs } from 'node:util';
@@ -44,16 +46,18 @@ export interface EmbeddingConfig {
   readonly policy?: AllocationPolicy;
   readonly at?: number;
   readonly delve?: { direction: DelveDirection; lambda: number; sigma: number };
+  readonly redraw?: boolean;
 }
 
 /** Parses a config name (see the module comment). @throws Error for a name it does not know. */
 export function parseConfig(name: string): EmbeddingConfig {
   if (name === 'none' || name === 'proportional') return { name, kind: name };
-  const m = /^floor(\d+)(sqrt)?-at(\d+)(?:-delve-(asc|desc)-l([\d.]+)-s([\d.]+))?$/.exec(name);
+  const m = /^floor(\d+)(sqrt)?-at(\d+)(?:-delve-(asc|desc)-l([\d.]+)-s([\d.]+))?(-redraw)?$/.exec(name);
   if (!m) throw new Error(`unknown config '${name}'; e.g. none, proportional, floor64-at25, floor64sqrt-at0-delve-desc-l0.3-s1`);
   return {
     name, kind: 'committed', policy: { minPerLayer: Number(m[1]), maxFraction: 0.2, share: m[2] ? 'sqrt' : 'size' }, at: Number(m[3]) / 100,
     ...(m[4] ? { delve: { direction: m[4] === 'asc' ? 'ascent' : 'descent', lambda: Number(m[5]), sigma: Number(m[6]) } } : {}),
+    redraw: m[7] !== undefined,
   };
 }
 
@@ -84,7 +88,7 @@ if (isMain) {
           createdAt: '2026-12-02T00:00:00.000Z', nonce: createHash('sha256').update(`embedding-nonce-${seed}`).digest('hex'),
         });
         extra = {
-          plan: { plan: planFromCommitment(commitment, init.tensors), at: c.at!, id: `committed-${seed}`, commitment: commitmentDigest(commitment) },
+          plan: { plan: planFromCommitment(commitment, init.tensors), at: c.at!, id: `committed-${seed}`, commitment: commitmentDigest(commitment), ...(c.redraw ? {} : { redrawAt: [] }) },
           ...(c.delve ? { delve: { replicas: 4, ...c.delve } } : {}),
         };
       }

@@ -20,13 +20,20 @@ export interface KeyBank {
   readonly flatIndex: Int32Array;
   /** What the score correlates with: the committed signal, or the values for keys without one. */
   readonly reference: Float32Array;
-  /**
-   * The reference centred on each run (one key's positions in one tensor), and each run's Σ(y − ȳ)²:
-   * they do not depend on the suspect, so screening accumulates three sums per position instead of five.
-   */
-  readonly centred: Float32Array;
-  /** Σ(y − ȳ)² of key k's run in tensor t at [k · tensors.length + t]. */
+  /** Positions of key k in tensor t, Σ(y − ȳ)² and ȳ of that run, at [k · tensors.length + t]. */
+  readonly runN: Int32Array;
   readonly runCyy: Float64Array;
+  readonly runMean: Float64Array;
+  /**
+   * Every position again, ordered for one pass over a suspect that stays in cache: by tensor, then by
+   * block of BLOCK entries of the tensor, then by key. A run is one key's positions in one block;
+   * blockRunStart[j] is where run j starts and blockRunSlot[j] its k · tensors.length + t. The
+   * reference is stored centred on its (key, tensor) run, so screening accumulates three sums.
+   */
+  readonly blockFlat: Int32Array;
+  readonly blockCentred: Float32Array;
+  readonly blockRunStart: Int32Array;
+  readonly blockRunSlot: Int32Array;
   /** The marked values (for the sign error rate). */
   readonly values: Float32Array;
   /** 1 where key k carries a committed signal. */
@@ -60,12 +67,14 @@ export function buildKeyBank(keys: readonly WatermarkKey[]): KeyBank {
     });
   });
   if (tensors.length > 65535) throw new Error(`A key bank holds at most 65535 tensors, got ${tensors.length}`);
+  const nT = tensors.length;
   const offsets = new Int32Array(shared(4 * (keys.length + 1)), 0, keys.length + 1);
   const tensorIndex = new Uint16Array(shared(2 * total), 0, total);
   const flatIndex = new Int32Array(shared(4 * total), 0, total);
   const reference = new Float32Array(shared(4 * total), 0, total);
-  const centred = new Float32Array(shared(4 * total), 0, total);
-  const runCyy = new Float64Array(shared(8 * keys.length * tensors.length), 0, keys.length * tensors.length);
+  const runN = new Int32Array(shared(4 * keys.length * nT), 0, keys.length * nT);
+  const runCyy = new Float64Array(shared(8 * keys.length * nT), 0, keys.length * nT);
+  const runMean = new Float64Array(shared(8 * keys.length * nT), 0, keys.length * nT);
   const values = new Float32Array(shared(4 * total), 0, total);
   const committed = new Uint8Array(shared(keys.length), 0, keys.length);
   let at = 0;
@@ -88,17 +97,50 @@ export function buildKeyBank(keys: readonly WatermarkKey[]): KeyBank {
       while (end < at && tensorIndex[end] === tensorIndex[p]) sum += reference[end++]!;
       const mean = sum / (end - p);
       let cyy = 0;
-      for (let q = p; q < end; q++) {
-        centred[q] = reference[q]! - mean;
-        cyy += (reference[q]! - mean) ** 2;
-      }
-      runCyy[ki * tensors.length + tensorIndex[p]!] = cyy;
+      for (let q = p; q < end; q++) cyy += (reference[q]! - mean) ** 2;
+      const slot = ki * nT + tensorIndex[p]!;
+      runN[slot] = end - p;
+      runCyy[slot] = cyy;
+      runMean[slot] = mean;
       p = end;
     }
   });
   offsets[keys.length] = at;
-  return { tensors, layers, ids: keys.map((k) => k.id), offsets, tensorIndex, flatIndex, reference, centred, runCyy, values, committed };
+  const keyOf = new Int32Array(total);
+  for (let k = 0; k < keys.length; k++) keyOf.fill(k, offsets[k]!, offsets[k + 1]!);
+  const blockOf = (p: number): number => Math.floor(flatIndex[p]! / BLOCK);
+  const blocked = Int32Array.from({ length: total }, (_, i) => i).sort((a, b) =>
+    tensorIndex[a]! - tensorIndex[b]! || blockOf(a) - blockOf(b) || keyOf[a]! - keyOf[b]! || flatIndex[a]! - flatIndex[b]!);
+  const blockFlat = new Int32Array(shared(4 * total), 0, total);
+  const blockCentred = new Float32Array(shared(4 * total), 0, total);
+  const starts: number[] = [];
+  const slots: number[] = [];
+  blocked.forEach((p, i) => {
+    const slot = keyOf[p]! * nT + tensorIndex[p]!;
+    blockFlat[i] = flatIndex[p]!;
+    blockCentred[i] = reference[p]! - runMean[slot]!;
+    const prev = i > 0 ? blocked[i - 1]! : -1;
+    if (prev < 0 || keyOf[prev]! * nT + tensorIndex[prev]! !== slot || blockOf(prev) !== blockOf(p)) {
+      starts.push(i);
+      slots.push(slot);
+    }
+  });
+  starts.push(total);
+  const blockRunStart = new Int32Array(shared(4 * starts.length), 0, starts.length);
+  blockRunStart.set(starts);
+  const blockRunSlot = new Int32Array(shared(4 * slots.length), 0, slots.length);
+  blockRunSlot.set(slots);
+  return {
+    tensors, layers, ids: keys.map((k) => k.id), offsets, tensorIndex, flatIndex, reference, runN, runCyy, runMean, blockFlat, blockCentred, blockRunStart, blockRunSlot, values, committed,
+  };
 }
+
+/**
+ * Entries of a suspect tensor per block of the blocked order: one block (256 KB of float32) stays in
+ * a core's L2 while every key's positions in it are gathered. In key order each gather was a cache
+ * miss (a key's positions in fc1 of LeNet5 are ~450 floats apart); bench/verify-scale.ts measures it.
+ */
+const BLOCK = 65536;
 
 /** The bank's tensors in `set` (already aligned onto the bank's tensor names). @throws Error for a missing tensor or a shape that differs. */
 export function bankTensors(bank: KeyBank, set: ParamSet): (Float32Array | undefined)[] {
@@ -153,6 +195,63 @@ function exactScore(bank: KeyBank, data: readonly (Float32Array | undefined)[], 
 }
 
 /**
+ * Per (key, tensor) slot: Σ(x − x₀), Σ(x − x₀)² and Σ(x − x₀)(y − ȳ), with x₀ the tensor's first
+ * entry (a shift that keeps the variance free of cancellation; the co-moment needs none, y is
+ * centred). All keys: one pass in the blocked order. A few keys (`only`): their own runs, in key order.
+ */
+function screeningSums(bank: KeyBank, data: readonly (Float32Array | undefined)[], only?: readonly number[]): Float64Array {
+  const nT = bank.tensors.length;
+  const acc = new Float64Array((bank.offsets.length - 1) * nT * 3);
+  const shift = data.map((d) => (d && d.length > 0 ? d[0]! : 0));
+  if (only) {
+    const { flatIndex, tensorIndex, reference, runMean } = bank;
+    for (const k of only) {
+      for (let p = bank.offsets[k]!; p < bank.offsets[k + 1]!; ) {
+        const t = tensorIndex[p]!;
+        const slot = k * nT + t;
+        const end = p + bank.runN[slot]!;
+        const d = data[t];
+        if (d) {
+          const x0 = shift[t]!;
+          const ym = runMean[slot]!;
+          let sx = 0, sxx = 0, sxy = 0;
+          for (let q = p; q < end; q++) {
+            const dx = d[flatIndex[q]!]! - x0;
+            sx += dx;
+            sxx += dx * dx;
+            sxy += dx * Math.fround(reference[q]! - ym); // rounded as blockCentred stores it
+          }
+          acc[slot * 3] = sx;
+          acc[slot * 3 + 1] = sxx;
+          acc[slot * 3 + 2] = sxy;
+        }
+        p = end;
+      }
+    }
+    return acc;
+  }
+  const { blockFlat, blockCentred, blockRunStart, blockRunSlot } = bank;
+  for (let j = 0; j < blockRunSlot.length; j++) {
+    const slot = blockRunSlot[j]!;
+    const t = slot % nT;
+    const d = data[t];
+    if (!d) continue;
+    const x0 = shift[t]!;
+    let sx = 0, sxx = 0, sxy = 0;
+    for (let q = blockRunStart[j]!; q < blockRunStart[j + 1]!; q++) {
+      const dx = d[blockFlat[q]!]! - x0;
+      sx += dx;
+      sxx += dx * dx;
+      sxy += dx * blockCentred[q]!;
+    }
+    acc[slot * 3]! += sx;
+    acc[slot * 3 + 1]! += sxx;
+    acc[slot * 3 + 2]! += sxy;
+  }
+  return acc;
+}
+
+/**
  * Scores the bank's keys against a suspect aligned onto its tensors. One pass per key gathers the
  * per-tensor sums and bounds the key's combined p-value from below with the normal tail (cheap; Student's
  * tail is heavier); keys whose bound is still above the false-positive rate cannot match and are
@@ -161,13 +260,10 @@ function exactScore(bank: KeyBank, data: readonly (Float32Array | undefined)[], 
 export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): BankScore[] {
   const data = bankTensors(bank, set);
   const nT = bank.tensors.length;
+  const nKeys = bank.offsets.length - 1;
   const layerNames = [...new Set(bank.layers)];
   const layerOf = Int32Array.from(bank.layers.map((l) => layerNames.indexOf(l)));
   const nL = layerNames.length;
-  // Per touched tensor: n and the centred co-moments cxx, cyy, cxy.
-  const S = new Float64Array(nT * 4);
-  const { flatIndex, centred } = bank;
-  const touched = new Int32Array(nT);
   const lNum = new Float64Array(nL);
   const lDx = new Float64Array(nL);
   const lDy = new Float64Array(nL);
@@ -175,44 +271,13 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
   const lUsed = new Float64Array(nL);
   const threshold = Math.log10(opts.fpr);
   const comparisonsLn = Math.log(opts.comparisons);
-  const keys = opts.only ?? Array.from({ length: bank.offsets.length - 1 }, (_, i) => i);
+  const keys = opts.only ?? Array.from({ length: nKeys }, (_, i) => i);
+  const acc = screeningSums(bank, data, opts.only && opts.only.length * 8 < nKeys ? opts.only : undefined);
   const out: BankScore[] = [];
   const bounds: { key: number; bound: number }[] = [];
   for (const k of keys) {
-    let nTouched = 0;
-    let finite = true;
     let missing = false;
-    const from = bank.offsets[k]!;
-    const to = bank.offsets[k + 1]!;
-    // Positions are sorted by tensor (buildKeyBank): one run per tensor, summed in locals.
-    for (let p = from; p < to && finite && !missing; ) {
-      const t = bank.tensorIndex[p]!;
-      const d = data[t];
-      if (!d) {
-        missing = true;
-        break;
-      }
-      let end = p;
-      while (end < to && bank.tensorIndex[end] === t) end++;
-      const x0 = d[flatIndex[p]!]!;
-      let sx = 0, sxx = 0, sxy = 0;
-      for (let q = p; q < end; q++) {
-        const dx = d[flatIndex[q]!]! - x0;
-        sx += dx;
-        sxx += dx * dx;
-        sxy += dx * centred[q]!;
-      }
-      if (!Number.isFinite(sxx) || !Number.isFinite(sxy)) finite = false;
-      const n = end - p;
-      const o = nTouched * 4;
-      touched[nTouched++] = t;
-      // Centred y: Σ(x − x0)(y − ȳ) is already the co-moment; the rest as GroupSums would hold it.
-      S[o] = n;
-      S[o + 1] = sxx - (sx * sx) / n;
-      S[o + 2] = bank.runCyy[k * nT + t]!;
-      S[o + 3] = sxy;
-      p = end;
-    }
+    let finite = true;
     const committed = bank.committed[k] === 1;
     lNum.fill(0);
     lDx.fill(0);
@@ -224,31 +289,39 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
     let pDy = 0;
     let pN = 0;
     let pUsed = 0;
-    for (let i = 0; i < nTouched; i++) {
-      const t = touched[i]!;
-      const o = i * 4;
-      const n = S[o]!;
-      if (n >= MIN_GROUP_POSITIONS) {
-        const cxx = S[o + 1]!;
-        const cyy = S[o + 2]!;
-        const cxy = S[o + 3]!;
-        const sdx = cxx > 0 ? Math.sqrt(cxx / n) : 0;
-        const sdy = committed ? 1 : cyy > 0 ? Math.sqrt(cyy / n) : 0;
-        if (sdx > 0 && sdy > 0) {
-          const l = layerOf[t]!;
-          const num = cxy / (sdx * sdy);
-          const dy = committed ? cyy : n;
-          lNum[l]! += num;
-          lDx[l]! += n;
-          lDy[l]! += dy;
-          lN[l]! += n;
-          lUsed[l]!++;
-          pNum += num;
-          pDx += n;
-          pDy += dy;
-          pN += n;
-          pUsed++;
-        }
+    for (let t = 0; t < nT; t++) {
+      const slot = k * nT + t;
+      const n = bank.runN[slot]!;
+      if (n === 0) continue;
+      if (!data[t]) {
+        missing = true;
+        break;
+      }
+      const sx = acc[slot * 3]!;
+      const cxx = acc[slot * 3 + 1]! - (sx * sx) / n;
+      const cxy = acc[slot * 3 + 2]!;
+      if (!Number.isFinite(cxx) || !Number.isFinite(cxy)) {
+        finite = false;
+        break;
+      }
+      if (n < MIN_GROUP_POSITIONS) continue;
+      const cyy = bank.runCyy[slot]!;
+      const sdx = cxx > 0 ? Math.sqrt(cxx / n) : 0;
+      const sdy = committed ? 1 : cyy > 0 ? Math.sqrt(cyy / n) : 0;
+      if (sdx > 0 && sdy > 0) {
+        const l = layerOf[t]!;
+        const num = cxy / (sdx * sdy);
+        const dy = committed ? cyy : n;
+        lNum[l]! += num;
+        lDx[l]! += n;
+        lDy[l]! += dy;
+        lN[l]! += n;
+        lUsed[l]!++;
+        pNum += num;
+        pDx += n;
+        pDy += dy;
+        pN += n;
+        pUsed++;
       }
     }
     if (missing || !finite || pN - pUsed - 1 < 1) {

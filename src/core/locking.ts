@@ -106,6 +106,16 @@ export class LockedSgd {
     applyLocks(this.params, this.locks);
   }
 
+  /**
+   * Replaces every lock (a committed key's values re-drawn as its layer drifts): positions stay, values
+   * move; velocity at newly locked entries is cleared.
+   */
+  setLocks(locks: readonly Lock[]): void {
+    this.locks = locks;
+    projectOutLocked(this.velocity, locks);
+    applyLocks(this.params, locks);
+  }
+
   get locked(): readonly Lock[] {
     return this.locks;
   }

@@ -11,16 +11,22 @@ import type { GroupInput, GroupOutcome, VerifyOptions } from './verifyGroups.js'
 const BOOTSTRAP = fileURLToPath(new URL('./verifyWorkerBootstrap.mjs', import.meta.url));
 const ENTRY = fileURLToPath(new URL('./verifyWorker.ts', import.meta.url));
 
+export interface Verified {
+  readonly outcomes: GroupOutcome[];
+  /** sha256 (hex) of each file given to run(). */
+  readonly digests: string[];
+}
+
 interface Slot {
   worker: Worker;
   busy: boolean;
   has: string[];
-  pending?: { id: number; resolve: (o: GroupOutcome[]) => void; reject: (e: Error) => void };
+  pending?: { id: number; resolve: (o: Verified) => void; reject: (e: Error) => void };
 }
 
 export class VerifyPool {
   #slots: Slot[] = [];
-  #queue: { suspect: ParamSet; groups: GroupInput[]; opts: VerifyOptions; resolve: (o: GroupOutcome[]) => void; reject: (e: Error) => void }[] = [];
+  #queue: { suspect: ParamSet; groups: GroupInput[]; opts: VerifyOptions; files: readonly Uint8Array[]; resolve: (o: Verified) => void; reject: (e: Error) => void }[] = [];
   #seq = 0;
   #closed = false;
 
@@ -32,13 +38,13 @@ export class VerifyPool {
     const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY } });
     worker.unref();
     const slot: Slot = { worker, busy: false, has: [] };
-    worker.on('message', (m: { id: number; out?: GroupOutcome[]; error?: string }) => {
+    worker.on('message', (m: { id: number; out?: GroupOutcome[]; digests?: string[]; error?: string }) => {
       const p = slot.pending;
       if (!p || p.id !== m.id) return;
       slot.pending = undefined;
       slot.busy = false;
       if (m.error !== undefined) p.reject(new Error(m.error));
-      else p.resolve(m.out!);
+      else p.resolve({ outcomes: m.out!, digests: m.digests ?? [] });
       this.#pump();
     });
     const replace = (e: Error): void => {
@@ -55,10 +61,11 @@ export class VerifyPool {
     return slot;
   }
 
-  run(suspect: ParamSet, groups: GroupInput[], opts: VerifyOptions): Promise<GroupOutcome[]> {
+  /** `files` (views on shared memory, as readModelFiles makes them) are hashed by the worker, in place. */
+  run(suspect: ParamSet, groups: GroupInput[], opts: VerifyOptions, files: readonly Uint8Array[] = []): Promise<Verified> {
     if (this.#closed) return Promise.reject(new Error('the verification pool is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ suspect, groups, opts, resolve, reject });
+      this.#queue.push({ suspect, groups, opts, files, resolve, reject });
       this.#pump();
     });
   }
@@ -77,7 +84,7 @@ export class VerifyPool {
         slot.has = [...slot.has.filter((x) => x !== g.referenceId), g.referenceId].slice(-8);
         return { ...g, bank };
       });
-      slot.worker.postMessage({ id, suspect: t.suspect, groups, opts: t.opts });
+      slot.worker.postMessage({ id, suspect: t.suspect, groups, opts: t.opts, files: t.files });
     }
   }
 

@@ -7,8 +7,9 @@
  * licensees there are.
  *
  * Built once and kept; rebuilt incrementally when a key is added (the store's key index version moves):
- * rows of keys already in a bank are copied, only new keys are unsealed. Memory: about 18 bytes per
- * key position (10,000 keys of 1,024 positions: 184 MB), plus the reference models in the params cache.
+ * rows of keys already in a bank are copied, only new keys are unsealed. Memory: about 22 bytes per
+ * key position (10,000 keys of 1,024 positions: 225 MB; each position is stored twice, in key order
+ * for exact scores and in cache-blocked order for screening), plus the reference models in the params cache.
  */
 import crypto from 'node:crypto';
 import { buildKeyBank, scoreBank, type KeyBank } from '../core/keyBank.js';

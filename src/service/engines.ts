@@ -12,7 +12,7 @@ import { writeOnnx } from '../formats/onnx/write.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import type { Engines } from './ports.js';
 import { VerifyPool } from '../jobs/verifyPool.js';
-import { verifyGroups } from '../jobs/verifyGroups.js';
+import { sha256Hex, verifyGroups } from '../jobs/verifyGroups.js';
 
 /** @param verifyWorkers worker threads for alignment (0: align on the calling thread). */
 export async function loadProductionEngines(opts: { verifyWorkers: number }): Promise<Engines> {
@@ -33,9 +33,9 @@ export async function loadProductionEngines(opts: { verifyWorkers: number }): Pr
     },
     parseKey,
     serializeKey,
-    verifyGroups(suspect, groups, o) {
-      if (pool) return pool.run(suspect, groups, o);
-      return Promise.resolve(verifyGroups(suspect, groups, o, (g) => g.reference));
+    verifyGroups(suspect, groups, o, files = []) {
+      if (pool) return pool.run(suspect, groups, o, files);
+      return Promise.resolve({ outcomes: verifyGroups(suspect, groups, o, (g) => g.reference), digests: files.map(sha256Hex) });
     },
     extractValues,
     scoreAgainstKey,

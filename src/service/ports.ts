@@ -39,7 +39,11 @@ export interface Engines {
   parseKey(json: unknown): WatermarkKey;
   serializeKey(key: WatermarkKey): string;
   /** Aligns the suspect once per reference and scores each reference's key bank (in a worker thread when pooled). */
-  verifyGroups(suspect: ParamSet, groups: GroupInput[], opts: VerifyOptions): Promise<GroupOutcome[]>;
+  /**
+   * Aligns and scores the suspect against every group and hashes `files` (sha256, hex) on the same
+   * thread, off the request thread: the upload's bytes are shared memory, so nothing is copied.
+   */
+  verifyGroups(suspect: ParamSet, groups: GroupInput[], opts: VerifyOptions, files?: readonly Uint8Array[]): Promise<{ outcomes: GroupOutcome[]; digests: string[] }>;
   extractValues(set: ParamSet, key: WatermarkKey): ArrayLike<number>;
   scoreAgainstKey(extracted: ArrayLike<number>, key: WatermarkKey, opts: { fpr: number; comparisons: number }): ScoreOut;
   knownArchitecture(name: string): boolean;

@@ -101,19 +101,14 @@ export interface VerificationVerdict extends Record<string, unknown> {
 export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: VerifyRequest): Promise<VerificationRecord> {
   const started = process.hrtime.bigint();
   const suspect = readUploadedModel(ctx, req.files);
-  // Small files are hashed in the thread pool while the workers verify (WebCrypto refuses shared memory,
-  // so it hashes a copy); large ones here, in place, since a copy would double the request's memory.
-  const digests = Promise.all(req.files.map(async (f) => f.bytes.length <= ASYNC_DIGEST_MAX
-    ? Buffer.from(await crypto.subtle.digest('SHA-256', new Uint8Array(f.bytes))).toString('hex')
-    : crypto.createHash('sha256').update(f.bytes).digest('hex')));
-  digests.catch(() => undefined); // awaited below; a failed verification must not leave it unhandled
   const index = await candidateIndex(ctx);
   const groups = await chooseGroups(ctx, index, req);
-  const outcomes = await ctx.engines.verifyGroups(suspect.params, groups.inputs, {
+  // The files are hashed by the verification worker, in place: readModelFiles put them in shared memory.
+  const { outcomes, digests } = await ctx.engines.verifyGroups(suspect.params, groups.inputs, {
     fpr: ctx.config.fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation, detail: DETAIL,
-  });
+  }, req.files.map((f) => f.bytes));
   const scores = await candidateScores(ctx, index, groups.selected, outcomes);
-  const report = buildReport(ctx, actor, req, { ...suspect, digests: await digests }, scores, groups.selected, outcomes);
+  const report = buildReport(ctx, actor, req, { ...suspect, digests }, scores, groups.selected, outcomes);
   const reportJws = ctx.signing.signJws(report, ctx.config.issuer);
   const verdict = buildVerdict(report, reportJws);
   const verdictJws = ctx.signing.signJws(verdict, ctx.config.issuer);
@@ -134,9 +129,6 @@ export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: Veri
   ctx.metrics.observe('weightmark_verification_seconds', 'Time to verify one suspect', {}, Number(process.hrtime.bigint() - started) / 1e9);
   return rec;
 }
-
-/** Largest file hashed off the request thread (through a copy). */
-const ASYNC_DIGEST_MAX = 16 * 1024 * 1024;
 
 /** Keys per reference scored exactly even when they cannot match (the report's runners-up). */
 const DETAIL = 10;

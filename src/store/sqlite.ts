@@ -104,6 +104,14 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Statements prepared once per SQL text: preparing is a parse and plan per call otherwise. */
+  readonly #statements = new Map<string, Database.Statement>();
+  #q(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) this.#statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   schemaVersion(): number {
     return Number((this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row).v ?? 0);
   }
@@ -185,41 +193,41 @@ export class SqliteStore implements Store {
   }
 
   async getModel(id: string) {
-    const r = this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT * FROM models WHERE id = ?').get(id) as Row | undefined;
     return r && toModel(r);
   }
   async listModels(p: Page) {
-    const items = (this.db.prepare('SELECT * FROM models ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(p.limit, p.offset) as Row[]).map(toModel);
-    const total = Number((this.db.prepare('SELECT COUNT(*) AS n FROM models').get() as Row).n);
+    const items = (this.#q('SELECT * FROM models ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(p.limit, p.offset) as Row[]).map(toModel);
+    const total = Number((this.#q('SELECT COUNT(*) AS n FROM models').get() as Row).n);
     return { items, total };
   }
   async getKey(id: string) {
-    const r = this.db.prepare('SELECT * FROM watermark_keys WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT * FROM watermark_keys WHERE id = ?').get(id) as Row | undefined;
     return r && toKey(r);
   }
   async listKeys() {
-    return (this.db.prepare('SELECT * FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKey);
+    return (this.#q('SELECT * FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKey);
   }
   async listKeyRefs(): Promise<KeyRef[]> {
-    return (this.db.prepare('SELECT id, model_id, kind, n, created_at FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map((r) => ({
+    return (this.#q('SELECT id, model_id, kind, n, created_at FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map((r) => ({
       id: String(r.id), modelId: String(r.model_id), kind: r.kind as KeyRef['kind'], n: Number(r.n), createdAt: String(r.created_at),
     }));
   }
   async keyIndexVersion(): Promise<string> {
-    const r = this.db.prepare('SELECT COUNT(*) AS n, MAX(rowid) AS m FROM watermark_keys').get() as Row;
+    const r = this.#q('SELECT COUNT(*) AS n, MAX(rowid) AS m FROM watermark_keys').get() as Row;
     return `${r.n}:${r.m ?? 0}`;
   }
   async takeQuota(subject: string, day: string, limit: number): Promise<number | undefined> {
     return this.db.transaction(() => {
-      const r = this.db.prepare('SELECT count FROM verification_quota WHERE subject = ? AND day = ?').get(subject, day) as Row | undefined;
+      const r = this.#q('SELECT count FROM verification_quota WHERE subject = ? AND day = ?').get(subject, day) as Row | undefined;
       const used = r ? Number(r.count) : 0;
       if (used >= limit) return undefined;
-      this.db.prepare('INSERT INTO verification_quota (subject, day, count) VALUES (?, ?, 1) ON CONFLICT(subject, day) DO UPDATE SET count = count + 1').run(subject, day);
+      this.#q('INSERT INTO verification_quota (subject, day, count) VALUES (?, ?, 1) ON CONFLICT(subject, day) DO UPDATE SET count = count + 1').run(subject, day);
       return used + 1;
     }).immediate();
   }
   async recentUploadSketches(subject: string, signature: string, limit: number): Promise<UploadSketch[]> {
-    return (this.db.prepare('SELECT * FROM upload_sketches WHERE subject = ? AND signature = ? ORDER BY created_at DESC LIMIT ?').all(subject, signature, limit) as Row[]).map((r) => {
+    return (this.#q('SELECT * FROM upload_sketches WHERE subject = ? AND signature = ? ORDER BY created_at DESC LIMIT ?').all(subject, signature, limit) as Row[]).map((r) => {
       const b = r.sketch as Buffer;
       return {
         verificationId: String(r.verification_id), subject: String(r.subject), signature: String(r.signature), digest: String(r.digest),
@@ -228,22 +236,22 @@ export class SqliteStore implements Store {
     });
   }
   async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM key_commitments WHERE digest = ?').get(digest) as Row | undefined;
+    const r = this.#q('SELECT * FROM key_commitments WHERE digest = ?').get(digest) as Row | undefined;
     return r && { digest: String(r.digest), sealed: String(r.sealed), jws: String(r.jws), subject: String(r.subject), createdBy: String(r.created_by), createdAt: String(r.created_at) };
   }
   async getJob(id: string) {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
     return r && toJob(r);
   }
   async listJobs(p: Page & { status?: JobStatus }) {
     const where = p.status ? 'WHERE status = ?' : '';
     const args = p.status ? [p.status] : [];
-    const items = (this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toJob);
-    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM jobs ${where}`).get(...args) as Row).n);
+    const items = (this.#q(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toJob);
+    const total = Number((this.#q(`SELECT COUNT(*) AS n FROM jobs ${where}`).get(...args) as Row).n);
     return { items, total };
   }
   async getRelease(id: string) {
-    const r = this.db.prepare('SELECT * FROM releases WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT * FROM releases WHERE id = ?').get(id) as Row | undefined;
     return r && toRelease(r);
   }
   async listReleases(p: Page & { modelId?: string; licensee?: string }) {
@@ -252,23 +260,23 @@ export class SqliteStore implements Store {
     if (p.modelId) (conds.push('model_id = ?'), args.push(p.modelId));
     if (p.licensee) (conds.push('licensee = ?'), args.push(p.licensee));
     const where = conds.length ? 'WHERE ' + conds.join(' AND ') : '';
-    const items = (this.db.prepare(`SELECT * FROM releases ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toRelease);
-    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM releases ${where}`).get(...args) as Row).n);
+    const items = (this.#q(`SELECT * FROM releases ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toRelease);
+    const total = Number((this.#q(`SELECT COUNT(*) AS n FROM releases ${where}`).get(...args) as Row).n);
     return { items, total };
   }
   async getArtifact(releaseId: string, format: string) {
-    const r = this.db.prepare('SELECT * FROM release_artifacts WHERE release_id = ? AND format = ?').get(releaseId, format) as Row | undefined;
+    const r = this.#q('SELECT * FROM release_artifacts WHERE release_id = ? AND format = ?').get(releaseId, format) as Row | undefined;
     return r && toArtifact(r);
   }
   async getVerification(id: string) {
-    const r = this.db.prepare('SELECT * FROM verifications WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT * FROM verifications WHERE id = ?').get(id) as Row | undefined;
     return r && toVerification(r);
   }
   async listVerifications(p: Page & { createdBy?: string }) {
     const where = p.createdBy ? 'WHERE created_by = ?' : '';
     const args = p.createdBy ? [p.createdBy] : [];
-    const items = (this.db.prepare(`SELECT * FROM verifications ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toVerification);
-    const total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM verifications ${where}`).get(...args) as Row).n);
+    const items = (this.#q(`SELECT * FROM verifications ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(...args, p.limit, p.offset) as Row[]).map(toVerification);
+    const total = Number((this.#q(`SELECT COUNT(*) AS n FROM verifications ${where}`).get(...args) as Row).n);
     return { items, total };
   }
   async listAudit(f: AuditFilter) {
@@ -279,18 +287,18 @@ export class SqliteStore implements Store {
     if (f.since) (conds.push('ts >= ?'), args.push(f.since));
     if (f.afterSeq !== undefined) (conds.push('seq > ?'), args.push(f.afterSeq));
     const where = conds.length ? 'WHERE ' + conds.join(' AND ') : '';
-    return (this.db.prepare(`SELECT * FROM audit_events ${where} ORDER BY seq LIMIT ?`).all(...args, f.limit) as Row[]).map(toAudit);
+    return (this.#q(`SELECT * FROM audit_events ${where} ORDER BY seq LIMIT ?`).all(...args, f.limit) as Row[]).map(toAudit);
   }
   async eachAudit(fn: (e: AuditEvent) => void) {
-    for (const r of this.db.prepare('SELECT * FROM audit_events ORDER BY seq').iterate()) fn(toAudit(r as Row));
+    for (const r of this.#q('SELECT * FROM audit_events ORDER BY seq').iterate()) fn(toAudit(r as Row));
   }
   async latestAuditCheckpoint() {
-    const r = this.db.prepare('SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+    const r = this.#q('SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
     const stored: AuditCheckpoint | undefined = r && { seq: Number(r.seq), headHash: String(r.head_hash), ts: String(r.ts), kid: String(r.kid), jws: String(r.jws) };
     return this.#lastSigned && (!stored || stored.seq < this.#lastSigned.seq) ? this.#lastSigned : stored;
   }
   async ping() {
-    this.db.prepare('SELECT 1').get();
+    this.#q('SELECT 1').get();
   }
   async close() {
     if (this.db.open) this.db.close();

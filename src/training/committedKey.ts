@@ -1,7 +1,8 @@
 /**
  * The key a training run embeds, from its commitment: the plan is drawn from the commitment's seed
  * before the first step; the values are drawn from the model's own weights once `defaults.key.embedAt`
- * of the run has passed (see core/keyPlan.ts and docs/experiments/embedding.md for why then).
+ * of the run has passed, and again at `defaults.key.redrawAt` (see core/keyPlan.ts and
+ * docs/experiments/embedding.md for why then).
  */
 import { defaults } from '../core/config.js';
 import { commitmentDigest, type KeyCommitment } from '../core/commitment.js';

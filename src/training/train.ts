@@ -2,7 +2,6 @@ import { getArchitecture, paramSpecs, type Architecture } from '../core/architec
 import { defaults, type Strategy } from '../core/config.js';
 import { LockedSgd, delveDirection, gaussianSource, makeReplica, mergeLocks, resolveLocks, type DelveDirection, type Lock } from '../core/locking.js';
 import { materializeKey, type KeyPlan } from '../core/keyPlan.js';
-import { embedValues } from '../core/extract.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { gatherBatch, loadDataset, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
@@ -41,8 +40,10 @@ export interface TrainOptions {
   /**
    * A committed key plan whose values are drawn from the model's own weights once a fraction `at` of
    * the steps has run (0: before the first step) and locked from then on; the result carries the key.
+   * At each fraction of `redrawAt` (default defaults.key.redrawAt; only those after `at` count) the
+   * values are drawn again from the same signal, so they follow their layer as it keeps training.
    */
-  readonly plan?: { readonly plan: KeyPlan; readonly at: number; readonly id: string; readonly commitment?: string };
+  readonly plan?: { readonly plan: KeyPlan; readonly at: number; readonly id: string; readonly commitment?: string; readonly redrawAt?: readonly number[] };
   /** Tensors (by name) held fixed during training: the frozen features of a transfer-learning attack. */
   readonly frozen?: readonly string[];
   /** Start from these weights (fine-tuning, releases); otherwise a seeded initialisation. */
@@ -137,7 +138,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   if (opts.strategy !== 'none' && keys.length === 0 && !opts.plan) throw new Error(`Strategy '${opts.strategy}' needs a watermark key`);
   if (opts.plan && opts.strategy === 'none') throw new Error("A key plan needs strategy 'naive' or 'delve'");
   if (opts.plan && !(opts.plan.at >= 0 && opts.plan.at < 1)) throw new Error(`plan.at must be a fraction in [0, 1), got ${opts.plan.at}`);
-  let locks: Lock[] = mergeLocks(...keys.map((k) => resolveLocks(k, specs)));
+  const givenLocks: Lock[] = mergeLocks(...keys.map((k) => resolveLocks(k, specs)));
+  let locks: Lock[] = givenLocks;
   const delve = {
     replicas: opts.delve?.replicas ?? defaults.delve.replicas,
     sigma: opts.delve?.sigma ?? defaults.delve.sigma,
@@ -168,15 +170,23 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   let planned: WatermarkKey | undefined;
   let anchor: ParamSet | undefined;
   const lockStep = opts.plan ? Math.min(Math.round(opts.plan.at * totalSteps), Math.max(0, totalSteps - 1)) : -1;
-  const materialize = (): void => {
+  const redrawSteps = new Set(
+    (opts.plan?.redrawAt ?? defaults.key.redrawAt)
+      .filter((f) => opts.plan && f > opts.plan.at && f < 1)
+      .map((f) => Math.round(f * totalSteps))
+      .filter((s) => s > lockStep && s < totalSteps),
+  );
+  // Values are quantiles of the tensor's free weights (materializeKey leaves keyed positions out), so a
+  // re-draw reads the layer as it is now, not the locked values of the previous draw.
+  const draw = (): void => {
     const p = opts.plan!;
-    anchor = { arch: arch.name, tensors: toParamSet(arch, params).tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) })) };
     planned = materializeKey(p.plan, toParamSet(arch, params), { id: p.id, arch: arch.name, ...(p.commitment ? { commitment: p.commitment } : {}) });
-    const embedded = embedValues(toParamSet(arch, params), planned);
-    embedded.tensors.forEach((t, i) => params[i]!.set(t.data));
-    const more = resolveLocks(planned, specs);
-    sgd.addLocks(more);
+    sgd.setLocks(mergeLocks(givenLocks, resolveLocks(planned, specs)));
     locks = [...sgd.locked];
+  };
+  const materialize = (): void => {
+    anchor = { arch: arch.name, tensors: toParamSet(arch, params).tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) })) };
+    draw();
   };
   try {
     if (opts.plan && totalSteps === 0) materialize();
@@ -192,6 +202,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (opts.signal?.aborted) throw new TrainingCancelled();
         if (globalStep === lockStep) materialize();
+        else if (redrawSteps.has(globalStep)) draw();
         const batch = gatherBatch(train, order, step * batchSize, Math.min(train.n, (step + 1) * batchSize));
         const lr = opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * globalStep) / Math.max(1, totalSteps)));
         let grads: Float32Array[];
