@@ -273,9 +273,17 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
   const comparisonsLn = Math.log(opts.comparisons);
   const keys = opts.only ?? Array.from({ length: nKeys }, (_, i) => i);
   const acc = screeningSums(bank, data, opts.only && opts.only.length * 8 < nKeys ? opts.only : undefined);
-  const out: BankScore[] = [];
-  const bounds: { key: number; bound: number }[] = [];
-  for (const k of keys) {
+  // Per entry of `keys`: the bound (−∞: take the exact path), and the screened figures.
+  const bounds = new Float64Array(keys.length);
+  const screenedR = new Float64Array(keys.length);
+  const screenedN = new Float64Array(keys.length);
+  const lnBound = (num: number, dx: number, dy: number, nu: number): number => {
+    const r = dx > 0 && dy > 0 ? Math.max(-1, Math.min(1, num / Math.sqrt(dx * dy))) : 0;
+    return lnTailLowerBound(tOf(r, nu, opts.inflation));
+  };
+  const combinationOf = [effectiveCombination(opts.combination, 'pearson'), effectiveCombination(opts.combination, 'signal')];
+  for (let ki = 0; ki < keys.length; ki++) {
+    const k = keys[ki]!;
     let missing = false;
     let finite = true;
     const committed = bank.committed[k] === 1;
@@ -326,13 +334,9 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
     }
     if (missing || !finite || pN - pUsed - 1 < 1) {
       // Rare cases (missing tensors, NaN, too few positions) take the exact path, which says why.
-      bounds.push({ key: k, bound: -Infinity });
+      bounds[ki] = -Infinity;
       continue;
     }
-    const lnBound = (num: number, dx: number, dy: number, nu: number): number => {
-      const r = dx > 0 && dy > 0 ? Math.max(-1, Math.min(1, num / Math.sqrt(dx * dy))) : 0;
-      return lnTailLowerBound(tOf(r, nu, opts.inflation));
-    };
     const lnPooled = lnBound(pNum, pDx, pDy, pN - pUsed - 1);
     let lnMin = lnPooled;
     let lnSum = 0;
@@ -346,24 +350,35 @@ export function scoreBank(bank: KeyBank, set: ParamSet, opts: BankOptions): Bank
       tests++;
     }
     let lnP: number;
-    const combination = effectiveCombination(opts.combination, committed ? 'signal' : 'pearson');
+    const combination = combinationOf[committed ? 1 : 0];
     if (combination === 'pooled' || tests <= 1) lnP = lnPooled;
     else if (combination === 'fisher') lnP = lnChiSquareEvenTail(-2 * lnSum, tests);
     else lnP = lnMin + Math.log(tests + 1);
-    const bound = (lnP + comparisonsLn) / Math.LN10;
-    bounds.push({ key: k, bound });
-    out.push({ key: k, screened: { r: pDx > 0 && pDy > 0 ? Math.max(-1, Math.min(1, pNum / Math.sqrt(pDx * pDy))) : 0, n: pN, log10pBound: Math.min(0, bound) } });
+    bounds[ki] = (lnP + comparisonsLn) / Math.LN10;
+    screenedR[ki] = pDx > 0 && pDy > 0 ? Math.max(-1, Math.min(1, pNum / Math.sqrt(pDx * pDy))) : 0;
+    screenedN[ki] = pN;
   }
   // Exact scores where a match is possible, and for the strongest few.
-  const detail = opts.detail ?? 10;
-  const ranked = [...bounds].sort((a, b) => a.bound - b.bound);
-  const exact = new Set(ranked.filter((b, i) => i < detail || b.bound < threshold + 1).map((b) => b.key));
-  const byKey = new Map(out.map((e) => [e.key, e]));
-  return keys.map((k) => {
-    if (exact.has(k)) {
+  const exact = strongest(bounds, opts.detail ?? 10);
+  for (let ki = 0; ki < keys.length; ki++) if (bounds[ki]! < threshold + 1) exact.add(ki);
+  return keys.map((k, ki): BankScore => {
+    if (exact.has(ki)) {
       const e = exactScore(bank, data, k, opts);
       return 'error' in e ? { key: k, error: e.error } : { key: k, score: e };
     }
-    return byKey.get(k)!;
+    return { key: k, screened: { r: screenedR[ki]!, n: screenedN[ki]!, log10pBound: Math.min(0, bounds[ki]!) } };
   });
+}
+
+/** Indices of the `count` smallest values (ties: the earlier index), without sorting them all. */
+function strongest(values: Float64Array, count: number): Set<number> {
+  const top: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (top.length === count && values[i]! >= values[top[top.length - 1]!]!) continue;
+    let at = top.length;
+    while (at > 0 && values[top[at - 1]!]! > values[i]!) at--;
+    top.splice(at, 0, i);
+    if (top.length > count) top.pop();
+  }
+  return new Set(top);
 }

@@ -25,7 +25,11 @@ export function readFully(fd: number, view: Uint8Array): number {
  * e.g. the uploaded file name). @throws FormatError WM_ERR_FORMAT_TOO_LARGE past maxTotalBytes;
  * Node's own errors for files that cannot be opened (the caller's paths, not untrusted input).
  */
-export function readModelFiles(entries: readonly ({ name: string; path: string } | { name: string; chunks: readonly Uint8Array[] })[], opts: Partial<ReadLimits> = {}): ModelFile[] {
+export function readModelFiles(
+  entries: readonly ({ name: string; path: string } | { name: string; chunks: readonly Uint8Array[] })[], opts: Partial<ReadLimits> = {},
+  /** Where the shared buffer comes from (a pool, for verifications); it may be larger than asked. */
+  allocate: (bytes: number) => SharedArrayBuffer = (bytes) => new SharedArrayBuffer(Math.max(1, bytes)),
+): ModelFile[] {
   const limits: ReadLimits = { ...DEFAULT_READ_LIMITS, ...opts };
   const opened: { name: string; fd: number; size: number; chunks?: readonly Uint8Array[] }[] = [];
   try {
@@ -50,7 +54,7 @@ export function readModelFiles(entries: readonly ({ name: string; path: string }
     }
     // Shared memory: the param set's tensors are views on it, and a verification worker thread reads
     // them without a structured-clone copy (a copy made one 992 MiB upload cost 2x its size in RSS).
-    const buf = new Uint8Array(new SharedArrayBuffer(Math.max(1, total)), 0, total);
+    const buf = new Uint8Array(allocate(total), 0, total);
     const files: ModelFile[] = [];
     let at = 0;
     for (const f of opened) {

@@ -16,9 +16,9 @@ import * as audit from '../service/audit.js';
 import * as tokens from '../service/tokens.js';
 import * as attacks from '../service/attacks.js';
 import { isTerminal, type JobEvent } from '../jobs/runner.js';
-import { filesOf, readParts } from './uploads.js';
+import { filesOf, readParts, suspectBuffers } from './uploads.js';
 import { takeVerifyQuota } from '../service/verifyGate.js';
-import type { DownloadFormat } from '../service/ports.js';
+import type { DownloadFormat, ModelFileIn } from '../service/ports.js';
 
 export type Handler = (req: Request, res: Response) => Promise<void> | void;
 
@@ -178,12 +178,17 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
       const licensee = field(req, 'licensee');
       // Admission before the upload is read into memory: bytes, queue and per-subject bounds, then the daily quota.
       const permit = ctx.verifyGate.enter(actor(res).sub, filesOf(req).reduce((a, f) => a + f.size, 0));
+      let files: ModelFileIn[] = [];
       try {
         await takeVerifyQuota(ctx, actor(res));
-        const v = await verifications.verifySuspect(ctx, actor(res), { files: readParts(req, 'file', ctx.config), ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
+        files = readParts(req, 'file', ctx.config, suspectBuffers);
+        const v = await verifications.verifySuspect(ctx, actor(res), { files, ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
         res.status(201).location(`/v1/verifications/${v.id}`).json(verifications.verificationView(actor(res), v));
       } finally {
         permit.release();
+        // The verification is over (its worker has answered or died): no view on the suspect remains.
+        const buf = files[0]?.bytes.buffer;
+        if (buf instanceof SharedArrayBuffer) suspectBuffers.give(buf);
       }
     },
     getVerification: async (req, res) => {

@@ -11,6 +11,7 @@ import multer from 'multer';
 import type { ServiceConfig } from '../config/env.js';
 import type { ModelFileIn } from '../service/ports.js';
 import { spillingStorage, type SpillingStorage, type StoredUpload } from './uploadStorage.js';
+import { SharedBufferPool } from './sharedBufferPool.js';
 
 /** Files up to 4 MiB stay in memory, 64 MiB at most across all requests of the process; the rest go to disk. */
 const MEMORY_PER_FILE = 4 * 1024 * 1024;
@@ -27,6 +28,12 @@ export function uploadStorage(config: ServiceConfig): SpillingStorage {
   }
   return s;
 }
+
+/**
+ * Shared buffers for suspects under verification (only there: a registered model's tensors stay cached
+ * after the request, so its buffer is never given back). Pooled like the in-memory uploads they hold.
+ */
+export const suspectBuffers = new SharedBufferPool({ maxBuffer: MEMORY_PER_FILE, maxPooled: MEMORY_TOTAL, granule: 256 * 1024 });
 
 export function uploadDir(config: ServiceConfig): string {
   return path.join(config.dataDir, 'tmp', 'uploads');
@@ -81,7 +88,7 @@ export function filesOf(req: Request): Express.Multer.File[] {
  * zero-copy views even across tfjs shards (separate buffers cost 2x the model in memory), then removes
  * the temp files.
  */
-export function readParts(req: Request, field: string, config: ServiceConfig): ModelFileIn[] {
+export function readParts(req: Request, field: string, config: ServiceConfig, pool?: SharedBufferPool): ModelFileIn[] {
   const f = req.files && !Array.isArray(req.files) ? (req.files[field] ?? []) : [];
   const storage = uploadStorage(config);
   try {
@@ -89,7 +96,7 @@ export function readParts(req: Request, field: string, config: ServiceConfig): M
       const name = path.basename(x.originalname || x.fieldname);
       const stored = x as unknown as StoredUpload;
       return stored.chunks ? { name, chunks: stored.chunks } : { name, path: x.path };
-    }));
+    }), {}, pool ? (bytes) => pool.take(bytes) : undefined);
   } finally {
     for (const x of f) storage.discard(x as unknown as StoredUpload);
   }
