@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { runAttack } from './attackCommand.js';
 import { runExtract, runExport, runFinetune, runTrain } from './localCommands.js';
+import { runPrepareData } from './prepareData.js';
 
 const usage = `weightmark — prove ownership of neural networks
 
@@ -11,6 +12,7 @@ Local commands (no server needed):
   weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
   weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz --out PATH
   weightmark attack    --model FILE_OR_DIR --key FILE (--attack NAME | --chain "low-rank:15,fine-tune:1") [--options k=v] (--strength X | --sweep [X,Y,Z]) [--out DIR] (--list: the attacks)
+  weightmark prepare-data --dataset cifar10 [--archive FILE.tar.gz] [--cache-dir DIR]   decode a dataset archive into the cache once
 
 Service:
   weightmark serve                         start the HTTP service (same as npm start)
@@ -27,6 +29,7 @@ const local: Record<string, Handler> = {
   finetune: runFinetune,
   export: runExport,
   attack: runAttack,
+  'prepare-data': runPrepareData,
 };
 
 async function main(argv: string[]): Promise<number> {
