@@ -9,12 +9,14 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
-# tfjs-node (optional) downloads libtensorflow at install time; skip it, tfjs/wasm is used instead
-RUN npm ci --omit=dev --omit=optional && npm cache clean --force
+# Optional dependencies stay: esbuild (under tsx) needs its platform package, which --omit=optional dropped
+# and esbuild's postinstall then downloaded. tfjs-node is optional too: its install fetches libtensorflow
+# at build time, and when that fails npm skips it and tfjs/wasm is used (nothing is downloaded at run time).
+RUN npm ci --omit=dev && npm cache clean --force
 COPY tsconfig.json openapi.yaml ./
 COPY src ./src
 COPY bin ./bin
-COPY models ./models
+# No models/: the service never reads it, and a key.json trained locally there is a secret (.dockerignore too).
 
 # --- runtime: no compilers, non-root ---
 FROM node:20-bookworm-slim

@@ -99,7 +99,8 @@ if (a.keys) {
       for (const r of scoreBank(kb, aligned, { fpr, comparisons: 1, combination: defaults.score.combination, inflation: 1, detail: K })) {
         if (!('score' in r)) continue;
         raw[p]!.push(r.score.log10p);
-        ts[p]!.push(tOf(r.score.r, r.score.n - 6, 1));
+        // Pooled ν = Σ over layers of (ν_layer + 1) − 1: one mean per tensor group, one for the slope.
+        ts[p]!.push(tOf(r.score.r, r.score.layers.reduce((a, l) => a + l.nu + 1, 0) - 1, 1));
       }
     });
     out.push({ source, read: raw.read!, invariant: raw.invariant!, final: o!.results.map((r) => r.score?.log10p ?? 0), tRead: ts.read!, tInv: ts.invariant! });
