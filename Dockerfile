@@ -8,13 +8,14 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json .npmrc ./
-# Optional dependencies stay: esbuild (under tsx) needs its platform package, which --omit=optional dropped
-# and esbuild's postinstall then downloaded. tfjs-node is optional too: its install fetches libtensorflow
-# at build time, and when that fails npm skips it and tfjs/wasm is used (nothing is downloaded at run time).
-RUN npm ci --omit=dev && npm cache clean --force
-COPY tsconfig.json openapi.yaml ./
+# npm ci compiles src/ to dist/ (prepare), so the sources come first; dev dependencies (typescript) are
+# pruned after. tfjs-node is optional: its install fetches libtensorflow at build time, and when that
+# fails npm skips it and tfjs/wasm is used (nothing is downloaded at run time).
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
+RUN npm ci && npm prune --omit=dev && npm cache clean --force
+COPY openapi.yaml ./
 COPY bin ./bin
 # No models/: the service never reads it, and a key.json trained locally there is a secret (.dockerignore too).
 
@@ -33,5 +34,5 @@ USER node
 VOLUME ["/var/lib/weightmark/data", "/var/lib/weightmark/keys"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# tsx runs the TypeScript sources directly (as `npm start` does); SIGTERM reaches node for a graceful stop
-CMD ["node", "--import", "tsx", "src/cli/main.ts", "serve"]
+# The compiled build (as `npm start`); SIGTERM reaches node for a graceful stop
+CMD ["node", "dist/cli/main.js", "serve"]

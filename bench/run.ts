@@ -4,15 +4,16 @@
  * reported as a ratio against PyTorch measured in the same run.
  *
  *   npm run bench                 # all
- *   npm run bench -- training     # one or more of: training extraction formats verify scale
+ *   npm run bench -- training     # one or more of: training extraction formats verify scale startup
  */
 import { extractionTable, runExtractionBench } from './extraction.js';
 import { formatsSpeedTable, runFormatsSpeed } from './formats-speed.js';
 import { runTrainingSpeed } from './training-speed.js';
 import { benchVerifyLatency, formatVerifyLatency } from './verify-latency.js';
 import { benchVerifyScale, formatScale, type ScaleRow } from './verify-scale.js';
+import { benchStartup, formatStartup } from './startup.js';
 
-const all = ['training', 'extraction', 'formats', 'verify', 'scale'] as const;
+const all = ['training', 'extraction', 'formats', 'verify', 'scale', 'startup'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(all as readonly string[]).includes(a));
 if (unknown.length > 0) {
@@ -42,4 +43,8 @@ if (run.has('scale')) {
   const rows: ScaleRow[] = [];
   for (const k of [100, 1000, 10000]) rows.push(await benchVerifyScale(k));
   console.log(formatScale(rows));
+}
+if (run.has('startup')) {
+  console.log('\n## Start-up: the compiled build against the sources through tsx (median of 5)\n');
+  console.log(formatStartup(await benchStartup()));
 }

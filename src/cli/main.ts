@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-import { runAttack } from './attackCommand.js';
-import { runExtract, runExport, runFinetune, runTrain } from './localCommands.js';
-import { runPrepareData } from './prepareData.js';
 
 const usage = `weightmark — prove ownership of neural networks
 
@@ -23,13 +20,15 @@ Every command takes --json for machine-readable output.`;
 
 type Handler = (argv: string[]) => Promise<number>;
 
-const local: Record<string, Handler> = {
-  train: runTrain,
-  extract: runExtract,
-  finetune: runFinetune,
-  export: runExport,
-  attack: runAttack,
-  'prepare-data': runPrepareData,
+// Loaded on use: the training and format modules take about a second to import, which `--help`, `token`
+// and every API command would otherwise pay.
+const local: Record<string, () => Promise<Handler>> = {
+  train: async () => (await import('./localCommands.js')).runTrain,
+  extract: async () => (await import('./localCommands.js')).runExtract,
+  finetune: async () => (await import('./localCommands.js')).runFinetune,
+  export: async () => (await import('./localCommands.js')).runExport,
+  attack: async () => (await import('./attackCommand.js')).runAttack,
+  'prepare-data': async () => (await import('./prepareData.js')).runPrepareData,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -38,8 +37,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return command ? 0 : 2;
   }
-  const handler = local[command];
-  if (handler) return handler(rest);
+  const load = local[command];
+  if (load) return (await load())(rest);
   const service = await import('./serviceCommands.js');
   return service.runServiceCommand(command, rest, usage);
 }

@@ -11,7 +11,9 @@ import { TaskCancelled } from '../service/ports.js';
 
 type FromChild = { type: 'progress'; progress: JobProgress } | { type: 'result'; result: TaskResult } | { type: 'error'; message: string; cancelled?: boolean };
 
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+// Compiled (dist/*.js) the child runs JavaScript; from the sources (tests, development) it needs tsx.
+const COMPILED = !import.meta.url.endsWith('.ts');
+const WORKER = fileURLToPath(new URL(COMPILED ? './worker.js' : './worker.ts', import.meta.url));
 
 export class ChildProcessExecutor implements TaskExecutor {
   readonly #children = new Set<ChildProcess>();
@@ -21,7 +23,7 @@ export class ChildProcessExecutor implements TaskExecutor {
     if (signal.aborted) return Promise.reject(new TaskCancelled());
     return new Promise<TaskResult>((resolve, reject) => {
       const child = fork(WORKER, [], {
-        execArgv: ['--import', import.meta.resolve('tsx')],
+        execArgv: COMPILED ? [] : ['--import', import.meta.resolve('tsx')],
         serialization: 'advanced',
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         env: { ...process.env, ...this.opts.env },

@@ -9,7 +9,7 @@ import type { ParamSet } from '../core/paramSet.js';
 import type { GroupInput, GroupOutcome, VerifyOptions } from './verifyGroups.js';
 
 const BOOTSTRAP = fileURLToPath(new URL('./verifyWorkerBootstrap.mjs', import.meta.url));
-const ENTRY = fileURLToPath(new URL('./verifyWorker.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './verifyWorker.ts' : './verifyWorker.js', import.meta.url));
 
 export interface Verified {
   readonly outcomes: GroupOutcome[];
