@@ -14,7 +14,8 @@ import { tempDir } from './http-helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const main = path.join(root, 'dist', 'cli', 'main.js');
-const missing = existsSync(main) ? false : 'dist/ is missing: `npm ci` builds it (prepare), or run `npm run build`';
+// Not skipped when missing: the README's `npm ci` must have built it.
+const built = (): void => assert.ok(existsSync(main), 'dist/ is missing: `npm ci` builds it (prepare), or run `npm run build`');
 const children: ChildProcess[] = [];
 after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -22,14 +23,16 @@ after(() => {
 // Plain node: no --import tsx, and a loader-free environment so nothing can fall back to the sources.
 const plain = { ...process.env, NODE_OPTIONS: '' };
 
-test('when the compiled CLI is asked for help, then it answers from dist without the TypeScript loader', { skip: missing }, () => {
+test('when the compiled CLI is asked for help, then it answers from dist without the TypeScript loader', () => {
+  built();
   const r = spawnSync(process.execPath, [path.join(root, 'bin', 'weightmark.js'), '--help'], { env: plain, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /weightmark train/);
   assert.match(r.stdout, /prepare-data/);
 });
 
-test('when the compiled service trains, releases and verifies, then the leak is named — child process and worker threads run JavaScript', { skip: missing, timeout: 240_000 }, async () => {
+test('when the compiled service trains, releases and verifies, then the leak is named — child process and worker threads run JavaScript', { timeout: 240_000 }, async () => {
+  built();
   const dir = tempDir('dist');
   const env = { ...plain, PORT: '0', HOST: '127.0.0.1', WEIGHTMARK_DATA_DIR: path.join(dir, 'data'), WEIGHTMARK_KEYS_DIR: path.join(dir, 'keys'), WEIGHTMARK_LOG_LEVEL: 'info' };
   const child = spawn(process.execPath, [main, 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
