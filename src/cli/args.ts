@@ -4,28 +4,35 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** node:util parseArgs, strict, with --json and --help added to `options`. @throws on unknown flags. */
+/** Bad usage — an unknown flag, a missing or malformed value: the CLI exits 2 for it (1 is for failures). */
+export class UsageError extends Error {}
+
+/** node:util parseArgs, strict, with --json and --help added to `options`. @throws UsageError on unknown flags. */
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
-  return parseArgs({ args: argv, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: false, strict: true }).values;
+  try {
+    return parseArgs({ args: argv, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
-/** `value` as a number (fallback when absent). @throws naming the flag and the value given. */
+/** `value` as a number (fallback when absent). @throws UsageError naming the flag and the value given. */
 export function num(value: string | undefined, name: string, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
   const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
   return v;
 }
 
 /** @throws naming the flag, the allowed values and the value given. */
 export function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${value}'`);
+  if (!allowed.includes(value as T)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
 }
 
 /** @throws when the flag is absent or empty. */
 export function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new Error(`--${name} is required`);
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
   return value;
 }

@@ -4,12 +4,11 @@
  * --json (print the response body as JSON). Exit codes: 0 ok, 1 the server refused (its problem is
  * printed), 2 usage.
  */
+import { UsageError } from './args.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressBar, formatDuration } from './progress.js';
-import { runToken } from './server.js';
-import { parseChainText, parseOptionsText } from '../attacks/chainSpec.js';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean };
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -101,7 +100,6 @@ const need = (v: Values, name: string): string => {
   return x;
 };
 const num = (v: Values, name: string): number | undefined => (typeof v[name] === 'string' ? Number(v[name]) : undefined);
-class UsageError extends Error {}
 
 async function attach(form: FormData, field: string, file: string): Promise<void> {
   const bytes = fs.readFileSync(file);
@@ -134,7 +132,7 @@ const commands: Record<string, Command> = {
   },
   train: {
     summary: 'start a training job (--wait follows it)',
-    usage: 'train --arch lenet5 --epochs 5 [--dataset mnist] [--strategy delve|naive|none] [--limit N] [--lr X] [--batch-size N] [--seed N] [--name N] [--wait]',
+    usage: 'api train --arch lenet5 --epochs 5 [--dataset mnist] [--strategy delve|naive|none] [--limit N] [--lr X] [--batch-size N] [--seed N] [--name N] [--wait]',
     options: {
       arch: { type: 'string' }, epochs: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, limit: { type: 'string' }, lr: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },
@@ -151,13 +149,15 @@ const commands: Record<string, Command> = {
   },
   attack: {
     summary: 'sweep an attack, or a chain of attacks, on a model (a job; --wait follows it and prints the sweep)',
-    usage: 'attack --model ID (--attack quantize|prune|noise|permute|fine-tune|low-rank|reinit-head|… | --chain "low-rank:15,fine-tune:1") [--options k=v …] [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',
+    usage: 'api attack --model ID (--attack quantize|prune|noise|permute|fine-tune|low-rank|reinit-head|… | --chain "low-rank:15,fine-tune:1") [--options k=v …] [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',
     options: {
       model: { type: 'string' }, attack: { type: 'string' }, chain: { type: 'string' }, options: { type: 'string', multiple: true }, strengths: { type: 'string' },
       quick: { type: 'boolean' }, 'test-limit': { type: 'string' }, wait: { type: 'boolean' },
     },
     async run(c, v) {
       // The same step syntax as the local `weightmark attack --chain`; the service checks it again.
+      // Imported here: the attack registry behind it would slow every other command's start.
+      const { parseChainText, parseOptionsText } = await import('../attacks/chainSpec.js');
       const options = Array.isArray(v.options) && v.options.length ? Object.assign({}, ...v.options.map((o) => parseOptionsText(String(o)))) : undefined;
       const body = {
         ...(typeof v.chain === 'string' ? { chain: parseChainText(v.chain) } : { attack: need(v, 'attack') }),
@@ -275,11 +275,17 @@ const commands: Record<string, Command> = {
   },
 };
 
+/** The API commands (token included), for routing and suggestions. */
+export const clientCommandNames = (): string[] => [...Object.keys(commands), 'token'];
+
+const SHADOWED = ['train', 'attack'];
+
 export function clientUsage(): string {
-  const w = Math.max(...Object.keys(commands).map((k) => k.length));
+  const w = Math.max(...Object.keys(commands).map((k) => k.length + (SHADOWED.includes(k) ? 4 : 0)));
   return [
     'API commands (talk to a running server; --url, --token or WEIGHTMARK_URL / WEIGHTMARK_TOKEN, --json):',
-    ...Object.entries(commands).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`),
+    // train and attack are also local commands, which win the plain name: `weightmark api train`.
+    ...Object.entries(commands).map(([k, c]) => `  ${(SHADOWED.includes(k) ? `api ${k}` : k).padEnd(w)}  ${c.summary}`),
     `  ${'token'.padEnd(w)}  mint a token from the local signing key (no server needed)`,
   ].join('\n');
 }
@@ -314,7 +320,7 @@ function summaryLine(item: Record<string, unknown>): string {
 
 /** Runs one API command. Returns the exit code (2: unknown command or bad usage). */
 export async function runClient(command: string, argv: string[]): Promise<number> {
-  if (command === 'token') return runToken(argv);
+  if (command === 'token') return (await import('./server.js')).runToken(argv);
   const cmd = commands[command];
   if (!cmd) {
     console.error(`weightmark: unknown command '${command}'\n${clientUsage()}`);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { UsageError } from './args.js';
 
 const usage = `weightmark — prove ownership of neural networks
 
@@ -14,9 +15,11 @@ Local commands (no server needed):
 Service:
   weightmark serve                         start the HTTP service (same as npm start)
   weightmark token --role R --sub S --ttl T   mint a token from the local signing key
-  weightmark <api command> --help          talk to a running server (see README): verify, audit-head, audit-verify, …
+  weightmark <api command> …               talk to a running server (listed below; <api command> --help for its flags)
+  weightmark api <api command> …           the same, also for train and attack, whose local commands take the plain name
 
-Every command takes --json for machine-readable output.`;
+Every command takes --json for machine-readable output. Exit codes: 0 done, 1 failed (or the server
+refused, or the job did not succeed), 2 bad usage.`;
 
 type Handler = (argv: string[]) => Promise<number>;
 
@@ -34,13 +37,41 @@ const local: Record<string, () => Promise<Handler>> = {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === 'help') {
-    console.log(usage);
+    const { clientUsage } = await import('./client.js');
+    (command ? console.log : console.error)(`${usage}\n\n${clientUsage()}`);
     return command ? 0 : 2;
   }
   const load = local[command];
   if (load) return (await load())(rest);
   const service = await import('./serviceCommands.js');
+  if (command === 'api') {
+    if (!rest[0]) throw new UsageError('weightmark api needs an API command, e.g. weightmark api train --help');
+    return service.runServiceCommand(rest[0], rest.slice(1), usage);
+  }
+  if (command !== 'serve') {
+    const { clientCommandNames } = await import('./client.js');
+    const known = clientCommandNames();
+    if (!known.includes(command)) {
+      const near = closest(command, [...Object.keys(local), 'serve', 'api', ...known]);
+      throw new UsageError(`unknown command '${command}'${near ? `; did you mean '${near}'?` : ''} (weightmark --help lists every command)`);
+    }
+  }
   return service.runServiceCommand(command, rest, usage);
+}
+
+/** The candidate within edit distance 2 of `word` (the nearest), if any. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i];
+      for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row;
+    }
+    return prev[b.length]!;
+  };
+  const best = candidates.map((c) => ({ c, d: distance(word, c) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= 2 ? best.c : undefined;
 }
 
 main(process.argv.slice(2)).then(
@@ -52,6 +83,6 @@ main(process.argv.slice(2)).then(
     const message = err instanceof Error ? err.message : String(err);
     if (json) console.log(JSON.stringify({ error: message }));
     else console.error(`weightmark: ${message}`);
-    process.exitCode = 1;
+    process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );
