@@ -72,6 +72,10 @@ test('when a model is registered and a suspect verified from the CLI, then --jso
   const j = JSON.parse(job.out) as { id: string; input?: { attack?: string } };
   assert.match(j.id, /^job_/);
   await cli('cancel', [j.id, ...common]);
+  // Following a job that did not succeed is a failure of the command.
+  const watched = await cli('watch', [j.id, ...common]);
+  assert.equal(watched.code, 1, watched.err + watched.out);
+  assert.match(watched.err, /ended (cancelled|failed)/);
   const bad = await cli('attack', ['--model', model.id, '--chain', 'low-rank:15,no-such-attack', ...common]);
   assert.equal(bad.code, 1);
   assert.match(bad.err + bad.out, /no-such-attack/);

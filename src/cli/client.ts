@@ -83,8 +83,13 @@ export class Client {
       }
     }
     bar?.done(`job ${jobId} ${String(last.status ?? '?')}`);
+    // A followed job that did not succeed makes the command fail (exit 1), whatever it prints.
+    if (last.status !== 'succeeded') this.unsuccessful = `job ${jobId} ended ${String(last.status ?? 'without a final status')}${last.error ? `: ${String(last.error)}` : ''}`;
     return last;
   }
+
+  /** Set when a job this client followed did not succeed. */
+  unsuccessful: string | undefined;
 }
 
 const page: Record<string, Opt> = { limit: { type: 'string' }, offset: { type: 'string' } };
@@ -353,6 +358,10 @@ export async function runClient(command: string, argv: string[]): Promise<number
   const client = new Client(url, token);
   try {
     print(await cmd.run(client, v, arg), Boolean(v.json));
+    if (client.unsuccessful) {
+      console.error(`weightmark ${command}: ${client.unsuccessful}`);
+      return 1;
+    }
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
