@@ -37,3 +37,16 @@ test('when the command is mistyped or misused, then the CLI exits 2 and says wha
   assert.equal(cli('api', 'train', '--bogus').code, 2);
   assert.equal(cli('api', 'jobs').code, 1, 'no server: a failure, not usage');
 });
+
+test('when a key file is not a key, or a key picture is missing, then the error names the file', () => {
+  const model = 'models/robustness/naive.safetensors';
+  const r = cli('extract', '--model', model, '--key', model);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`Key file ${model} is not JSON .*expected a weightmark key`));
+  const notKey = cli('extract', '--model', model, '--key', 'package.json');
+  assert.match(notKey.err, /Key file package\.json is not a weightmark key/);
+  const pic = cli('train', '--key-image', 'no-such-logo.png', '--epochs', '1', '--limit', '100', '--out', 'unused');
+  assert.equal(pic.code, 1);
+  assert.match(pic.err, /--key-image no-such-logo\.png: no such file/);
+  assert.doesNotMatch(pic.err, /ENOENT/);
+});

@@ -8,7 +8,7 @@
  * strength is left out, else the last, is the one --strength/--sweep set); `--options k=v` passes
  * attack options (low-rank's ranks, reinit's layers/freeze, lr, …) to the attack or to every step.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { attackBench, type AttackBench } from '../attacks/bench.js';
 import { buildChain, parseChainText, parseOptionsText, type AttackOptionValue, type BuiltChain, type ChainStepSpec } from '../attacks/chainSpec.js';
@@ -16,7 +16,7 @@ import { attacks, getAttack } from '../attacks/index.js';
 import { measurePoint, runSweep, type SweepModel, type SweepPoint, type SweepResult } from '../attacks/sweep.js';
 import type { Attack } from '../attacks/types.js';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
-import { parseKey } from '../core/keygen.js';
+import { loadKeyFile } from './modelFiles.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { loadDataset } from '../data/datasets.js';
 import { readModel } from '../formats/index.js';
@@ -62,17 +62,6 @@ function parseCliOptions(values: readonly string[] | undefined): Record<string, 
 /** A bare `--sweep` (last, or followed by another flag) means the attack's default strengths. */
 function bareSweep(argv: string[]): string[] {
   return argv.map((a, i) => (a === '--sweep' && (i + 1 === argv.length || argv[i + 1]!.startsWith('--')) ? '--sweep=' : a));
-}
-
-function loadKey(path: string): WatermarkKey {
-  if (!existsSync(path)) throw new Error(`Key file not found: ${path}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`Key file ${path} is not JSON (${e instanceof Error ? e.message : String(e)}); expected a weightmark key as written by 'weightmark train'`);
-  }
-  return parseKey(json);
 }
 
 function defaultLabel(path: string): string {
@@ -257,7 +246,7 @@ export async function runAttack(argv: string[]): Promise<number> {
   } else {
     throw new Error(`Give --strength X or --sweep [X,Y,Z] for '${attack.name}' (${attack.strength.name}${attack.strength.unit ? `, ${attack.strength.unit}` : ''}; default sweep ${attack.strength.defaults.join(', ')})`);
   }
-  const key = loadKey(required(a.key, 'key'));
+  const key = loadKeyFile(required(a.key, 'key'));
   const modelPath = required(a.model, 'model');
   const models = [loadModel(modelPath, a.label ?? defaultLabel(modelPath), key, a.arch, a.reference)];
   if (a.compare) {

@@ -8,7 +8,7 @@ import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
-import { decodeMessage, generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
+import { decodeMessage, generateKey, keyTargetsFromParamSet, serializeKey } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
@@ -21,7 +21,7 @@ import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress } from '../training/train.js';
 import { num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
-import { readModelPath } from './modelFiles.js';
+import { loadKeyFile, readModelPath } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 function progressReporter(bar: ProgressBar) {
@@ -54,6 +54,7 @@ function describeScore(s: Score): string {
 const MAX_KEY_PIXELS = 64 * 64;
 
 function readKeyImage(path: string): { width: number; height: number; pixels: Uint8Array } {
+  if (!existsSync(path)) throw new Error(`--key-image ${path}: no such file (a greyscale PNG, at most 64x64)`);
   const image = decodePngGrey(new Uint8Array(readFileSync(path)));
   if (image.width * image.height > MAX_KEY_PIXELS) {
     throw new Error(`--key-image ${path} is ${image.width}x${image.height} = ${image.width * image.height} pixels; a key picture may have at most ${MAX_KEY_PIXELS} (64x64), one key position per pixel`);
@@ -83,7 +84,7 @@ function trainingKey(a: { key?: string; 'key-image'?: string; 'key-message'?: st
   if (a.n !== undefined && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
     throw new Error('--n cannot be combined with --key-image or --key-message: the picture (one position per pixel) or the message (one per bit) sets n');
   }
-  if (a.key) return parseKey(JSON.parse(readFileSync(a.key, 'utf8')));
+  if (a.key) return loadKeyFile(a.key);
   const seed = a['key-seed'] ?? randomBytes(32);
   const targets = keyTargetsFromParamSet(init);
   if (a['key-image'] !== undefined) return generateKey(targets, { seed, image: readKeyImage(a['key-image']), arch: archName });
@@ -217,7 +218,7 @@ export async function runExtract(argv: string[]): Promise<number> {
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
-  const key = parseKey(JSON.parse(readFileSync(required(a.key, 'key'), 'utf8')));
+  const key = loadKeyFile(required(a.key, 'key'));
   const picture = a.image !== undefined ? { path: a.image, ...pictureSize(key) } : undefined;
   const { format, params } = loadModel(required(a.model, 'model'));
   const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
