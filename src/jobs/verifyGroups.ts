@@ -11,18 +11,12 @@
  * two alignments, Bonferroni-corrected over both and over every key, with the measured variance
  * inflation of the invariant stage.
  */
-import { createHash } from 'node:crypto';
 import { alignToKey } from '../core/align/index.js';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { scoreBank, type BankScore, type KeyBank } from '../core/keyBank.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
-
-/** A file's sha256 (hex), read in place (a view on shared memory is hashed without a copy). */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** How far below log10(fpr) a key must score as read for the invariant stage to be skipped. */
 const DECISIVE_MARGIN = 3;

@@ -12,7 +12,8 @@ import { writeOnnx } from '../formats/onnx/write.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import type { Engines } from './ports.js';
 import { VerifyPool } from '../jobs/verifyPool.js';
-import { sha256Hex, verifyGroups } from '../jobs/verifyGroups.js';
+import { verifyGroups } from '../jobs/verifyGroups.js';
+import { sha256Hex } from '../jobs/fileDigest.js';
 
 /** @param verifyWorkers worker threads for alignment (0: align on the calling thread). */
 export async function loadProductionEngines(opts: { verifyWorkers: number }): Promise<Engines> {
