@@ -4,7 +4,7 @@
  * the PyTorch layout, a tiny forward pass to check the attacks really preserve the function, and
  * Pearson r with its p-value.
  */
-import { activationShapes, paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { activationShapes, chainLayers, paramSpecs, type Architecture } from '../src/core/architectures.js';
 import type { ParamSet, ParamTensor } from '../src/core/paramSet.js';
 import type { WatermarkKey } from '../src/core/watermarkKey.js';
 import { flattenChwToHwc, transpose } from '../src/core/align/tensorOps.js';
@@ -207,7 +207,7 @@ export function forward(set: ParamSet, arch: Architecture, input: Float32Array):
   let x = input;
   let shape: number[] = [...arch.inputShape];
   const get = (n: string): ParamTensor => set.tensors.find((t) => t.name === n)!;
-  for (const l of arch.layers) {
+  for (const l of chainLayers(arch, 'the reference')) {
     if (l.type === 'conv2d') {
       const k = get(`${l.name}/kernel`);
       const b = get(`${l.name}/bias`);

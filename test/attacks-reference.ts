@@ -3,7 +3,7 @@
  * param set for them, and a plain-loop reference forward pass in the canonical layout (NHWC, HWIO,
  * [in, out], HWC flatten) that shares no code with the attacks.
  */
-import { paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { chainLayers, paramSpecs, type Architecture } from '../src/core/architectures.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import { createRng } from '../src/attacks/rng.js';
 
@@ -62,7 +62,7 @@ export function referenceForward(arch: Architecture, set: ParamSet, input: Float
   };
   let shape: number[] = [...arch.inputShape];
   let x: number[] = Array.from(input);
-  for (const layer of arch.layers) {
+  for (const layer of chainLayers(arch, 'the reference')) {
     if (layer.type === 'conv2d') {
       const [H, W, C] = shape as [number, number, number];
       const k = get(`${layer.name}/kernel`);

@@ -43,6 +43,17 @@ test('when the architecture is unknown, then 400 WM_ERR_ARCH_UNKNOWN listing the
   assert.match(res.body.detail, /lenet5/);
 });
 
+test('when the dataset does not fit the architecture, then 422 WM_ERR_DATASET_MISMATCH naming the datasets that do, and no job is queued', async () => {
+  const before = (await s.http.get('/v1/jobs').set(admin())).body.items.length;
+  const res = await s.http.post('/v1/models/train').set(admin()).send({ arch: 'resnet32', dataset: 'mnist', epochs: 1 });
+  assertProblem(res, 422, 'WM_ERR_DATASET_MISMATCH', 'trainModel');
+  assert.match(res.body.detail, /resnet32 takes 32x32x3 inputs; mnist has 28x28x1 images. Datasets that fit: cifar10/);
+  const back = await s.http.post('/v1/models/train').set(admin()).send({ arch: 'lenet5', dataset: 'cifar10', epochs: 1 });
+  assertProblem(back, 422, 'WM_ERR_DATASET_MISMATCH', 'trainModel');
+  assert.match(back.body.detail, /fit: mnist, fashion-mnist/);
+  assert.equal((await s.http.get('/v1/jobs').set(admin())).body.items.length, before);
+});
+
 test('when an id is well formed but unknown, then 404 with the resource code', async () => {
   const id = 'mdl_AAAAAAAAAAAAAAAAAAAA';
   assertProblem(await s.http.get(`/v1/models/${id}`).set(admin()), 404, 'WM_ERR_MODEL_NOT_FOUND', 'getModel');

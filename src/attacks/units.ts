@@ -10,7 +10,9 @@
  * conv → conv: positions kh·kw (HWIO); dense → dense: 1; conv → flatten → dense: H·W, because the
  * canonical flatten is HWC, so channel c of the conv feeds rows (h·W + w)·C + c of the dense kernel.
  */
-import { activationShapes, type Architecture, type Layer, type ParamLayer } from '../core/architectures.js';
+import { activationShapes, chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer } from '../core/architectures.js';
+
+type ParamLayer = Conv2dLayer | DenseLayer;
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
 import { createRng, shuffle } from './rng.js';
 import { meanStd } from './tensors.js';
@@ -32,7 +34,7 @@ function unitsOf(l: ParamLayer): number {
 export function hiddenLinks(arch: Architecture): HiddenLink[] {
   const shapes = activationShapes(arch);
   const links: HiddenLink[] = [];
-  const layers = arch.layers;
+  const layers = chainLayers(arch, 'Unit re-wiring');
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
     if (layer.type !== 'conv2d' && layer.type !== 'dense') continue;
@@ -42,7 +44,7 @@ export function hiddenLinks(arch: Architecture): HiddenLink[] {
     let positions = 1;
     let j = i + 1;
     for (; j < layers.length; j++) {
-      const l: Layer = layers[j]!;
+      const l: ChainLayer = layers[j]!;
       if (l.type === 'flatten') {
         const before = shapes[j - 1]!;
         if (before.length === 3) positions = before[0]! * before[1]!;
@@ -132,7 +134,7 @@ export function remapUnits(set: ParamSet, arch: Architecture, layerName: string,
   replaceTensor(tensors, nx.name, nextShape, nn);
 
   if (Cn === C) return { set: { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors }, arch };
-  const layers = arch.layers.map((l) =>
+  const layers = chainLayers(arch, 'Unit re-wiring').map((l) =>
     l.type === 'conv2d' && l.name === layerName ? { ...l, filters: Cn } : l.type === 'dense' && l.name === layerName ? { ...l, units: Cn } : l,
   );
   const name = arch.name.endsWith('-widened') ? arch.name : `${arch.name}-widened`;

@@ -8,7 +8,7 @@ import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
-import { decodeMessage, generateKey, keyTargetsFromParamSet, serializeKey } from '../core/keygen.js';
+import { decodeMessage, generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
@@ -18,8 +18,9 @@ import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import type { ModelFormat } from '../formats/types.js';
 import { initParams } from '../core/init.js';
-import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress } from '../training/train.js';
-import { num, oneOf, parse, required } from './args.js';
+import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress, type TrainState } from '../training/train.js';
+import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../training/checkpoint.js';
+import { UsageError, num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 import { loadKeyFile, readModelPath } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
@@ -92,51 +93,120 @@ function trainingKey(a: { key?: string; 'key-image'?: string; 'key-message'?: st
   return generateKey(targets, { seed, n: num(a.n, 'n', defaults.key.n, true), arch: archName });
 }
 
-export async function runTrain(argv: string[]): Promise<number> {
-  const a = parse(argv, {
-    arch: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' },
-    out: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
-    n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
-    replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
-    'dataset-dir': { type: 'string' }, 'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' },
-  });
-  if (a.help) {
-    console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
-  [--limit N] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
-  [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
-  [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]
-  --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
-  --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit`);
-    return 0;
-  }
+/**
+ * Everything a training run was started with, kept in its checkpoints so `--resume` repeats it
+ * exactly. Secret (the commitment's nonce, an explicit key): checkpoints are written 0600.
+ */
+interface TrainRun {
+  readonly arch: string;
+  readonly dataset: DatasetName;
+  readonly strategy: Strategy;
+  readonly epochs: number;
+  readonly lr: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly batchSize: number;
+  readonly limit?: number;
+  readonly testLimit?: number;
+  readonly seed: number;
+  /** JSON has no Infinity: an unbounded margin is kept as null. */
+  readonly delve: { replicas: number; sigma: number; lambda: number; margin: number | null };
+  /** The data-parallel threads the run started with: another count sums the gradients in another order, so a resume keeps it unless told otherwise. */
+  readonly threads?: number;
+  readonly commitment?: KeyCommitment;
+  readonly embedAt?: number;
+  /** An explicit key (--key, --key-image, --key-message), serialised. */
+  readonly key?: string;
+}
+
+/** Flags that describe the run itself: a resumed run takes them from its checkpoint, never from the command line. */
+const RUN_FLAGS = ['arch', 'dataset', 'strategy', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at'] as const;
+
+function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>): TrainRun {
   const arch = getArchitecture(a.arch ?? 'lenet5');
   const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, 'mnist');
   const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, defaults.training.strategy);
-  const out = required(a.out, 'out');
-  if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
   const seed = num(a.seed, 'seed', randomBytes(4).readUInt32LE(0) >>> 1, true);
-  const init = toParamSet(arch, initParams(arch, seed));
   if (strategy === 'none' && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
     throw new Error(`--strategy none embeds no key, so --key-image and --key-message have no effect; use --strategy ${strategies.filter((s) => s !== 'none').join(' or ')}`);
   }
+  const init = toParamSet(arch, initParams(arch, seed));
   // Without --key/--key-image/--key-message the key is a committed plan whose values are drawn part-way through training.
   const explicit = a.key !== undefined || a['key-image'] !== undefined || a['key-message'] !== undefined;
   const committed = strategy !== 'none' && !explicit ? committedPlan(a, init, arch.name) : undefined;
   const given = strategy !== 'none' && explicit ? trainingKey(a, init, arch.name) : undefined;
+  return {
+    arch: arch.name, dataset, strategy, seed,
+    epochs: num(a.epochs, 'epochs', defaults.training.epochs, true),
+    lr: num(a.lr, 'lr', defaults.training.lr), momentum: num(a.momentum, 'momentum', defaults.training.momentum),
+    weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
+    batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true),
+    ...(a.limit ? { limit: num(a.limit, 'limit', 0, true) } : {}),
+    ...(a['test-limit'] ? { testLimit: num(a['test-limit'], 'test-limit', 0, true) } : {}),
+    delve: { replicas: num(a.replicas, 'replicas', defaults.delve.replicas, true), sigma: num(a.sigma, 'sigma', defaults.delve.sigma), lambda: num(a.lambda, 'lambda', defaults.delve.lambda), margin: finiteOrNull(num(a.margin, 'margin', defaults.delve.margin)) },
+    ...(committed ? { commitment: committed.commitment, embedAt: committed.plan.at } : {}),
+    ...(given ? { key: serializeKey(given) } : {}),
+  };
+}
+
+export async function runTrain(argv: string[]): Promise<number> {
+  const a = parse(argv, {
+    arch: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' },
+    out: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
+    n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
+    replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
+    'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' }, resume: { type: 'string' },
+  });
+  if (a.help) {
+    console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
+  [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
+  [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
+  [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]
+weightmark train --resume DIR [--threads N] [--backend ...] [--json]
+  --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
+  --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit
+  --resume: continue the run whose checkpoint DIR holds (written after every epoch; Ctrl-C, a crash or a
+            reboot lose at most the epoch under way); the run's own settings come from the checkpoint`);
+    return 0;
+  }
+  let out: string;
+  let run: TrainRun;
+  let resumeFrom: TrainState | undefined;
+  if (a.resume !== undefined) {
+    const given = RUN_FLAGS.filter((f) => a[f] !== undefined);
+    if (given.length > 0) throw new UsageError(`--resume continues a run with the settings it started with; drop ${given.map((f) => `--${f}`).join(', ')}`);
+    if (a.out !== undefined && a.out !== a.resume) throw new UsageError('--resume writes into the folder it resumes; drop --out');
+    out = a.resume;
+    run = checkpointRun(out) as TrainRun;
+    resumeFrom = readCheckpoint(out, getArchitecture(run.arch))!.state;
+  } else {
+    out = required(a.out, 'out');
+    if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
+    if (hasCheckpoint(out)) throw new Error(`${out} holds an unfinished run; continue it with: weightmark train --resume ${out}`);
+    run = { ...runFromFlags(a), ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}) };
+  }
+  const arch = getArchitecture(run.arch);
+  const init = toParamSet(arch, initParams(arch, run.seed));
+  const given = run.key !== undefined ? parseKey(JSON.parse(run.key)) : undefined;
+  const plan = run.commitment ? committedTraining(run.commitment, init, `key-${commitmentDigest(run.commitment).slice(0, 8)}`, { at: run.embedAt ?? defaults.key.embedAt }) : undefined;
   const bar = new ProgressBar();
   const { signal, release } = interruptSignal();
   try {
     const result = await trainModel({
-      arch, dataset, strategy, ...(given ? { key: given } : {}), ...(committed ? { plan: committed.plan } : {}), init,
-      epochs: num(a.epochs, 'epochs', defaults.training.epochs, true),
-      lr: num(a.lr, 'lr', defaults.training.lr), momentum: num(a.momentum, 'momentum', defaults.training.momentum),
-      weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
-      batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true),
-      ...(a.limit ? { limit: num(a.limit, 'limit', 0, true) } : {}),
-      seed,
-      delve: { replicas: num(a.replicas, 'replicas', defaults.delve.replicas, true), sigma: num(a.sigma, 'sigma', defaults.delve.sigma), lambda: num(a.lambda, 'lambda', defaults.delve.lambda), margin: num(a.margin, 'margin', defaults.delve.margin) },
-      ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}),
+      arch, dataset: run.dataset, strategy: run.strategy, ...(given ? { key: given } : {}), ...(plan ? { plan } : {}), init,
+      epochs: run.epochs, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize,
+      ...(run.limit !== undefined ? { limit: run.limit } : {}), ...(run.testLimit !== undefined ? { testLimit: run.testLimit } : {}), seed: run.seed, delve: { ...run.delve, margin: run.delve.margin ?? Infinity },
+      ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : run.threads ? { threads: run.threads } : {}),
       ...(a.backend ? { backend: oneOf(a.backend, 'backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') } : {}),
+      ...(resumeFrom ? { resume: resumeFrom } : {}),
+      onEpochEnd: (state) => {
+        mkdirSync(out, { recursive: true });
+        writeCheckpoint(out, arch, state, run);
+      },
       onProgress: progressReporter(bar),
       signal,
     });
@@ -145,7 +215,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     saveTfjsModel(out, result.params, arch);
     let score: Score | undefined;
     const key = given ?? result.key;
-    if (committed) writeKeyFile(join(out, 'commitment.json'), committed.commitment);
+    if (run.commitment) writeKeyFile(join(out, 'commitment.json'), run.commitment);
     // The weights from before the key was drawn: extract aligns suspects onto them (docs/statistics.md).
     if (result.anchor) writeFileSync(join(out, 'anchor.safetensors'), writeModel(result.anchor, 'safetensors')[0]!.bytes);
     if (key) {
@@ -153,24 +223,26 @@ export async function runTrain(argv: string[]): Promise<number> {
       score = scoreAgainstKey(extractValues(result.params, key), key);
     }
     const summary = {
-      arch: arch.name, dataset, strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
+      arch: arch.name, dataset: run.dataset, strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
       backend: result.backend, threads: result.threads, seconds: result.seconds, samplesPerSec: result.samplesPerSec,
-      history: result.history, keyId: key?.id, out, ...(score ? { score: scoreJson(score) } : {}),
+      history: result.history, keyId: key?.id, out, ...(resumeFrom ? { resumedAfterEpoch: resumeFrom.epoch } : {}), ...(score ? { score: scoreJson(score) } : {}),
     };
-    writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, seed }, null, 2));
+    writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, seed: run.seed, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize, limit: run.limit ?? null }, null, 2));
+    removeCheckpoint(out);
     if (a.json) console.log(JSON.stringify(summary));
     else {
       for (const h of result.history) console.log(`epoch ${h.epoch}: loss ${h.loss.toFixed(4)}  train ${(h.trainAccuracy * 100).toFixed(2)}%  test ${(h.testAccuracy * 100).toFixed(2)}%  ${h.seconds.toFixed(1)} s`);
-      console.log(`Trained ${arch.name} on ${dataset} (${strategy}) on ${result.backend} x${result.threads}: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% in ${formatDuration(result.seconds)} (${result.samplesPerSec.toFixed(0)} samples/s)`);
+      console.log(`Trained ${arch.name} on ${run.dataset} (${run.strategy}) on ${result.backend} x${result.threads}: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% in ${formatDuration(result.seconds)} (${result.samplesPerSec.toFixed(0)} samples/s)`);
       if (score) console.log(`Watermark ${key!.id}: ${describeScore(score)}`);
       console.log(`Model written to ${out}/ (TensorFlow.js)${key ? `; key to ${join(out, 'key.json')} (mode 0600: keep it secret, keep it apart from the model)` : ''}`);
-      if (committed) console.log(`The key follows from ${join(out, 'commitment.json')} (secret, 0600), made before training; its digest ${commitmentDigest(committed.commitment)} is what to publish or timestamp.`);
+      if (run.commitment) console.log(`The key follows from ${join(out, 'commitment.json')} (secret, 0600), made before training; its digest ${commitmentDigest(run.commitment)} is what to publish or timestamp.`);
     }
     return 0;
   } catch (err) {
     bar.done();
     if (err instanceof TrainingCancelled) {
-      console.error('Training cancelled; nothing was written.');
+      if (hasCheckpoint(out)) console.error(`Training interrupted; the checkpoint after the last finished epoch is in ${join(out, 'checkpoint')}. Continue with: weightmark train --resume ${out}`);
+      else console.error('Training cancelled before its first epoch ended; nothing was written.');
       return 130;
     }
     throw err;

@@ -7,31 +7,83 @@
  * flatten in HWC order. Parameter names are `<layer>/kernel` and `<layer>/bias`.
  */
 export type Activation = 'relu' | 'none';
+/** 'same' and 'valid' as TensorFlow computes them; a number is PyTorch's symmetric explicit padding. */
+export type Padding = 'valid' | 'same' | number;
 
-export interface Conv2dLayer {
+/**
+ * Every layer may name the layers it reads (`inputs`; 'input' is the network's input); without
+ * `inputs` it reads the layer listed before it, so a chain needs no wiring. Layers are listed in an
+ * order where every input comes first (a topological order), which is also the order of the params.
+ */
+interface Wired {
+  readonly inputs?: readonly string[];
+}
+export interface Conv2dLayer extends Wired {
   readonly type: 'conv2d';
   readonly name: string;
   readonly filters: number;
   readonly kernel: number;
   readonly stride: number;
-  readonly padding: 'valid' | 'same';
+  readonly padding: Padding;
   readonly activation: Activation;
+  /** Default true; a conv followed by batch norm has none (the norm's shift replaces it). */
+  readonly useBias?: boolean;
 }
-export interface MaxPoolLayer {
+export interface MaxPoolLayer extends Wired {
   readonly type: 'maxPool';
+  readonly name?: string;
   readonly size: number;
 }
-export interface FlattenLayer {
+export interface FlattenLayer extends Wired {
   readonly type: 'flatten';
+  readonly name?: string;
 }
-export interface DenseLayer {
+export interface DenseLayer extends Wired {
   readonly type: 'dense';
   readonly name: string;
   readonly units: number;
   readonly activation: Activation;
 }
-export type Layer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer;
-export type ParamLayer = Conv2dLayer | DenseLayer;
+/** Batch norm over the channels (last axis), learned scale and shift, running statistics for evaluation. */
+export interface BatchNormLayer extends Wired {
+  readonly type: 'batchNorm';
+  readonly name: string;
+  readonly epsilon: number;
+  /** Weight of the old running statistic per step (Keras' convention; PyTorch's momentum 0.1 is 0.9 here). */
+  readonly momentum: number;
+  readonly activation: Activation;
+}
+/** Elementwise sum of two inputs of one shape (a residual connection), then the activation. */
+export interface AddLayer extends Wired {
+  readonly type: 'add';
+  readonly name: string;
+  readonly inputs: readonly [string, string];
+  readonly activation: Activation;
+}
+/**
+ * ResNet's option-A shortcut (He et al. 2016, CIFAR): every `stride`-th pixel from the first, channels
+ * zero-padded to `filters`, ⌊pad/2⌋ in front and the rest behind (as the PyTorch twin's F.pad). No parameters.
+ */
+export interface ShortcutLayer extends Wired {
+  readonly type: 'shortcut';
+  readonly name: string;
+  readonly stride: number;
+  readonly filters: number;
+}
+export interface GlobalAvgPoolLayer extends Wired {
+  readonly type: 'globalAvgPool';
+  readonly name?: string;
+}
+/** Inverted dropout in training (kept activations scaled by 1/(1-rate)); the identity in evaluation. */
+export interface DropoutLayer extends Wired {
+  readonly type: 'dropout';
+  readonly name?: string;
+  readonly rate: number;
+}
+export type Layer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer | BatchNormLayer | AddLayer | ShortcutLayer | GlobalAvgPoolLayer | DropoutLayer;
+export type ParamLayer = Conv2dLayer | DenseLayer | BatchNormLayer;
+/** The layers a plain chain of conv/pool/dense uses: what the function-preserving attacks and the NHWC ONNX writer understand. */
+export type ChainLayer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer;
 
 export interface Architecture {
   readonly name: string;
@@ -42,15 +94,21 @@ export interface Architecture {
   readonly layers: readonly Layer[];
 }
 
+export type ParamRole = 'kernel' | 'bias' | 'gamma' | 'beta' | 'movingMean' | 'movingVariance';
+
 export interface ParamSpec {
   readonly name: string;
   readonly shape: readonly number[];
-  /** The layer the tensor belongs to, and whether it is its kernel or its bias. */
+  /** The layer the tensor belongs to, and its part. */
   readonly layer: string;
-  readonly role: 'kernel' | 'bias';
-  /** Inputs feeding one output unit: sets the initial weight scale (He for ReLU, Glorot otherwise). */
+  readonly role: ParamRole;
+  /** Inputs feeding one output unit: sets the initial weight scale. */
   readonly fanIn: number;
   readonly fanOut: number;
+  /** False for batch norm's running statistics: state the forward pass updates, not the optimiser. */
+  readonly trainable: boolean;
+  /** Conv and dense kernels and biases carry key positions; batch norm's tensors do not (deployment folds them away). */
+  readonly keyable: boolean;
 }
 
 const lenet5: Architecture = {
@@ -82,10 +140,66 @@ const mlp: Architecture = {
   ],
 };
 
-const registry = new Map<string, Architecture>([
-  [lenet5.name, lenet5],
-  [mlp.name, mlp],
-]);
+/** Springenberg et al. 2015, model C, as the PyTorch twin (../shared/anchors/torch_cifar.py) builds it. */
+const allcnnc: Architecture = (() => {
+  const conv = (name: string, filters: number, kernel: number, stride: number): Conv2dLayer =>
+    ({ type: 'conv2d', name, filters, kernel, stride, padding: (kernel - 1) / 2, activation: 'relu' });
+  return {
+    name: 'allcnnc',
+    description: 'ALL-CNN-C (Springenberg et al. 2015): dropout 0.2, 3x3 conv 96-96-96/2, dropout 0.5, 3x3 conv 192-192-192/2, dropout 0.5, 3x3 conv 192, 1x1 conv 192, 1x1 conv 10, global average pool (1,369,738 parameters)',
+    inputShape: [32, 32, 3],
+    classes: 10,
+    layers: [
+      { type: 'dropout', rate: 0.2 },
+      conv('conv1', 96, 3, 1), conv('conv2', 96, 3, 1), conv('conv3', 96, 3, 2),
+      { type: 'dropout', rate: 0.5 },
+      conv('conv4', 192, 3, 1), conv('conv5', 192, 3, 1), conv('conv6', 192, 3, 2),
+      { type: 'dropout', rate: 0.5 },
+      conv('conv7', 192, 3, 1), conv('conv8', 192, 1, 1), conv('conv9', 10, 1, 1),
+      { type: 'globalAvgPool' },
+    ],
+  };
+})();
+
+/**
+ * He et al. 2016's CIFAR ResNet with n = 5 (6n + 2 = 32 layers): 16-32-64 channels, basic blocks of
+ * two 3x3 conv + batch norm, option-A shortcuts (parameter-free: subsample and zero-pad the channels),
+ * so that the PyTorch twin and the parameter count (464,154) match the anchor's.
+ */
+const resnet32: Architecture = (() => {
+  const bn = (name: string, activation: Activation, inputs?: readonly string[]): BatchNormLayer =>
+    ({ type: 'batchNorm', name, epsilon: 1e-5, momentum: 0.9, activation, ...(inputs ? { inputs } : {}) });
+  const conv = (name: string, filters: number, stride: number, inputs?: readonly string[]): Conv2dLayer =>
+    ({ type: 'conv2d', name, filters, kernel: 3, stride, padding: 1, activation: 'none', useBias: false, ...(inputs ? { inputs } : {}) });
+  const layers: Layer[] = [conv('conv1', 16, 1), bn('bn1', 'relu')];
+  let stream = 'bn1';
+  let channels = 16;
+  [16, 32, 64].forEach((filters, s) => {
+    for (let b = 1; b <= 5; b++) {
+      const at = `stage${s + 1}/block${b}`;
+      const stride = s > 0 && b === 1 ? 2 : 1;
+      layers.push(conv(`${at}/conv1`, filters, stride, [stream]), bn(`${at}/bn1`, 'relu'), conv(`${at}/conv2`, filters, 1), bn(`${at}/bn2`, 'none'));
+      let shortcut = stream;
+      if (stride !== 1 || filters !== channels) {
+        layers.push({ type: 'shortcut', name: `${at}/shortcut`, stride, filters, inputs: [stream] });
+        shortcut = `${at}/shortcut`;
+      }
+      layers.push({ type: 'add', name: `${at}/add`, inputs: [`${at}/bn2`, shortcut], activation: 'relu' });
+      stream = `${at}/add`;
+      channels = filters;
+    }
+  });
+  layers.push({ type: 'globalAvgPool', inputs: [stream] }, { type: 'dense', name: 'fc', units: 10, activation: 'none' });
+  return {
+    name: 'resnet32',
+    description: 'ResNet-32 for CIFAR (He et al. 2016): 3x3 conv 16 + BN, 3 stages x 5 basic blocks of 16/32/64 channels, option-A shortcuts, global average pool, dense 10 (464,154 parameters)',
+    inputShape: [32, 32, 3],
+    classes: 10,
+    layers,
+  };
+})();
+
+const registry = new Map<string, Architecture>([lenet5, mlp, allcnnc, resnet32].map((a) => [a.name, a]));
 
 export function architectureNames(): string[] {
   return [...registry.keys()];
@@ -98,55 +212,163 @@ export function getArchitecture(name: string): Architecture {
   return a;
 }
 
-/** Shape of the activation after each layer, NHWC without the batch axis ([units] after flatten). */
+/** The id other layers refer to a layer by: its name, or `#i` (its index) when it has none. */
+export function layerId(arch: Architecture, i: number): string {
+  return arch.layers[i]!.name ?? `#${i}`;
+}
+
+/**
+ * The indices of the layers each layer reads (-1: the network's input).
+ * @throws Error for an input that names no earlier layer (the list must be in topological order).
+ */
+export function layerInputs(arch: Architecture): number[][] {
+  const index = new Map<string, number>([['input', -1]]);
+  return arch.layers.map((layer, i) => {
+    const names = layer.inputs ?? [i === 0 ? 'input' : layerId(arch, i - 1)];
+    const ins = names.map((n) => {
+      const j = index.get(n);
+      if (j === undefined) throw new Error(`Architecture '${arch.name}': layer ${layerId(arch, i)} reads '${n}', which is not an earlier layer`);
+      return j;
+    });
+    if (index.has(layerId(arch, i))) throw new Error(`Architecture '${arch.name}': two layers are called '${layerId(arch, i)}'`);
+    index.set(layerId(arch, i), i);
+    return ins;
+  });
+}
+
+/** How many layers read each layer's output (the output layer: 0). */
+export function consumerCounts(arch: Architecture): number[] {
+  const counts = arch.layers.map(() => 0);
+  for (const ins of layerInputs(arch)) for (const j of ins) if (j >= 0) counts[j]!++;
+  return counts;
+}
+
+/**
+ * The layers of an architecture that is a plain chain of conv/pool/flatten/dense, for the code that
+ * understands only chains (the NHWC ONNX writer, the Keras Sequential topology, unit permutation).
+ * @throws Error naming `purpose` and the first layer a chain cannot hold.
+ */
+export function chainLayers(arch: Architecture, purpose: string): readonly ChainLayer[] {
+  const inputs = layerInputs(arch);
+  return arch.layers.map((layer, i) => {
+    const wired = inputs[i]!.length === 1 && inputs[i]![0] === i - 1;
+    const plain = layer.type === 'conv2d' ? layer.useBias !== false : ['maxPool', 'flatten', 'dense'].includes(layer.type);
+    if (!wired || !plain) throw new Error(`${purpose} supports plain chains of conv, max pool, flatten and dense layers; ${arch.name} has ${layer.type} layer ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
+    return layer as ChainLayer;
+  });
+}
+
+/** True when chainLayers would accept the architecture. */
+export function isChain(arch: Architecture): boolean {
+  try {
+    chainLayers(arch, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function convOut(size: number, layer: Conv2dLayer): number {
+  if (layer.padding === 'same') return Math.ceil(size / layer.stride);
+  const pad = layer.padding === 'valid' ? 0 : layer.padding;
+  return Math.floor((size + 2 * pad - layer.kernel) / layer.stride) + 1;
+}
+
+/** Shape of each layer's output, NHWC without the batch axis ([units] after flatten, pooling to a vector, dense). */
 export function activationShapes(arch: Architecture): number[][] {
-  let shape: number[] = [...arch.inputShape];
+  const inputs = layerInputs(arch);
   const out: number[][] = [];
-  for (const layer of arch.layers) {
+  arch.layers.forEach((layer, i) => {
+    const ins = inputs[i]!.map((j) => (j < 0 ? [...arch.inputShape] : out[j]!));
+    const shape = ins[0]!;
+    const fail = (why: string): never => {
+      throw new Error(`Architecture '${arch.name}': layer ${layerId(arch, i)} ${why}`);
+    };
+    const spatial = (): [number, number, number] => (shape.length === 3 ? (shape as [number, number, number]) : fail(`needs an [h, w, c] input; found [${shape.join(', ')}]`));
     switch (layer.type) {
       case 'conv2d': {
-        const [h, w] = shape as [number, number, number];
-        const outH = layer.padding === 'same' ? Math.ceil(h / layer.stride) : Math.floor((h - layer.kernel) / layer.stride) + 1;
-        const outW = layer.padding === 'same' ? Math.ceil(w / layer.stride) : Math.floor((w - layer.kernel) / layer.stride) + 1;
-        shape = [outH, outW, layer.filters];
+        const [h, w] = spatial();
+        out.push([convOut(h, layer), convOut(w, layer), layer.filters]);
         break;
       }
       case 'maxPool': {
-        const [h, w, c] = shape as [number, number, number];
-        shape = [Math.floor(h / layer.size), Math.floor(w / layer.size), c];
+        const [h, w, c] = spatial();
+        out.push([Math.floor(h / layer.size), Math.floor(w / layer.size), c]);
         break;
       }
+      case 'shortcut': {
+        const [h, w, c] = spatial();
+        if (layer.filters < c) fail(`cannot pad ${c} channels down to ${layer.filters}`);
+        out.push([Math.ceil(h / layer.stride), Math.ceil(w / layer.stride), layer.filters]);
+        break;
+      }
+      case 'globalAvgPool':
+        out.push([spatial()[2]]);
+        break;
       case 'flatten':
-        shape = [shape.reduce((a, b) => a * b, 1)];
+        out.push([shape.reduce((a, b) => a * b, 1)]);
         break;
       case 'dense':
-        shape = [layer.units];
+        if (shape.length !== 1) fail('needs a vector input: put a flatten or a global pool before it');
+        out.push([layer.units]);
+        break;
+      case 'add':
+        if (ins.length !== 2 || ins[1]!.join() !== shape.join()) fail(`adds inputs of shapes ${ins.map((s) => `[${s.join(', ')}]`).join(' and ')}`);
+        out.push(shape);
+        break;
+      case 'batchNorm':
+      case 'dropout':
+        out.push(shape);
         break;
     }
-    out.push(shape);
-  }
+  });
   return out;
 }
 
-/** The parameter tensors in canonical order (layer order, kernel before bias). */
+/** The parameter tensors in canonical order: layer order; kernel, bias; gamma, beta, moving mean, moving variance. */
 export function paramSpecs(arch: Architecture): ParamSpec[] {
   const shapes = activationShapes(arch);
+  const inputs = layerInputs(arch);
   const specs: ParamSpec[] = [];
-  let inShape: number[] = [...arch.inputShape];
   arch.layers.forEach((layer, i) => {
+    const j = inputs[i]![0]!;
+    const inShape = j < 0 ? [...arch.inputShape] : shapes[j]!;
     if (layer.type === 'conv2d') {
       const cin = inShape[2]!;
       const fanIn = layer.kernel * layer.kernel * cin;
       const fanOut = layer.kernel * layer.kernel * layer.filters;
-      specs.push({ name: `${layer.name}/kernel`, shape: [layer.kernel, layer.kernel, cin, layer.filters], layer: layer.name, role: 'kernel', fanIn, fanOut });
-      specs.push({ name: `${layer.name}/bias`, shape: [layer.filters], layer: layer.name, role: 'bias', fanIn, fanOut });
+      const base = { layer: layer.name, fanIn, fanOut, trainable: true, keyable: true };
+      specs.push({ ...base, name: `${layer.name}/kernel`, shape: [layer.kernel, layer.kernel, cin, layer.filters], role: 'kernel' });
+      if (layer.useBias !== false) specs.push({ ...base, name: `${layer.name}/bias`, shape: [layer.filters], role: 'bias' });
     } else if (layer.type === 'dense') {
-      if (inShape.length !== 1) throw new Error(`Architecture '${arch.name}': dense layer '${layer.name}' needs a flatten before it`);
       const fanIn = inShape[0]!;
-      specs.push({ name: `${layer.name}/kernel`, shape: [fanIn, layer.units], layer: layer.name, role: 'kernel', fanIn, fanOut: layer.units });
-      specs.push({ name: `${layer.name}/bias`, shape: [layer.units], layer: layer.name, role: 'bias', fanIn, fanOut: layer.units });
+      const base = { layer: layer.name, fanIn, fanOut: layer.units, trainable: true, keyable: true };
+      specs.push({ ...base, name: `${layer.name}/kernel`, shape: [fanIn, layer.units], role: 'kernel' });
+      specs.push({ ...base, name: `${layer.name}/bias`, shape: [layer.units], role: 'bias' });
+    } else if (layer.type === 'batchNorm') {
+      const c = inShape[inShape.length - 1]!;
+      const base = { layer: layer.name, shape: [c], fanIn: 1, fanOut: 1, keyable: false };
+      specs.push({ ...base, name: `${layer.name}/gamma`, role: 'gamma', trainable: true });
+      specs.push({ ...base, name: `${layer.name}/beta`, role: 'beta', trainable: true });
+      specs.push({ ...base, name: `${layer.name}/moving_mean`, role: 'movingMean', trainable: false });
+      specs.push({ ...base, name: `${layer.name}/moving_variance`, role: 'movingVariance', trainable: false });
     }
-    inShape = shapes[i]!;
   });
   return specs;
+}
+
+/** Parameters an optimiser trains (what a parameter count counts: PyTorch's numel over parameters()). */
+export function trainableParameterCount(arch: Architecture): number {
+  return paramSpecs(arch).filter((s) => s.trainable).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+}
+
+/**
+ * The tensors of a model that may carry key positions: for a registered architecture its conv and
+ * dense kernels and biases; for anything else every tensor (nothing tells them apart).
+ */
+export function keyableTensors<T extends { name: string }>(arch: string | undefined, tensors: readonly T[]): T[] {
+  const a = arch !== undefined ? registry.get(arch) : undefined;
+  if (!a) return [...tensors];
+  const keyable = new Set(paramSpecs(a).filter((s) => s.keyable).map((s) => s.name));
+  return tensors.filter((t) => keyable.has(t.name));
 }

@@ -6,7 +6,9 @@ import { getArchitecture, paramSpecs, type Architecture } from './architectures.
 import type { ParamSet } from './paramSet.js';
 
 /**
- * Initial weights as PyTorch's defaults for Conv2d/Linear: kernels and biases uniform in ±1/√fanIn.
+ * Initial weights as PyTorch's defaults for Conv2d/Linear: kernels and biases uniform in ±1/√fanIn;
+ * batch norm as BatchNorm2d's: scale 1, shift 0, running mean 0 and variance 1 (drawing nothing, so
+ * the stream of the other tensors is the same with or without norms).
  * He-normal made LeNet5's first logits ~10x too large (initial loss 7.9 instead of 2.3) and SGD at
  * lr ≥ 0.03 with momentum diverged; PyTorch's scale also keeps our runs comparable with FINDINGS and the
  * PyTorch anchor. Deterministic in `seed` (no Math.random), canonical order.
@@ -16,6 +18,8 @@ export function initParams(arch: string | Architecture, seed: number): Float32Ar
   const normal = gaussian(seed);
   return paramSpecs(a).map((s) => {
     const data = new Float32Array(s.shape.reduce((x, y) => x * y, 1));
+    if (s.role === 'gamma' || s.role === 'movingVariance') return data.fill(1);
+    if (s.role === 'beta' || s.role === 'movingMean') return data;
     const bound = 1 / Math.sqrt(s.fanIn);
     // The CDF of a standard normal draw is uniform: reuses the seeded stream without a second generator.
     for (let i = 0; i < data.length; i++) data[i] = bound * (2 * normalCdf(normal()) - 1);

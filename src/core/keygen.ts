@@ -3,6 +3,7 @@ import { sizeOf } from './paramSet.js';
 import { SeededRng } from './rng.js';
 import type { KeyValueKind, WatermarkKey } from './watermarkKey.js';
 import { defaults } from './config.js';
+import { keyableTensors } from './architectures.js';
 
 /** A tensor a key may mark, with the scale its values should match. */
 export interface KeyTarget {
@@ -33,12 +34,13 @@ export interface KeyOptions {
  * the kernel of the same layer, so the marked biases look like plausible weights of that layer.
  */
 export function keyTargetsFromParamSet(set: ParamSet): KeyTarget[] {
-  const stds = set.tensors.map((t) => std(t.data));
-  return set.tensors.map((t, i) => {
+  const tensors = keyableTensors(set.arch, set.tensors);
+  const stds = tensors.map((t) => std(t.data));
+  return tensors.map((t, i) => {
     let scale = stds[i]!;
     if (!(scale > 0)) {
       const prefix = t.name.includes('/') ? t.name.slice(0, t.name.lastIndexOf('/')) : t.name;
-      const sibling = set.tensors.findIndex((u, j) => j !== i && u.name.startsWith(prefix) && stds[j]! > 0);
+      const sibling = tensors.findIndex((u, j) => j !== i && u.name.startsWith(prefix) && stds[j]! > 0);
       scale = sibling >= 0 ? stds[sibling]! : 0.05;
     }
     return { name: t.name, shape: [...t.shape], scale };

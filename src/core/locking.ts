@@ -120,6 +120,17 @@ export class LockedSgd {
     return this.locks;
   }
 
+  /** The momentum buffers, read-only views (a checkpoint saves them). */
+  get velocities(): readonly Float32Array[] {
+    return this.velocity;
+  }
+
+  /** Momentum from a checkpoint, so a resumed run steps as the uninterrupted one would. */
+  restoreVelocities(v: readonly Float32Array[]): void {
+    if (v.length !== this.velocity.length || v.some((t, i) => t.length !== this.velocity[i]!.length)) throw new Error('restoreVelocities: the buffers do not match the parameters');
+    v.forEach((t, i) => this.velocity[i]!.set(t));
+  }
+
   step(grads: readonly Float32Array[], lr: number): void {
     const { momentum, weightDecay } = this.opts;
     const frozen = new Set(this.opts.frozen ?? []);

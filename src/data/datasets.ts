@@ -2,21 +2,34 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseIdx } from './idx.js';
+import { imageBatch, loadCifar10, type ImageSplit } from './cifar10.js';
 
-export type DatasetName = 'mnist' | 'fashion-mnist';
-export const datasetNames: readonly DatasetName[] = ['mnist', 'fashion-mnist'];
+export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10';
+export const datasetNames: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10'];
+
+/** [height, width, channels] of each dataset's images: what an architecture's input must be. */
+export const datasetShapes: Readonly<Record<DatasetName, readonly [number, number, number]>> = {
+  mnist: [28, 28, 1],
+  'fashion-mnist': [28, 28, 1],
+  cifar10: [32, 32, 3],
+};
 
 export interface Dataset {
   readonly name: DatasetName;
   readonly n: number;
   readonly shape: readonly [number, number, number];
-  /** Normalised pixels, NHWC, n × 28 × 28 × 1. */
+  /** Normalised pixels, NHWC, n × h × w × c (for an augmented set: unaugmented, made on first use). */
   readonly x: Float32Array;
   readonly y: Uint8Array;
+  /**
+   * A training set whose batches are augmented (CIFAR: pad-crop-flip) from its uint8 images as they
+   * are drawn, never stored augmented: `gatherBatch` then needs a seeded random source.
+   */
+  readonly augmented?: { readonly images: ImageSplit; readonly mean: readonly number[]; readonly std: readonly number[] };
 }
 
 /** Per-dataset normalisation (mean, std of the training pixels in [0, 1]). */
-const stats: Record<DatasetName, { mean: number; std: number }> = {
+const stats: Record<Exclude<DatasetName, 'cifar10'>, { mean: number; std: number }> = {
   mnist: { mean: 0.1307, std: 0.3081 },
   'fashion-mnist': { mean: 0.2860, std: 0.3530 },
 };
@@ -44,6 +57,8 @@ function findFile(dir: string, base: string, name: DatasetName): string {
  */
 export function loadDataset(name: DatasetName, split: 'train' | 'test', opts: { limit?: number; dir?: string } = {}): Dataset {
   if (!datasetNames.includes(name)) throw new Error(`Unknown dataset '${name}'. Supported datasets are: ${datasetNames.join(', ')}.`);
+  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new Error(`limit must be a positive integer, got ${opts.limit}`);
+  if (name === 'cifar10') return cifar10Split(split, opts.limit);
   const dir = opts.dir ?? defaultDir(name);
   const prefix = split === 'train' ? 'train' : 't10k';
   const imgPath = findFile(dir, `${prefix}-images-idx3-ubyte`, name);
@@ -57,7 +72,6 @@ export function loadDataset(name: DatasetName, split: 'train' | 'test', opts: { 
     throw new Error(`${lblPath}: ${labels.dims[0]} labels for ${images.dims[0]} images`);
   }
   const total = images.dims[0]!;
-  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new Error(`limit must be a positive integer, got ${opts.limit}`);
   const n = Math.min(total, opts.limit ?? total);
   const { mean, std } = stats[name];
   const x = new Float32Array(n * 784);
@@ -67,16 +81,55 @@ export function loadDataset(name: DatasetName, split: 'train' | 'test', opts: { 
   return { name, n, shape: [28, 28, 1], x, y };
 }
 
-/** A seeded permutation of 0..n-1 (mulberry32: shuffling needs reproducibility, not secrecy). */
-export function shuffledIndices(n: number, seed: number): Uint32Array {
+/**
+ * CIFAR-10 from the decoded cache (src/data/cifar10.ts): the training split augmented batch by batch,
+ * the test split normalised once. The cache is sorted by file name, so by class: `limit` keeps the
+ * first N of the classes taken in turn (the first image of each class, then the second, …), so a
+ * small run still sees all ten.
+ */
+function cifar10Split(split: 'train' | 'test', limit?: number): Dataset {
+  const c = loadCifar10();
+  const all = split === 'train' ? c.train : c.test;
+  const n = Math.min(all.n, limit ?? all.n);
+  const images = n === all.n ? all : takeInterleaved(all, n);
+  const stats = { mean: c.mean, std: c.std };
+  const normalised = (): Float32Array => imageBatch(images, Uint32Array.from({ length: n }, (_, i) => i), stats, { augment: false }).x;
+  if (split === 'test') return { name: 'cifar10', n, shape: [32, 32, 3], x: normalised(), y: images.y };
+  let x: Float32Array | undefined;
+  return {
+    name: 'cifar10', n, shape: [32, 32, 3], y: images.y, augmented: { images, ...stats },
+    get x() {
+      return (x ??= normalised());
+    },
+  };
+}
+
+/** The first n samples of the classes taken in turn. */
+function takeInterleaved(all: ImageSplit, n: number): ImageSplit {
+  const byClass: number[][] = [];
+  for (let i = 0; i < all.n; i++) (byClass[all.y[i]!] ??= []).push(i);
+  const order: number[] = [];
+  for (let k = 0; order.length < n; k++) for (const members of byClass) if (members && k < members.length && order.length < n) order.push(members[k]!);
+  const x = new Uint8Array(n * 3072);
+  order.forEach((src, i) => x.set(all.x.subarray(src * 3072, (src + 1) * 3072), i * 3072));
+  return { n, x, y: Uint8Array.from(order, (src) => all.y[src]!) };
+}
+
+/** Uniform draws in [0, 1) from a seed (mulberry32: shuffling and augmentation need reproducibility, not secrecy). */
+export function seededUniform(seed: number): () => number {
   let s = seed >>> 0;
-  const next = () => {
+  return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A seeded permutation of 0..n-1. */
+export function shuffledIndices(n: number, seed: number): Uint32Array {
+  const next = seededUniform(seed);
   const idx = new Uint32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   for (let i = n - 1; i > 0; i--) {
@@ -88,10 +141,18 @@ export function shuffledIndices(n: number, seed: number): Uint32Array {
   return idx;
 }
 
-/** Gathers samples `idx[from..to)` of a dataset into one batch. */
-export function gatherBatch(data: Dataset, idx: ArrayLike<number>, from: number, to: number): { x: Float32Array; y: Uint8Array; n: number } {
+/**
+ * Gathers samples `idx[from..to)` of a dataset into one batch; an augmented set draws its
+ * augmentation from `random`.
+ * @throws Error when an augmented set is given no random source.
+ */
+export function gatherBatch(data: Dataset, idx: ArrayLike<number>, from: number, to: number, random?: () => number): { x: Float32Array; y: Uint8Array; n: number } {
+  if (data.augmented) {
+    if (!random) throw new Error(`gatherBatch: ${data.name}'s training batches are augmented and need a seeded random source`);
+    return imageBatch(data.augmented.images, Array.prototype.slice.call(idx, from, to) as number[], data.augmented, { augment: true, random });
+  }
   const n = to - from;
-  const per = 784;
+  const per = data.shape[0] * data.shape[1] * data.shape[2];
   const x = new Float32Array(n * per);
   const y = new Uint8Array(n);
   for (let i = 0; i < n; i++) {

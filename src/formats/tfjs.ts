@@ -8,7 +8,7 @@
  * Sequential topology from the architecture's layer list that `tf.loadLayersModel` loads.
  */
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
-import { paramSpecs, type Architecture } from '../core/architectures.js';
+import { chainLayers, isChain, paramSpecs, type Architecture } from '../core/architectures.js';
 import { FormatError, guardRead } from './errors.js';
 import { ReadBudget, checkName, checkShape, decodeUtf8, describe, float32Bytes, isPlainObject, parseJson, toFloat32, type ElementKind } from './common.js';
 import { DEFAULT_READ_LIMITS, type ModelFile, type ReadLimits, type TfjsModelJson, type TfjsWeightsGroup } from './types.js';
@@ -211,6 +211,8 @@ function slice(shards: ModelFile[], starts: number[], offset: number, len: numbe
 /**
  * Writes a param set as a tfjs layers model: `model.json` (a Keras Sequential topology built from
  * `arch`, loadable by tf.loadLayersModel) and `group1-shardKofN.bin` shards of at most `shardBytes`.
+ * A graph architecture (batch norm, residual sums) gets no topology — Keras has no layer for the
+ * option-A shortcut — only the weights and the architecture's name, which weightmark's readers need.
  * @throws Error when the set lacks a tensor the architecture needs or a shape differs.
  */
 export function writeTfjs(set: ParamSet, arch: Architecture, opts: { shardBytes?: number } = {}): ModelFile[] {
@@ -238,10 +240,9 @@ export function writeTfjs(set: ParamSet, arch: Architecture, opts: { shardBytes?
     shards.push({ name: `group1-shard${k + 1}of${n}.bin`, bytes: all.subarray(k * shardBytes, Math.min(total, (k + 1) * shardBytes)) });
   }
   const modelJson = {
-    format: 'layers-model',
+    ...(isChain(arch) ? { format: 'layers-model', modelTopology: kerasTopology(arch) } : {}),
     generatedBy: 'weightmark',
     convertedBy: null,
-    modelTopology: kerasTopology(arch),
     userDefinedMetadata: { weightmark: { arch: arch.name } },
     weightsManifest: [{ paths: shards.map((s) => s.name), weights: ordered.map((t) => ({ name: t.name, shape: [...t.shape], dtype: 'float32' })) }],
   };
@@ -257,7 +258,7 @@ export function kerasTopology(arch: Architecture): Record<string, unknown> {
   };
   let pools = 0;
   let flattens = 0;
-  const layers = arch.layers.map((layer, i) => {
+  const layers = chainLayers(arch, 'The Keras Sequential topology').map((layer, i) => {
     const first = i === 0 ? { batch_input_shape: [null, ...arch.inputShape] } : {};
     switch (layer.type) {
       case 'conv2d':

@@ -4,6 +4,7 @@
  */
 import type { Task, TaskResult, JobProgress } from '../service/ports.js';
 import type { ParamSet } from '../core/paramSet.js';
+import type { DatasetName } from '../data/datasets.js';
 
 const abort = new AbortController();
 const send = (m: unknown, then?: () => void): void => {
@@ -46,7 +47,7 @@ async function run(task: Task): Promise<TaskResult> {
     if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
     const r = await trainModel({
       arch: arch.name,
-      dataset: task.dataset as 'mnist',
+      dataset: task.dataset as DatasetName,
       strategy: task.strategy,
       ...(task.strategy !== 'none' && task.commitment ? { plan: committedTraining(task.commitment, init, task.keyId) } : {}),
       init,
@@ -67,6 +68,7 @@ async function run(task: Task): Promise<TaskResult> {
   const { embedRelease } = await import('../training/release.js');
   const r = await embedRelease(task.ownerModel, task.ownerKey, {
     licensee: task.licensee,
+    dataset: task.dataset as DatasetName,
     strategy: task.strategy,
     epochs: task.epochs,
     commitment: task.commitment,

@@ -11,7 +11,7 @@ import { newId, type Actor, type ServiceContext } from './context.js';
 import { newJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey, sealKey, storeMadeModel } from './models.js';
 import { newCommitment } from './commitments.js';
-import { jobCommitment } from './training.js';
+import { checkDatasetFits, jobCommitment } from './training.js';
 import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
 
 export interface ReleaseRequest {
@@ -31,6 +31,7 @@ export async function createRelease(ctx: ServiceContext, actor: Actor, modelId: 
   if (!model.arch || !ctx.engines.knownArchitecture(model.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `model '${modelId}' has architecture '${model.arch ?? 'unknown'}'; releases need one of ${ctx.engines.architectures().join(', ')}`);
   }
+  if (req.dataset) checkDatasetFits(model.arch, req.dataset);
   const now = new Date().toISOString();
   const job = newJob(actor, 'release', { modelId, ...req }, now);
   const release: ReleaseRecord = {

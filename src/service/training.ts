@@ -11,6 +11,8 @@ import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
 import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
 import { TaskCancelled } from './ports.js';
+import { getArchitecture } from '../core/architectures.js';
+import { datasetNames, datasetShapes, type DatasetName } from '../data/datasets.js';
 
 export interface TrainRequest {
   name?: string;
@@ -32,6 +34,7 @@ export async function startTraining(ctx: ServiceContext, actor: Actor, req: Trai
   if (!ctx.engines.knownArchitecture(req.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${req.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
+  checkDatasetFits(req.arch, req.dataset);
   if (req.initModelId) await getModel(ctx, req.initModelId);
   const job = newJob(actor, 'train', { ...req });
   // The key is committed now, before any weight exists: its digest is signed and chained into the audit log.
@@ -44,6 +47,16 @@ export async function startTraining(ctx: ServiceContext, actor: Actor, req: Trai
   });
   ctx.jobs.enqueue(job.id);
   return { ...job, input };
+}
+
+/** @throws AppError WM_ERR_DATASET_MISMATCH when the dataset's images are not the architecture's input. */
+export function checkDatasetFits(archName: string, dataset: string): void {
+  const shape = datasetShapes[dataset as DatasetName];
+  const input = getArchitecture(archName).inputShape;
+  if (shape && shape.join('x') !== input.join('x')) {
+    const fitting = datasetNames.filter((d) => datasetShapes[d].join('x') === input.join('x'));
+    throw new AppError('WM_ERR_DATASET_MISMATCH', `${archName} takes ${input.join('x')} inputs; ${dataset} has ${shape.join('x')} images. Datasets that fit: ${fitting.join(', ')}`);
+  }
 }
 
 /** The commitment a job recorded at submission. @throws when it is missing. */

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
 import { initBackend, type BackendPreference } from './backend.js';
-import { lossAndGradients, predictLogits } from './forward.js';
+import { lossAndGradients, predictLogits } from './graph.js';
 import { softmaxCrossEntropy } from './ops.js';
 
 export interface Batch {
@@ -17,6 +17,10 @@ export interface Batch {
   readonly x: Float32Array;
   readonly y: Uint8Array;
   readonly n: number;
+  /** Seeds dropout's masks for this step (a hash of it, the layer and the sample's place in the batch). */
+  readonly seed?: number;
+  /** Place of sample 0 in the step's whole batch, when this is a data-parallel worker's shard. */
+  readonly offset?: number;
 }
 
 export interface LossAndGrads {
@@ -122,7 +126,7 @@ export async function createLocalEngine(arch: Architecture, backend: BackendPref
         const labels = batch.y.subarray(0, batch.n);
         for (const params of paramsList) {
           tf.tidy(() => {
-            const r = lossAndGradients(arch, upload(params), x, labels, inputCols);
+            const r = lossAndGradients(arch, upload(params), x, labels, { inputCols, seed: batch.seed ?? 0, sampleOffset: batch.offset ?? 0 });
             out.push({ loss: r.loss, correct: r.correct, grads: r.grads.map((g) => g.dataSync() as Float32Array) });
           });
         }

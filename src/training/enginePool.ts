@@ -211,7 +211,7 @@ export async function createPoolEngine(arch: Architecture, threads: number, back
     const { arena: buf, offsets } = arena.write(paramsList);
     const plans = planTasks(paramsList.length, batch.n, workers.length);
     // slice, not subarray: posting a view would clone its whole underlying buffer.
-    const shared = { x: batch.x.slice(0, batch.n * per), y: batch.y.slice(0, batch.n), n: batch.n };
+    const shared = { x: batch.x.slice(0, batch.n * per), y: batch.y.slice(0, batch.n), n: batch.n, seed: batch.seed ?? 0 };
     const replies = await Promise.all(plans.map((tasks, i) => workers[i]!.request({ kind: 'grads', arena: buf, offsets, lengths: arena.lengths, batch: shared, tasks })));
     const results = replies.map((r) => (r as Extract<PoolReply, { kind: 'grads' }>).results);
     return combine(paramsList.length, batch.n, plans, results);

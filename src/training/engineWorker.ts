@@ -30,7 +30,7 @@ function handle(engine: LocalEngine, req: PoolRequest): PoolReply {
     const results: LossAndGrads[] = new Array<LossAndGrads>(req.tasks.length);
     for (const members of groups.values()) {
       const { start, n } = req.tasks[members[0]!]!;
-      const batch = { x: x.subarray(start * perSample, (start + n) * perSample), y: y.subarray(start, start + n), n };
+      const batch = { x: x.subarray(start * perSample, (start + n) * perSample), y: y.subarray(start, start + n), n, seed: req.batch.seed ?? 0, offset: start };
       engine.lossAndGradsManySync(members.map((i) => vectors[req.tasks[i]!.vector]!), batch).forEach((r, j) => (results[members[j]!] = r));
     }
     return { id: req.id, kind: 'grads', results };

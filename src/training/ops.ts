@@ -8,13 +8,13 @@
  * explicitly transposed operands, because matMul's transposeA/transposeB flags cost 10x.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Activation } from '../core/architectures.js';
+import type { Activation, Padding } from '../core/architectures.js';
 import { convGeometry, runEngineKernel } from './wasmKernels.js';
 
 export interface ConvSpec {
   readonly kernel: number;
   readonly stride: number;
-  readonly padding: 'valid' | 'same';
+  readonly padding: Padding;
   readonly activation: Activation;
 }
 
@@ -22,12 +22,12 @@ export interface ParamGrads {
   /** Gradient w.r.t. the layer input; absent when the caller said it needs none (first layers). */
   readonly dx?: tf.Tensor;
   readonly dKernel: tf.Tensor;
-  readonly dBias: tf.Tensor1D;
+  readonly dBias?: tf.Tensor1D;
 }
 
-/** conv2d + bias (+ ReLU) in one XNNPACK call. */
-export function convForward(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, spec: ConvSpec): tf.Tensor4D {
-  return tf.fused.conv2d({ x, filter: kernel, bias, strides: spec.stride, pad: spec.padding, activation: spec.activation === 'relu' ? 'relu' : 'linear' });
+/** conv2d (+ bias) (+ ReLU) in one XNNPACK call. */
+export function convForward(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | undefined, spec: ConvSpec): tf.Tensor4D {
+  return tf.fused.conv2d({ x, filter: kernel, ...(bias ? { bias } : {}), strides: spec.stride, pad: spec.padding, activation: spec.activation === 'relu' ? 'relu' : 'linear' });
 }
 
 /**
@@ -45,25 +45,59 @@ export function convBackward(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, ke
 
 /** Gradients w.r.t. the pre-activation output z, in the layouts the products need. */
 export interface PreActivationGrads {
-  /** [m, outC]; needed only for dx. */
+  /** [m, outC]; needed for dx, and by the convolution route (gradsByConv). */
   readonly dz?: tf.Tensor2D;
-  /** [outC, m]. */
-  readonly dzT: tf.Tensor2D;
-  readonly dBias: tf.Tensor1D;
+  /** [outC, m]; needed by the im2col route. */
+  readonly dzT?: tf.Tensor2D;
+  readonly dBias?: tf.Tensor1D;
+}
+
+/**
+ * Whether a conv's gradients go the convolution route (convGradsByConv) rather than im2col and
+ * matrix products: for stride-1 convs with explicit (PyTorch) padding, the layers of the CIFAR nets.
+ * Their im2col buffers are k²·C times the activation (37 MB per ResNet-32 stage-1 layer at batch 64),
+ * and filling fresh memory that size costs more here than the products; XNNPACK's convolutions need
+ * no such buffer. TensorFlow-padded convs (LeNet5) keep the route their committed results came from.
+ */
+export function gradsByConv(spec: ConvSpec): boolean {
+  return typeof spec.padding === 'number' && spec.stride === 1 && spec.kernel > 1;
+}
+
+/**
+ * dW[kh,kw,ci,co] = Σ x_pad[n, oh+kh, ow+kw, ci]·dz[n, oh, ow, co]: a convolution of x with the batch
+ * as channels ([C, H, W, N]) by dz as the filter ([H', W', N, C']); dx = dz convolved with the kernel
+ * flipped in space and transposed in channels, padded by k − 1 − p.
+ */
+function convGradsByConv(dz: tf.Tensor, x: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean, dBias: tf.Tensor1D | undefined): ParamGrads {
+  const p = spec.padding as number;
+  const [n, h, w] = x.shape;
+  const outC = kernel.shape[3];
+  const dz4 = dz.reshape([n, h + 2 * p - spec.kernel + 1, w + 2 * p - spec.kernel + 1, outC]) as tf.Tensor4D;
+  const pads = (q: number) => [[0, 0], [q, q], [q, q], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+  const byChannel = tf.conv2d(tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(dz4, [1, 2, 0, 3]) as tf.Tensor4D, 1, pads(p));
+  const dKernel = tf.transpose(byChannel, [1, 2, 0, 3]);
+  if (!needDx) return { dKernel, dBias };
+  const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  return { dx: tf.conv2d(dz4, flipped, 1, pads(spec.kernel - 1 - p)), dKernel, dBias };
 }
 
 /** `colsCache` memoises im2col(x) by x (kept out of the enclosing tidy; its owner disposes it). */
 export function convGradsFromDz(g: PreActivationGrads, x: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean, colsCache?: Map<tf.Tensor, tf.Tensor2D>): ParamGrads {
+  if (gradsByConv(spec)) {
+    const dz = g.dz ?? (runEngineKernel('WmTranspose2D', [g.dzT!])[0] as tf.Tensor2D);
+    return convGradsByConv(dz, x, kernel, spec, needDx, g.dBias);
+  }
   const geometry = convGeometry(x.shape, spec.kernel, spec.stride, spec.padding);
   let cols = colsCache?.get(x);
   if (!cols) {
     cols = runEngineKernel('WmIm2Col', [x], { geometry })[0] as tf.Tensor2D;
     if (colsCache) colsCache.set(x, tf.keep(cols));
   }
-  const [dKernel] = runEngineKernel('WmTranspose2D', [tf.matMul(g.dzT, cols)], { shape: kernel.shape });
+  const dzT = g.dzT ?? (runEngineKernel('WmTranspose2D', [g.dz!])[0] as tf.Tensor2D);
+  const [dKernel] = runEngineKernel('WmTranspose2D', [tf.matMul(dzT, cols)], { shape: kernel.shape });
   if (!needDx) return { dKernel: dKernel!, dBias: g.dBias };
   if (!g.dz) throw new Error('convGradsFromDz: the input gradient needs dz; it was not computed.');
-  const [outC] = g.dzT.shape;
+  const outC = kernel.shape[3];
   const [wT] = runEngineKernel('WmTranspose2D', [kernel.reshape([kernel.size / outC, outC])]) as [tf.Tensor2D];
   const [dx] = runEngineKernel('WmCol2Im', [tf.matMul(g.dz, wT)], { geometry });
   return { dx: dx!, dKernel: dKernel!, dBias: g.dBias };

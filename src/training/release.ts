@@ -6,9 +6,12 @@ import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { committedTraining } from './committedKey.js';
 import { trainModel, type TrainOptions, type TrainResult } from './train.js';
+import type { DatasetName } from '../data/datasets.js';
 
 export interface ReleaseOptions {
   readonly licensee: string;
+  /** The owner's training data (its shape must be the architecture's); default MNIST. */
+  readonly dataset?: DatasetName;
   readonly strategy?: Strategy;
   /** Fine-tuning budget: a fraction of an epoch is enough to heal the accuracy the new key costs. */
   readonly epochs?: number;
@@ -42,7 +45,7 @@ export async function embedRelease(ownerModel: ParamSet, ownerKey: WatermarkKey,
   const start = embedValues(ownerModel, ownerKey);
   const strategy = opts.strategy && opts.strategy !== 'none' ? opts.strategy : defaults.release.strategy;
   const result = await trainModel({
-    arch, strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'constant',
+    arch, ...(opts.dataset ? { dataset: opts.dataset } : {}), strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'constant',
     epochs: opts.epochs ?? defaults.release.epochs,
     limit: opts.limit ?? defaults.release.limit,
     lr: opts.lr ?? defaults.release.lr,

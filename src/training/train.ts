@@ -1,10 +1,10 @@
-import { getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
+import { activationShapes, getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
 import { defaults, type Strategy } from '../core/config.js';
 import { LockedSgd, delveDirection, gaussianSource, makeReplica, mergeLocks, resolveLocks, type DelveDirection, type Lock } from '../core/locking.js';
 import { materializeKey, type KeyPlan } from '../core/keyPlan.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
-import { gatherBatch, loadDataset, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
+import { gatherBatch, loadDataset, seededUniform, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
 import { createGradientEngine, type GradientEngine } from './engine.js';
 import { initParams } from '../core/init.js';
 
@@ -76,7 +76,29 @@ export interface TrainOptions {
   /** Called every `checkpointEvery` steps with the current weights (read-only views). */
   readonly onCheckpoint?: (globalStep: number, params: ParamSet) => void;
   readonly checkpointEvery?: number;
+  /** Continue a run from the state an earlier call handed to onEpochEnd (same options otherwise). */
+  readonly resume?: TrainState;
+  /** Called after each epoch with everything a resumed run needs; awaited before the next epoch starts. */
+  readonly onEpochEnd?: (state: TrainState) => void | Promise<void>;
   readonly signal?: AbortSignal;
+}
+
+/**
+ * A run between two epochs. Shuffling, augmentation and dropout are functions of (seed, epoch, step),
+ * so with the weights, the momentum, the key drawn so far and the count of delve's noise draws a
+ * resumed run takes the same steps as an uninterrupted one.
+ */
+export interface TrainState {
+  /** Epochs completed. */
+  readonly epoch: number;
+  readonly params: readonly Float32Array[];
+  readonly velocity: readonly Float32Array[];
+  readonly history: readonly EpochRecord[];
+  readonly samplesSeen: number;
+  readonly seconds: number;
+  readonly noiseDraws: number;
+  /** The weights from before the planned key was drawn; present once it has been (its values are then locked in `params`). */
+  readonly anchor?: ParamSet;
 }
 
 export interface TrainResult {
@@ -130,6 +152,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const datasetName = opts.dataset ?? 'mnist';
   const train = opts.trainData ?? loadDataset(datasetName, 'train', opts.limit !== undefined ? { limit: opts.limit } : {});
   const test = opts.testData ?? loadDataset(datasetName, 'test', opts.testLimit !== undefined ? { limit: opts.testLimit } : {});
+  if (train.shape.join('x') !== arch.inputShape.join('x')) {
+    throw new Error(`${arch.name} takes ${arch.inputShape.join('x')} inputs; ${train.name} has ${train.shape.join('x')} images (pick a dataset of that shape)`);
+  }
   if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new Error(`epochs must be a non-negative integer, got ${opts.epochs}`);
   const batchSize = opts.batchSize ?? defaults.training.batchSize;
   const baseLr = opts.lr ?? defaults.training.lr;
@@ -148,27 +173,40 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     direction: opts.delve?.direction ?? defaults.delve.direction,
   };
 
-  const params = opts.init ? paramsFromInit(arch, opts.init) : initParams(arch, seed);
+  const resume = opts.resume;
+  const params = resume ? resume.params.map((p) => new Float32Array(p)) : opts.init ? paramsFromInit(arch, opts.init) : initParams(arch, seed);
   const frozen = (opts.frozen ?? []).map((name) => {
     const i = specs.findIndex((s) => s.name === name);
     if (i < 0) throw new Error(`Cannot freeze '${name}': ${arch.name} has no such tensor (it has ${specs.map((s) => s.name).join(', ')})`);
     return i;
   });
+  // Batch norm's running statistics follow the batches (updateNorms), not the optimiser.
+  specs.forEach((s, i) => !s.trainable && frozen.push(i));
+  const norms = batchNorms(arch);
   const sgd = new LockedSgd(params, locks, {
     momentum: opts.momentum ?? defaults.training.momentum,
     weightDecay: opts.weightDecay ?? defaults.training.weightDecay,
     frozen,
   });
   const engine = opts.engine ?? (await createGradientEngine(arch, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }));
-  const gauss = gaussianSource(seed ^ 0x5eed);
+  if (resume) sgd.restoreVelocities(resume.velocity);
+  const source = gaussianSource(seed ^ 0x5eed);
+  let noiseDraws = 0;
+  const gauss = (): number => (noiseDraws++, source());
+  for (let i = 0; i < (resume?.noiseDraws ?? 0); i++) gauss();
   const stepsPerEpoch = Math.ceil(train.n / batchSize);
   const totalSteps = stepsPerEpoch * opts.epochs;
-  const history: EpochRecord[] = [];
-  const started = performance.now();
-  let globalStep = 0;
-  let samplesSeen = 0;
-  let planned: WatermarkKey | undefined;
-  let anchor: ParamSet | undefined;
+  const history: EpochRecord[] = [...(resume?.history ?? [])];
+  const firstEpoch = (resume?.epoch ?? 0) + 1;
+  if (resume && !(Number.isInteger(resume.epoch) && resume.epoch >= 0 && resume.epoch <= opts.epochs)) throw new Error(`Cannot resume after epoch ${resume.epoch} of a ${opts.epochs}-epoch run`);
+  // Time already spent before a resume counts, so rates and totals cover the whole run.
+  const started = performance.now() - (resume?.seconds ?? 0) * 1000;
+  let globalStep = (firstEpoch - 1) * stepsPerEpoch;
+  let samplesSeen = resume?.samplesSeen ?? 0;
+  let anchor: ParamSet | undefined = resume?.anchor;
+  // A resumed run's key: the plan's positions, the values its weights hold there (they are locked).
+  let planned: WatermarkKey | undefined = anchor && opts.plan ? lockedKey(opts.plan, arch, params) : undefined;
+  const samplesAtStart = samplesSeen;
   const lockStep = opts.plan ? Math.min(Math.round(opts.plan.at * totalSteps), Math.max(0, totalSteps - 1)) : -1;
   const redrawSteps = new Set(
     (opts.plan?.redrawAt ?? defaults.key.redrawAt)
@@ -188,9 +226,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     anchor = { arch: arch.name, tensors: toParamSet(arch, params).tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) })) };
     draw();
   };
+  if (planned) {
+    sgd.setLocks(mergeLocks(givenLocks, resolveLocks(planned, specs)));
+    locks = [...sgd.locked];
+  }
+  const resumedAt = performance.now();
   try {
     if (opts.plan && totalSteps === 0) materialize();
-    for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch <= opts.epochs; epoch++) {
       const epochStart = performance.now();
       const order = shuffledIndices(train.n, seed * 1000 + epoch);
       let lossSum = 0;
@@ -203,7 +246,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         if (opts.signal?.aborted) throw new TrainingCancelled();
         if (globalStep === lockStep) materialize();
         else if (redrawSteps.has(globalStep)) draw();
-        const batch = gatherBatch(train, order, step * batchSize, Math.min(train.n, (step + 1) * batchSize));
+        const stepSeed = (Math.imul(seed, 0x9e3779b1) + globalStep) >>> 0;
+        const batch = { ...gatherBatch(train, order, step * batchSize, Math.min(train.n, (step + 1) * batchSize), seededUniform(stepSeed ^ 0xa5a5a5a5)), seed: stepSeed };
         const lr = opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * globalStep) / Math.max(1, totalSteps)));
         let grads: Float32Array[];
         let loss: number;
@@ -211,12 +255,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         if (opts.strategy === 'delve' && locks.length > 0 && delve.replicas > 0 && delve.lambda !== 0) {
           const replicas = Array.from({ length: delve.replicas }, () => makeReplica(params, locks, delve.sigma, gauss));
           const [model, ...reps] = await engine.lossAndGradsMany([params, ...replicas], batch);
+          updateNorms(norms, params, model!.grads, batch.n);
           const pushing = reps.filter((r) => r.loss - model!.loss < delve.margin).map((r) => r.grads);
           grads = delveDirection(model!.grads, pushing, (delve.lambda * pushing.length) / delve.replicas, locks, delve.direction);
           loss = model!.loss;
           right = model!.correct;
         } else {
           const res = await engine.lossAndGrads(params, batch);
+          updateNorms(norms, params, res.grads, batch.n);
           grads = res.grads;
           loss = res.loss;
           right = res.correct;
@@ -230,8 +276,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         correct += right;
         if (opts.onCheckpoint && opts.checkpointEvery && globalStep % opts.checkpointEvery === 0) opts.onCheckpoint(globalStep, toParamSet(arch, params));
         if (opts.onProgress) {
-          const elapsed = (performance.now() - started) / 1000;
-          const rate = samplesSeen / Math.max(elapsed, 1e-9);
+          const rate = (samplesSeen - samplesAtStart) / Math.max((performance.now() - resumedAt) / 1000, 1e-9);
           opts.onProgress({
             epoch, epochs: opts.epochs, step: step + 1, stepsPerEpoch,
             loss: lossSum / seen, accuracy: correct / seen, samplesPerSec: rate,
@@ -241,6 +286,10 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       }
       const evalRes = await engine.evaluate(params, { x: test.x, y: test.y, n: test.n });
       history.push({ epoch, loss: lossSum / seen, trainAccuracy: correct / seen, testAccuracy: evalRes.accuracy, seconds: (performance.now() - epochStart) / 1000 });
+      await opts.onEpochEnd?.({
+        epoch, params, velocity: sgd.velocities, history: [...history], samplesSeen, seconds: (performance.now() - started) / 1000, noiseDraws,
+        ...(anchor ? { anchor } : {}),
+      });
     }
     const testAccuracy = history.length > 0 ? history[history.length - 1]!.testAccuracy : (await engine.evaluate(params, { x: test.x, y: test.y, n: test.n })).accuracy;
     const seconds = (performance.now() - started) / 1000;
@@ -249,3 +298,51 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     if (!opts.engine) await engine.dispose();
   }
 }
+
+interface NormSlots {
+  readonly mean: number;
+  readonly variance: number;
+  readonly momentum: number;
+  /** Values per channel per sample (h·w): the batch variance is unbiased over n·h·w of them, as PyTorch's. */
+  readonly perSample: number;
+}
+
+function batchNorms(arch: Architecture): NormSlots[] {
+  const specs = paramSpecs(arch);
+  const shapes = activationShapes(arch);
+  const out: NormSlots[] = [];
+  arch.layers.forEach((l, i) => {
+    if (l.type !== 'batchNorm') return;
+    const shape = shapes[i]!;
+    const mean = specs.findIndex((s) => s.layer === l.name && s.role === 'movingMean');
+    out.push({ mean, variance: mean + 1, momentum: l.momentum, perSample: shape.slice(0, -1).reduce((a, b) => a * b, 1) });
+  });
+  return out;
+}
+
+/** Running statistics from the batch's (the engine returns mean and mean of squares in their slots). */
+function updateNorms(norms: readonly NormSlots[], params: Float32Array[], stats: readonly Float32Array[], n: number): void {
+  for (const s of norms) {
+    const mean = stats[s.mean]!;
+    const meanSq = stats[s.variance]!;
+    const runMean = params[s.mean]!;
+    const runVar = params[s.variance]!;
+    const m = n * s.perSample;
+    const unbias = m > 1 ? m / (m - 1) : 1;
+    for (let c = 0; c < mean.length; c++) {
+      const variance = Math.max(meanSq[c]! - mean[c]! * mean[c]!, 0) * unbias;
+      runMean[c] = s.momentum * runMean[c]! + (1 - s.momentum) * mean[c]!;
+      runVar[c] = s.momentum * runVar[c]! + (1 - s.momentum) * variance;
+    }
+  }
+}
+
+/** The planned key as a model holds it: materialised, then each value read back from the locked weights. */
+function lockedKey(p: NonNullable<TrainOptions['plan']>, arch: Architecture, params: readonly Float32Array[]): WatermarkKey {
+  const set = toParamSet(arch, params);
+  const key = materializeKey(p.plan, set, { id: p.id, arch: arch.name, ...(p.commitment ? { commitment: p.commitment } : {}) });
+  const index = new Map(set.tensors.map((t, i) => [t.name, i]));
+  const data = key.tensors.map((t) => params[index.get(t.name)!]!);
+  return { ...key, values: key.values.map((_, i) => data[key.tensorIndex[i]!]![key.flatIndex[i]!]!) };
+}
+

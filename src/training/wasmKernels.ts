@@ -11,6 +11,8 @@
  * backends they go through readSync/write.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { Padding } from '../core/architectures.js';
+import { graphKernels, transposeInto } from './graphKernels.js';
 
 type Values = Float32Array | Int32Array;
 type Attrs = Record<string, unknown>;
@@ -18,7 +20,7 @@ interface OutSpec {
   readonly shape: number[];
   readonly dtype: 'float32' | 'int32';
 }
-interface JsKernel {
+export interface JsKernel {
   readonly name: string;
   outputs(inputs: readonly tf.TensorInfo[], attrs: Attrs): OutSpec[];
   compute(ins: readonly Values[], outs: readonly Values[], inputs: readonly tf.TensorInfo[], attrs: Attrs): void;
@@ -68,9 +70,17 @@ export interface ConvGeometry {
   readonly outW: number;
 }
 
-/** TensorFlow's padding rules ('same': out = ceil(in/stride), the odd pixel of padding at the bottom/right). */
-export function convGeometry(xShape: readonly number[], k: number, stride: number, padding: 'valid' | 'same'): ConvGeometry {
+/**
+ * TensorFlow's padding rules ('same': out = ceil(in/stride), the odd pixel of padding at the
+ * bottom/right); a number pads every side by that much, as PyTorch does.
+ */
+export function convGeometry(xShape: readonly number[], k: number, stride: number, padding: Padding): ConvGeometry {
   const [n, inH, inW, inC] = xShape as [number, number, number, number];
+  if (typeof padding === 'number') {
+    const outH = Math.floor((inH + 2 * padding - k) / stride) + 1;
+    const outW = Math.floor((inW + 2 * padding - k) / stride) + 1;
+    return { n, inH, inW, inC, k, stride, padTop: padding, padLeft: padding, outH, outW };
+  }
   if (padding === 'valid') {
     return { n, inH, inW, inC, k, stride, padTop: 0, padLeft: 0, outH: Math.floor((inH - k) / stride) + 1, outW: Math.floor((inW - k) / stride) + 1 };
   }
@@ -246,25 +256,14 @@ const reluBackward: JsKernel = {
     const dzv = dz as Float32Array;
     const dtv = dzT as Float32Array;
     const sums = new Float64Array(c);
-    for (let i = 0; i < m * c; i++) {
-      const v = relu && !(yv[i]! > 0) ? 0 : dyv[i]!;
-      dzv[i] = v;
-    }
-    // The transpose in row blocks that stay in cache, so each channel's writes are contiguous runs.
-    const B = 64;
-    for (let r0 = 0; r0 < m; r0 += B) {
-      const r1 = Math.min(m, r0 + B);
-      for (let ch = 0; ch < c; ch++) {
-        let s = 0;
-        let dst = ch * m + r0;
-        for (let r = r0; r < r1; r++) {
-          const v = dzv[r * c + ch]!;
-          dtv[dst++] = v;
-          s += v;
-        }
-        sums[ch]! += s;
+    for (let r = 0, o = 0; r < m; r++) {
+      for (let ch = 0; ch < c; ch++, o++) {
+        const v = relu && !(yv[o]! > 0) ? 0 : dyv[o]!;
+        dzv[o] = v;
+        sums[ch]! += v;
       }
     }
+    transposeInto(dzv, dtv, m, c);
     (db as Float32Array).set(sums);
   },
 };
@@ -356,7 +355,7 @@ const transpose2d: JsKernel = {
   },
 };
 
-const jsKernels: readonly JsKernel[] = [im2col, col2im, maxPool, maxPoolGrad, reluBackward, poolReluBackward, transpose2d];
+const jsKernels: readonly JsKernel[] = [im2col, col2im, maxPool, maxPoolGrad, reluBackward, poolReluBackward, transpose2d, ...graphKernels];
 
 /**
  * The missing wasm gradient of tf.conv2d w.r.t. its filter, so plain tf.conv2d models (and tf.layers)

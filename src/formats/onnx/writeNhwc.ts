@@ -8,7 +8,7 @@
  * kernels are stored HWIO and turned into OIHW by a Transpose node that onnxruntime folds into a
  * constant when the session is created.
  */
-import type { Architecture, Conv2dLayer, DenseLayer, Layer, MaxPoolLayer } from '../../core/architectures.js';
+import { chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer, type MaxPoolLayer } from '../../core/architectures.js';
 import type { ParamTensor } from '../../core/paramSet.js';
 import { GraphBuilder, type AttributeValue } from './graph.js';
 
@@ -36,7 +36,8 @@ export function activation(g: GraphBuilder, value: string, kind: 'relu' | 'none'
 
 /** Conv attributes shared by both graphs: TensorFlow's 'same' pads the extra row/column at the end. */
 export function convAttributes(layer: Conv2dLayer): Record<string, AttributeValue> {
-  const padding: Record<string, AttributeValue> = layer.padding === 'same' ? { auto_pad: 'SAME_UPPER' } : { pads: [0, 0, 0, 0] };
+  const pad = typeof layer.padding === 'number' ? layer.padding : 0;
+  const padding: Record<string, AttributeValue> = layer.padding === 'same' ? { auto_pad: 'SAME_UPPER' } : { pads: [pad, pad, pad, pad] };
   return { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride], ...padding };
 }
 
@@ -72,7 +73,7 @@ function dense(g: GraphBuilder, layer: DenseLayer, at: Cursor, params: Params): 
   return { value: activation(g, y, layer.activation), layout: 'flat' };
 }
 
-function emit(g: GraphBuilder, layer: Layer, at: Cursor, params: Params): Cursor {
+function emit(g: GraphBuilder, layer: ChainLayer, at: Cursor, params: Params): Cursor {
   switch (layer.type) {
     case 'conv2d': return conv2d(g, layer, at, params);
     case 'maxPool': return { value: g.node('MaxPool', [nchw(g, at)], poolAttributes(layer)), layout: 'nchw' };
@@ -84,6 +85,6 @@ function emit(g: GraphBuilder, layer: Layer, at: Cursor, params: Params): Cursor
 /** Emits the layers from graph input `input` (NHWC); returns the value holding the logits. */
 export function emitNhwcGraph(g: GraphBuilder, arch: Architecture, input: string, params: Params): string {
   let at: Cursor = { value: input, layout: 'nhwc' };
-  for (const layer of arch.layers) at = emit(g, layer, at, params);
+  for (const layer of chainLayers(arch, 'The ONNX writer')) at = emit(g, layer, at, params);
   return at.value;
 }

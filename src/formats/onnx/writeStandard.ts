@@ -4,7 +4,7 @@
  * of the NCHW activation (CHW order, as torch.flatten); Gemm with weight [out, in] and transB = 1 (as
  * nn.Linear). The values come from the canonical param set through layout.ts (exact permutations).
  */
-import type { Architecture, Conv2dLayer, DenseLayer, Layer } from '../../core/architectures.js';
+import { chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer } from '../../core/architectures.js';
 import type { ParamTensor } from '../../core/paramSet.js';
 import { GraphBuilder } from './graph.js';
 import { standardSpecs, toStandard, type StandardSpec } from './layout.js';
@@ -43,7 +43,7 @@ function dense(g: GraphBuilder, layer: DenseLayer, at: Cursor, src: Sources): Cu
   return { value: activation(g, y, layer.activation), layout: 'flat' };
 }
 
-function emit(g: GraphBuilder, layer: Layer, at: Cursor, src: Sources): Cursor {
+function emit(g: GraphBuilder, layer: ChainLayer, at: Cursor, src: Sources): Cursor {
   switch (layer.type) {
     case 'conv2d': return conv2d(g, layer, at, src);
     case 'maxPool':
@@ -59,6 +59,6 @@ function emit(g: GraphBuilder, layer: Layer, at: Cursor, src: Sources): Cursor {
 export function emitStandardGraph(g: GraphBuilder, arch: Architecture, input: string, params: ReadonlyMap<string, ParamTensor>): string {
   const specs = new Map(standardSpecs(arch).map((s) => [s.canonical.name, s] as const));
   let at: Cursor = { value: input, layout: 'nchw' };
-  for (const layer of arch.layers) at = emit(g, layer, at, { params, specs });
+  for (const layer of chainLayers(arch, 'The ONNX writer')) at = emit(g, layer, at, { params, specs });
   return at.value;
 }
