@@ -20,6 +20,7 @@ import { lastSeenEventId, streamJobEvents } from './jobEventStream.js';
 import { TICKET_TTL_MS, TicketLimitError, type EventTickets } from './eventTickets.js';
 import { filesOf, readParts, suspectBuffers } from './uploads.js';
 import { takeVerifyQuota } from '../service/verifyGate.js';
+import { markFor } from '../service/verificationMark.js';
 import type { DownloadFormat, ModelFileIn } from '../service/ports.js';
 
 export type Handler = (req: Request, res: Response) => Promise<void> | void;
@@ -170,7 +171,8 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
         await takeVerifyQuota(ctx, actor(res));
         files = readParts(req, 'file', ctx.config, suspectBuffers);
         const v = await verifications.verifySuspect(ctx, actor(res), { files, ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
-        res.status(201).location(`/v1/verifications/${v.id}`).json(verifications.verificationView(actor(res), v));
+        const mark = await markFor(ctx, actor(res), files, v.report as verifications.VerificationReport);
+        res.status(201).location(`/v1/verifications/${v.id}`).json({ ...verifications.verificationView(actor(res), v), ...(mark ? { mark } : {}) });
       } finally {
         permit.release();
         // The verification is over (its worker has answered or died): no view on the suspect remains.

@@ -10,7 +10,14 @@ function chainView(check) {
     check.firstBroken ? h('p', { class: 'error' }, `First entry that does not fit: #${check.firstBroken.seq} — ${check.firstBroken.reason}`) : null);
 }
 
-const details = (d) => h('code', { class: 'details' }, JSON.stringify(d));
+/** An entry's details, one `field: value` per line, long values (JWS, digests) cut; the whole JSON on hover. */
+function details(d) {
+  const cut = (v) => {
+    const text = typeof v === 'string' ? v : JSON.stringify(v);
+    return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+  };
+  return h('code', { class: 'details', title: JSON.stringify(d, null, 1) }, Object.entries(d).map(([k, v]) => `${k}: ${cut(v)}`).join('\n'));
+}
 
 export async function auditPage(view, page) {
   const status = h('div', {});

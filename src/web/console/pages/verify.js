@@ -2,7 +2,8 @@
 // them to — the per-layer evidence and a picture key's mark drawn from the suspect beside the original.
 import { h, table, field, section, when, short, badge, problemBox } from '../dom.js';
 
-const exp10 = (log10p) => (log10p <= -38 ? '< 1e-38' : `1e${log10p.toFixed(1)}`);
+/** A p-value from its log10: plain when it is not small, else as a power of ten. */
+const pValue = (log10p) => (log10p <= -38 ? '< 1e-38' : log10p > -3 ? (10 ** log10p).toPrecision(2) : `1e${log10p.toFixed(1)}`);
 
 function verdictView(v) {
   const matched = v.decision === 'match';
@@ -28,7 +29,7 @@ function evidenceView(report) {
       { label: 'Licensee', cell: (c) => c.licensee || '—' },
       { label: 'Decision', cell: (c) => badge(c.decision) },
       { label: 'r', cell: (c) => (c.r === null ? '—' : c.r.toFixed(3)) },
-      { label: 'p', cell: (c) => exp10(c.log10p) },
+      { label: 'p', cell: (c) => pValue(c.log10p) },
       { label: 'Alignment', cell: (c) => c.alignment || '—' },
     ], report.candidates),
     best ? h('h3', {}, `Per layer, best key (${best.kind}${best.licensee ? `: ${best.licensee}` : ''})`) : null,
@@ -36,7 +37,7 @@ function evidenceView(report) {
       { label: 'Layer', cell: (l) => l.layer },
       { label: 'Positions', cell: (l) => l.n },
       { label: 'r', cell: (l) => l.r.toFixed(3) },
-      { label: 'p (layer alone)', cell: (l) => exp10(l.log10p) },
+      { label: 'p (layer alone)', cell: (l) => pValue(l.log10p) },
     ], best.layers) : null);
 }
 
