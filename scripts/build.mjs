@@ -1,8 +1,9 @@
 // The runnable build: tsc compiles src/ to dist/ (same depth, so paths computed from import.meta.url —
 // openapi.yaml, the shared datasets folder — resolve the same from either), then the worker bootstraps
-// (.mjs, not compiled) are copied beside their workers. Run by `npm ci` (prepare) and `npm run build`.
+// (.mjs, not compiled) are copied beside their workers, and the console's static files (src/web) to
+// dist/web, where the compiled server looks for them. Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,3 +24,4 @@ const copy = (dir) => {
   }
 };
 copy(join(root, 'src'));
+cpSync(join(root, 'src', 'web'), join(root, 'dist', 'web'), { recursive: true });

@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import jwt from 'jsonwebtoken';
 import { startTestServer, assertContract, assertProblem, StandInExecutor, type TestServer } from './http-helpers.js';
+import { readSse, type SseEvent } from './sse-helpers.js';
 import { listZipEntries, readZipEntry } from '../src/formats/zip.js';
 import { DEFAULT_READ_LIMITS } from '../src/formats/types.js';
 import { readOnnx } from '../src/formats/onnx/read.js';
@@ -27,23 +28,10 @@ async function waitFor(id: string, states = ['succeeded', 'failed', 'cancelled']
   throw new Error(`job ${id} did not reach ${states}`);
 }
 
-function sse(path: string): Promise<{ event: string; data: Record<string, unknown> }[]> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(s.url + path, { headers: as('auditor') }, (res) => {
-      assert.equal(res.headers['content-type'], 'text/event-stream');
-      let buf = '';
-      res.on('data', (d) => (buf += d));
-      res.on('end', () =>
-        resolve(
-          buf.split('\n\n').filter((b) => b.startsWith('event:')).map((b) => {
-            const [e, d] = b.split('\n');
-            return { event: e!.slice(7), data: JSON.parse(d!.slice(6)) };
-          }),
-        ),
-      );
-    });
-    req.on('error', reject);
-  });
+async function sse(path: string): Promise<SseEvent[]> {
+  const r = await readSse(s.url + path, as('auditor'));
+  assert.equal(r.contentType, 'text/event-stream');
+  return r.events;
 }
 
 async function jwksVerify(token: string): Promise<jwt.JwtPayload> {

@@ -19,6 +19,8 @@ export interface Principal {
   readonly role: Role;
   /** Token id, so rate limits and audit can tell tokens apart without seeing them. */
   readonly jti: string;
+  /** Expiry (seconds since the epoch), so what a token grants (an event ticket) cannot outlive it. */
+  readonly exp?: number;
 }
 
 export interface Jwk {
@@ -189,6 +191,6 @@ export class SigningKeys {
     checkLifetime(p, opts.maxTtlSec);
     if (!ROLES.includes(p.role)) throw new TokenError('invalid', `the token's role '${String(p.role)}' is not one of ${ROLES.join(', ')}`);
     if (typeof p.sub !== 'string' || !p.sub) throw new TokenError('invalid', 'the token has no subject (sub)');
-    return { sub: p.sub, role: p.role as Role, jti: typeof p.jti === 'string' ? p.jti : crypto.createHash('sha256').update(token).digest('hex').slice(0, 16) };
+    return { sub: p.sub, role: p.role as Role, jti: typeof p.jti === 'string' ? p.jti : crypto.createHash('sha256').update(token).digest('hex').slice(0, 16), ...(typeof p.exp === 'number' ? { exp: p.exp } : {}) };
   }
 }

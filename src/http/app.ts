@@ -9,7 +9,9 @@ import { createRequire } from 'node:module';
 import { AppError } from '../service/errors.js';
 import type { ServiceContext } from '../service/context.js';
 import { describeErrors, loadContract, OPENAPI_FILE, type Contract, type Operation } from './contract.js';
-import { authorize, identify } from './auth.js';
+import { authorize, identify, redeemTicket } from './auth.js';
+import { EventTickets } from './eventTickets.js';
+import { mountConsole } from './console.js';
 import { rateLimit, requestContext, securityHeaders } from './middleware.js';
 import { sendProblem, toAppError } from './problem.js';
 import { handlers as makeHandlers, type Handler } from './routes.js';
@@ -60,8 +62,9 @@ const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction): 
     .catch(next);
 };
 
-export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; contract?: Contract }): express.Express {
+export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; contract?: Contract; tickets?: EventTickets }): express.Express {
   const contract = opts.contract ?? loadContract();
+  const tickets = opts.tickets ?? new EventTickets();
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', ctx.config.trustProxy);
@@ -84,8 +87,9 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
   app.get('/docs/', (_req, res) => void res.type('html').send(DOCS_HTML));
   app.get('/docs/weightmark-init.js', (_req, res) => void res.type('application/javascript').send(DOCS_INIT));
   app.use('/docs', express.static(uiDir, { index: false }));
+  mountConsole(app);
 
-  const hs = makeHandlers(ctx, opts);
+  const hs = makeHandlers(ctx, { ready: opts.ready, tickets });
   const tag = (op: Operation) => (_req: Request, res: Response, next: NextFunction): void => {
     res.locals.route = op.path;
     next();
@@ -93,7 +97,7 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
   for (const op of contract.operations) {
     const h = hs[op.operationId];
     if (!h) throw new Error(`openapi.yaml describes ${op.operationId} but no handler implements it`);
-    const chain = [tag(op), authorize(op.operationId, op.roles)];
+    const chain = [tag(op), ...(op.acceptsTicket ? [redeemTicket(tickets)] : []), authorize(op.operationId, op.roles)];
     if (op.bodyKind === 'json') chain.push(json);
     if (op.bodyKind === 'multipart') {
       chain.push(validate(op));

@@ -1,11 +1,13 @@
 /**
  * Bearer tokens: `identify` reads the token if there is one (so rate limits can key on it), and
  * `authorize` enforces an operation's `x-roles`. 401 for no / expired / bad token, 403 for a role the
- * operation does not admit.
+ * operation does not admit. On the few operations that admit them (`x-event-ticket`), `redeemTicket`
+ * lets a one-time ticket stand in for the token (see eventTickets.ts).
  */
 import type { NextFunction, Request, Response } from 'express';
 import { TokenError, type Principal, type Role, type SigningKeys } from '../crypto/signing.js';
 import { AppError } from '../service/errors.js';
+import type { EventTickets } from './eventTickets.js';
 
 export function identify(signing: SigningKeys, opts: { issuer: string; audience: string; maxTtlSec: number }) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -36,6 +38,22 @@ export function authorize(operationId: string, roles: readonly (Role | 'public')
     if (!roles.includes(p.role)) {
       return next(new AppError('WM_ERR_FORBIDDEN', `role '${p.role}' may not call ${operationId}; it needs one of: ${roles.join(', ')}`));
     }
+    next();
+  };
+}
+
+/**
+ * Without an Authorization header, `?ticket=` authenticates the request as the ticket's subject and
+ * role, once; `authorize` then applies the operation's roles as for a token. A bad ticket is 401 (the
+ * client asks for another), never a fall-through to "no token".
+ */
+export function redeemTicket(tickets: EventTickets) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const ticket = req.query.ticket;
+    if (req.headers.authorization || ticket === undefined) return next();
+    const principal = typeof ticket === 'string' ? tickets.redeem(ticket) : undefined;
+    if (!principal) return next(new AppError('WM_ERR_AUTH_INVALID', 'the event ticket is unknown, already used or expired; ask POST /v1/events/tickets for a new one'));
+    res.locals.principal = principal;
     next();
   };
 }

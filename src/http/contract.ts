@@ -25,6 +25,8 @@ export interface Operation {
   /** Express form, e.g. /v1/models/:id. */
   readonly expressPath: string;
   readonly roles: readonly (Role | 'public')[];
+  /** `x-event-ticket: true`: a one-time ticket (`?ticket=`) may stand in for the bearer token. */
+  readonly acceptsTicket: boolean;
   readonly bodyKind: 'none' | 'json' | 'multipart';
   readonly bodyRequired: boolean;
   validateParams?: ValidateFunction;
@@ -51,6 +53,7 @@ export function makeAjv(document: Record<string, unknown>, opts: { coerce?: bool
   const ajv = new Ajv2020({ strict: false, allErrors: true, coerceTypes: opts.coerce ? 'array' : false, useDefaults: true, validateFormats: true });
   addFormats(ajv);
   ajv.addKeyword({ keyword: 'x-roles' });
+  ajv.addKeyword({ keyword: 'x-event-ticket' });
   ajv.addSchema({ ...document, $id: 'openapi.json' });
   return ajv;
 }
@@ -84,6 +87,7 @@ export function loadContract(file = OPENAPI_FILE): Contract {
         path: p,
         expressPath: p.replace(/\{(\w+)\}/g, ':$1'),
         roles: (op['x-roles'] as Operation['roles']) ?? [],
+        acceptsTicket: op['x-event-ticket'] === true,
         bodyKind,
         bodyRequired: Boolean((op.requestBody as { required?: boolean } | undefined)?.required),
       };

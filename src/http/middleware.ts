@@ -5,6 +5,7 @@ import type { Logger } from '../service/logger.js';
 import type { Metrics } from '../service/metrics.js';
 import type { Principal } from '../crypto/signing.js';
 import { AppError } from '../service/errors.js';
+import { CONSOLE_CSP, isConsolePath } from './console.js';
 
 export function requestContext(logger: Logger, metrics: Metrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -38,6 +39,9 @@ export function securityHeaders(req: Request, res: Response, next: NextFunction)
   res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
   if (req.path.startsWith('/docs')) {
     res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+  } else if (isConsolePath(req.path)) {
+    res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+    res.setHeader('Cache-Control', 'no-store');
   } else {
     res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
     res.setHeader('Cache-Control', 'no-store');

@@ -15,9 +15,12 @@ import * as verifications from '../service/verifications.js';
 import * as audit from '../service/audit.js';
 import * as tokens from '../service/tokens.js';
 import * as attacks from '../service/attacks.js';
-import { isTerminal, type JobEvent } from '../jobs/runner.js';
+import { isTerminal } from '../jobs/runner.js';
+import { lastSeenEventId, streamJobEvents } from './jobEventStream.js';
+import { TICKET_TTL_MS, TicketLimitError, type EventTickets } from './eventTickets.js';
 import { filesOf, readParts, suspectBuffers } from './uploads.js';
 import { takeVerifyQuota } from '../service/verifyGate.js';
+import { markFor } from '../service/verificationMark.js';
 import type { DownloadFormat, ModelFileIn } from '../service/ports.js';
 
 export type Handler = (req: Request, res: Response) => Promise<void> | void;
@@ -36,7 +39,7 @@ async function getJobOr404(ctx: ServiceContext, id: string) {
   return job;
 }
 
-export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): Record<string, Handler> {
+export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tickets: EventTickets }): Record<string, Handler> {
   const cancel: Handler = async (req, res) => {
     const job = await getJobOr404(ctx, String(req.params.id));
     if (isTerminal(job.status)) throw new AppError('WM_ERR_JOB_FINISHED', `job '${job.id}' already ${job.status}; nothing to cancel`);
@@ -116,31 +119,16 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
     deleteJob: cancel,
     cancelJob: cancel,
     streamJobEvents: async (req, res) => {
-      const job = await getJobOr404(ctx, String(req.params.id));
-      res.status(200);
-      res.setHeader('Content-Type', 'text/event-stream');
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('X-Accel-Buffering', 'no');
-      res.flushHeaders();
-      const send = (event: string, data: unknown): void => {
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      };
-      send('status', job);
-      if (isTerminal(job.status)) return void res.end();
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      const unsubscribe = ctx.jobs.subscribe(job.id, (e: JobEvent) => {
-        if (e.type === 'progress') send('progress', e.progress);
-        else {
-          void getJobOr404(ctx, job.id).then((j) => {
-            send('status', j);
-            if (isTerminal(j.status)) res.end();
-          });
-        }
-      });
-      res.on('close', () => {
-        clearInterval(heartbeat);
-        unsubscribe();
-      });
+      const lastEventId = lastSeenEventId(req, query(res));
+      streamJobEvents(ctx, await getJobOr404(ctx, String(req.params.id)), lastEventId, res);
+    },
+    createEventTicket: (_req, res) => {
+      try {
+        res.status(201).json(state.tickets.issue(actor(res)));
+      } catch (e) {
+        if (e instanceof TicketLimitError) throw new AppError('WM_ERR_RATE_LIMITED', e.message, { retryAfterSec: TICKET_TTL_MS / 1000 });
+        throw e;
+      }
     },
 
     listReleases: async (_req, res) => {
@@ -183,7 +171,8 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
         await takeVerifyQuota(ctx, actor(res));
         files = readParts(req, 'file', ctx.config, suspectBuffers);
         const v = await verifications.verifySuspect(ctx, actor(res), { files, ...(modelId ? { modelId } : {}), ...(licensee ? { licensee } : {}) });
-        res.status(201).location(`/v1/verifications/${v.id}`).json(verifications.verificationView(actor(res), v));
+        const mark = await markFor(ctx, actor(res), files, v.report as verifications.VerificationReport);
+        res.status(201).location(`/v1/verifications/${v.id}`).json({ ...verifications.verificationView(actor(res), v), ...(mark ? { mark } : {}) });
       } finally {
         permit.release();
         // The verification is over (its worker has answered or died): no view on the suspect remains.

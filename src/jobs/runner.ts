@@ -12,6 +12,7 @@ import type { AuditDraft, JobKind, JobPatch, JobRecord, Store, StoreWriter } fro
 import type { Logger } from '../service/logger.js';
 import type { JobProgress } from '../service/ports.js';
 import { TaskCancelled } from '../service/ports.js';
+import { JobEventHistory, type Numbered } from './eventHistory.js';
 
 export interface JobHandlerContext {
   readonly signal: AbortSignal;
@@ -42,6 +43,8 @@ export class JobRunner {
   readonly #log: Logger;
   readonly #concurrency: number;
   readonly #events = new EventEmitter();
+  /** Recent events per job, numbered, for streams that resume (Last-Event-ID). */
+  readonly #history = new JobEventHistory<JobEvent>();
   readonly #queue: string[] = [];
   readonly #running = new Map<string, { abort: AbortController; done: Promise<void>; lastSaved: number }>();
   #stopping = false;
@@ -80,10 +83,21 @@ export class JobRunner {
     return this.#running.size;
   }
 
-  subscribe(jobId: string, fn: (e: JobEvent) => void): () => void {
+  /** Calls `fn` with each event of the job from now on, numbered as `eventsAfter` numbers them. */
+  subscribe(jobId: string, fn: (e: Numbered<JobEvent>) => void): () => void {
     const ch = `job:${jobId}`;
     this.#events.on(ch, fn);
     return () => this.#events.off(ch, fn);
+  }
+
+  /** The job's events after id `lastId`; undefined when they are no longer (or were never) all held here. */
+  eventsAfter(jobId: string, lastId: number): Numbered<JobEvent>[] | undefined {
+    return this.#history.after(jobId, lastId);
+  }
+
+  /** Id of the job's latest event (0 when none is held). */
+  lastEventId(jobId: string): number {
+    return this.#history.lastId(jobId);
   }
 
   /** Cancels a queued or running job. Returns false when it had already finished. */
@@ -190,6 +204,7 @@ export class JobRunner {
   }
 
   #emit(e: JobEvent): void {
-    this.#events.emit(`job:${e.job}`, e);
+    const final = e.type === 'status' && isTerminal(e.status);
+    this.#events.emit(`job:${e.job}`, this.#history.record(e.job, e, final));
   }
 }

@@ -1,0 +1,76 @@
+// Models: the list, training a watermarked model (a job, followed live), registering an upload.
+import { h, table, field, section, onSubmit, when, short, badge } from '../dom.js';
+import { progressView, followInto } from '../progress.js';
+
+const ARCHITECTURES = ['lenet5', 'mlp'];
+
+function modelTable(models) {
+  return table([
+    { label: 'Name', cell: (m) => m.name },
+    { label: 'Id', cell: (m) => short(m.id) },
+    { label: 'Arch', cell: (m) => m.arch || '—' },
+    { label: 'Source', cell: (m) => badge(m.source) },
+    { label: 'Format', cell: (m) => m.format },
+    { label: 'Parameters', cell: (m) => m.paramCount.toLocaleString() },
+    { label: 'Watermark', cell: (m) => (m.ownerKeyId ? badge('keyed', 'ok') : '—') },
+    { label: 'Created', cell: (m) => `${when(m.createdAt)} by ${m.createdBy}` },
+  ], models, 'No models yet: train one or register an upload.');
+}
+
+function number(name, value, min, max) {
+  return h('input', { type: 'number', name, value, min, max, step: '1' });
+}
+
+function trainForm(page, refresh) {
+  const form = h('form', { id: 'train-form', class: 'grid' },
+    field('Name', h('input', { name: 'name', maxlength: '200', placeholder: 'demo' })),
+    field('Architecture', h('select', { name: 'arch' }, ARCHITECTURES.map((a) => h('option', { value: a }, a)))),
+    field('Dataset', h('select', { name: 'dataset' }, h('option', { value: 'mnist' }, 'MNIST'), h('option', { value: 'fashion-mnist' }, 'Fashion-MNIST'))),
+    field('Strategy', h('select', { name: 'strategy' }, ['naive', 'delve', 'none'].map((s) => h('option', { value: s }, s))), 'naive: the measured default'),
+    field('Epochs', number('epochs', '1', '0', '1000')),
+    field('Training samples', number('limit', '3000', '1'), 'the first N of the set; empty for all'),
+    h('button', { type: 'submit' }, 'Train'));
+  return onSubmit(form, async (data, out) => {
+    const body = { arch: data.get('arch'), dataset: data.get('dataset'), strategy: data.get('strategy'), epochs: Number(data.get('epochs')) };
+    if (data.get('name')) body.name = data.get('name');
+    if (data.get('limit')) body.limit = Number(data.get('limit'));
+    const job = await page.api.json('POST', '/v1/models/train', { json: body });
+    const view = progressView(job);
+    out.replaceChildren(h('p', {}, 'Training job ', short(job.id)), view.el);
+    const done = await followInto(page, job, view);
+    if (done.status === 'succeeded') {
+      const r = done.result || {};
+      out.append(h('p', { class: 'ok', id: 'trained' }, `Model ${r.modelId} trained`, typeof r.testAccuracy === 'number' ? ` — test accuracy ${(r.testAccuracy * 100).toFixed(2)}%` : ''));
+      await refresh();
+    }
+  });
+}
+
+function registerForm(page, refresh) {
+  const form = h('form', { id: 'register-form', class: 'grid' },
+    field('Model files', h('input', { type: 'file', name: 'file', multiple: true, required: true }), 'ONNX, safetensors, .npz/.npy, or tfjs model.json with its shards'),
+    field('Watermark key (optional)', h('input', { type: 'file', name: 'key', accept: '.json,application/json' }), 'kept encrypted; only an admin can export it again'),
+    field('Name', h('input', { name: 'name', maxlength: '200' })),
+    field('Architecture', h('input', { name: 'arch', maxlength: '64', list: 'archs' })),
+    h('datalist', { id: 'archs' }, ARCHITECTURES.map((a) => h('option', { value: a }))),
+    h('button', { type: 'submit' }, 'Register'));
+  return onSubmit(form, async (data) => {
+    const form = new FormData();
+    for (const f of data.getAll('file')) if (f.size) form.append('file', f, f.name);
+    const key = data.get('key');
+    if (key && key.size) form.append('key', key, key.name);
+    for (const k of ['name', 'arch']) if (data.get(k)) form.append(k, data.get(k));
+    const m = await page.api.json('POST', '/v1/models', { form });
+    await refresh();
+    return h('p', { class: 'ok' }, `Registered ${m.name} (${m.id}), ${m.format}, ${m.paramCount.toLocaleString()} parameters`);
+  });
+}
+
+export async function modelsPage(view, page) {
+  const list = h('div', { id: 'model-list' });
+  const refresh = async () => list.replaceChildren(modelTable((await page.api.json('GET', '/v1/models', { query: { limit: 200 } })).items));
+  view.append(section('Models', list));
+  if (page.can('trainModel')) view.append(section('Train a watermarked model', trainForm(page, refresh)));
+  if (page.can('registerModel')) view.append(section('Register an upload', registerForm(page, refresh)));
+  await refresh();
+}
