@@ -2,7 +2,8 @@
 import { h, table, field, section, onSubmit, when, short, badge } from '../dom.js';
 import { progressView, followInto } from '../progress.js';
 
-const ARCHITECTURES = ['lenet5', 'mlp'];
+// The registry's architectures (src/core/architectures.ts); the service refuses a dataset whose images do not fit (422).
+const ARCHITECTURES = ['lenet5', 'mlp', 'resnet32', 'allcnnc'];
 
 function modelTable(models) {
   return table([
@@ -25,7 +26,7 @@ function trainForm(page, refresh) {
   const form = h('form', { id: 'train-form', class: 'grid' },
     field('Name', h('input', { name: 'name', maxlength: '200', placeholder: 'demo' })),
     field('Architecture', h('select', { name: 'arch' }, ARCHITECTURES.map((a) => h('option', { value: a }, a)))),
-    field('Dataset', h('select', { name: 'dataset' }, h('option', { value: 'mnist' }, 'MNIST'), h('option', { value: 'fashion-mnist' }, 'Fashion-MNIST'))),
+    field('Dataset', h('select', { name: 'dataset' }, h('option', { value: 'mnist' }, 'MNIST'), h('option', { value: 'fashion-mnist' }, 'Fashion-MNIST'), h('option', { value: 'cifar10' }, 'CIFAR-10 (resnet32, allcnnc)'))),
     field('Strategy', h('select', { name: 'strategy' }, ['naive', 'delve', 'none'].map((s) => h('option', { value: s }, s))), 'naive: the measured default'),
     field('Epochs', number('epochs', '1', '0', '1000')),
     field('Training samples', number('limit', '3000', '1'), 'the first N of the set; empty for all'),
