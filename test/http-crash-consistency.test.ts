@@ -25,8 +25,8 @@ after(() => {
 });
 
 /** Starts `weightmark serve` as a child process and resolves with its URL once it listens. */
-function serve(): Promise<{ child: ChildProcess; url: string; logs: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function serve(environment: NodeJS.ProcessEnv = env): Promise<{ child: ChildProcess; url: string; logs: string[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: root, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const logs: string[] = [];
   return new Promise((resolve, reject) => {
@@ -57,13 +57,13 @@ async function api(url: string, token: string, method: string, p: string, body?:
 
 const killed = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode ? r() : c.once('exit', () => r())));
 
-test('when the server is SIGKILLed during a training job and an upload, then after restart the job is failed (interrupted), no partial files remain and the audit chain verifies', { timeout: 60_000 }, async () => {
+test('when the server is SIGKILLed during a training job that has no checkpoint yet and an upload, then after restart the job is failed (interrupted), no partial files remain and the audit chain verifies', { timeout: 60_000 }, async () => {
   const a = await serve();
   const keys = SigningKeys.loadOrCreate(env.WEIGHTMARK_KEYS_DIR);
   const token = keys.mintToken({ sub: 'ops', role: 'admin', ttlSec: 600, issuer: 'weightmark', audience: 'weightmark-api' });
 
-  // a real training job, long enough to be running when the server dies
-  const job = await api(a.url, token, 'POST', '/v1/models/train', { arch: 'mlp', epochs: 50, limit: 2000, strategy: 'naive' });
+  // a real training job, killed long before its first epoch (all of MNIST through LeNet5) ends and leaves a checkpoint
+  const job = await api(a.url, token, 'POST', '/v1/models/train', { arch: 'lenet5', epochs: 50, strategy: 'naive' });
   assert.equal(job.status, 202);
   for (let i = 0; i < 300; i++) {
     const j = await api(a.url, token, 'GET', `/v1/jobs/${job.body.id}`);
@@ -113,3 +113,43 @@ test('when the server is SIGKILLed during a training job and an upload, then aft
   }
   assert.equal(b.child.exitCode, 0, 'SIGTERM shuts down gracefully with exit code 0');
 });
+
+test('when the server is SIGKILLed after a training job checkpointed an epoch, then the restarted server resumes the job from there and it succeeds', { timeout: 120_000 }, async () => {
+  const d = tempDir('crash-resume');
+  const environment = { ...env, WEIGHTMARK_DATA_DIR: path.join(d, 'data'), WEIGHTMARK_KEYS_DIR: path.join(d, 'keys') };
+  const a = await serve(environment);
+  const keys = SigningKeys.loadOrCreate(environment.WEIGHTMARK_KEYS_DIR);
+  const token = keys.mintToken({ sub: 'ops', role: 'admin', ttlSec: 600, issuer: 'weightmark', audience: 'weightmark-api' });
+  const job = await api(a.url, token, 'POST', '/v1/models/train', { arch: 'mlp', epochs: 4, limit: 6000, strategy: 'naive', seed: 3 });
+  assert.equal(job.status, 202);
+  const checkpoint = path.join(environment.WEIGHTMARK_DATA_DIR, 'checkpoints', String(job.body.id), 'checkpoint', 'state.json');
+  for (let i = 0; i < 600 && !fs.existsSync(checkpoint); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(fs.existsSync(checkpoint), 'the first epoch wrote a checkpoint');
+  assert.equal(fs.statSync(checkpoint).mode & 0o777, 0o600, 'checkpoints are private');
+  a.child.kill('SIGKILL');
+  await killed(a.child);
+  const epochsDone = (JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { epoch: number }).epoch;
+
+  const b = await serve(environment);
+  try {
+    let j = await api(b.url, token, 'GET', `/v1/jobs/${job.body.id}`);
+    for (let i = 0; i < 1200 && !['succeeded', 'failed', 'cancelled'].includes(String(j.body.status)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      j = await api(b.url, token, 'GET', `/v1/jobs/${job.body.id}`);
+    }
+    assert.equal(j.body.status, 'succeeded', JSON.stringify(j.body));
+    const resumed = await api(b.url, token, 'GET', '/v1/audit/events?action=job.resume');
+    assert.equal((resumed.body.items as unknown[]).length, 1, 'the resume is in the audit log');
+    assert.ok(b.logs.some((l) => l.includes('queued to resume from its checkpoint')));
+    const model = await api(b.url, token, 'GET', `/v1/models/${(j.body.result as { modelId: string }).modelId}`);
+    assert.ok(Number((model.body.meta as { testAccuracy: number }).testAccuracy) > 0.8, JSON.stringify(model.body.meta));
+    assert.equal(fs.existsSync(path.dirname(checkpoint)), false, 'a finished job leaves no checkpoint');
+    assert.ok(epochsDone >= 1);
+    const chain = await api(b.url, token, 'GET', '/v1/audit/verify');
+    assert.equal(chain.body.ok, true, JSON.stringify(chain.body));
+  } finally {
+    b.child.kill('SIGTERM');
+    await killed(b.child);
+  }
+});
+

@@ -4,8 +4,9 @@
  * handlers hand CPU-heavy work to a TaskExecutor (a child process), so the request thread stays free.
  *
  * States: queued → running → succeeded | failed | cancelled. On start, any job still `running` was
- * interrupted by a crash: it is marked failed ("interrupted") and never silently lost; `queued` jobs
- * are picked up again.
+ * interrupted by a crash: when its handler kept a checkpoint it is queued again and continues from
+ * there, otherwise it is marked failed ("interrupted") and never silently lost; `queued` jobs are
+ * picked up again. A shutdown leaves resumable jobs queued for the next start in the same way.
  */
 import { EventEmitter } from 'node:events';
 import type { AuditDraft, JobKind, JobPatch, JobRecord, Store, StoreWriter } from '../store/types.js';
@@ -28,6 +29,10 @@ export interface JobHandler {
   run(job: JobRecord, ctx: JobHandlerContext): Promise<{ result: Record<string, unknown>; commit?: (w: StoreWriter) => void }>;
   /** Called after the job failed or was cancelled, to undo or mark what it owns (e.g. a pending release). */
   onFailure?(job: JobRecord, reason: string): Promise<void>;
+  /** Whether an interrupted run of this job can continue from saved state (a training checkpoint). */
+  resumable?(job: JobRecord): boolean;
+  /** Called once the job is final and its records are written: drop what only a resume would need. */
+  settled?(job: JobRecord): void;
 }
 
 export type JobEvent =
@@ -60,14 +65,39 @@ export class JobRunner {
   /** Marks interrupted jobs failed and re-queues the queued ones. Call once at start. */
   async recover(): Promise<{ interrupted: string[]; requeued: string[] }> {
     const running = (await this.#store.listJobs({ status: 'running', limit: 10_000, offset: 0 })).items;
+    const interrupted: string[] = [];
     for (const job of running) {
+      if (this.#resumable(job)) {
+        await this.#requeue(job, 'the service stopped while it ran');
+        continue;
+      }
       const reason = 'interrupted: the service stopped while the job was running; submit it again';
       await this.#finish(job, { status: 'failed', error: reason });
+      interrupted.push(job.id);
     }
+    // Oldest first: the store lists newest first.
     const queued = (await this.#store.listJobs({ status: 'queued', limit: 10_000, offset: 0 })).items.reverse();
     for (const job of queued) this.#queue.push(job.id);
     this.#pump();
-    return { interrupted: running.map((j) => j.id), requeued: queued.map((j) => j.id) };
+    return { interrupted, requeued: queued.map((j) => j.id) };
+  }
+
+  #resumable(job: JobRecord): boolean {
+    try {
+      return this.#handlers[job.kind]?.resumable?.(job) ?? false;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Back to queued, to continue from its checkpoint: logged, and audited, so a resume is never silent. */
+  async #requeue(job: JobRecord, why: string): Promise<void> {
+    await this.#store.write((w) => {
+      w.updateJob(job.id, { status: 'queued' });
+      w.appendAudit({ actor: 'system', role: 'system', action: 'job.resume', target: job.id, details: { kind: job.kind, reason: why } });
+    });
+    this.#log.info('job queued to resume from its checkpoint', { job: job.id, reason: why });
+    this.#emit({ type: 'status', job: job.id, status: 'queued' });
   }
 
   /** Queues a job already written to the store (in the same unit of work as whatever it belongs to). */
@@ -172,6 +202,10 @@ export class JobRunner {
     } catch (e) {
       const cancelled = e instanceof TaskCancelled || abort.signal.aborted;
       const shutdown = abort.signal.reason === 'shutdown';
+      if (shutdown && this.#resumable(job)) {
+        await this.#requeue(job, 'the service shut down while it ran');
+        return;
+      }
       const status = cancelled && !shutdown ? 'cancelled' : 'failed';
       const error = shutdown ? 'interrupted: the service shut down while the job was running; submit it again' : cancelled ? 'cancelled' : (e as Error).message;
       if (status === 'failed' && !shutdown) log.warn('job failed', { error: (e as Error).message });
@@ -201,6 +235,11 @@ export class JobRunner {
       });
     });
     this.#emit({ type: 'status', job: job.id, status: patch.status, error: patch.error ?? null, result: patch.result ?? null });
+    try {
+      this.#handlers[job.kind]?.settled?.(job);
+    } catch (e) {
+      this.#log.error('job settle hook failed', { job: job.id, error: (e as Error).message });
+    }
   }
 
   #emit(e: JobEvent): void {

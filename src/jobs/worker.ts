@@ -5,6 +5,7 @@
 import type { Task, TaskResult, JobProgress } from '../service/ports.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { DatasetName } from '../data/datasets.js';
+import type { TrainState } from '../training/train.js';
 
 const abort = new AbortController();
 const send = (m: unknown, then?: () => void): void => {
@@ -41,11 +42,18 @@ async function run(task: Task): Promise<TaskResult> {
     const { getArchitecture } = await import('../core/architectures.js');
     const { initParams } = await import('../core/init.js');
     const { committedTraining } = await import('../training/committedKey.js');
+    const { readCheckpoint, writeCheckpoint } = await import('../training/checkpoint.js');
     const arch = getArchitecture(task.arch);
-    const seed = task.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const saved = task.checkpointDir ? readCheckpoint(task.checkpointDir, arch) : undefined;
+    // A resumed run needs the seed the first attempt drew (it shuffles, augments and initialises).
+    const seed = (saved?.run as { seed?: number } | undefined)?.seed ?? task.seed ?? Math.floor(Math.random() * 2 ** 31);
     const init: ParamSet = task.init ?? toParamSet(arch, initParams(arch, seed));
     if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
+    if (saved) send({ type: 'progress', progress: { phase: `resuming after epoch ${saved.state.epoch}`, fraction: saved.state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
+    const checkpointDir = task.checkpointDir;
     const r = await trainModel({
+      ...(saved ? { resume: saved.state } : {}),
+      ...(checkpointDir ? { onEpochEnd: (state: TrainState) => writeCheckpoint(checkpointDir, arch, state, { seed }) } : {}),
       arch: arch.name,
       dataset: task.dataset as DatasetName,
       strategy: task.strategy,

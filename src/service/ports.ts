@@ -82,6 +82,8 @@ export interface TrainTask {
   /** The key's commitment (secret: its nonce seeds the positions and signal); absent for strategy 'none'. */
   readonly commitment?: KeyCommitment;
   readonly init?: ParamSet;
+  /** Where the worker keeps its per-epoch checkpoint, and resumes from one it finds there. */
+  readonly checkpointDir?: string;
 }
 
 export interface ReleaseTask {

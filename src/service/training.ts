@@ -11,7 +11,9 @@ import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
 import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
 import { TaskCancelled } from './ports.js';
+import { join } from 'node:path';
 import { getArchitecture } from '../core/architectures.js';
+import { hasCheckpoint, removeCheckpoint } from '../training/checkpoint.js';
 import { datasetNames, datasetShapes, type DatasetName } from '../data/datasets.js';
 
 export interface TrainRequest {
@@ -77,7 +79,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
         {
           kind: 'train', arch: req.arch, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs,
           ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed']),
-          keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}),
+          keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}), checkpointDir: jobCheckpointDir(ctx, job.id),
         },
         { signal, onProgress },
       );
@@ -101,7 +103,14 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
         },
       };
     },
+    resumable: (job) => hasCheckpoint(jobCheckpointDir(ctx, job.id)),
+    settled: (job) => removeCheckpoint(jobCheckpointDir(ctx, job.id)),
   };
+}
+
+/** A training job's checkpoints: under the data folder (private, 0700), one folder per job. */
+function jobCheckpointDir(ctx: ServiceContext, jobId: string): string {
+  return join(ctx.config.dataDir, 'checkpoints', jobId);
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
