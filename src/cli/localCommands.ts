@@ -13,15 +13,14 @@ import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, type DatasetName } from '../data/datasets.js';
-import { readModel, writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
+import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
-import type { ModelFormat } from '../formats/types.js';
 import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress } from '../training/train.js';
 import { num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
-import { loadKeyFile, readModelPath } from './modelFiles.js';
+import { loadKeyFile, loadModel, loadReference } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 function progressReporter(bar: ProgressBar) {
@@ -179,11 +178,6 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
 }
 
-function loadModel(path: string, archName?: string): { params: ParamSet; format: ModelFormat } {
-  const { format, params } = readModel(readModelPath(path));
-  return { format, params: archName && !params.arch ? { ...params, arch: archName } : params };
-}
-
 /**
  * The extracted values of an image key as grey levels: the inverse of keygen's pixel → ((p/255)·2−1)·A,
  * with A the white-pixel value the key records per tensor. Keys made before it was recorded fall back to
@@ -213,8 +207,9 @@ export async function runExtract(argv: string[]): Promise<number> {
   if (a.help) {
     console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
-  --reference:  the model to realign permuted or rescaled suspects onto (default: anchor.safetensors next to
-                the key, written by train: the weights from before the key was drawn)
+  --reference:  the model to realign permuted or rescaled suspects onto, in any format (ONNX, safetensors,
+                npz, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
+                next to the key, written by train: the weights from before the key was drawn)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
@@ -223,7 +218,7 @@ export async function runExtract(argv: string[]): Promise<number> {
   const { format, params } = loadModel(required(a.model, 'model'));
   const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
   const referencePath = a.reference ?? (existsSync(anchorPath) ? anchorPath : undefined);
-  const reference = referencePath ? loadModel(referencePath).params : undefined;
+  const reference = referencePath ? loadReference(referencePath, key, a.arch ?? key.arch) : undefined;
   const archName = a.arch ?? key.arch ?? reference?.arch;
   const aligned = alignToKey(params, key, {
     ...(reference ? { reference } : {}),

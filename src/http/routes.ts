@@ -113,6 +113,9 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean }): 
     getJob: async (req, res) => {
       res.json(await getJobOr404(ctx, String(req.params.id)));
     },
+    getAttackPlot: async (req, res) => {
+      res.type('image/svg+xml').send(attacks.attackPlot(await getJobOr404(ctx, String(req.params.id))));
+    },
     deleteJob: cancel,
     cancelJob: cancel,
     streamJobEvents: async (req, res) => {

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeFields, describeJob } from '../src/cli/clientOutput.js';
+
+const point = (strength: number, accuracy: number, r: number | null, decision: string) => ({ strength, accuracy, r, n: 1023, pValue: 1e-38, decision });
+
+test('when an attack job is shown, then its sweep is a table per model and strength, a point without a score says so, and the plot is named', () => {
+  const job = {
+    id: 'job_attack123', kind: 'attack', status: 'succeeded', createdBy: 'alice', createdAt: '2026-01-01T00:00:00.000Z', progress: { phase: 'done', fraction: 1 }, error: null,
+    result: {
+      modelId: 'mdl_x', plot: '/v1/jobs/job_attack123/plot.svg',
+      sweep: {
+        attack: { name: 'prune-global', title: 'global magnitude pruning', strengthName: 'sparsity', unit: '%' }, invariant: false,
+        series: [{ model: 'default', baseline: point(0, 0.993, 0.99, 'match'), points: [point(0.5, 0.992, 0.97, 'match'), point(0.99, 0.537, null, 'no match')] }],
+      },
+    },
+  };
+  const lines = describeJob(job).split('\n');
+  assert.equal(lines[0], 'job_attack123: attack succeeded (by alice, 2026-01-01T00:00:00.000Z)');
+  assert.equal(lines[1], '  global magnitude pruning');
+  assert.deepEqual(lines.slice(2, 6).map((l) => l.trim().split(/\s{2,}/)), [
+    ['model', 'sparsity', 'accuracy', 'r', 'decision'],
+    ['default', 'none', '99.30%', '0.9900', 'match'],
+    ['default', '50%', '99.20%', '0.9700', 'match'],
+    ['default', '99%', '53.70%', 'no score', 'no match'],
+  ]);
+  assert.match(lines[6]!, /plot: weightmark plot job_attack123 --out sweep\.svg \(GET \/v1\/jobs\/job_attack123\/plot\.svg\)/);
+  assert.equal(lines.length, 7);
+});
+
+test('when a training job runs or ends, then one line says what it made, or how far it is, or why it failed', () => {
+  assert.equal(
+    describeJob({ id: 'job_t', kind: 'train', status: 'succeeded', result: { modelId: 'mdl_m', keyId: 'key_k', testAccuracy: 0.9876 }, error: null }),
+    'job_t: train succeeded\n  result: modelId mdl_m, keyId key_k, testAccuracy 98.76%',
+  );
+  assert.equal(describeJob({ id: 'job_t', kind: 'train', status: 'running', progress: { phase: 'training', fraction: 0.25 }, result: null, error: null }), 'job_t: train running\n  progress: 25.00% training');
+  assert.equal(describeJob({ id: 'job_t', kind: 'train', status: 'failed', result: null, error: 'interrupted' }), 'job_t: train failed\n  error: interrupted');
+});
+
+test('when any other response holds a signed document, then it is named with its size, not printed', () => {
+  const jws = `eyJ${'a'.repeat(400)}`;
+  assert.equal(describeFields({ seq: 3, jws, reportJws: jws }), `seq: 3\njws: (signed, ${jws.length} characters; --json prints it)\nreportJws: (signed, ${jws.length} characters; --json prints it)`);
+});
