@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeFields, describeJob } from '../src/cli/clientOutput.js';
+import { describeFields, describeJob, describeVerification } from '../src/cli/clientOutput.js';
 
 const point = (strength: number, accuracy: number, r: number | null, decision: string) => ({ strength, accuracy, r, n: 1023, pValue: 1e-38, decision });
 
@@ -40,4 +40,20 @@ test('when a training job runs or ends, then one line says what it made, or how 
 test('when any other response holds a signed document, then it is named with its size, not printed', () => {
   const jws = `eyJ${'a'.repeat(400)}`;
   assert.equal(describeFields({ seq: 3, jws, reportJws: jws }), `seq: 3\njws: (signed, ${jws.length} characters; --json prints it)\nreportJws: (signed, ${jws.length} characters; --json prints it)`);
+});
+
+test('when a leaked release still carries the owner key best, then the summary names the release of the matching licensee key and scores the best key', () => {
+  const candidate = (kind: string, keyId: string, r: number, licensee: string | null, releaseId: string | null, decision: string) => ({ kind, keyId, r, n: 1023, pValue: decision === 'match' ? 1e-38 : 0.4, atFloor: decision === 'match', alignment: 'as read', licensee, releaseId, decision });
+  const owner = candidate('owner', 'key_owner', 0.987, null, null, 'match');
+  const v = {
+    id: 'ver_1', decision: 'match', evidence: 'p < 1e-06', claim: 'ownership', leakedBy: 'Globex', modelId: 'mdl_base', verdictJws: 'eyJ…', reportJws: 'eyJ…',
+    report: { best: owner, conclusion: 'The suspect carries …', candidates: [owner, candidate('licensee', 'key_acme', 0.05, 'Acme Corp', 'rel_acme', 'no match'), candidate('licensee', 'key_globex', 0.977, 'Globex', 'rel_globex', 'match')] },
+  };
+  assert.deepEqual(describeVerification(v).split('\n'), [
+    'ver_1: MATCH — claim: ownership, evidence: p < 1e-06',
+    '  leaked by: Globex (release rel_globex, model mdl_base)',
+    '  score: r = 0.9870 over 1023 key positions, p < 1e-38 (owner key key_owner, alignment as read)',
+    '  The suspect carries …',
+    '  all of it: weightmark verification ver_1 --json; the signed report: weightmark report ver_1 --out FILE.jws',
+  ]);
 });

@@ -29,12 +29,14 @@ export function describeVerification(v: Json): string {
   // The evidence is the p-value against the service's false-positive rate ("p < 1e-06").
   const lines = [`${String(v.id)}: ${String(v.decision).toUpperCase()} — claim: ${String(v.claim)}, evidence: ${String(v.evidence)}`];
   if (v.leakedBy) {
-    const where = [best?.releaseId ? `release ${String(best.releaseId)}` : '', v.modelId ? `model ${String(v.modelId)}` : ''].filter(Boolean).join(', ');
+    // The best key may be the owner's (both marks survive in a release): the release is the matching licensee key's.
+    const leaked = (Array.isArray(report?.candidates) ? (report!.candidates as Json[]) : []).find((c) => c.licensee === v.leakedBy && c.decision === 'match');
+    const where = [leaked?.releaseId ? `release ${String(leaked.releaseId)}` : '', v.modelId ? `model ${String(v.modelId)}` : ''].filter(Boolean).join(', ');
     lines.push(`  leaked by: ${String(v.leakedBy)}${where ? ` (${where})` : ''}`);
   } else if (v.modelId) lines.push(`  model: ${String(v.modelId)}`);
   if (best) {
     const label = v.decision === 'match' ? 'score' : 'closest key';
-    lines.push(`  ${label}: r = ${numOr(best.r)?.toFixed(4) ?? '–'} over ${String(best.n)} key positions, ${pText(best.pValue, best.atFloor)} (key ${String(best.keyId)}, alignment ${String(best.alignment)})`);
+    lines.push(`  ${label}: r = ${numOr(best.r)?.toFixed(4) ?? '–'} over ${String(best.n)} key positions, ${pText(best.pValue, best.atFloor)} (${best.kind ? `${String(best.kind)} ` : ''}key ${String(best.keyId)}, alignment ${String(best.alignment)})`);
   }
   if (str(report?.conclusion)) lines.push(`  ${String(report!.conclusion)}`);
   lines.push(`  all of it: weightmark verification ${String(v.id)} --json; the signed ${report ? 'report' : 'verdict'}: weightmark report ${String(v.id)} --out FILE.jws`);
