@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeFields, describeJob, describeVerification } from '../src/cli/clientOutput.js';
+import { describeFields, describeJob, describeVerification, idMadeBy } from '../src/cli/clientOutput.js';
 
 const point = (strength: number, accuracy: number, r: number | null, decision: string) => ({ strength, accuracy, r, n: 1023, pValue: 1e-38, decision });
 
@@ -56,4 +56,11 @@ test('when a leaked release still carries the owner key best, then the summary n
     '  The suspect carries …',
     '  all of it: weightmark verification ver_1 --json; the signed report: weightmark report ver_1 --out FILE.jws',
   ]);
+});
+
+test('when --quiet names a job, then a succeeded training job gives its model, a release job its release, and an attack or unfinished job itself', () => {
+  assert.equal(idMadeBy({ id: 'job_t', kind: 'train', status: 'succeeded', result: { modelId: 'mdl_m' } }), 'mdl_m');
+  assert.equal(idMadeBy({ id: 'job_r', kind: 'release', status: 'succeeded', result: { releaseId: 'rel_r', releaseModelId: 'mdl_r' } }), 'rel_r');
+  assert.equal(idMadeBy({ id: 'job_a', kind: 'attack', status: 'succeeded', result: { modelId: 'mdl_attacked', sweep: {} } }), 'job_a');
+  assert.equal(idMadeBy({ id: 'job_t', kind: 'train', status: 'failed', result: null }), 'job_t');
 });

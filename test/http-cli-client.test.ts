@@ -112,7 +112,7 @@ test('when verify prints for a person, then it is the decision, the score and th
     assert.equal(ver.code, 0, ver.err);
     const lines = ver.out.split('\n');
     assert.match(lines[0]!, /^ver_[\w-]+: MATCH — claim: key match only, evidence: p < 1e-06$/);
-    assert.match(ver.out, /score: r = 1\.0000 over \d+ key positions, p < 1e-38 \(key key_/);
+    assert.match(ver.out, /score: r = 1\.0000 over \d+ key positions, p < 1e-38 \(owner key key_/);
     assert.ok(lines.length <= 6, ver.out);
     assert.doesNotMatch(ver.out, /eyJ/, 'no signed document in the summary');
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressBar, formatDuration } from './progress.js';
-import { describeFields, describeJob, describeList, describeRelease, describeVerification } from './clientOutput.js';
+import { describeFields, describeJob, describeList, describeRelease, describeVerification, idMadeBy } from './clientOutput.js';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -29,8 +29,7 @@ interface Command {
 }
 
 const ownId = (r: Json): unknown => r.id;
-/** A job followed to its end names what it made (a training job its model); a job just queued, itself. */
-const madeOrJob = (r: Json): unknown => (r.result as Json | null | undefined)?.modelId ?? r.id;
+
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly problem: Record<string, unknown>) {
@@ -154,7 +153,7 @@ const commands: Record<string, Command> = {
       arch: { type: 'string' }, epochs: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, limit: { type: 'string' }, lr: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },
     },
-    idOf: madeOrJob,
+    idOf: idMadeBy,
     describe: describeJob,
     async run(c, v) {
       const body = {
@@ -194,8 +193,8 @@ const commands: Record<string, Command> = {
     },
   },
   jobs: { summary: 'list jobs', usage: 'jobs [--status running] [--limit N]', options: { ...page, status: { type: 'string' } }, run: (c, v) => c.json('GET', '/v1/jobs', { query: { limit: v.limit, offset: v.offset, status: v.status } }) },
-  job: { summary: 'show a job', usage: 'job ID', positional: 'id', idOf: madeOrJob, describe: describeJob, run: (c, _v, id) => c.json('GET', `/v1/jobs/${id}`) },
-  watch: { summary: "follow a job's progress until it ends", usage: 'watch ID', positional: 'id', idOf: madeOrJob, describe: describeJob, run: (c, v, id) => c.watch(id!, silent(v)) },
+  job: { summary: 'show a job', usage: 'job ID', positional: 'id', idOf: idMadeBy, describe: describeJob, run: (c, _v, id) => c.json('GET', `/v1/jobs/${id}`) },
+  watch: { summary: "follow a job's progress until it ends", usage: 'watch ID', positional: 'id', idOf: idMadeBy, describe: describeJob, run: (c, v, id) => c.watch(id!, silent(v)) },
   cancel: { summary: 'cancel a job', usage: 'cancel ID', positional: 'id', idOf: ownId, describe: describeJob, run: (c, _v, id) => c.json('POST', `/v1/jobs/${id}/cancel`) },
   plot: {
     summary: "save the plot (SVG) of an attack job's sweep",

@@ -75,6 +75,12 @@ export function describeJob(j: Json): string {
   return lines.join('\n');
 }
 
+/** What --quiet prints for a job: what a succeeded job made — a training job its model, a release job its release — else the job itself. */
+export function idMadeBy(job: Json): unknown {
+  const result = job.status === 'succeeded' ? obj(job.result) : undefined;
+  return (job.kind === 'train' ? result?.modelId : job.kind === 'release' ? result?.releaseId : undefined) ?? job.id;
+}
+
 /** A release (or the release and job a `release` command just started). */
 export function describeRelease(r: Json): string {
   const release = obj(r.release) ?? r;
