@@ -28,7 +28,7 @@ import { loadDataset } from '../src/data/datasets.js';
 import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { plotSweep } from '../src/report/plot.js';
-import { sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
+import { plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
 import { commitmentDigest, makeCommitment, parseCommitment } from '../src/core/commitment.js';
@@ -250,7 +250,7 @@ async function main(): Promise<void> {
           p.point && p.strength !== null && log(`  ${p.model} @ ${p.strength}: accuracy ${(p.point.accuracy * 100).toFixed(2)}%, r ${p.point.r.toFixed(3)}, ${p.point.decision} (${p.done}/${p.total})`),
       });
       results.push(result);
-      const file = join(a.plots, `${attack.name}${invariant ? '-invariant' : ''}.svg`);
+      const file = join(a.plots, plotFileName(result));
       writeFileSync(file, plotSweep(result));
       sections.push({ result, plot: relative(dirname(a.out), file), description: attack.description });
     }

@@ -15,7 +15,7 @@ before(async () => {
 after(async () => {
   await s.stop();
 });
-const as = (role: 'issuer' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
+const as = (role: 'issuer' | 'auditor' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
 
 test('when an issuer sweeps a quantization attack, then the job reports accuracy and score per strength', { timeout: 60_000 }, async () => {
   const res = await s.http.post(`/v1/models/${modelId}/attacks`).set(as('issuer')).send({ attack: 'quantize', strengths: [8, 2], testLimit: 200 });
@@ -32,6 +32,35 @@ test('when an issuer sweeps a quantization attack, then the job reports accuracy
   assert.equal(series.points[0].decision, 'match', '8-bit quantization keeps the mark');
   assert.ok(series.points[0].r > series.points[1].r, 'a stronger attack weakens the score');
   assert.equal(typeof series.baseline.accuracy, 'number');
+
+  // The result links its plot, served as SVG to the roles that read the job, drawn from these numbers.
+  assert.equal(job.result.plot, `/v1/jobs/${job.id}/plot.svg`);
+  const plot = await s.http.get(job.result.plot).set(as('auditor')).buffer(true).parse((r, cb) => {
+    let text = '';
+    r.on('data', (c: Buffer) => (text += c.toString()));
+    r.on('end', () => cb(null, text));
+  });
+  assert.equal(plot.status, 200);
+  assertContract(plot, 'getAttackPlot');
+  const svg = String(plot.body);
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /k-bit quantization/);
+  assert.equal(svg.match(/<path class="series"/g)?.length, 2, 'one line per panel for the one model');
+  assertProblem(await s.http.get(job.result.plot).set(as('verifier')), 403, 'WM_ERR_FORBIDDEN', 'getAttackPlot');
+});
+
+test('when the job is not an attack, or the attack did not succeed, then its plot is 404 / 409', { timeout: 60_000 }, async () => {
+  // Cancelled at once: a fine-tuning sweep cannot finish before the cancel arrives.
+  const attack = await s.http.post(`/v1/models/${modelId}/attacks`).set(as('issuer')).send({ attack: 'fine-tune', strengths: [1, 2, 3], testLimit: 200 });
+  assert.equal((await s.http.post(`/v1/jobs/${attack.body.id}/cancel`).set(as('issuer'))).status, 202);
+  assertProblem(await s.http.get(`/v1/jobs/${attack.body.id}/plot.svg`).set(as('issuer')), 409, 'WM_ERR_PLOT_NOT_READY', 'getAttackPlot');
+  const train = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, limit: 100 });
+  assert.equal(train.status, 202, JSON.stringify(train.body));
+  await s.http.post(`/v1/jobs/${train.body.id}/cancel`).set(as('issuer'));
+  const notAttack = await s.http.get(`/v1/jobs/${train.body.id}/plot.svg`).set(as('issuer'));
+  assertProblem(notAttack, 404, 'WM_ERR_PLOT_NOT_FOUND', 'getAttackPlot');
+  assert.match(notAttack.body.detail, /train job/);
+  assertProblem(await s.http.get('/v1/jobs/job_doesNotExist/plot.svg').set(as('issuer')), 404, 'WM_ERR_JOB_NOT_FOUND', 'getAttackPlot');
 });
 
 test('when the attack is unknown or the role is a verifier, then 400 / 403', async () => {

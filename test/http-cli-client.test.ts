@@ -31,6 +31,16 @@ async function cli(command: string, argv: string[]): Promise<{ code: number; out
   }
 }
 
+/** A watermarked model and its key written as files, as a user would have them. */
+function modelWithKey(seed: number, name: string): { modelFile: string; keyFile: string } {
+  const w = watermarked(seed, `${name}-key`);
+  const modelFile = path.join(tmp, `${name}.safetensors`);
+  const keyFile = path.join(tmp, `${name}.key.json`);
+  fs.writeFileSync(modelFile, safetensorsBytes(w.params));
+  fs.writeFileSync(keyFile, JSON.stringify(w.key));
+  return { modelFile, keyFile };
+}
+
 test('when `weightmark token` runs against the keys dir, then the token it mints is accepted by the server', async () => {
   const r = await cli('token', ['--role', 'issuer', '--sub', 'cli-user', '--ttl', '10m', '--keys-dir', s.keysDir, '--json']);
   assert.equal(r.code, 0, r.err);
@@ -41,11 +51,7 @@ test('when `weightmark token` runs against the keys dir, then the token it mints
 });
 
 test('when a model is registered and a suspect verified from the CLI, then --json prints the API responses', async () => {
-  const w = watermarked(21, 'cli-key');
-  const modelFile = path.join(tmp, 'owner.safetensors');
-  const keyFile = path.join(tmp, 'owner.key.json');
-  fs.writeFileSync(modelFile, safetensorsBytes(w.params));
-  fs.writeFileSync(keyFile, JSON.stringify(w.key));
+  const { modelFile, keyFile } = modelWithKey(21, 'owner');
   const common = ['--url', s.url, '--token', s.tokens.issuer, '--json'];
   const reg = await cli('register', ['--file', modelFile, '--key', keyFile, '--arch', 'lenet5', ...common]);
   assert.equal(reg.code, 0, reg.err);
@@ -90,4 +96,40 @@ test('when the server refuses, then the CLI prints the problem and exits 1; bad 
   const down = await cli('models', ['--url', 'http://127.0.0.1:1', '--token', 'x']);
   assert.equal(down.code, 1);
   assert.match(down.err, /no server/);
+});
+
+test('when verify prints for a person, then it is the decision, the score and the id in a few lines, never a JWS; --quiet prints only the id; WEIGHTMARK_URL and WEIGHTMARK_TOKEN stand in for --url and --token', async () => {
+  const { modelFile, keyFile } = modelWithKey(22, 'summary');
+  const saved = { url: process.env.WEIGHTMARK_URL, token: process.env.WEIGHTMARK_TOKEN };
+  process.env.WEIGHTMARK_URL = s.url;
+  process.env.WEIGHTMARK_TOKEN = s.tokens.admin;
+  try {
+    const reg = await cli('register', ['--file', modelFile, '--key', keyFile, '--arch', 'lenet5', '--quiet']);
+    assert.equal(reg.code, 0, reg.err);
+    assert.match(reg.out, /^mdl_[\w-]+$/, 'the id alone, for MODEL=$(…)');
+
+    const ver = await cli('verify', ['--file', modelFile, '--model', reg.out]);
+    assert.equal(ver.code, 0, ver.err);
+    const lines = ver.out.split('\n');
+    assert.match(lines[0]!, /^ver_[\w-]+: MATCH — claim: key match only, evidence: p < 1e-06$/);
+    assert.match(ver.out, /score: r = 1\.0000 over \d+ key positions, p < 1e-38 \(owner key key_/);
+    assert.ok(lines.length <= 6, ver.out);
+    assert.doesNotMatch(ver.out, /eyJ/, 'no signed document in the summary');
+
+    const id = (await cli('verify', ['--file', modelFile, '--model', reg.out, '-q'])).out;
+    assert.match(id, /^ver_[\w-]+$/);
+    // Only admin and auditor get the report: an issuer's or a verifier's summary has no score.
+    for (const role of ['issuer', 'verifier'] as const) {
+      const own = await cli('verify', ['--file', modelFile, '--model', reg.out, '--token', s.tokens[role]]);
+      assert.match(own.out, /: MATCH — /, role);
+      assert.doesNotMatch(own.out, /score:|eyJ/, role);
+    }
+    // --quiet is for commands that make or show one thing; elsewhere it is bad usage.
+    assert.equal((await cli('models', ['--quiet'])).code, 2);
+  } finally {
+    for (const [k, v] of [['WEIGHTMARK_URL', saved.url], ['WEIGHTMARK_TOKEN', saved.token]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });

@@ -1,17 +1,20 @@
 /**
  * `weightmark <command>` for each API operation, talking to a running server.
  * Common flags: --url (or WEIGHTMARK_URL, default http://127.0.0.1:8080), --token (or WEIGHTMARK_TOKEN),
- * --json (print the response body as JSON). Exit codes: 0 ok, 1 the server refused (its problem is
- * printed), 2 usage.
+ * --json (print the response body as JSON), --quiet (print only the id of what the command made or
+ * showed, for scripts: `MODEL=$(weightmark api train … --wait --quiet)`). Exit codes: 0 ok, 1 the
+ * server refused (its problem is printed), 2 usage.
  */
 import { UsageError } from './args.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressBar, formatDuration } from './progress.js';
+import { describeFields, describeJob, describeList, describeRelease, describeVerification, idMadeBy } from './clientOutput.js';
 
-type Opt = { type: 'string' | 'boolean'; multiple?: boolean };
+type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type Values = Record<string, string | boolean | string[] | undefined>;
+type Json = Record<string, unknown>;
 
 interface Command {
   summary: string;
@@ -19,7 +22,14 @@ interface Command {
   options?: Record<string, Opt>;
   positional?: string;
   run(c: Client, v: Values, arg: string | undefined): Promise<unknown>;
+  /** What --quiet prints: the id of what the command made or showed. Commands without it refuse --quiet. */
+  idOf?: (result: Json) => unknown;
+  /** The human output, when the generic `key: value` lines would bury the point. */
+  describe?: (result: Json) => string;
 }
+
+const ownId = (r: Json): unknown => r.id;
+
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly problem: Record<string, unknown>) {
@@ -121,11 +131,12 @@ const commands: Record<string, Command> = {
   health: { summary: 'readiness of the server', usage: 'health', run: (c) => c.json('GET', '/readyz') },
   jwks: { summary: 'the public signing keys', usage: 'jwks', run: (c) => c.json('GET', '/.well-known/jwks.json') },
   models: { summary: 'list models', usage: 'models [--limit N] [--offset N]', options: page, run: (c, v) => c.json('GET', '/v1/models', { query: { limit: v.limit, offset: v.offset } }) },
-  model: { summary: 'show one model', usage: 'model ID', positional: 'id', run: (c, _v, id) => c.json('GET', `/v1/models/${id}`) },
+  model: { summary: 'show one model', usage: 'model ID', positional: 'id', idOf: ownId, run: (c, _v, id) => c.json('GET', `/v1/models/${id}`) },
   register: {
     summary: 'register a model by upload (optionally with its key)',
     usage: 'register --file F [--file F2 …] [--key KEY.json] [--name N] [--arch lenet5]',
     options: { file: { type: 'string', multiple: true }, key: { type: 'string' }, name: { type: 'string' }, arch: { type: 'string' } },
+    idOf: ownId,
     async run(c, v) {
       const form = new FormData();
       for (const f of files(v)) await attach(form, 'file', f);
@@ -142,6 +153,8 @@ const commands: Record<string, Command> = {
       arch: { type: 'string' }, epochs: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, limit: { type: 'string' }, lr: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },
     },
+    idOf: idMadeBy,
+    describe: describeJob,
     async run(c, v) {
       const body = {
         arch: need(v, 'arch'), epochs: num(v, 'epochs') ?? 1, ...(v.dataset ? { dataset: v.dataset } : {}), ...(v.strategy ? { strategy: v.strategy } : {}),
@@ -149,7 +162,7 @@ const commands: Record<string, Command> = {
         ...(v.seed ? { seed: num(v, 'seed') } : {}), ...(v.name ? { name: v.name } : {}),
       };
       const job = await c.json('POST', '/v1/models/train', { json: body });
-      return v.wait ? c.watch(String(job.id), Boolean(v.json)) : job;
+      return v.wait ? c.watch(String(job.id), silent(v)) : job;
     },
   },
   attack: {
@@ -159,6 +172,8 @@ const commands: Record<string, Command> = {
       model: { type: 'string' }, attack: { type: 'string' }, chain: { type: 'string' }, options: { type: 'string', multiple: true }, strengths: { type: 'string' },
       quick: { type: 'boolean' }, 'test-limit': { type: 'string' }, wait: { type: 'boolean' },
     },
+    idOf: ownId,
+    describe: describeJob,
     async run(c, v) {
       // The same step syntax as the local `weightmark attack --chain`; the service checks it again.
       // Imported here: the attack registry behind it would slow every other command's start.
@@ -173,29 +188,41 @@ const commands: Record<string, Command> = {
       };
       const job = await c.json('POST', `/v1/models/${need(v, 'model')}/attacks`, { json: body });
       if (!v.wait) return job;
-      await c.watch(String(job.id), Boolean(v.json));
+      await c.watch(String(job.id), silent(v));
       return c.json('GET', `/v1/jobs/${job.id}`);
     },
   },
   jobs: { summary: 'list jobs', usage: 'jobs [--status running] [--limit N]', options: { ...page, status: { type: 'string' } }, run: (c, v) => c.json('GET', '/v1/jobs', { query: { limit: v.limit, offset: v.offset, status: v.status } }) },
-  job: { summary: 'show a job', usage: 'job ID', positional: 'id', run: (c, _v, id) => c.json('GET', `/v1/jobs/${id}`) },
-  watch: { summary: "follow a job's progress until it ends", usage: 'watch ID', positional: 'id', run: (c, v, id) => c.watch(id!, Boolean(v.json)) },
-  cancel: { summary: 'cancel a job', usage: 'cancel ID', positional: 'id', run: (c, _v, id) => c.json('POST', `/v1/jobs/${id}/cancel`) },
+  job: { summary: 'show a job', usage: 'job ID', positional: 'id', idOf: idMadeBy, describe: describeJob, run: (c, _v, id) => c.json('GET', `/v1/jobs/${id}`) },
+  watch: { summary: "follow a job's progress until it ends", usage: 'watch ID', positional: 'id', idOf: idMadeBy, describe: describeJob, run: (c, v, id) => c.watch(id!, silent(v)) },
+  cancel: { summary: 'cancel a job', usage: 'cancel ID', positional: 'id', idOf: ownId, describe: describeJob, run: (c, _v, id) => c.json('POST', `/v1/jobs/${id}/cancel`) },
+  plot: {
+    summary: "save the plot (SVG) of an attack job's sweep",
+    usage: 'plot ID --out FILE.svg',
+    positional: 'id',
+    options: { out: { type: 'string' } },
+    async run(c, v, id) {
+      const out = need(v, 'out');
+      return saveBody(await c.request('GET', `/v1/jobs/${id}/plot.svg`), out);
+    },
+  },
   release: {
     summary: 'issue a release of a model to a licensee (--wait follows the job)',
     usage: 'release --model ID --licensee NAME [--strategy naive|delve] [--epochs N] [--limit N] [--wait]',
     options: { model: { type: 'string' }, licensee: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, wait: { type: 'boolean' } },
+    idOf: (r) => (r.release as Json | undefined)?.id ?? r.id,
+    describe: describeRelease,
     async run(c, v) {
       const body = { licensee: need(v, 'licensee'), ...(v.strategy ? { strategy: v.strategy } : {}), ...(v.epochs ? { epochs: num(v, 'epochs') } : {}), ...(v.limit ? { limit: num(v, 'limit') } : {}) };
       const out = await c.json('POST', `/v1/models/${need(v, 'model')}/releases`, { json: body });
       if (!v.wait) return out;
       const job = out.job as { id: string };
-      await c.watch(job.id, Boolean(v.json));
+      await c.watch(job.id, silent(v));
       return c.json('GET', `/v1/releases/${(out.release as { id: string }).id}`);
     },
   },
   releases: { summary: 'list releases', usage: 'releases [--model ID] [--licensee NAME]', options: { ...page, model: { type: 'string' }, licensee: { type: 'string' } }, run: (c, v) => c.json('GET', '/v1/releases', { query: { limit: v.limit, offset: v.offset, modelId: v.model, licensee: v.licensee } }) },
-  'release-info': { summary: 'show a release', usage: 'release-info ID', positional: 'id', run: (c, _v, id) => c.json('GET', `/v1/releases/${id}`) },
+  'release-info': { summary: 'show a release', usage: 'release-info ID', positional: 'id', idOf: ownId, describe: describeRelease, run: (c, _v, id) => c.json('GET', `/v1/releases/${id}`) },
   download: {
     summary: 'download a release (onnx/safetensors: one file + OUT.manifest.jws; tfjs: a zip with manifest.jws inside)',
     usage: 'download ID --format onnx|tfjs|safetensors --out PATH',
@@ -215,12 +242,15 @@ const commands: Record<string, Command> = {
     usage: 'manifest ID [--format onnx]',
     positional: 'id',
     options: { format: { type: 'string' } },
+    describe: (r) => String(r.jws),
     run: async (c, v, id) => ({ jws: await (await c.request('GET', `/v1/releases/${id}/manifest.jws`, { query: { format: v.format ?? 'onnx' } })).text() }),
   },
   verify: {
     summary: 'verify a suspect model',
     usage: 'verify --file F [--file F2 …] [--model ID | --licensee NAME]',
     options: { file: { type: 'string', multiple: true }, model: { type: 'string' }, licensee: { type: 'string' } },
+    idOf: ownId,
+    describe: describeVerification,
     async run(c, v) {
       const form = new FormData();
       for (const f of files(v)) await attach(form, 'file', f);
@@ -230,12 +260,14 @@ const commands: Record<string, Command> = {
     },
   },
   verifications: { summary: 'list verifications', usage: 'verifications [--limit N]', options: page, run: (c, v) => c.json('GET', '/v1/verifications', { query: { limit: v.limit, offset: v.offset } }) },
-  verification: { summary: 'show a verification', usage: 'verification ID', positional: 'id', run: (c, _v, id) => c.json('GET', `/v1/verifications/${id}`) },
+  verification: { summary: 'show a verification', usage: 'verification ID', positional: 'id', idOf: ownId, describe: describeVerification, run: (c, _v, id) => c.json('GET', `/v1/verifications/${id}`) },
   report: {
     summary: 'save the signed report (JWS) of a verification',
     usage: 'report ID [--out FILE]',
     positional: 'id',
     options: { out: { type: 'string' } },
+    // Without --out the JWS itself is the output (to pipe or redirect); with it, where it went.
+    describe: (r) => (r.file ? `${String(r.file)}: signed JWS, ${String(r.jws).length} characters` : String(r.jws)),
     async run(c, v, id) {
       const jws = await (await c.request('GET', `/v1/verifications/${id}/report.jws`)).text();
       if (typeof v.out === 'string') fs.writeFileSync(v.out, jws + '\n');
@@ -276,6 +308,7 @@ const commands: Record<string, Command> = {
     summary: 'ask the server to mint a token (admin)',
     usage: 'mint-token --sub NAME --role ROLE [--ttl SECONDS]',
     options: { sub: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } },
+    idOf: (r) => r.token,
     run: (c, v) => c.json('POST', '/v1/tokens', { json: { sub: need(v, 'sub'), role: need(v, 'role'), ...(v.ttl ? { ttlSec: num(v, 'ttl') } : {}) } }),
   },
 };
@@ -288,40 +321,25 @@ const SHADOWED = ['train', 'attack'];
 export function clientUsage(): string {
   const w = Math.max(...Object.keys(commands).map((k) => k.length + (SHADOWED.includes(k) ? 4 : 0)));
   return [
-    'API commands (talk to a running server; --url, --token or WEIGHTMARK_URL / WEIGHTMARK_TOKEN, --json):',
+    'API commands (talk to a running server; --url, --token or WEIGHTMARK_URL / WEIGHTMARK_TOKEN; --json prints the response, --quiet only the id of what was made):',
     // train and attack are also local commands, which win the plain name: `weightmark api train`.
     ...Object.entries(commands).map(([k, c]) => `  ${(SHADOWED.includes(k) ? `api ${k}` : k).padEnd(w)}  ${c.summary}`),
     `  ${'token'.padEnd(w)}  mint a token from the local signing key (no server needed)`,
   ].join('\n');
 }
 
-function print(value: unknown, asJson: boolean): void {
-  if (asJson) {
-    console.log(JSON.stringify(value, null, 2));
-    return;
-  }
-  const v = value as Record<string, unknown>;
-  if (v && Array.isArray(v.items)) {
-    if ((v.items as unknown[]).length === 0) console.log('(none)');
-    for (const item of v.items as Record<string, unknown>[]) console.log(summaryLine(item));
-    if (v.total !== undefined) console.log(`(${(v.items as unknown[]).length} of ${v.total})`);
-    else if (v.next !== undefined && v.next !== null) console.log(`(more: --after ${v.next})`);
-    return;
-  }
-  if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'report' || k === 'candidates') continue;
-      console.log(`${k}: ${typeof x === 'object' && x !== null ? JSON.stringify(x) : String(x)}`);
-    }
-    return;
-  }
-  console.log(String(value));
+/** Prints a command's result: JSON, just its id (--quiet), its own summary, or generic lines. */
+function print(cmd: Command, value: unknown, v: Values): void {
+  if (v.json) return void console.log(JSON.stringify(value, null, 2));
+  const r = (value ?? {}) as Json;
+  if (v.quiet) return void console.log(String(cmd.idOf!(r) ?? ''));
+  if (cmd.describe) return void console.log(cmd.describe(r));
+  if (Array.isArray(r.items)) return void console.log(describeList(r as Json & { items: unknown[] }));
+  console.log(typeof value === 'object' && value !== null ? describeFields(r) : String(value));
 }
 
-function summaryLine(item: Record<string, unknown>): string {
-  const keys = ['seq', 'id', 'status', 'kind', 'name', 'action', 'actor', 'target', 'licensee', 'decision', 'pValue', 'createdAt', 'ts'];
-  return keys.filter((k) => item[k] !== undefined && item[k] !== null).map((k) => `${k}=${String(item[k])}`).join('  ');
-}
+/** No progress bar when the output is for a program (--json) or a variable (--quiet). */
+const silent = (v: Values): boolean => Boolean(v.json || v.quiet);
 
 /** Runs one API command. Returns the exit code (2: unknown command or bad usage). */
 export async function runClient(command: string, argv: string[]): Promise<number> {
@@ -335,7 +353,10 @@ export async function runClient(command: string, argv: string[]): Promise<number
   try {
     parsed = parseArgs({
       args: argv,
-      options: { ...(cmd.options ?? {}), url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+      options: {
+        ...(cmd.options ?? {}), url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+        ...(cmd.idOf ? { quiet: { type: 'boolean', short: 'q' } } : {}),
+      },
       allowPositionals: Boolean(cmd.positional),
       strict: true,
     }) as { values: Values; positionals: string[] };
@@ -345,7 +366,7 @@ export async function runClient(command: string, argv: string[]): Promise<number
   }
   const v = parsed.values;
   if (v.help) {
-    console.log(`usage: weightmark ${cmd.usage}\n  ${cmd.summary}`);
+    console.log(`usage: weightmark ${cmd.usage}${cmd.idOf ? ' [--quiet]' : ''}\n  ${cmd.summary}`);
     return 0;
   }
   const arg = parsed.positionals[0];
@@ -357,7 +378,7 @@ export async function runClient(command: string, argv: string[]): Promise<number
   const token = (typeof v.token === 'string' && v.token) || process.env.WEIGHTMARK_TOKEN || undefined;
   const client = new Client(url, token);
   try {
-    print(await cmd.run(client, v, arg), Boolean(v.json));
+    print(cmd, await cmd.run(client, v, arg), v);
     if (client.unsuccessful) {
       console.error(`weightmark ${command}: ${client.unsuccessful}`);
       return 1;

@@ -14,16 +14,15 @@ import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, type DatasetName } from '../data/datasets.js';
-import { readModel, writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
+import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
-import type { ModelFormat } from '../formats/types.js';
 import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress, type TrainState } from '../training/train.js';
 import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../training/checkpoint.js';
 import { UsageError, num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
-import { loadKeyFile, readModelPath } from './modelFiles.js';
+import { loadKeyFile, loadModel, loadReference } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 function progressReporter(bar: ProgressBar) {
@@ -252,11 +251,6 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
   }
 }
 
-function loadModel(path: string, archName?: string): { params: ParamSet; format: ModelFormat } {
-  const { format, params } = readModel(readModelPath(path));
-  return { format, params: archName && !params.arch ? { ...params, arch: archName } : params };
-}
-
 /** @throws unless the key was made from a picture and records its size. */
 function pictureSize(key: WatermarkKey): { width: number; height: number } {
   if (key.valueKind !== 'image' || !key.image) throw new Error(`--image needs a key made from a picture (valueKind 'image'); key ${key.id} has valueKind '${key.valueKind}'`);
@@ -268,8 +262,9 @@ export async function runExtract(argv: string[]): Promise<number> {
   if (a.help) {
     console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
-  --reference:  the model to realign permuted or rescaled suspects onto (default: anchor.safetensors next to
-                the key, written by train: the weights from before the key was drawn)
+  --reference:  the model to realign permuted or rescaled suspects onto, in any format (ONNX, safetensors,
+                npz, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
+                next to the key, written by train: the weights from before the key was drawn)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
@@ -278,7 +273,7 @@ export async function runExtract(argv: string[]): Promise<number> {
   const { format, params } = loadModel(required(a.model, 'model'));
   const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
   const referencePath = a.reference ?? (existsSync(anchorPath) ? anchorPath : undefined);
-  const reference = referencePath ? loadModel(referencePath).params : undefined;
+  const reference = referencePath ? loadReference(referencePath, key, a.arch ?? key.arch) : undefined;
   const archName = a.arch ?? key.arch ?? reference?.arch;
   const aligned = alignToKey(params, key, {
     ...(reference ? { reference } : {}),

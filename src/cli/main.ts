@@ -6,7 +6,7 @@ const usage = `weightmark — prove ownership of neural networks
 Local commands (no server needed):
   weightmark train     --arch lenet5 --dataset mnist --strategy naive|delve|none --epochs 4 --out DIR [--limit N] [--embed-at F] [--key-seed S] [--key-image PNG | --key-message TEXT] [--json]
                        (a committed key by default: commitment.json is written before training, the key drawn from it part-way)
-  weightmark extract   --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference DIR] [--image OUT.png] [--json]
+  weightmark extract   --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--image OUT.png] [--json]
   weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
   weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz --out PATH
   weightmark attack    --model FILE_OR_DIR --key FILE (--attack NAME | --chain "low-rank:15,fine-tune:1") [--options k=v] (--strength X | --sweep [X,Y,Z]) [--out DIR] (--list: the attacks)

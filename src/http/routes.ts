@@ -116,6 +116,9 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
     getJob: async (req, res) => {
       res.json(await getJobOr404(ctx, String(req.params.id)));
     },
+    getAttackPlot: async (req, res) => {
+      res.type('image/svg+xml').send(attacks.attackPlot(await getJobOr404(ctx, String(req.params.id))));
+    },
     deleteJob: cancel,
     cancelJob: cancel,
     streamJobEvents: async (req, res) => {

@@ -2,10 +2,17 @@
  * A dependency-free SVG chart of a sweep, in the style of the paper's robustness figures: attack
  * strength on x; left panel the watermark score r (with the decision threshold dashed), right panel the
  * test accuracy (with the accuracy floor dashed); one line with markers per model, a shared legend.
- * Every series is one <path class="series">; a point that could not be scored (r NaN) breaks the line
- * and is drawn as an × near the bottom of the score panel.
+ *
+ * Made to be read, not only drawn: the dashed lines are labelled above the panels, clear of the data;
+ * the accuracy axis is zoomed to the data (marked by a break on the axis) so 94% and 98.6% are apart;
+ * x labels that would collide are thinned (every point keeps its tick); each model's line is shifted a
+ * few pixels sideways and every model after the first has hollow markers, so equal points of two models
+ * both show; and a point without a score (r NaN) is not drawn on the r scale at all but in a "no score"
+ * row under it, with its own legend entry. Every series is one <path class="series">, broken where a
+ * point has no value.
  */
-import type { SweepResult } from '../attacks/sweep.js';
+import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
+import { accuracyRange, fittingLabels, labelWidth, niceTicks } from './plotScales.js';
 
 export interface PlotOptions {
   readonly width?: number;
@@ -17,6 +24,10 @@ export interface PlotOptions {
 
 const palette = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 const markers = ['circle', 'square', 'triangle', 'diamond'] as const;
+/** Sideways shift between the lines of two models, in px: enough for two equal markers to show side by side. */
+const DODGE = 6;
+/** Height of the "no score" row under a panel's scale. */
+const NO_SCORE_ROW = 22;
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -26,29 +37,28 @@ function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : Number(v.toPrecision(3)).toString();
 }
 
-function niceTicks(lo: number, hi: number, count: number): number[] {
-  const span = hi - lo || 1;
-  const raw = span / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + 1e-9; v += step) ticks.push(Math.abs(v) < 1e-12 ? 0 : Number(v.toPrecision(12)));
-  return ticks;
-}
+const f1 = (v: number): string => v.toFixed(1);
 
-function marker(kind: (typeof markers)[number], x: number, y: number, color: string): string {
+/** A model's marker: filled for the first model, hollow (white inside) for the others. */
+function marker(kind: (typeof markers)[number], x: number, y: number, color: string, hollow: boolean): string {
   const s = 3.5;
-  const a = `fill="${color}" stroke="${color}"`;
+  const a = `fill="${hollow ? '#ffffff' : color}" stroke="${color}"${hollow ? ' stroke-width="1.5"' : ''}`;
   switch (kind) {
     case 'circle':
-      return `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${s}" ${a}/>`;
+      return `<circle cx="${f1(x)}" cy="${f1(y)}" r="${s}" ${a}/>`;
     case 'square':
-      return `<rect x="${(x - s).toFixed(1)}" y="${(y - s).toFixed(1)}" width="${2 * s}" height="${2 * s}" ${a}/>`;
+      return `<rect x="${f1(x - s)}" y="${f1(y - s)}" width="${2 * s}" height="${2 * s}" ${a}/>`;
     case 'triangle':
-      return `<polygon points="${x.toFixed(1)},${(y - s - 1).toFixed(1)} ${(x - s - 0.5).toFixed(1)},${(y + s).toFixed(1)} ${(x + s + 0.5).toFixed(1)},${(y + s).toFixed(1)}" ${a}/>`;
+      return `<polygon points="${f1(x)},${f1(y - s - 1)} ${f1(x - s - 0.5)},${f1(y + s)} ${f1(x + s + 0.5)},${f1(y + s)}" ${a}/>`;
     case 'diamond':
-      return `<polygon points="${x.toFixed(1)},${(y - s - 1).toFixed(1)} ${(x + s + 1).toFixed(1)},${y.toFixed(1)} ${x.toFixed(1)},${(y + s + 1).toFixed(1)} ${(x - s - 1).toFixed(1)},${y.toFixed(1)}" ${a}/>`;
+      return `<polygon points="${f1(x)},${f1(y - s - 1)} ${f1(x + s + 1)},${f1(y)} ${f1(x)},${f1(y + s + 1)} ${f1(x - s - 1)},${f1(y)}" ${a}/>`;
   }
+}
+
+/** The "no score" mark: a circle struck through, unlike any model's marker. */
+function noScoreMark(x: number, y: number, color: string, title?: string): string {
+  const t = title ? `<title>${esc(title)}</title>` : '';
+  return `<g class="unscored"><circle cx="${f1(x)}" cy="${f1(y)}" r="4.5" fill="#ffffff" stroke="${color}" stroke-width="1.5"/><line x1="${f1(x - 3.2)}" y1="${f1(y + 3.2)}" x2="${f1(x + 3.2)}" y2="${f1(y - 3.2)}" stroke="${color}" stroke-width="1.5"/>${t}</g>`;
 }
 
 interface Panel {
@@ -56,9 +66,28 @@ interface Panel {
   readonly label: string;
   readonly lo: number;
   readonly hi: number;
-  readonly value: (p: { accuracy: number; r: number }) => number;
+  /** The axis does not start at 0: a break is drawn at its foot. */
+  readonly broken: boolean;
+  readonly value: (p: SweepPoint) => number;
   readonly dashed: { readonly at: number; readonly label: string } | null;
   readonly percent: boolean;
+}
+
+function panelsOf(result: SweepResult): Panel[] {
+  const points = result.series.flatMap((s) => s.points);
+  const rs = points.map((p) => p.r).filter((r) => Number.isFinite(r));
+  const rlo = Math.min(0, Math.floor(Math.min(...rs, 0) * 10) / 10);
+  const acc = accuracyRange(points.map((p) => p.accuracy), result.accuracyFloor);
+  return [
+    {
+      id: 'score', label: 'watermark score r', lo: rlo, hi: 1, broken: false, value: (p) => p.r, percent: false,
+      dashed: result.rThreshold !== null ? { at: result.rThreshold, label: `detection threshold r = ${fmt(result.rThreshold)}` } : null,
+    },
+    {
+      id: 'accuracy', label: acc.broken ? `test accuracy (%), axis from ${fmt(acc.lo * 100)}` : 'test accuracy (%)', lo: acc.lo, hi: acc.hi, broken: acc.broken,
+      value: (p) => p.accuracy, percent: true, dashed: { at: result.accuracyFloor, label: `accuracy floor ${fmt(result.accuracyFloor * 100)}%` },
+    },
+  ];
 }
 
 /** Renders the sweep as a standalone SVG document. */
@@ -75,14 +104,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
   const pad = (xhi - xlo) * 0.05;
   [xlo, xhi] = [xlo - pad, xhi + pad];
 
-  const rs = result.series.flatMap((s) => s.points.map((p) => p.r)).filter(Number.isFinite);
-  const rlo = Math.min(0, Math.floor(Math.min(...rs, 0) * 10) / 10);
-  const panels: Panel[] = [
-    { id: 'score', label: 'watermark score r', lo: rlo, hi: 1, value: (p) => p.r, dashed: result.rThreshold !== null ? { at: result.rThreshold, label: `detection threshold r=${fmt(result.rThreshold)}` } : null, percent: false },
-    { id: 'accuracy', label: 'test accuracy (%)', lo: 0, hi: 1, value: (p) => p.accuracy, dashed: { at: result.accuracyFloor, label: `${fmt(result.accuracyFloor * 100)}%` }, percent: true },
-  ];
-
-  const top = 58;
+  const top = 66;
   const bottom = 52;
   const left = 62;
   const gap = 70;
@@ -92,36 +114,54 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
   const title = opts.title ?? `${result.attack.title}${result.invariant ? ' (invariant alignment)' : ''}`;
   const xLabel = `${result.attack.strengthName}${result.attack.unit && result.attack.unit !== result.attack.strengthName ? ` (${result.attack.unit})` : ''}`;
   const reverse = result.attack.decreasing;
+  const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
   let unscored = false;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
 
-  panels.forEach((panel, pi) => {
+  panelsOf(result).forEach((panel, pi) => {
     const x0 = left + pi * (pw + gap);
     const X = (v: number) => {
       const f = (tx(v) - xlo) / (xhi - xlo);
       return x0 + (reverse ? 1 - f : f) * pw;
     };
-    const Y = (v: number) => top + (1 - (v - panel.lo) / (panel.hi - panel.lo)) * ph;
+    // Points without a value get their own row under the scale, outside the range of the values.
+    const missing = result.series.some((s) => s.points.some((p) => !Number.isFinite(panel.value(p))));
+    const scaleBottom = top + ph - (missing ? NO_SCORE_ROW : 0);
+    const Y = (v: number) => top + (1 - (v - panel.lo) / (panel.hi - panel.lo)) * (scaleBottom - top);
     parts.push(`<g class="panel" id="${panel.id}">`);
     for (const t of niceTicks(panel.lo, panel.hi, 5)) {
-      parts.push(`<line x1="${x0}" x2="${x0 + pw}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e5e5e5"/>`);
-      parts.push(`<text x="${x0 - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end">${panel.percent ? fmt(t * 100) : fmt(t)}</text>`);
+      parts.push(`<line x1="${x0}" x2="${x0 + pw}" y1="${f1(Y(t))}" y2="${f1(Y(t))}" stroke="#e5e5e5"/>`);
+      parts.push(`<text class="ytick" x="${x0 - 6}" y="${f1(Y(t) + 4)}" text-anchor="end">${panel.percent ? fmt(t * 100) : fmt(t)}</text>`);
+    }
+    if (panel.broken) {
+      // A zigzag across the axis at its foot: the scale does not start at 0.
+      const yb = scaleBottom - 4;
+      parts.push(`<path class="axis-break" d="M${x0 - 6} ${yb + 3} L${x0 - 2} ${yb - 3} L${x0 + 2} ${yb + 3} L${x0 + 6} ${yb - 3}" fill="none" stroke="#333" stroke-width="1.5"/>`);
+    }
+    if (missing) {
+      const mid = scaleBottom + NO_SCORE_ROW / 2;
+      parts.push(`<line class="no-score-row" x1="${x0}" x2="${x0 + pw}" y1="${scaleBottom}" y2="${scaleBottom}" stroke="#999"/>`);
+      parts.push(`<text x="${x0 - 6}" y="${f1(mid + 4)}" text-anchor="end" font-size="10" fill="#555">no score</text>`);
     }
     const xticks = strengths.length <= 10 ? strengths : niceTicks(xmin0, xmax0, 6);
-    for (const t of xticks) {
-      parts.push(`<line x1="${X(t).toFixed(1)}" x2="${X(t).toFixed(1)}" y1="${top + ph}" y2="${top + ph + 4}" stroke="#333"/>`);
-      parts.push(`<text x="${X(t).toFixed(1)}" y="${top + ph + 17}" text-anchor="middle">${result.attack.unit === '%' ? fmt(t * 100) : fmt(t)}</text>`);
-    }
-    parts.push(`<rect x="${x0}" y="${top}" width="${pw.toFixed(1)}" height="${ph}" fill="none" stroke="#333"/>`);
-    parts.push(`<text x="${(x0 + pw / 2).toFixed(1)}" y="${H - 12}" text-anchor="middle">${esc(xLabel)}${log ? ' [log]' : ''}</text>`);
+    const xtext = xticks.map((t) => (result.attack.unit === '%' ? fmt(t * 100) : fmt(t)));
+    const labelled = new Set(fittingLabels(xticks.map(X), xtext.map(labelWidth)));
+    xticks.forEach((t, i) => {
+      parts.push(`<line x1="${f1(X(t))}" x2="${f1(X(t))}" y1="${top + ph}" y2="${top + ph + 4}" stroke="#333"/>`);
+      if (labelled.has(i)) parts.push(`<text class="xtick" x="${f1(X(t))}" y="${top + ph + 17}" text-anchor="middle">${xtext[i]}</text>`);
+    });
+    parts.push(`<rect x="${x0}" y="${top}" width="${f1(pw)}" height="${ph}" fill="none" stroke="#333"/>`);
+    parts.push(`<text x="${f1(x0 + pw / 2)}" y="${H - 12}" text-anchor="middle">${esc(xLabel)}${log ? ' [log]' : ''}</text>`);
     parts.push(`<text transform="translate(${x0 - 44},${top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(panel.label)}</text>`);
     if (panel.dashed && panel.dashed.at >= panel.lo && panel.dashed.at <= panel.hi) {
-      const y = Y(panel.dashed.at).toFixed(1);
+      const y = f1(Y(panel.dashed.at));
       parts.push(`<line class="threshold" x1="${x0}" x2="${x0 + pw}" y1="${y}" y2="${y}" stroke="#555" stroke-dasharray="6 4"/>`);
-      parts.push(`<text x="${(x0 + pw - 4).toFixed(1)}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#555" font-size="10">${esc(panel.dashed.label)}</text>`);
+      // Named above the panel, where no marker can sit, with a sample of the dash.
+      const w = labelWidth(panel.dashed.label) * (10 / 12);
+      parts.push(`<g class="threshold-label"><line x1="${f1(x0 + pw - w - 30)}" x2="${f1(x0 + pw - w - 6)}" y1="${top - 9}" y2="${top - 9}" stroke="#555" stroke-dasharray="6 4"/><text x="${f1(x0 + pw)}" y="${top - 5}" text-anchor="end" fill="#555" font-size="10">${esc(panel.dashed.label)}</text></g>`);
     }
     result.series.forEach((s, si) => {
       const color = palette[si % palette.length]!;
@@ -130,19 +170,17 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
       const dots: string[] = [];
       for (const p of s.points) {
         const v = panel.value(p);
+        const x = X(p.strength) + dodge(si);
         if (!Number.isFinite(v)) {
           pen = false;
-          const x = X(p.strength);
-          const y = top + ph - 8 - si * 10;
-          dots.push(`<path class="unscored" d="M${(x - 4).toFixed(1)} ${(y - 4).toFixed(1)} L${(x + 4).toFixed(1)} ${(y + 4).toFixed(1)} M${(x - 4).toFixed(1)} ${(y + 4).toFixed(1)} L${(x + 4).toFixed(1)} ${(y - 4).toFixed(1)}" stroke="${color}" stroke-width="2"><title>${esc(s.model)}: not scorable${p.error ? ` (${esc(p.error.slice(0, 120))})` : ''}</title></path>`);
+          dots.push(noScoreMark(x, scaleBottom + NO_SCORE_ROW / 2, color, `${s.model}: no score${p.error ? ` (${p.error.slice(0, 120)})` : ''}`));
           unscored = true;
           continue;
         }
-        const x = X(p.strength);
         const y = Y(Math.max(panel.lo, Math.min(panel.hi, v)));
-        d += `${pen ? 'L' : 'M'}${x.toFixed(1)} ${y.toFixed(1)} `;
+        d += `${pen ? 'L' : 'M'}${f1(x)} ${f1(y)} `;
         pen = true;
-        dots.push(marker(markers[si % markers.length]!, x, y, color));
+        dots.push(marker(markers[si % markers.length]!, x, y, color, si > 0));
       }
       parts.push(`<path class="series" data-model="${esc(s.model)}" d="${d.trim() || `M${x0} ${top}`}" fill="none" stroke="${color}" stroke-width="2"${d ? '' : ' visibility="hidden"'}/>`);
       parts.push(...dots);
@@ -150,13 +188,13 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
     parts.push('</g>');
   });
 
-  const lx = left;
+  let lx = left;
   result.series.forEach((s, si) => {
     const color = palette[si % palette.length]!;
-    const x = lx + si * 150;
-    parts.push(`<g class="legend"><line x1="${x}" x2="${x + 24}" y1="38" y2="38" stroke="${color}" stroke-width="2"/>${marker(markers[si % markers.length]!, x + 12, 38, color)}<text x="${x + 30}" y="42">${esc(s.model)}</text></g>`);
+    parts.push(`<g class="legend"><line x1="${lx}" x2="${lx + 24}" y1="38" y2="38" stroke="${color}" stroke-width="2"/>${marker(markers[si % markers.length]!, lx + 12, 38, color, si > 0)}<text x="${lx + 30}" y="42">${esc(s.model)}</text></g>`);
+    lx += Math.max(150, 40 + labelWidth(s.model));
   });
-  if (unscored) parts.push(`<text class="note" x="${W - right}" y="42" text-anchor="end" fill="#555" font-size="11">× = no score (alignment refused the suspect)</text>`);
+  if (unscored) parts.push(`<g class="legend" id="no-score">${noScoreMark(lx + 12, 38, '#555')}<text x="${lx + 24}" y="42" fill="#555">no score (the alignment refused the suspect)</text></g>`);
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

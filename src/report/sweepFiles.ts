@@ -28,3 +28,8 @@ export function sweepToCsv(results: SweepResult | readonly SweepResult[]): strin
   }
   return lines.join('\n') + '\n';
 }
+
+/** The plot's file name of a sweep (docs/plots/<attack>[-invariant].svg), the same for the report and a re-render. */
+export function plotFileName(result: Pick<SweepResult, 'attack' | 'invariant'>): string {
+  return `${result.attack.name}${result.invariant ? '-invariant' : ''}.svg`;
+}

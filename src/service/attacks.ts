@@ -13,6 +13,8 @@ import type { Actor, ServiceContext } from './context.js';
 import { submitJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey } from './models.js';
 import { TaskCancelled } from './ports.js';
+import { plotSweep } from '../report/plot.js';
+import type { SweepResult } from '../attacks/sweep.js';
 
 export interface AttackRequest {
   /** One attack; or give `chain`. */
@@ -77,7 +79,28 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
         { signal, onProgress },
       );
       if (signal.aborted) throw new TaskCancelled();
-      return { result: { modelId: model.id, sweep: out.sweep ?? {} } };
+      return { result: { modelId: model.id, sweep: out.sweep ?? {}, plot: plotPath(job.id) } };
     },
   };
+}
+
+/** Where an attack job's plot is served (the job's result links it). */
+export const plotPath = (jobId: string): string => `/v1/jobs/${jobId}/plot.svg`;
+
+/**
+ * The sweep of a succeeded attack job drawn as SVG (src/report/plot.ts), from the numbers its result
+ * holds — rendered on request, so a job finished before plots were linked has one too.
+ * @throws AppError WM_ERR_PLOT_NOT_FOUND (404) for a job that is not an attack (or holds no sweep),
+ * WM_ERR_PLOT_NOT_READY (409) for an attack that has not succeeded.
+ */
+export function attackPlot(job: JobRecord): string {
+  if (job.kind !== 'attack') throw new AppError('WM_ERR_PLOT_NOT_FOUND', `job '${job.id}' is a ${job.kind} job; only attack jobs (POST /v1/models/{id}/attacks) have a plot`);
+  if (job.status !== 'succeeded') {
+    const ended = job.status === 'failed' || job.status === 'cancelled';
+    throw new AppError('WM_ERR_PLOT_NOT_READY', `attack job '${job.id}' is ${job.status}; ${ended ? 'it has no result to plot' : 'its plot comes when it succeeds (GET /v1/jobs/{id} or its events)'}`);
+  }
+  const sweep = (job.result as { sweep?: SweepResult } | null)?.sweep;
+  if (!Array.isArray(sweep?.series)) throw new AppError('WM_ERR_PLOT_NOT_FOUND', `attack job '${job.id}' holds no sweep to plot`);
+  // The stored result is JSON: a point without a score holds r = null, which the plot draws as unscored.
+  return plotSweep(sweep);
 }

@@ -41,6 +41,8 @@ export const ERRORS = {
   WM_ERR_NO_CANDIDATE_KEYS: { status: 409, title: 'No watermark keys to verify against' },
   WM_ERR_JOB_FINISHED: { status: 409, title: 'Job already finished' },
   WM_ERR_RELEASE_NOT_READY: { status: 409, title: 'Release not ready' },
+  WM_ERR_PLOT_NOT_FOUND: { status: 404, title: 'Job has no plot' },
+  WM_ERR_PLOT_NOT_READY: { status: 409, title: 'Attack job has not succeeded yet' },
   WM_ERR_DOWNLOAD_FORMAT: { status: 400, title: 'Unsupported download format' },
   WM_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   WM_ERR_QUOTA_EXCEEDED: { status: 429, title: 'Daily verification quota used up' },

@@ -119,7 +119,15 @@ export function ownExportAsCanonical(tensors: readonly ParamTensor[], metadata: 
   const layout = metadata.get(META_LAYOUT);
   const archName = metadata.get(META_ARCH);
   if (!archName || !architectureNames().includes(archName) || !ONNX_LAYOUTS.includes(layout as OnnxLayout)) return undefined;
-  const arch = getArchitecture(archName);
+  return asCanonical(tensors, getArchitecture(archName), layout as OnnxLayout);
+}
+
+/**
+ * Tensors that are exactly `arch`'s parameters in `layout` ('standard': a PyTorch state_dict's names
+ * and layouts, as torch.onnx.export or safetensors/npz from PyTorch hold them) as the canonical param
+ * set; undefined when any tensor is missing, extra or of another shape.
+ */
+export function asCanonical(tensors: readonly ParamTensor[], arch: Architecture, layout: OnnxLayout): ParamSet | undefined {
   const byName = new Map(tensors.map((t) => [t.name, t] as const));
   const specs = standardSpecs(arch);
   if (tensors.length !== specs.length || byName.size !== specs.length) return undefined;

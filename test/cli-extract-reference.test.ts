@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runExtract } from '../src/cli/localCommands.js';
+import { getAttack } from '../src/attacks/index.js';
+import { getArchitecture } from '../src/core/architectures.js';
+import { readModel, writeModel } from '../src/formats/index.js';
+import { captured } from './cli-helpers.js';
+import { tempDir } from './http-helpers.js';
+
+// PyTorch's own files (test/fixtures/torch): the same LeNet5 as input_lenet5.safetensors, in PyTorch
+// names and layouts, and the key whose values those weights carry.
+const fixtures = new URL('./fixtures/torch/', import.meta.url).pathname;
+const key = join(fixtures, 'key.json');
+const dir = tempDir('extract-ref');
+const lenet5 = getArchitecture('lenet5');
+const ours = { ...readModel([{ name: 'input_lenet5.safetensors', bytes: readFileSync(join(fixtures, 'input_lenet5.safetensors')) }]).params, arch: 'lenet5' };
+
+/** A neuron-permuted copy of the marked model: only a reference lets extract put the units back in order. */
+async function permutedSuspect(): Promise<string> {
+  const file = join(dir, 'permuted.safetensors');
+  const { set } = await getAttack('permute').run(ours, lenet5, 1, { seed: 5 });
+  writeFileSync(file, writeModel(set, 'safetensors')[0]!.bytes);
+  return file;
+}
+
+const extract = async (args: string[]) => JSON.parse((await captured(() => runExtract(['--key', key, '--json', ...args]))).out) as { r: number; decision: string };
+
+test('when a permuted suspect is extracted with a reference in any format and layout, then it is realigned and matches', async () => {
+  const suspect = await permutedSuspect();
+  const alone = await extract(['--model', suspect]);
+  assert.ok(alone.r < 0.5, `without a reference the permuted units stay shuffled: r ${alone.r}`);
+
+  const tfjs = join(dir, 'reference-tfjs');
+  mkdirSync(tfjs);
+  for (const f of writeModel(ours, 'tfjs', lenet5)) writeFileSync(join(tfjs, f.name), f.bytes);
+  const references = ['torch_lenet5.safetensors', 'torch_lenet5.npz', 'torch_lenet5.onnx'].map((f) => join(fixtures, f)).concat(tfjs);
+  for (const reference of references) {
+    const s = await extract(['--model', suspect, '--reference', reference]);
+    assert.equal(s.decision, 'match', reference);
+    assert.ok(s.r > 0.99, `${reference}: r ${s.r}`);
+  }
+});
+
+test('when the reference cannot serve, then the error names the file and what it holds', async () => {
+  const suspect = join(fixtures, 'torch_lenet5.onnx');
+  const unrelated = new URL('./fixtures/formats/stored.npz', import.meta.url).pathname;
+  await assert.rejects(runExtract(['--model', suspect, '--key', key, '--reference', unrelated]), (e: Error) => {
+    assert.match(e.message, /^Reference .*stored\.npz \(npz\) holds neither the key's tensors \(conv1\/kernel/);
+    assert.match(e.message, /PyTorch names and layouts \(conv1\.weight \[20,1,5,5\]/);
+    assert.match(e.message, /it has: conv1\.weight \[2,3,4\]/);
+    return true;
+  });
+  await assert.rejects(runExtract(['--model', suspect, '--key', key, '--reference', join(dir, 'missing.onnx')]), /missing\.onnx/);
+  const junk = join(dir, 'junk.bin');
+  writeFileSync(junk, 'not a model');
+  await assert.rejects(runExtract(['--model', suspect, '--key', key, '--reference', junk]), /junk\.bin.*not a recognised model format/);
+});
