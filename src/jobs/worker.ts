@@ -42,7 +42,7 @@ async function run(task: Task): Promise<TaskResult> {
     const { getArchitecture } = await import('../core/architectures.js');
     const { initParams } = await import('../core/init.js');
     const { committedTraining } = await import('../training/committedKey.js');
-    const { readCheckpoint, writeCheckpoint } = await import('../training/checkpoint.js');
+    const { readCheckpoint, writeCheckpoint } = await import('../store/trainingCheckpoint.js');
     const arch = getArchitecture(task.arch);
     const saved = task.checkpointDir ? readCheckpoint(task.checkpointDir, arch) : undefined;
     // A resumed run needs the seed the first attempt drew (it shuffles, augments and initialises).

@@ -12,6 +12,7 @@ import { newJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey, sealKey, storeMadeModel } from './models.js';
 import { newCommitment } from './commitments.js';
 import { checkDatasetFits, jobCommitment } from './training.js';
+import { getArchitecture, isChain } from '../core/architectures.js';
 import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
 
 export interface ReleaseRequest {
@@ -132,6 +133,10 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
   let artifact = await ctx.store.getArtifact(id, format);
   if (!artifact) {
     const model = await getModel(ctx, release.releaseModelId);
+    if (ONNX_LAYOUT[format] && !isChain(getArchitecture(model.arch!))) {
+      // Batch norm, residual sums and the option-A shortcut have no ONNX writer yet; the weights travel in the other formats.
+      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its ONNX export is not supported yet (the ONNX writer supports plain chains of conv, max pool, flatten and dense layers); download it as safetensors or tfjs`);
+    }
     const params = await loadParams(ctx, model);
     const written = ctx.engines.writeModel(params, format, model.arch!);
     const refs = written.map((f) => ctx.blobs.put(f.name, f.bytes));

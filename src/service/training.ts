@@ -13,7 +13,7 @@ import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './mo
 import { TaskCancelled } from './ports.js';
 import { join } from 'node:path';
 import { getArchitecture } from '../core/architectures.js';
-import { hasCheckpoint, removeCheckpoint } from '../training/checkpoint.js';
+import { hasCheckpoint, removeCheckpoint } from '../store/trainingCheckpoint.js';
 import { datasetNames, datasetShapes, type DatasetName } from '../data/datasets.js';
 
 export interface TrainRequest {

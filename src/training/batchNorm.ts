@@ -21,7 +21,7 @@ function affine(x: tf.Tensor, scale: tf.Tensor1D, shift: tf.Tensor1D, relu: bool
 }
 
 /** Per-channel sums over batch and space: [c]. */
-function channelSums(x: tf.Tensor): tf.Tensor1D {
+export function channelSums(x: tf.Tensor): tf.Tensor1D {
   const x4 = as4d(x);
   const [, h, w] = x4.shape;
   return tf.mul(tf.sum(tf.avgPool(x4, [h, w], 1, 'valid'), [0, 1, 2]), h * w) as tf.Tensor1D;

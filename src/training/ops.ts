@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Activation, Padding } from '../core/architectures.js';
 import { convGeometry, runEngineKernel } from './wasmKernels.js';
+import { channelSums } from './batchNorm.js';
 
 export interface ConvSpec {
   readonly kernel: number;
@@ -35,6 +36,11 @@ export function convForward(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor
  * dW = (dz^T · im2col(x))^T; dx = col2im(dz · W^T), where dz is dy through the ReLU.
  */
 export function convBackward(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, kernel: tf.Tensor4D, spec: ConvSpec, needDx: boolean, colsCache?: Map<tf.Tensor, tf.Tensor2D>): ParamGrads {
+  if (gradsByConv(spec)) {
+    // The convolution route needs no transposed gradient: the ReLU mask and bias sums as SIMD passes.
+    const dz = spec.activation === 'relu' ? tf.mul(dy, tf.step(y)) : dy;
+    return convGradsByConv(dz, x, kernel, spec, needDx, channelSums(dz));
+  }
   const outC = kernel.shape[3];
   const m = dy.size / outC;
   const relu = spec.activation === 'relu';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { paramSpecs, type Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
-import { fsyncDir, writeFileAtomic } from '../crypto/fsutil.js';
-import type { EpochRecord, TrainState } from './train.js';
+import { writeFileAtomic, fsyncDir } from '../crypto/fsutil.js';
+import type { EpochRecord, TrainState } from '../training/train.js';
 
 const VERSION = 1;
 const FOLDER = 'checkpoint';
