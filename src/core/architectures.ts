@@ -253,7 +253,10 @@ export function chainLayers(arch: Architecture, purpose: string): readonly Chain
   return arch.layers.map((layer, i) => {
     const wired = inputs[i]!.length === 1 && inputs[i]![0] === i - 1;
     const plain = layer.type === 'conv2d' ? layer.useBias !== false : ['maxPool', 'flatten', 'dense'].includes(layer.type);
-    if (!wired || !plain) throw new Error(`${purpose} supports plain chains of conv, max pool, flatten and dense layers; ${arch.name} has ${layer.type} layer ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
+    if (!wired || !plain) {
+      const what = layer.type === 'conv2d' && layer.useBias === false ? 'conv2d layer without a bias' : `${layer.type} layer`;
+      throw new Error(`${purpose} supports plain chains of conv, max pool, flatten and dense layers; ${arch.name} has ${what} ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
+    }
     return layer as ChainLayer;
   });
 }
