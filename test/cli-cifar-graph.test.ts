@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runExtract, runTrain } from '../src/cli/localCommands.js';
+import { runExport, runExtract, runTrain } from '../src/cli/localCommands.js';
 import { extractValues } from '../src/core/extract.js';
 import { parseKey } from '../src/core/keygen.js';
 import { readModel } from '../src/formats/index.js';
@@ -37,6 +37,11 @@ for (const [arch, limit, bn] of [['resnet32', '200', true], ['allcnnc', '60', fa
     assert.equal(extract.decision, 'match');
     assert.equal(extract.ber, 0);
     assert.deepEqual(extract.derivation, { ok: true });
+    // the folder names its architecture; a safetensors copy names none and is recognised by its tensors
+    const copy = join(dir, `${arch}.safetensors`);
+    assert.match((await captured(() => runExport(['--model', out, '--format', 'safetensors', '--out', copy]))).out, new RegExp(`Exported ${arch} as safetensors`));
+    assert.match((await captured(() => runExport(['--model', copy, '--format', 'npz', '--out', join(dir, `${arch}.npz`)]))).out, new RegExp(`Exported ${arch} as npz`));
+    await assert.rejects(runExport(['--model', out, '--format', 'onnx', '--out', join(dir, 'x.onnx')]), /ONNX writer supports plain chains/);
   });
 }
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activationShapes, chainLayers, getArchitecture, isChain, keyableTensors, layerInputs, paramSpecs, trainableParameterCount, type Architecture } from '../src/core/architectures.js';
+import { activationShapes, architectureOf, chainLayers, getArchitecture, isChain, keyableTensors, layerInputs, paramSpecs, trainableParameterCount, type Architecture } from '../src/core/architectures.js';
 import { initParams } from '../src/core/init.js';
+import { defaultDatasetFor } from '../src/data/datasets.js';
 
 test('when the registry is asked for the paper\'s networks, then their parameter counts are PyTorch\'s for the same networks', () => {
   // PyTorch's sum(p.numel() for p in model.parameters()) for the twins in ../shared/anchors/torch_cifar.py
@@ -50,4 +51,16 @@ test('when a graph is miswired, then the registry names the layer and what is wr
   assert.throws(() => activationShapes(bad([{ type: 'conv2d', name: 'c', filters: 4, kernel: 3, stride: 2, padding: 1, activation: 'none' }, { type: 'add', name: 'a', inputs: ['input', 'c'], activation: 'none' }])), /layer a adds inputs of shapes \[8, 8, 3\] and \[4, 4, 4\]/);
   assert.throws(() => activationShapes(bad([{ type: 'dense', name: 'd', units: 2, activation: 'none' }])), /layer d needs a vector input/);
   assert.throws(() => layerInputs(bad([{ type: 'flatten', name: 'x' }, { type: 'flatten', name: 'x' }])), /two layers are called 'x'/);
+});
+
+test('when a model does not name its architecture, then the one its tensors fit exactly is found, and the dataset its input fits', () => {
+  for (const name of ['lenet5', 'mlp', 'resnet32', 'allcnnc']) {
+    const a = getArchitecture(name);
+    assert.equal(architectureOf(paramSpecs(a))?.name, name);
+  }
+  const specs = paramSpecs(getArchitecture('resnet32'));
+  assert.equal(architectureOf(specs.slice(1)), undefined, 'a tensor missing');
+  assert.equal(architectureOf(specs.map((s, i) => (i === 0 ? { ...s, shape: [1, 1, 3, 16] } : s))), undefined, 'a shape differs');
+  assert.equal(defaultDatasetFor(getArchitecture('resnet32').inputShape), 'cifar10');
+  assert.equal(defaultDatasetFor(getArchitecture('lenet5').inputShape), 'mnist');
 });

@@ -4,7 +4,7 @@ import { checkDerivation, policyRecord } from '../core/keyPlan.js';
 import { committedTraining } from '../training/committedKey.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { architectureNames, getArchitecture } from '../core/architectures.js';
+import { architectureNames, architectureOf, getArchitecture, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
@@ -13,7 +13,7 @@ import { extractedPicture } from '../core/picture.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
-import { datasetNames, type DatasetName } from '../data/datasets.js';
+import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
@@ -128,7 +128,7 @@ function finiteOrNull(x: number): number | null {
 
 function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>): TrainRun {
   const arch = getArchitecture(a.arch ?? 'lenet5');
-  const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, 'mnist');
+  const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, defaultDatasetFor(arch.inputShape));
   const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, defaults.training.strategy);
   const seed = num(a.seed, 'seed', randomBytes(4).readUInt32LE(0) >>> 1, true);
   if (strategy === 'none' && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
@@ -162,7 +162,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' }, resume: { type: 'string' },
   });
   if (a.help) {
-    console.log(`weightmark train --arch ${architectureNames().join('|')} --dataset ${datasetNames.join('|')} --strategy ${strategies.join('|')} --epochs N --out DIR
+    console.log(`weightmark train --arch ${architectureNames().join('|')} [--dataset ${datasetNames.join('|')} (default: the first whose images fit the architecture)] --strategy ${strategies.join('|')} --epochs N --out DIR
   [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
   [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
   [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]
@@ -257,6 +257,18 @@ function pictureSize(key: WatermarkKey): { width: number; height: number } {
   return key.image;
 }
 
+/**
+ * --arch, else the name the file records, else the registered architecture its tensors fit.
+ * @throws Error when none of them says.
+ */
+function modelArchitecture(flag: string | undefined, params: ParamSet): Architecture {
+  const named = flag ?? params.arch;
+  if (named !== undefined) return getArchitecture(named);
+  const fit = architectureOf(params.tensors);
+  if (!fit) throw new UsageError(`The model does not name its architecture and its tensors fit none of ${architectureNames().join(', ')} exactly; pass --arch NAME`);
+  return fit;
+}
+
 export async function runExtract(argv: string[]): Promise<number> {
   const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' } });
   if (a.help) {
@@ -305,19 +317,19 @@ export async function runFinetune(argv: string[]): Promise<number> {
     threads: { type: 'string' }, 'batch-size': { type: 'string' },
   });
   if (a.help) {
-    console.log('weightmark finetune --model DIR --out DIR [--epochs 1] [--lr 0.01] [--momentum 0.9] [--weight-decay 5e-4] [--dataset mnist] [--limit N] [--json]');
+    console.log(`weightmark finetune --model DIR --out DIR [--epochs 1] [--lr 0.01] [--momentum 0.9] [--weight-decay 5e-4] [--dataset ${datasetNames.join('|')} (default: the first whose images fit the model)] [--limit N] [--json]`);
     return 0;
   }
   const out = required(a.out, 'out');
   if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
   const { params } = loadModel(required(a.model, 'model'));
-  const arch = getArchitecture(a.arch ?? params.arch ?? 'lenet5');
+  const arch = modelArchitecture(a.arch, params);
   const bar = new ProgressBar();
   const { signal, release } = interruptSignal();
   try {
     const result = await trainModel({
       arch, strategy: 'none', init: params, schedule: 'constant',
-      dataset: oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, 'mnist'),
+      dataset: oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, defaultDatasetFor(arch.inputShape)),
       epochs: num(a.epochs, 'epochs', 1, true), lr: num(a.lr, 'lr', 0.01), momentum: num(a.momentum, 'momentum', 0.9),
       weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
       batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true),
@@ -356,7 +368,7 @@ export async function runExport(argv: string[]): Promise<number> {
   const format = oneOf<WriteFormat>(a.format, 'format', WRITE_FORMATS, 'onnx');
   const out = required(a.out, 'out');
   const { params } = loadModel(required(a.model, 'model'));
-  const arch = getArchitecture(a.arch ?? params.arch ?? 'lenet5');
+  const arch = modelArchitecture(a.arch, params);
   const files = writeModel(params, format, arch);
   if (files.length === 1) writeFileSync(out, files[0]!.bytes);
   else {

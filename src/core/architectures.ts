@@ -375,3 +375,14 @@ export function keyableTensors<T extends { name: string }>(arch: string | undefi
   const keyable = new Set(paramSpecs(a).filter((s) => s.keyable).map((s) => s.name));
   return tensors.filter((t) => keyable.has(t.name));
 }
+
+/**
+ * The registered architecture whose every tensor a model holds under its canonical name and shape (a
+ * model written without its architecture's name), or undefined when none or several fit.
+ */
+export function architectureOf(tensors: readonly { name: string; shape: readonly number[] }[]): Architecture | undefined {
+  const have = new Map(tensors.map((t) => [t.name, t.shape.join('x')]));
+  const fits = [...registry.values()].filter((a) => paramSpecs(a).every((s) => have.get(s.name) === s.shape.join('x')));
+  return fits.length === 1 ? fits[0] : undefined;
+}
+

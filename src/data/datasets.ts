@@ -14,6 +14,11 @@ export const datasetShapes: Readonly<Record<DatasetName, readonly [number, numbe
   cifar10: [32, 32, 3],
 };
 
+/** The first dataset whose images are this input shape (MNIST for 28x28x1, CIFAR-10 for 32x32x3). */
+export function defaultDatasetFor(inputShape: readonly number[]): DatasetName {
+  return datasetNames.find((d) => datasetShapes[d].join('x') === inputShape.join('x')) ?? 'mnist';
+}
+
 export interface Dataset {
   readonly name: DatasetName;
   readonly n: number;
