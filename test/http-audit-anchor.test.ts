@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startTestServer, assertContract, assertProblem, safetensorsBytes, tempDir, watermarked, type TestServer } from './http-helpers.js';
+import { startTestServer, sqliteDb, assertContract, assertProblem, safetensorsBytes, tempDir, watermarked, type TestServer } from './http-helpers.js';
 import { auditHash } from '../src/store/auditChain.js';
 
 const dir = tempDir('anchor');
@@ -29,7 +29,7 @@ async function exportAKey(t: TestServer): Promise<number> {
     .attach('key', Buffer.from(JSON.stringify(owner.key)), 'owner.key.json');
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   assert.equal((await t.http.get(`/v1/models/${reg.body.id}/key`).set(as('admin', t))).status, 200);
-  const last = t.server.service.store.db.prepare('SELECT seq, action FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; action: string };
+  const last = sqliteDb(t.server).prepare('SELECT seq, action FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; action: string };
   assert.equal(last.action, 'key.export');
   return last.seq;
 }
@@ -63,7 +63,7 @@ test('when the newest audit rows (a key.export) are deleted, then /v1/audit/veri
   const seq = await exportAKey(s);
   const before = await s.http.get('/v1/audit/verify').set(as('auditor'));
   assert.equal(before.body.ok, true, JSON.stringify(before.body));
-  s.server.service.store.db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(seq - 1);
+  sqliteDb(s.server).prepare('DELETE FROM audit_events WHERE seq >= ?').run(seq - 1);
   const res = await s.http.get('/v1/audit/verify').set(as('auditor'));
   assertContract(res, 'verifyAuditChain');
   assert.equal(res.body.ok, false, JSON.stringify(res.body));
@@ -77,7 +77,7 @@ test('when the tail is rewritten into a chain that hashes correctly, then verify
   const t = await startTestServer();
   try {
     const seq = await exportAKey(t);
-    const db = t.server.service.store.db;
+    const db = sqliteDb(t.server);
     const row = db.prepare('SELECT * FROM audit_events WHERE seq = ?').get(seq) as Record<string, string | number>;
     // replace the key.export by an innocent-looking entry, rehashed so the chain itself is consistent
     const forged = { seq, ts: String(row.ts), actor: 'admin-1', role: 'admin' as const, action: 'token.mint', target: 'nobody', details: { role: 'verifier', ttlSec: 60 } };
@@ -97,7 +97,7 @@ test('when the stored signed heads are deleted along with the rows, then the run
   const t = await startTestServer();
   try {
     const seq = await exportAKey(t);
-    const db = t.server.service.store.db;
+    const db = sqliteDb(t.server);
     db.prepare('DELETE FROM audit_events WHERE seq = ?').run(seq);
     db.prepare('DELETE FROM audit_checkpoints WHERE seq = ?').run(seq);
     const res = await t.http.get('/v1/audit/verify').set(as('auditor', t));

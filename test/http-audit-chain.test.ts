@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, assertContract, assertProblem, type TestServer } from './http-helpers.js';
+import { startTestServer, sqliteDb, assertContract, assertProblem, type TestServer } from './http-helpers.js';
 
 let s: TestServer;
 before(async () => {
@@ -44,7 +44,7 @@ test('when the chain is untouched, then /v1/audit/verify says ok', async () => {
 });
 
 test('when a row is edited in the database directly, then verify names the first broken entry', async () => {
-  const db = s.server.service.store.db;
+  const db = sqliteDb(s.server);
   db.prepare("UPDATE audit_events SET target = 'mallory' WHERE seq = 2").run();
   const res = await s.http.get('/v1/audit/verify').set(as('auditor'));
   assertContract(res, 'verifyAuditChain');
@@ -54,7 +54,7 @@ test('when a row is edited in the database directly, then verify names the first
 });
 
 test('when a row is deleted, then verify names the gap', async () => {
-  const db = s.server.service.store.db;
+  const db = sqliteDb(s.server);
   db.prepare("UPDATE audit_events SET target = 'bob' WHERE seq = 2").run();
   assert.equal((await s.http.get('/v1/audit/verify').set(as('auditor'))).body.ok, true, 'restoring the row restores the chain');
   db.prepare('DELETE FROM audit_events WHERE seq = 2').run();

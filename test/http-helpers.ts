@@ -20,6 +20,7 @@ import type { WatermarkKey } from '../src/core/watermarkKey.js';
 import type { JobProgress, Task, TaskExecutor, TaskResult } from '../src/service/ports.js';
 import { TaskCancelled } from '../src/service/ports.js';
 import { initialParamSet } from '../src/core/init.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -65,6 +66,13 @@ export async function startTestServer(o: ServiceOverrides & { dir?: string } = {
     http: request(server.url),
     stop: () => server.stop(),
   };
+}
+
+/** The SQLite database under a test server, for tests that tamper with rows directly. @throws when it runs on another engine. */
+export function sqliteDb(server: RunningServer): SqliteStore['db'] {
+  const { store } = server.service;
+  assert.ok(store instanceof SqliteStore, `this test edits SQLite rows directly; the server runs on ${store.engine}`);
+  return store.db;
 }
 
 const doc = loadDocument();

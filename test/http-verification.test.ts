@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import jwt from 'jsonwebtoken';
-import { startTestServer, assertContract, assertProblem, watermarked, lenetParams, safetensorsBytes, type TestServer } from './http-helpers.js';
+import { startTestServer, sqliteDb, assertContract, assertProblem, watermarked, lenetParams, safetensorsBytes, type TestServer } from './http-helpers.js';
 import { cloneParamSet } from '../src/core/paramSet.js';
 
 let s: TestServer;
@@ -159,7 +159,7 @@ test('when only an admin exports the key, then it matches the one registered; th
 
 test('when the service logs and answers non-admin roles, then no key material ever appears', async () => {
   const needles = [owner.key.values.slice(0, 3).map(String).join(','), JSON.stringify(owner.key.flatIndex.slice(0, 4))];
-  const sealed = (s.server.service.store.db.prepare('SELECT sealed FROM watermark_keys').all() as { sealed: string }[]).map((r) => r.sealed);
+  const sealed = (sqliteDb(s.server).prepare('SELECT sealed FROM watermark_keys').all() as { sealed: string }[]).map((r) => r.sealed);
   const master = fs.readFileSync(`${s.keysDir}/master.key`, 'utf8').trim();
   const logText = s.logs.join('\n');
   for (const n of [...needles, ...sealed, master]) assert.ok(!logText.includes(n), `log leaked ${n.slice(0, 20)}`);

@@ -43,6 +43,8 @@ export interface ServiceConfig {
   /** False-positive rate at which a verification decides "match". */
   readonly fpr: number;
   readonly trustProxy: boolean;
+  /** postgres://… from WEIGHTMARK_DATABASE_URL: the store on PostgreSQL; absent → SQLite in dataDir. May hold a password: never log it. */
+  readonly databaseUrl?: string;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +81,17 @@ export function parseMasterKey(raw: string, source = 'WEIGHTMARK_MASTER_KEY'): B
   return key;
 }
 
+/** @throws ConfigError naming the scheme found, never the URL itself (it may carry a password). */
+function databaseUrl(env: NodeJS.ProcessEnv): { databaseUrl?: string } {
+  const raw = env.WEIGHTMARK_DATABASE_URL;
+  if (raw === undefined || raw === '') return {};
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1];
+  if (scheme !== 'postgres' && scheme !== 'postgresql') {
+    throw new ConfigError(`WEIGHTMARK_DATABASE_URL must be a postgres:// or postgresql:// URL (found ${scheme ? `scheme '${scheme}'` : 'no scheme'})`);
+  }
+  return { databaseUrl: raw };
+}
+
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /** @throws ConfigError naming the variable and the accepted values. */
@@ -110,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     shutdownGraceSec: int(env, 'WEIGHTMARK_SHUTDOWN_GRACE_SEC', 10, 0, 600),
     fpr: num(env, 'WEIGHTMARK_FPR', 1e-6, 0, 1),
     trustProxy: env.WEIGHTMARK_TRUST_PROXY === '1' || env.WEIGHTMARK_TRUST_PROXY === 'true',
+    ...databaseUrl(env),
   };
   return { ...cfg, ...overrides };
 }

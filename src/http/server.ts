@@ -11,7 +11,7 @@ import { loadOrCreateMasterKey, Keystore } from '../crypto/keystore.js';
 import { SigningKeys } from '../crypto/signing.js';
 import { auditHeadSigner } from '../crypto/auditHead.js';
 import { makePrivate, privatePaths } from '../crypto/fileModes.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore, type ServiceStore } from '../store/open.js';
 import { BlobStore } from '../store/blobs.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ChildProcessExecutor } from '../jobs/childExecutor.js';
@@ -39,7 +39,7 @@ export interface ServiceOverrides {
 
 export interface Service {
   readonly ctx: ServiceContext;
-  readonly store: SqliteStore;
+  readonly store: ServiceStore;
   ready: boolean;
   /** Removes the data-dir lock (at stop). */
   releaseLock(): void;
@@ -58,7 +58,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const releaseLock = lockDataDir(config.dataDir);
   const masterKey = loadOrCreateMasterKey(config.keysDir, config.masterKey);
   const signing = SigningKeys.loadOrCreate(config.keysDir);
-  const store = new SqliteStore(dbFile, { signHead: auditHeadSigner(signing, config.issuer) });
+  const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: dbFile, signHead: auditHeadSigner(signing, config.issuer) });
   const blobs = new BlobStore(blobDir);
   const removed = blobs.cleanTemp() + cleanUploadDir(config);
   const metrics = new Metrics();
@@ -81,7 +81,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   metrics.gauge('weightmark_signing_keys', 'Signing keys in the JWKS', () => signing.jwks().keys.length);
   const rec = await ctx.jobs.recover();
   logger.info('service started', {
-    dataDir: config.dataDir, keysDir: config.keysDir, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
+    dataDir: config.dataDir, keysDir: config.keysDir, store: store.engine, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
     interruptedJobs: rec.interrupted.length, requeuedJobs: rec.requeued.length, tempFilesRemoved: removed,
   });
   return { ctx, store, ready: true, releaseLock };

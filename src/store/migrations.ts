@@ -144,3 +144,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE verifications ADD COLUMN verdict_jws TEXT NOT NULL DEFAULT '';`,
   },
 ];
+
+/**
+ * The PostgreSQL text of a migration. The list above is written in SQLite's dialect, and keeps only
+ * the few type names whose meaning differs: SQLite's INTEGER is 64-bit (PostgreSQL's is 32), REAL is
+ * a double (PostgreSQL's is 4 bytes, too coarse for p-values), BLOB is PostgreSQL's BYTEA. Everything
+ * else (TEXT, CHECK, REFERENCES, ALTER TABLE … ADD COLUMN) means the same in both; the store contract
+ * test checks that both engines end with the same tables and columns.
+ */
+export function postgresSql(m: Migration): string {
+  return m.sql.replace(/\bINTEGER\b/g, 'BIGINT').replace(/\bREAL\b/g, 'DOUBLE PRECISION').replace(/\bBLOB\b/g, 'BYTEA');
+}

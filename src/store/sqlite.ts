@@ -9,60 +9,16 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { auditHash, GENESIS_HASH } from './auditChain.js';
-import type {
-  CommitmentRecord, KeyRef, UploadSketch, AuditDraft, AuditEvent, AuditFilter, JobPatch, JobRecord, JobStatus, KeyRecord, ModelRecord, Page,
-  ReleaseArtifact, ReleasePatch, ReleaseRecord, Store, StoreWriter, VerificationRecord,
-} from './types.js';
+import type { CommitmentRecord, KeyRef, UploadSketch, AuditDraft, AuditEvent, AuditFilter, JobStatus, Page, Store, StoreWriter } from './types.js';
+import {
+  json, toArtifact, toAudit, toCheckpoint, toCommitment, toJob, toKey, toKeyRef, toModel, toRelease, toSketch, toVerification, sketchBytes, JOB_COLS, REL_COLS, type Row,
+} from './rows.js';
+
+export { toAudit } from './rows.js';
 import type { AuditCheckpoint, AuditHead, AuditHeadSigner } from './types.js';
 
-type Row = Record<string, unknown>;
-const json = (v: unknown): string => JSON.stringify(v ?? null);
-const parse = <T>(v: unknown): T => JSON.parse(String(v)) as T;
-
-function toModel(r: Row): ModelRecord {
-  return {
-    id: String(r.id), name: String(r.name), arch: (r.arch as string | null) ?? null, source: r.source as ModelRecord['source'],
-    format: String(r.format), files: parse(r.files), paramCount: Number(r.param_count), ownerKeyId: (r.owner_key_id as string | null) ?? null,
-    parentModelId: (r.parent_model_id as string | null) ?? null, createdBy: String(r.created_by), createdAt: String(r.created_at), meta: parse(r.meta),
-  };
-}
-function toKey(r: Row): KeyRecord {
-  return { id: String(r.id), modelId: String(r.model_id), kind: r.kind as KeyRecord['kind'], sealed: String(r.sealed), n: Number(r.n), createdAt: String(r.created_at) };
-}
-function toJob(r: Row): JobRecord {
-  return {
-    id: String(r.id), kind: r.kind as JobRecord['kind'], status: r.status as JobStatus, input: parse(r.input),
-    progress: r.progress == null ? null : parse(r.progress), result: r.result == null ? null : parse(r.result), error: (r.error as string | null) ?? null,
-    createdBy: String(r.created_by), createdAt: String(r.created_at), startedAt: (r.started_at as string | null) ?? null, finishedAt: (r.finished_at as string | null) ?? null,
-  };
-}
-function toRelease(r: Row): ReleaseRecord {
-  return {
-    id: String(r.id), modelId: String(r.model_id), licensee: String(r.licensee), status: r.status as ReleaseRecord['status'],
-    jobId: (r.job_id as string | null) ?? null, keyId: (r.key_id as string | null) ?? null, releaseModelId: (r.release_model_id as string | null) ?? null,
-    createdBy: String(r.created_by), createdAt: String(r.created_at), error: (r.error as string | null) ?? null,
-  };
-}
-function toArtifact(r: Row): ReleaseArtifact {
-  return { releaseId: String(r.release_id), format: String(r.format), files: parse(r.files), manifestJws: String(r.manifest_jws), createdAt: String(r.created_at) };
-}
-function toVerification(r: Row): VerificationRecord {
-  return {
-    id: String(r.id), createdBy: String(r.created_by), createdAt: String(r.created_at), decision: r.decision as VerificationRecord['decision'],
-    pValue: Number(r.p_value), report: parse(r.report), reportJws: String(r.report_jws), verdict: parse(r.verdict ?? '{}'), verdictJws: String(r.verdict_jws ?? ''),
-  };
-}
-export function toAudit(r: Row): AuditEvent {
-  return {
-    seq: Number(r.seq), ts: String(r.ts), actor: String(r.actor), role: r.role as AuditEvent['role'], action: String(r.action),
-    target: (r.target as string | null) ?? null, details: parse(r.details), prevHash: String(r.prev_hash), hash: String(r.hash),
-  };
-}
-
-const JOB_COLS: Record<keyof JobPatch, string> = { status: 'status', progress: 'progress', result: 'result', error: 'error', startedAt: 'started_at', finishedAt: 'finished_at' };
-const REL_COLS: Record<keyof ReleasePatch, string> = { status: 'status', keyId: 'key_id', releaseModelId: 'release_model_id', error: 'error' };
-
 export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
   readonly db: Database.Database;
   readonly #writer: StoreWriter;
   readonly #signHead: AuditHeadSigner | undefined;
@@ -145,7 +101,7 @@ export class SqliteStore implements Store {
       insertKey: (k) => insKey.run(k),
       insertCommitment: (c) => insCommitment.run(c),
       insertUploadSketch: (u, keep) => {
-        insSketch.run(u.verificationId, u.subject, u.signature, u.digest, Buffer.from(u.sketch.buffer, u.sketch.byteOffset, u.sketch.byteLength), u.createdAt);
+        insSketch.run(u.verificationId, u.subject, u.signature, u.digest, sketchBytes(u), u.createdAt);
         trimSketches.run(u.subject, u.subject, keep);
       },
       setModelOwnerKey: (modelId, keyId) => setOwner.run(keyId, modelId),
@@ -209,9 +165,7 @@ export class SqliteStore implements Store {
     return (this.#q('SELECT * FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKey);
   }
   async listKeyRefs(): Promise<KeyRef[]> {
-    return (this.#q('SELECT id, model_id, kind, n, created_at FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map((r) => ({
-      id: String(r.id), modelId: String(r.model_id), kind: r.kind as KeyRef['kind'], n: Number(r.n), createdAt: String(r.created_at),
-    }));
+    return (this.#q('SELECT id, model_id, kind, n, created_at FROM watermark_keys ORDER BY created_at, id').all() as Row[]).map(toKeyRef);
   }
   async keyIndexVersion(): Promise<string> {
     const r = this.#q('SELECT COUNT(*) AS n, MAX(rowid) AS m FROM watermark_keys').get() as Row;
@@ -227,17 +181,11 @@ export class SqliteStore implements Store {
     }).immediate();
   }
   async recentUploadSketches(subject: string, signature: string, limit: number): Promise<UploadSketch[]> {
-    return (this.#q('SELECT * FROM upload_sketches WHERE subject = ? AND signature = ? ORDER BY created_at DESC LIMIT ?').all(subject, signature, limit) as Row[]).map((r) => {
-      const b = r.sketch as Buffer;
-      return {
-        verificationId: String(r.verification_id), subject: String(r.subject), signature: String(r.signature), digest: String(r.digest),
-        sketch: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), createdAt: String(r.created_at),
-      };
-    });
+    return (this.#q('SELECT * FROM upload_sketches WHERE subject = ? AND signature = ? ORDER BY created_at DESC LIMIT ?').all(subject, signature, limit) as Row[]).map(toSketch);
   }
   async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
     const r = this.#q('SELECT * FROM key_commitments WHERE digest = ?').get(digest) as Row | undefined;
-    return r && { digest: String(r.digest), sealed: String(r.sealed), jws: String(r.jws), subject: String(r.subject), createdBy: String(r.created_by), createdAt: String(r.created_at) };
+    return r && toCommitment(r);
   }
   async getJob(id: string) {
     const r = this.#q('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
@@ -294,7 +242,7 @@ export class SqliteStore implements Store {
   }
   async latestAuditCheckpoint() {
     const r = this.#q('SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
-    const stored: AuditCheckpoint | undefined = r && { seq: Number(r.seq), headHash: String(r.head_hash), ts: String(r.ts), kid: String(r.kid), jws: String(r.jws) };
+    const stored: AuditCheckpoint | undefined = r && toCheckpoint(r);
     return this.#lastSigned && (!stored || stored.seq < this.#lastSigned.seq) ? this.#lastSigned : stored;
   }
   async ping() {
