@@ -1,0 +1,71 @@
+/**
+ * The service on PostgreSQL (WEIGHTMARK_DATABASE_URL): it starts, serves a simple flow, keeps nothing
+ * in a SQLite file, never logs the connection string, and two replicas on one database share one
+ * audit chain.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startTestServer, assertContract, safetensorsBytes, watermarked, tempDir, type TestServer } from './http-helpers.js';
+import { pgSkipReason, startPgCluster, type PgCluster } from './pg-helpers.js';
+
+const skip = pgSkipReason();
+/** Trust auth ignores it, but it stands for a real password that must never reach a log line. */
+const PASSWORD = 'never-log-this-pw';
+
+let cluster: PgCluster | undefined;
+let a: TestServer | undefined;
+let b: TestServer | undefined;
+before(async () => {
+  if (skip) return;
+  cluster = await startPgCluster();
+  const url = (await cluster.createDatabase('service')).replace('postgres@', `postgres:${PASSWORD}@`);
+  const env = { WEIGHTMARK_DATABASE_URL: url };
+  a = await startTestServer({ env, config: { verifyWorkers: 0 } });
+  // a second replica: its own data dir, the same database and signing keys
+  b = await startTestServer({ env, dir: tempDir('http-pg-b'), config: { verifyWorkers: 0, keysDir: a.keysDir } });
+});
+after(async () => {
+  await a?.stop();
+  await b?.stop();
+  cluster?.stop();
+});
+const as = (t: TestServer, role: 'admin' | 'auditor' | 'issuer') => ({ Authorization: `Bearer ${t.tokens[role]}` });
+
+test('when the service starts with WEIGHTMARK_DATABASE_URL, then it runs on PostgreSQL and keeps no SQLite file', { skip }, async () => {
+  assert.equal(a!.server.service.store.engine, 'postgres');
+  assert.equal(fs.existsSync(path.join(a!.dataDir, 'weightmark.db')), false);
+  const started = a!.logs.find((l) => l.includes('service started'));
+  assert.match(started ?? '', /"store":"postgres"/);
+});
+
+test('when a token is minted and a model registered on one replica, then the other lists it and both verify the audit chain', { skip }, async () => {
+  const minted = await a!.http.post('/v1/tokens').set(as(a!, 'admin')).send({ sub: 'court-clerk', role: 'verifier' });
+  assert.equal(minted.status, 201);
+  const owner = watermarked(3, 'pg-flow');
+  const reg = await b!.http.post('/v1/models').set(as(b!, 'issuer'))
+    .attach('file', safetensorsBytes(owner.params), 'owner.safetensors')
+    .attach('key', Buffer.from(JSON.stringify(owner.key)), 'owner.key.json');
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+
+  const list = await a!.http.get('/v1/models').set(as(a!, 'auditor'));
+  assert.equal(list.status, 200);
+  assertContract(list, 'listModels');
+  assert.deepEqual(list.body.items.map((m: { id: string }) => m.id), [reg.body.id]);
+
+  const actions = (await b!.http.get('/v1/audit/events').set(as(b!, 'auditor'))).body.items.map((e: { action: string }) => e.action);
+  assert.ok(actions.includes('token.mint'), `replica b sees replica a's entry: ${actions.join(', ')}`);
+  for (const t of [a!, b!]) {
+    const res = await t.http.get('/v1/audit/verify').set(as(t, 'auditor'));
+    assertContract(res, 'verifyAuditChain');
+    assert.equal(res.body.ok, true, JSON.stringify(res.body));
+    assert.equal(res.body.entries, actions.length);
+  }
+});
+
+test('when the service runs on PostgreSQL, then no log line holds the connection string or its password', { skip }, () => {
+  const all = [...a!.logs, ...b!.logs].join('\n');
+  assert.ok(all.length > 0);
+  assert.equal(all.includes(PASSWORD), false);
+});
