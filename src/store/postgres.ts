@@ -208,6 +208,12 @@ export class PgStore implements Store {
     return (await this.#rows(sql, args))[0];
   }
 
+  /** The first row mapped to its record, or undefined when there is none. */
+  async #get<T>(map: (r: Row) => T, sql: string, args: unknown[]): Promise<T | undefined> {
+    const r = await this.#one(sql, args);
+    return r && map(r);
+  }
+
   async #page<T>(table: string, w: { sql: string; args: unknown[] }, p: Page, map: (r: Row) => T): Promise<{ items: T[]; total: number }> {
     const n = w.args.length;
     const items = (await this.#rows(`SELECT * FROM ${table} ${w.sql} ORDER BY created_at DESC, id LIMIT $${n + 1} OFFSET $${n + 2}`, [...w.args, p.limit, p.offset])).map(map);
@@ -216,15 +222,13 @@ export class PgStore implements Store {
   }
 
   async getModel(id: string) {
-    const r = await this.#one('SELECT * FROM models WHERE id = $1', [id]);
-    return r && toModel(r);
+    return this.#get(toModel, 'SELECT * FROM models WHERE id = $1', [id]);
   }
   async listModels(p: Page) {
     return this.#page('models', where([]), p, toModel);
   }
   async getKey(id: string) {
-    const r = await this.#one('SELECT * FROM watermark_keys WHERE id = $1', [id]);
-    return r && toKey(r);
+    return this.#get(toKey, 'SELECT * FROM watermark_keys WHERE id = $1', [id]);
   }
   async listKeys() {
     return (await this.#rows('SELECT * FROM watermark_keys ORDER BY created_at, id')).map(toKey);
@@ -252,30 +256,25 @@ export class PgStore implements Store {
     return (await this.#rows('SELECT * FROM upload_sketches WHERE subject = $1 AND signature = $2 ORDER BY created_at DESC LIMIT $3', [subject, signature, limit])).map(toSketch);
   }
   async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
-    const r = await this.#one('SELECT * FROM key_commitments WHERE digest = $1', [digest]);
-    return r && toCommitment(r);
+    return this.#get(toCommitment, 'SELECT * FROM key_commitments WHERE digest = $1', [digest]);
   }
   async getJob(id: string) {
-    const r = await this.#one('SELECT * FROM jobs WHERE id = $1', [id]);
-    return r && toJob(r);
+    return this.#get(toJob, 'SELECT * FROM jobs WHERE id = $1', [id]);
   }
   async listJobs(p: Page & { status?: JobStatus }) {
     return this.#page('jobs', where([['status =', p.status]]), p, toJob);
   }
   async getRelease(id: string) {
-    const r = await this.#one('SELECT * FROM releases WHERE id = $1', [id]);
-    return r && toRelease(r);
+    return this.#get(toRelease, 'SELECT * FROM releases WHERE id = $1', [id]);
   }
   async listReleases(p: Page & { modelId?: string; licensee?: string }) {
     return this.#page('releases', where([['model_id =', p.modelId], ['licensee =', p.licensee]]), p, toRelease);
   }
   async getArtifact(releaseId: string, format: string) {
-    const r = await this.#one('SELECT * FROM release_artifacts WHERE release_id = $1 AND format = $2', [releaseId, format]);
-    return r && toArtifact(r);
+    return this.#get(toArtifact, 'SELECT * FROM release_artifacts WHERE release_id = $1 AND format = $2', [releaseId, format]);
   }
   async getVerification(id: string) {
-    const r = await this.#one('SELECT * FROM verifications WHERE id = $1', [id]);
-    return r && toVerification(r);
+    return this.#get(toVerification, 'SELECT * FROM verifications WHERE id = $1', [id]);
   }
   async listVerifications(p: Page & { createdBy?: string }) {
     return this.#page('verifications', where([['created_by =', p.createdBy]]), p, toVerification);
