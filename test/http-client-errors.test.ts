@@ -52,6 +52,11 @@ test('when the dataset does not fit the architecture, then 422 WM_ERR_DATASET_MI
   assertProblem(back, 422, 'WM_ERR_DATASET_MISMATCH', 'trainModel');
   assert.match(back.body.detail, /fit: mnist, fashion-mnist/);
   assert.equal((await s.http.get('/v1/jobs').set(admin())).body.items.length, before);
+  // without a dataset, the one the architecture's input fits
+  const fits = await s.http.post('/v1/models/train').set(admin()).send({ arch: 'resnet32', epochs: 1, limit: 10 });
+  assert.equal(fits.status, 202, JSON.stringify(fits.body));
+  assert.equal(fits.body.input.dataset, 'cifar10');
+  await s.http.delete(`/v1/jobs/${fits.body.id}`).set(admin());
 });
 
 test('when an id is well formed but unknown, then 404 with the resource code', async () => {

@@ -148,7 +148,7 @@ const commands: Record<string, Command> = {
   },
   train: {
     summary: 'start a training job (--wait follows it)',
-    usage: 'api train --arch lenet5 --epochs 5 [--dataset mnist] [--strategy delve|naive|none] [--limit N] [--lr X] [--batch-size N] [--seed N] [--name N] [--wait]',
+    usage: 'api train --arch lenet5 --epochs 5 [--dataset mnist|fashion-mnist|cifar10 (default: the one the architecture fits)] [--strategy delve|naive|none] [--limit N] [--lr X] [--batch-size N] [--seed N] [--name N] [--wait]',
     options: {
       arch: { type: 'string' }, epochs: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, limit: { type: 'string' }, lr: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },

@@ -89,7 +89,7 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
       res.status(201).location(`/v1/models/${m.id}`).json(m);
     },
     trainModel: async (req, res) => {
-      const body = { dataset: 'mnist', strategy: defaults.training.strategy, ...(req.body as object) } as training.TrainRequest;
+      const body = { strategy: defaults.training.strategy, ...(req.body as object) } as training.TrainRequest;
       const job = await training.startTraining(ctx, actor(res), body);
       res.status(202).location(`/v1/jobs/${job.id}`).json(job);
     },

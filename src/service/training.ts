@@ -14,12 +14,13 @@ import { TaskCancelled } from './ports.js';
 import { join } from 'node:path';
 import { getArchitecture } from '../core/architectures.js';
 import { hasCheckpoint, removeCheckpoint } from '../store/trainingCheckpoint.js';
-import { datasetNames, datasetShapes, type DatasetName } from '../data/datasets.js';
+import { datasetNames, datasetShapes, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 
 export interface TrainRequest {
   name?: string;
   arch: string;
-  dataset: string;
+  /** Absent: the first dataset whose images fit the architecture (MNIST for lenet5/mlp, CIFAR-10 for resnet32/allcnnc). */
+  dataset?: string;
   strategy: 'none' | 'naive' | 'delve';
   epochs: number;
   batchSize?: number;
@@ -32,10 +33,11 @@ export interface TrainRequest {
   initModelId?: string;
 }
 
-export async function startTraining(ctx: ServiceContext, actor: Actor, req: TrainRequest): Promise<JobRecord> {
-  if (!ctx.engines.knownArchitecture(req.arch)) {
-    throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${req.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
+export async function startTraining(ctx: ServiceContext, actor: Actor, asked: TrainRequest): Promise<JobRecord> {
+  if (!ctx.engines.knownArchitecture(asked.arch)) {
+    throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${asked.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
+  const req = { ...asked, dataset: asked.dataset ?? defaultDatasetFor(getArchitecture(asked.arch).inputShape) };
   checkDatasetFits(req.arch, req.dataset);
   if (req.initModelId) await getModel(ctx, req.initModelId);
   const job = newJob(actor, 'train', { ...req });
@@ -71,7 +73,9 @@ export async function jobCommitment(ctx: ServiceContext, digest: unknown): Promi
 export function trainingHandler(ctx: ServiceContext): JobHandler {
   return {
     async run(job, { signal, onProgress }) {
-      const req = job.input as unknown as TrainRequest & { commitment?: string };
+      const input = job.input as unknown as TrainRequest & { commitment?: string };
+      // Jobs record the dataset they were submitted with (filled in at submission when the request had none).
+      const req = { ...input, dataset: input.dataset ?? defaultDatasetFor(getArchitecture(input.arch).inputShape) };
       const commitment = req.strategy === 'none' ? undefined : await jobCommitment(ctx, req.commitment);
       const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
       const keyId = newId('key');
