@@ -12,7 +12,7 @@ import { defaults } from '../src/core/config.js';
 import { initParams } from '../src/core/init.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { committedTraining } from '../src/training/committedKey.js';
-import { readCheckpoint, writeCheckpoint } from '../src/store/trainingCheckpoint.js';
+import { checkpointRun, readCheckpoint, writeCheckpoint } from '../src/store/trainingCheckpoint.js';
 import { toParamSet, trainModel, type TrainOptions, type TrainState } from '../src/training/train.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wm-resume-'));
@@ -54,6 +54,16 @@ test('when a checkpoint is of another architecture, then reading it says so', as
   const out = join(dir, 'naive');
   assert.throws(() => readCheckpoint(out, getArchitecture('lenet5')), /checkpoint is of a mlp run, not lenet5/);
   assert.equal(readCheckpoint(join(dir, 'nothing-here'), arch), undefined);
+});
+
+test('when a checkpoint is damaged, then reading it names the file and says how to start again', async () => {
+  const out = join(dir, 'damaged');
+  await trainModel({ ...options('naive'), epochs: 1, onEpochEnd: (s) => writeCheckpoint(out, arch, s, {}) });
+  writeFileSync(join(out, 'checkpoint', 'params.safetensors'), 'not a safetensors file');
+  assert.throws(() => readCheckpoint(out, arch), /checkpoint[/\\]params\.safetensors: the checkpoint is damaged .* delete the checkpoint folder/);
+  writeFileSync(join(out, 'checkpoint', 'state.json'), '{bad');
+  assert.throws(() => readCheckpoint(out, arch), /checkpoint[/\\]state\.json: the checkpoint is damaged/);
+  assert.throws(() => checkpointRun(out), /state\.json: the checkpoint is damaged/);
 });
 
 test('when a resume state is past the run, then training refuses it', async () => {

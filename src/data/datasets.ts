@@ -154,7 +154,7 @@ export function shuffledIndices(n: number, seed: number): Uint32Array {
 export function gatherBatch(data: Dataset, idx: ArrayLike<number>, from: number, to: number, random?: () => number): { x: Float32Array; y: Uint8Array; n: number } {
   if (data.augmented) {
     if (!random) throw new Error(`gatherBatch: ${data.name}'s training batches are augmented and need a seeded random source`);
-    return imageBatch(data.augmented.images, Array.prototype.slice.call(idx, from, to) as number[], data.augmented, { augment: true, random });
+    return imageBatch(data.augmented.images, Array.from({ length: to - from }, (_, i) => idx[from + i]!), data.augmented, { augment: true, random });
   }
   const n = to - from;
   const per = data.shape[0] * data.shape[1] * data.shape[2];

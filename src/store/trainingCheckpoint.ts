@@ -74,6 +74,18 @@ export function writeCheckpoint(dir: string, arch: Architecture, state: TrainSta
   rmSync(old, { recursive: true, force: true });
 }
 
+/** A checkpoint's state.json, parsed and checked. @throws Error naming the file when it is damaged or of another version. */
+function readState(stateFile: string): StateFile {
+  let s: StateFile;
+  try {
+    s = JSON.parse(readFileSync(stateFile, 'utf8')) as StateFile;
+  } catch (e) {
+    throw new Error(`${stateFile}: the checkpoint is damaged (${(e as Error).message}); delete the checkpoint folder to start the run again`);
+  }
+  if (s?.version !== VERSION) throw new Error(`${stateFile}: checkpoint version ${String(s?.version)}; this weightmark reads version ${VERSION}`);
+  return s;
+}
+
 /**
  * The run's last checkpoint, or undefined when it has none.
  * @throws Error when the checkpoint is for another architecture or its files are damaged.
@@ -83,10 +95,15 @@ export function readCheckpoint(dir: string, arch: Architecture): { state: TrainS
   const folder = [checkpointPath(dir), `${checkpointPath(dir)}.old`].find((f) => existsSync(join(f, 'state.json')));
   if (!folder) return undefined;
   const stateFile = join(folder, 'state.json');
-  const s = JSON.parse(readFileSync(stateFile, 'utf8')) as StateFile;
-  if (s.version !== VERSION) throw new Error(`${stateFile}: checkpoint version ${s.version}; this weightmark reads version ${VERSION}`);
+  const s = readState(stateFile);
   if (s.arch !== arch.name) throw new Error(`${stateFile}: the checkpoint is of a ${s.arch} run, not ${arch.name}`);
-  const read = (name: string) => readSafetensors(new Uint8Array(readFileSync(join(folder, name))));
+  const read = (name: string) => {
+    try {
+      return readSafetensors(new Uint8Array(readFileSync(join(folder, name))));
+    } catch (e) {
+      throw new Error(`${join(folder, name)}: the checkpoint is damaged (${(e as Error).message}); delete the checkpoint folder to start the run again`);
+    }
+  };
   const state: TrainState = {
     epoch: s.epoch, history: s.history, samplesSeen: s.samplesSeen, seconds: s.seconds, noiseDraws: s.noiseDraws,
     params: fromSet(arch, read('params.safetensors'), join(folder, 'params.safetensors')),
@@ -100,7 +117,7 @@ export function readCheckpoint(dir: string, arch: Architecture): { state: TrainS
 export function checkpointRun(dir: string): unknown {
   const folder = [checkpointPath(dir), `${checkpointPath(dir)}.old`].find((f) => existsSync(join(f, 'state.json')));
   if (!folder) throw new Error(`${dir} holds no checkpoint of an interrupted run (no ${join(checkpointPath(dir), 'state.json')})`);
-  return (JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8')) as StateFile).run;
+  return readState(join(folder, 'state.json')).run;
 }
 
 export function removeCheckpoint(dir: string): void {

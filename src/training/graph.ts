@@ -44,9 +44,10 @@ function planOf(arch: Architecture): Plan {
   return p;
 }
 
+/** Cheap on every step (the plan is cached); the names only when it fails. */
 function checkParams(arch: Architecture, params: readonly tf.Tensor[]): void {
-  const specs = paramSpecs(arch);
-  if (params.length !== specs.length) {
+  if (params.length !== planOf(arch).specCount) {
+    const specs = paramSpecs(arch);
     throw new Error(`Architecture '${arch.name}' has ${specs.length} parameter tensors (${specs.map((s) => s.name).join(', ')}); found ${params.length}.`);
   }
 }

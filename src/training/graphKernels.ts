@@ -8,18 +8,6 @@ import type { JsKernel } from './wasmKernels.js';
 
 type Attrs = Record<string, unknown>;
 
-/** dst [cols, rows] = src [rows, cols]ᵀ, in row blocks that stay in cache so each column's writes are contiguous runs. */
-export function transposeInto(src: Float32Array, dst: Float32Array, rows: number, cols: number): void {
-  const B = 64;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let ch = 0; ch < cols; ch++) {
-      let d = ch * rows + r0;
-      for (let r = r0; r < r1; r++) dst[d++] = src[r * cols + ch]!;
-    }
-  }
-}
-
 function shortcutGeometry(inShape: readonly number[], attrs: Attrs) {
   const [n, h, w, c] = inShape as [number, number, number, number];
   const stride = attrs['stride'] as number;

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Padding } from '../core/architectures.js';
-import { graphKernels, transposeInto } from './graphKernels.js';
+import { graphKernels } from './graphKernels.js';
 
 type Values = Float32Array | Int32Array;
 type Attrs = Record<string, unknown>;
@@ -55,6 +55,19 @@ function runJs(k: JsKernel, backendName: string, backend: tf.KernelBackend, inpu
   k.compute(ins, outs, inputs, attrs);
   return specs.map((s, i) => ({ dataId: backend.write(outs[i]!, s.shape, s.dtype), shape: s.shape, dtype: s.dtype }));
 }
+
+/** dst [cols, rows] = src [rows, cols]ᵀ, in row blocks that stay in cache so each column's writes are contiguous runs. */
+function transposeInto(src: Float32Array, dst: Float32Array, rows: number, cols: number): void {
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let ch = 0; ch < cols; ch++) {
+      let d = ch * rows + r0;
+      for (let r = r0; r < r1; r++) dst[d++] = src[r * cols + ch]!;
+    }
+  }
+}
+
 
 /** Geometry of a 2-D convolution, NHWC, dilation 1. */
 export interface ConvGeometry {
