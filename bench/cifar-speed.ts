@@ -1,6 +1,7 @@
 /**
  * ResNet-32 and ALL-CNN-C training speed at batch 128 (samples/s of lossAndGrads + an SGD momentum
- * update on random CIFAR-shaped data) against PyTorch CPU on the same work, ../shared/anchors/
+ * update on random CIFAR-shaped data), on both engines (onnxruntime, the default, and the tfjs wasm
+ * fallback), against PyTorch CPU on the same work, ../shared/anchors/
  * torch_cifar.py (Debian python3-torch, same batch, optimizer and threads). PyTorch's own figure
  * swings 2-3x between runs on these shared machines, so windows are interleaved — ours, theirs, ours,
  * … — and the ratio is reported per pair, with its median.
@@ -18,6 +19,8 @@ import { createGradientEngine, type Batch, type GradientEngine } from '../src/tr
 const batchSize = 128;
 const nets = ['resnet32', 'allcnnc'] as const;
 type Net = (typeof nets)[number];
+const backends = ['onnxruntime', 'wasm'] as const;
+type Backend = (typeof backends)[number];
 const anchorScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'anchors', 'torch_cifar.py');
 
 function median(xs: number[]): number {
@@ -73,37 +76,45 @@ export async function runCifarSpeed(opts: { pairs?: number; steps?: number; thre
   const steps = opts.steps ?? 3;
   const threads = opts.threads ?? 2;
   const loadBefore = loadavg();
-  const engines = new Map<Net, { engine: GradientEngine; params: Float32Array[]; velocity: Float32Array[] }>();
+  const engines = new Map<string, { engine: GradientEngine; params: Float32Array[]; velocity: Float32Array[] }>();
   for (const net of nets) {
-    const engine = await createGradientEngine(net, { threads, backend: 'wasm' });
-    const params = initParams(net, 1);
-    const velocity = params.map((p) => new Float32Array(p.length));
-    await ours(engine, params, velocity, 1); // warm-up: compiles, grows the wasm heaps
-    engines.set(net, { engine, params, velocity });
+    for (const backend of backends) {
+      const engine = await createGradientEngine(net, { threads, backend });
+      const params = initParams(net, 1);
+      const velocity = params.map((p) => new Float32Array(p.length));
+      await ours(engine, params, velocity, 1); // warm-up: compiles, grows the heaps and arenas
+      engines.set(`${net}/${backend}`, { engine, params, velocity });
+    }
   }
-  const rows: { pair: number; net: Net; ours: number; theirs?: number }[] = [];
+  const rows: { pair: number; net: Net; ours: Record<Backend, number>; theirs?: number }[] = [];
   let missing: string | undefined;
   for (let p = 1; p <= pairs; p++) {
-    const mine = new Map<Net, number>();
+    const mine = new Map<Net, Record<Backend, number>>();
     for (const net of nets) {
-      const e = engines.get(net)!;
-      mine.set(net, await ours(e.engine, e.params, e.velocity, steps));
+      const r = {} as Record<Backend, number>;
+      for (const backend of backends) {
+        const e = engines.get(`${net}/${backend}`)!;
+        r[backend] = await ours(e.engine, e.params, e.velocity, steps);
+      }
+      mine.set(net, r);
     }
     const t = theirs(steps, threads);
     if ('missing' in t) missing = t.missing;
     for (const net of nets) rows.push({ pair: p, net, ours: mine.get(net)!, ...('missing' in t ? {} : { theirs: t[net] }) });
-    log(`pair ${p}: ${nets.map((n) => `${n} ours ${mine.get(n)!.toFixed(1)}${'missing' in t ? '' : ` pytorch ${t[n].toFixed(1)}`}`).join('; ')}`);
+    log(`pair ${p}: ${nets.map((n) => `${n} ${backends.map((b) => `${b} ${mine.get(n)![b].toFixed(1)}`).join(' ')}${'missing' in t ? '' : ` pytorch ${t[n].toFixed(1)}`}`).join('; ')}`);
   }
   for (const e of engines.values()) await e.engine.dispose();
   const loadAfter = loadavg();
+  const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) : 'n/a');
   log(`\nCIFAR-10 nets, batch ${batchSize}, SGD momentum, ${threads} threads each side, samples/s (${pairs} interleaved pairs of ${steps} steps)`);
-  log('| net | pair | weightmark (wasm) | PyTorch CPU | ratio |');
-  log('|---|---|---|---|---|');
-  for (const r of rows) log(`| ${r.net} | ${r.pair} | ${r.ours.toFixed(1)} | ${r.theirs?.toFixed(1) ?? 'n/a'} | ${r.theirs ? (r.ours / r.theirs).toFixed(2) : 'n/a'} |`);
+  log('| net | pair | weightmark (onnxruntime) | weightmark (tfjs wasm) | PyTorch CPU | ratio onnxruntime / PyTorch | ratio wasm / PyTorch |');
+  log('|---|---|---|---|---|---|---|');
+  for (const r of rows) log(`| ${r.net} | ${r.pair} | ${r.ours.onnxruntime.toFixed(1)} | ${r.ours.wasm.toFixed(1)} | ${r.theirs?.toFixed(1) ?? 'n/a'} | ${ratio(r.ours.onnxruntime, r.theirs)} | ${ratio(r.ours.wasm, r.theirs)} |`);
   for (const net of nets) {
     const mine = rows.filter((r) => r.net === net);
-    const ratios = mine.filter((r) => r.theirs).map((r) => r.ours / r.theirs!);
-    log(`| ${net} | median | ${median(mine.map((r) => r.ours)).toFixed(1)} | ${ratios.length ? median(mine.map((r) => r.theirs!)).toFixed(1) : 'n/a'} | ${ratios.length ? median(ratios).toFixed(2) : 'n/a'} |`);
+    const paired = mine.filter((r) => r.theirs);
+    const med = (f: (r: (typeof rows)[number]) => number, xs = mine) => median(xs.map(f)).toFixed(1);
+    log(`| ${net} | median | ${med((r) => r.ours.onnxruntime)} | ${med((r) => r.ours.wasm)} | ${paired.length ? med((r) => r.theirs!, paired) : 'n/a'} | ${paired.length ? median(paired.map((r) => r.ours.onnxruntime / r.theirs!)).toFixed(2) : 'n/a'} | ${paired.length ? median(paired.map((r) => r.ours.wasm / r.theirs!)).toFixed(2) : 'n/a'} |`);
   }
   if (missing) log(`PyTorch anchor missing: ${missing}`);
   log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')} (2 cores, shared)`);

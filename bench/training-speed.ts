@@ -50,13 +50,15 @@ const lr = 0.1;
 
 // The cpu backend is ~100x slower: one short window shows its order of magnitude.
 interface Config {
-  readonly backend: 'wasm' | 'cpu' | 'tensorflow';
+  readonly backend: 'onnxruntime' | 'wasm' | 'cpu' | 'tensorflow';
   readonly threads: number;
   readonly windows?: number;
   readonly steps?: number;
 }
 
 const defaultConfigs: readonly Config[] = [
+  { backend: 'onnxruntime', threads: 1 },
+  { backend: 'onnxruntime', threads: 2 },
   { backend: 'tensorflow', threads: 1 },
   { backend: 'wasm', threads: 1 },
   { backend: 'wasm', threads: 2 },

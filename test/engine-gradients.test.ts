@@ -174,24 +174,26 @@ const oddNet: Architecture = {
   ],
 };
 
-for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet, miniResnet, miniAllCnn, getArchitecture('resnet32')]) {
-  const name = arch.name;
-  test(`when the engine computes ${name} gradients on wasm, then they match tfjs cpu autodiff of the plain formulation`, async () => {
-    const params = randomParams(arch, 7);
-    const batch = { ...randomBatch(arch, arch.name === 'resnet32' ? 2 : 3, 11), seed: 5 };
-    await initBackend('cpu');
-    const ref = referenceGrads(arch, params, batch);
-    const engine = await createGradientEngine(arch, { threads: 1, backend: 'wasm' });
-    assert.equal(engine.backend, 'wasm');
-    const got = await engine.lossAndGrads(params, batch);
-    assert.ok(Math.abs(got.loss - ref.loss) < 1e-5 * Math.max(1, ref.loss), `loss ${got.loss} vs ${ref.loss}`);
-    paramSpecs(arch).forEach((s, i) => {
-      assert.equal(got.grads[i]!.length, ref.grads[i]!.length);
-      const e = relErr(got.grads[i]!, ref.grads[i]!);
-      assert.ok(e < 1e-4, `${s.name}: relative error ${e}`);
+const engines = [{ backend: 'wasm', threads: 1 }, { backend: 'onnxruntime', threads: 2 }] as const;
+for (const { backend, threads } of engines) {
+  for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet, miniResnet, miniAllCnn, getArchitecture('resnet32')]) {
+    test(`when the ${backend} engine computes ${arch.name} gradients, then they match tfjs cpu autodiff of the plain formulation`, async () => {
+      const params = randomParams(arch, 7);
+      const batch = { ...randomBatch(arch, arch.name === 'resnet32' ? 2 : 3, 11), seed: 5 };
+      await initBackend('cpu');
+      const ref = referenceGrads(arch, params, batch);
+      const engine = await createGradientEngine(arch, { threads, backend });
+      assert.equal(engine.backend, backend);
+      const got = await engine.lossAndGrads(params, batch);
+      assert.ok(Math.abs(got.loss - ref.loss) < 1e-5 * Math.max(1, ref.loss), `loss ${got.loss} vs ${ref.loss}`);
+      paramSpecs(arch).forEach((s, i) => {
+        assert.equal(got.grads[i]!.length, ref.grads[i]!.length);
+        const e = relErr(got.grads[i]!, ref.grads[i]!);
+        assert.ok(e < 1e-4, `${s.name}: relative error ${e}`);
+      });
+      await engine.dispose();
     });
-    await engine.dispose();
-  });
+  }
 }
 
 test('when the engine runs on the cpu backend, then its kernels give the reference gradients there too', async () => {

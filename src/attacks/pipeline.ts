@@ -13,7 +13,7 @@ import type { WatermarkKey } from '../core/watermarkKey.js';
 import { defaults } from '../core/config.js';
 import { loadDataset, type Dataset, type DatasetName } from '../data/datasets.js';
 import { evaluateAccuracy, type EvalOptions, type LabelledData } from '../eval/accuracy.js';
-import type { GradientEngine } from '../training/engine.js';
+import type { EnginePreference, GradientEngine } from '../training/engine.js';
 import { trainModel } from '../training/train.js';
 import type { Evaluator, Scorer } from './sweep.js';
 import type { KeyGenFn, TrainFn } from './types.js';
@@ -43,7 +43,7 @@ export interface TrainerOptions {
   /** Test samples the trainer scores after each epoch (the sweep measures accuracy itself). */
   readonly testLimit?: number;
   readonly engine?: GradientEngine;
-  readonly backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly backend?: EnginePreference;
   readonly threads?: number;
 }
 

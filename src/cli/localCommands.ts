@@ -19,6 +19,7 @@ import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress, type TrainState } from '../training/train.js';
+import { enginePreferences } from '../training/engine.js';
 import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../store/trainingCheckpoint.js';
 import { UsageError, num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
@@ -165,7 +166,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     console.log(`weightmark train --arch ${architectureNames().join('|')} [--dataset ${datasetNames.join('|')} (default: the first whose images fit the architecture)] --strategy ${strategies.join('|')} --epochs N --out DIR
   [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
   [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
-  [--threads N] [--backend auto|tensorflow|wasm|cpu] [--json]
+  [--threads N] [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 weightmark train --resume DIR [--threads N] [--backend ...] [--json]
   --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
   --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit
@@ -201,7 +202,7 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
       epochs: run.epochs, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize,
       ...(run.limit !== undefined ? { limit: run.limit } : {}), ...(run.testLimit !== undefined ? { testLimit: run.testLimit } : {}), seed: run.seed, delve: { ...run.delve, margin: run.delve.margin ?? Infinity },
       ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : run.threads ? { threads: run.threads } : {}),
-      ...(a.backend ? { backend: oneOf(a.backend, 'backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') } : {}),
+      ...(a.backend ? { backend: oneOf(a.backend, 'backend', enginePreferences, 'auto') } : {}),
       ...(resumeFrom ? { resume: resumeFrom } : {}),
       onEpochEnd: (state) => {
         mkdirSync(out, { recursive: true });

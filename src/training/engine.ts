@@ -3,8 +3,12 @@
  * Float32Arrays in canonical order (paramSpecs), so the trainer keeps the weights in JS and does its
  * updates and locking exactly; the engine only computes losses, gradients and logits.
  *
- * `threads: 1` computes in this thread; more threads run data-parallel in worker_threads, each with its
- * own tfjs wasm instance (enginePool.ts).
+ * Two implementations. The default ('auto') runs the architecture's training step as an ONNX graph on
+ * onnxruntime's native CPU kernels (onnxEngine.ts; measured 3-5x faster than tfjs wasm on every
+ * registered network, docs/benchmarks.md). The tfjs engine (graph.ts) stays as the fallback when the
+ * native binary cannot load and on request (`backend: 'wasm'`, ...): `threads: 1` computes in this
+ * thread; more threads run data-parallel in worker_threads, each with its own tfjs wasm instance
+ * (enginePool.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { getArchitecture, paramSpecs, type Architecture } from '../core/architectures.js';
@@ -44,10 +48,16 @@ export interface GradientEngine {
   dispose(): Promise<void>;
 }
 
+/** A tfjs backend, or onnxruntime's native CPU kernels (onnxEngine.ts). */
+export type EnginePreference = BackendPreference | 'onnxruntime';
+
 export interface EngineOptions {
-  /** 1 computes in this thread; more run data-parallel in worker threads. Default: 2 on wasm when the machine has 2+ cores, else 1. */
+  /**
+   * tfjs: 1 computes in this thread; more run data-parallel in worker threads. onnxruntime: its
+   * intra-op threads. Default: 2 when the machine has 2+ cores (1 on native TensorFlow, which threads by itself).
+   */
   readonly threads?: number;
-  readonly backend?: BackendPreference;
+  readonly backend?: EnginePreference;
 }
 
 /** Evaluation chunk: large enough to keep XNNPACK busy, small enough to bound memory. */
@@ -63,15 +73,30 @@ export function resolveArchitecture(arch: string | Architecture): Architecture {
  */
 export async function createGradientEngine(arch: string | Architecture, opts: EngineOptions = {}): Promise<GradientEngine> {
   const a = resolveArchitecture(arch);
-  const threads = opts.threads ?? (await defaultThreads(opts.backend ?? 'auto'));
+  const backend = opts.backend ?? 'auto';
+  if (!enginePreferences.includes(backend)) throw new Error(`Unknown backend '${String(backend)}'. Supported backends are: ${enginePreferences.join(', ')}.`);
+  const threads = opts.threads ?? (await defaultThreads(backend));
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer; found ${threads}.`);
-  if (threads === 1) return createLocalEngine(a, opts.backend ?? 'auto');
+  if (backend === 'onnxruntime' || backend === 'auto') {
+    try {
+      const { createOnnxEngine } = await import('./onnxEngine.js');
+      return await createOnnxEngine(a, threads);
+    } catch (e) {
+      // 'auto' falls back to tfjs when the native binary cannot load on this platform.
+      if (backend === 'onnxruntime') throw e;
+    }
+  }
+  const tfjs = backend === 'auto' ? 'auto' : backend;
+  if (threads === 1) return createLocalEngine(a, tfjs);
   const { createPoolEngine } = await import('./enginePool.js');
-  return createPoolEngine(a, threads, opts.backend ?? 'auto');
+  return createPoolEngine(a, threads, tfjs);
 }
 
-async function defaultThreads(backend: BackendPreference): Promise<number> {
+export const enginePreferences: readonly EnginePreference[] = ['auto', 'onnxruntime', 'tensorflow', 'wasm', 'cpu'];
+
+async function defaultThreads(backend: EnginePreference): Promise<number> {
   const { availableParallelism } = await import('node:os');
+  if (backend === 'onnxruntime' || backend === 'auto') return Math.min(2, availableParallelism());
   // Native TensorFlow threads by itself; the JS backends use one core each, so workers add the others.
   if (backend === 'tensorflow' || backend === 'cpu') return 1;
   if ((await initBackend(backend)) !== 'wasm') return 1;
@@ -87,7 +112,7 @@ export function checkBatch(arch: Architecture, batch: Batch): void {
   if (batch.y.length < batch.n) throw new Error(`Batch y has ${batch.y.length} labels for ${batch.n} samples.`);
 }
 
-function checkParamArrays(arch: Architecture, params: readonly Float32Array[]): void {
+export function checkParamArrays(arch: Architecture, params: readonly Float32Array[]): void {
   const specs = paramSpecs(arch);
   if (params.length !== specs.length) {
     throw new Error(`Architecture '${arch.name}' has ${specs.length} parameter tensors (${specs.map((s) => s.name).join(', ')}); found ${params.length}.`);

@@ -5,6 +5,7 @@
  * runs on the backend's SIMD ops instead, measured 3x faster than loops here (batchNorm.ts).
  */
 import type { JsKernel } from './wasmKernels.js';
+import { dropoutMaskInto } from './dropoutMask.js';
 
 type Attrs = Record<string, unknown>;
 
@@ -79,34 +80,16 @@ const globalAvgPoolGrad: JsKernel = {
   },
 };
 
-/**
- * Inverted dropout's mask, 0 or 1/(1 − rate) per element, from a hash of (seed, layer, sample,
- * element): the mask of a sample is the same whichever worker holds it and however the batch is cut.
- * Attrs: seed, layer, sampleOffset, rate. Input x (for its shape). Output the mask.
- */
+/** The wasm engine's dropout mask kernel (the masks are dropoutMask.ts's). Attrs: seed, layer, sampleOffset, rate. Input x (for its shape). */
 const dropoutMask: JsKernel = {
   name: 'WmDropoutMask',
   outputs([x]) {
     return [{ shape: [...x!.shape], dtype: 'float32' }];
   },
   compute(_ins, [mask], [xInfo], attrs) {
-    const n = xInfo!.shape[0]!;
-    const per = (mask as Float32Array).length / n;
-    const rate = attrs['rate'] as number;
-    const keep = 1 / (1 - rate);
-    const threshold = Math.floor(rate * 4294967296);
-    const base = Math.imul((attrs['seed'] as number) >>> 0, 0x9e3779b1) ^ Math.imul((attrs['layer'] as number) + 1, 0x85ebca6b);
-    const mv = mask as Float32Array;
-    for (let b = 0, o = 0; b < n; b++) {
-      const sample = Math.imul((attrs['sampleOffset'] as number) + b + 1, 0xc2b2ae35) ^ base;
-      for (let e = 0; e < per; e++, o++) {
-        let z = (sample + Math.imul(e, 0x27d4eb2f)) | 0;
-        z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-        z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-        z ^= z >>> 16;
-        mv[o] = z >>> 0 < threshold ? 0 : keep;
-      }
-    }
+    dropoutMaskInto(mask as Float32Array, xInfo!.shape[0]!, {
+      rate: attrs['rate'] as number, seed: attrs['seed'] as number, layer: attrs['layer'] as number, sampleOffset: attrs['sampleOffset'] as number,
+    });
   },
 };
 

@@ -5,7 +5,7 @@ import { materializeKey, type KeyPlan } from '../core/keyPlan.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { gatherBatch, loadDataset, seededUniform, shuffledIndices, type Dataset, type DatasetName } from '../data/datasets.js';
-import { createGradientEngine, type GradientEngine } from './engine.js';
+import { createGradientEngine, type EnginePreference, type GradientEngine } from './engine.js';
 import { initParams } from '../core/init.js';
 
 export interface TrainProgress {
@@ -66,7 +66,7 @@ export interface TrainOptions {
    */
   readonly delve?: { readonly replicas?: number; readonly sigma?: number; readonly lambda?: number; readonly margin?: number; readonly direction?: DelveDirection };
   readonly threads?: number;
-  readonly backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly backend?: EnginePreference;
   /** Preloaded data (saves reloading in experiments). */
   readonly trainData?: Dataset;
   readonly testData?: Dataset;

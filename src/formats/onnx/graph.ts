@@ -52,16 +52,30 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Adds an int64 initializer (shapes, axes, pads for the ops that take them as inputs); 1-D unless `shape` says. */
+  int64Initializer(name: string, values: readonly number[], shape: readonly number[] = [values.length]): string {
+    if (this.used.has(name)) throw new Error(`GraphBuilder: value '${name}' already exists`);
+    this.used.add(name);
+    this.initializers.push(new ProtoWriter().packedInts(TensorProto.dims, shape).int(TensorProto.dataType, DataType.INT64)
+      .string(TensorProto.name, name).packedInts(TensorProto.int64Data, values));
+    return name;
+  }
+
   /** Adds one node; returns its output's name (`output` if given, else a fresh name from the op type). */
   node(opType: string, inputs: readonly string[], attributes: Readonly<Record<string, AttributeValue>> = {}, output?: string): string {
-    const out = output ?? this.fresh(opType.toLowerCase());
-    this.used.add(out);
+    return this.nodeOutputs(opType, inputs, attributes, [output ?? this.fresh(opType.toLowerCase())])[0]!;
+  }
+
+  /** A node with several outputs (MaxPool's values and indices); an empty name leaves that output out. */
+  nodeOutputs(opType: string, inputs: readonly string[], attributes: Readonly<Record<string, AttributeValue>>, outputs: readonly string[]): readonly string[] {
+    for (const o of outputs) if (o) this.used.add(o);
     const n = new ProtoWriter();
     for (const i of inputs) n.string(NodeProto.input, i);
-    n.string(NodeProto.output, out).string(NodeProto.name, `${opType}:${out}`).string(NodeProto.opType, opType);
+    for (const o of outputs) n.string(NodeProto.output, o);
+    n.string(NodeProto.name, `${opType}:${outputs[0]}`).string(NodeProto.opType, opType);
     for (const [key, value] of Object.entries(attributes)) n.message(NodeProto.attribute, attribute(key, value));
     this.nodes.push(n);
-    return out;
+    return outputs;
   }
 
   /**
