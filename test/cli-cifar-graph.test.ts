@@ -41,7 +41,13 @@ for (const [arch, limit, bn] of [['resnet32', '200', true], ['allcnnc', '60', fa
     const copy = join(dir, `${arch}.safetensors`);
     assert.match((await captured(() => runExport(['--model', out, '--format', 'safetensors', '--out', copy]))).out, new RegExp(`Exported ${arch} as safetensors`));
     assert.match((await captured(() => runExport(['--model', copy, '--format', 'npz', '--out', join(dir, `${arch}.npz`)]))).out, new RegExp(`Exported ${arch} as npz`));
-    await assert.rejects(runExport(['--model', out, '--format', 'onnx', '--out', join(dir, 'x.onnx')]), /ONNX writer supports plain chains/);
+    // standard ONNX (PyTorch's layout and names) carries the graph and the mark; the NHWC layout holds chains only
+    const onnx = join(dir, `${arch}.onnx`);
+    assert.match((await captured(() => runExport(['--model', out, '--format', 'onnx', '--out', onnx]))).out, new RegExp(`Exported ${arch} as onnx`));
+    const fromOnnx = JSON.parse((await captured(() => runExtract(['--model', onnx, '--key', join(out, 'key.json'), '--json']))).out);
+    assert.equal(fromOnnx.decision, 'match');
+    assert.equal(fromOnnx.ber, 0);
+    await assert.rejects(runExport(['--model', out, '--format', 'onnx-nhwc', '--out', join(dir, 'x.onnx')]), /NHWC ONNX writer supports plain chains/);
   });
 }
 

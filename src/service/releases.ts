@@ -133,9 +133,9 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
   let artifact = await ctx.store.getArtifact(id, format);
   if (!artifact) {
     const model = await getModel(ctx, release.releaseModelId);
-    if (ONNX_LAYOUT[format] && !isChain(getArchitecture(model.arch!))) {
-      // Batch norm, residual sums and the option-A shortcut have no ONNX writer yet; the weights travel in the other formats.
-      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its ONNX export is not supported yet (the ONNX writer supports plain chains of conv, max pool, flatten and dense layers); download it as safetensors or tfjs`);
+    if (ONNX_LAYOUT[format] === 'nhwc' && !isChain(getArchitecture(model.arch!))) {
+      // The NHWC graph transposes around each op of a chain; batch norm, residual sums and the shortcut have no NHWC writer.
+      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its NHWC ONNX export is not supported (that writer takes plain chains of conv, max pool, flatten and dense layers); download it as onnx (the standard NCHW layout), safetensors or tfjs`);
     }
     const params = await loadParams(ctx, model);
     const written = ctx.engines.writeModel(params, format, model.arch!);

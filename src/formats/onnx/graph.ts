@@ -52,10 +52,12 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds an int64 initializer (shapes, axes, pads for the ops that take them as inputs); 1-D unless `shape` says. */
-  int64Initializer(name: string, values: readonly number[], shape: readonly number[] = [values.length]): string {
-    if (this.used.has(name)) throw new Error(`GraphBuilder: value '${name}' already exists`);
-    this.used.add(name);
+  /**
+   * Adds an int64 initializer (shapes, axes, pads for the ops that take them as inputs) under a fresh
+   * name from `hint`; 1-D unless `shape` says. Returns its name.
+   */
+  int64Initializer(hint: string, values: readonly number[], shape: readonly number[] = [values.length]): string {
+    const name = this.fresh(hint);
     this.initializers.push(new ProtoWriter().packedInts(TensorProto.dims, shape).int(TensorProto.dataType, DataType.INT64)
       .string(TensorProto.name, name).packedInts(TensorProto.int64Data, values));
     return name;

@@ -5,7 +5,7 @@
  *   that onnx, onnxruntime and PyTorch users load it without knowing us. Input NCHW; conv kernels
  *   OIHW; dense weights [out, in] (Gemm transB = 1); the first dense layer after a conv stack reads
  *   the flatten of an NCHW activation, so its weight's input axis runs in CHW order; names `conv1.weight`,
- *   `conv1.bias`, `fc1.weight`, … (layer name + `.weight` / `.bias`, as a PyTorch state_dict).
+ *   `conv1.bias`, `fc1.weight`, `stage1.block1.bn1.running_mean`, … (as a PyTorch state_dict).
  * - 'nhwc' (`format=onnx-nhwc`): our canonical param set as it is (HWIO, [in, out], HWC flatten,
  *   `conv1/kernel`), input NHWC.
  *
@@ -35,7 +35,15 @@ export interface StandardSpec {
   readonly flattenFrom?: readonly [number, number, number];
 }
 
-/** The standard name, shape and flatten source of each parameter of `arch`, in paramSpecs order. */
+/** What a PyTorch state_dict calls each role: nn.Conv2d / nn.Linear weight and bias, nn.BatchNorm2d's four. */
+const TORCH_SUFFIX: Record<ParamSpec['role'], string> = {
+  kernel: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', movingMean: 'running_mean', movingVariance: 'running_var',
+};
+
+/**
+ * The standard name, shape and flatten source of each parameter of `arch`, in paramSpecs order. Layer
+ * names become module paths (`stage1/block1/conv1` → `stage1.block1.conv1.weight`).
+ */
 export function standardSpecs(arch: Architecture): StandardSpec[] {
   const shapes = activationShapes(arch);
   const flattenFrom = new Map<string, readonly [number, number, number]>();
@@ -45,8 +53,8 @@ export function standardSpecs(arch: Architecture): StandardSpec[] {
     if (before.length === 3) flattenFrom.set(layer.name, before as [number, number, number]);
   });
   return paramSpecs(arch).map((spec) => {
-    const name = `${spec.layer}.${spec.role === 'kernel' ? 'weight' : 'bias'}`;
-    if (spec.role === 'bias') return { canonical: spec, name, shape: [...spec.shape] };
+    const name = `${spec.layer.replaceAll('/', '.')}.${TORCH_SUFFIX[spec.role]}`;
+    if (spec.shape.length === 1) return { canonical: spec, name, shape: [...spec.shape] };
     if (spec.shape.length === 4) {
       const [h, w, i, o] = spec.shape as [number, number, number, number];
       return { canonical: spec, name, shape: [o, i, h, w] };
@@ -64,7 +72,7 @@ export function standardSpecs(arch: Architecture): StandardSpec[] {
  */
 function permute(data: Float32Array, s: StandardSpec, toStandard: boolean): Float32Array {
   const out = new Float32Array(data.length);
-  if (s.canonical.role === 'bias') {
+  if (s.canonical.shape.length === 1) {
     out.set(data);
     return out;
   }

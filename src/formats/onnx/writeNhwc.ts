@@ -85,6 +85,6 @@ function emit(g: GraphBuilder, layer: ChainLayer, at: Cursor, params: Params): C
 /** Emits the layers from graph input `input` (NHWC); returns the value holding the logits. */
 export function emitNhwcGraph(g: GraphBuilder, arch: Architecture, input: string, params: Params): string {
   let at: Cursor = { value: input, layout: 'nhwc' };
-  for (const layer of chainLayers(arch, 'The ONNX writer')) at = emit(g, layer, at, params);
+  for (const layer of chainLayers(arch, 'The NHWC ONNX writer')) at = emit(g, layer, at, params);
   return at.value;
 }
