@@ -4,7 +4,7 @@ import { getArchitecture, paramSpecs, type Architecture } from '../src/core/arch
 import { initParams } from '../src/core/init.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { evaluationGraph, trainingGraph } from '../src/training/onnxGraph.js';
-import { relErr } from './engine-helpers.js';
+import { relErr, trainedLooking } from './engine-helpers.js';
 
 function batchOf(arch: Architecture, n: number, seed: number) {
   let s = seed;
@@ -18,15 +18,6 @@ function batchOf(arch: Architecture, n: number, seed: number) {
   };
 }
 
-/** Running statistics away from 0/1 and scales away from 1, so evaluation's folding is exercised. */
-function trainedLooking(arch: Architecture, seed: number): Float32Array[] {
-  return initParams(arch, seed).map((p, i) => {
-    const role = paramSpecs(arch)[i]!.role;
-    if (role === 'movingMean' || role === 'beta' || role === 'bias') return p.map((_, j) => 0.1 * Math.sin(j + seed));
-    if (role === 'movingVariance' || role === 'gamma') return p.map((_, j) => 0.8 + 0.3 * Math.cos(j * 0.7 + seed) ** 2);
-    return p;
-  });
-}
 
 test('when no backend is asked for, then training runs on onnxruntime', async () => {
   const engine = await createGradientEngine('lenet5');

@@ -1,23 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
 import { initParams } from '../src/core/init.js';
 import { predictLogits } from '../src/eval/accuracy.js';
 import { readOnnx } from '../src/formats/onnx/read.js';
 import { writeOnnx } from '../src/formats/onnx/write.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { toParamSet } from '../src/training/train.js';
-import { relErr } from './engine-helpers.js';
+import { relErr, trainedLooking } from './engine-helpers.js';
 
-/** Parameters with running statistics and scales away from their initial values, so every BN tensor matters. */
-function trainedLooking(arch: Architecture, seed: number): Float32Array[] {
-  return initParams(arch, seed).map((p, i) => {
-    const role = paramSpecs(arch)[i]!.role;
-    if (role === 'movingMean' || role === 'beta' || role === 'bias') return p.map((_, j) => 0.1 * Math.sin(j + seed));
-    if (role === 'movingVariance' || role === 'gamma') return p.map((_, j) => 0.8 + 0.3 * Math.cos(j * 0.7 + seed) ** 2);
-    return p;
-  });
-}
 
 for (const name of ['resnet32', 'allcnnc']) {
   test(`when ${name} is exported as standard ONNX, then onnxruntime gives the engine's logits and the file reads back bit for bit`, async () => {
