@@ -16,6 +16,7 @@ import { realignLayers, type InvariantLayer } from './invariant.js';
 import { applyLayout, byConvention, layoutCandidates, voteConvention, type LayoutCandidate, type TargetContext } from './layouts.js';
 import { matchByName } from './names.js';
 import { sameShape, type DenseTensor } from './tensorOps.js';
+import { rescaleUnits } from './unitScale.js';
 import type { AlignOptions, AlignmentResult, MappingMethod, TargetTensor, TensorMapping } from './types.js';
 
 export type { AlignOptions, AlignmentResult, MappingMethod, TensorMapping, TargetTensor } from './types.js';
@@ -172,6 +173,19 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   const { aligned, transforms } = done;
   notes.push(...done.notes);
   comparisons += done.comparisons;
+  if (reference && !chain.ok) {
+    // Graphs have no unit permutation stage; per-channel scales (folded batch norm, rescaling) are undone here.
+    let rescaled = 0;
+    for (const [t, a] of aligned) {
+      const ref = refByName.get(targets[t]!.name);
+      const r = ref && keyNames.has(targets[t]!.name) ? rescaleUnits(a, ref, masks[t]!) : undefined;
+      if (!r) continue;
+      aligned.set(t, { shape: a.shape, data: r.data });
+      transforms.get(t)!.push(`${r.units} output units rescaled by 1/s, s in [${r.min.toPrecision(3)}, ${r.max.toPrecision(3)}] (least squares against the reference)`);
+      rescaled++;
+    }
+    if (rescaled > 0) notes.push(`${rescaled} tensor(s) were scaled per output unit against the reference (batch norm folded into the conv, or a rescaling attack) and the scales divided out`);
+  }
 
   for (const k of key.tensors) {
     const t = targets.findIndex((x) => x.name === k.name);

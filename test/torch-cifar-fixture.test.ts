@@ -1,0 +1,54 @@
+/**
+ * ResNet-32 from another toolchain: test/fixtures/torch-cifar holds a watermarked ResNet-32 of ours
+ * (`ours/`) and what PyTorch 1.13 made of it (scripts/make_cifar_torch_fixtures.py): its state_dict as
+ * safetensors (PyTorch names and layouts, num_batches_tracked as I64) and torch.onnx.export in eval
+ * mode, which folds every batch norm into the conv before it and renames the tensors onnx::Conv_*.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { alignToKey } from '../src/core/align/index.js';
+import { extractValues } from '../src/core/extract.js';
+import { parseKey } from '../src/core/keygen.js';
+import { loadModel } from '../src/cli/modelFiles.js';
+
+const dir = fileURLToPath(new URL('./fixtures/torch-cifar/', import.meta.url));
+const key = parseKey(JSON.parse(readFileSync(`${dir}ours/key.json`, 'utf8')));
+const ours = loadModel(`${dir}ours`, 'resnet32').params;
+const reference = JSON.parse(readFileSync(`${dir}torch_reference.json`, 'utf8')) as { inputs: number[]; logits: number[]; inputShapeNCHW: number[] };
+
+/** Largest |extracted − key value| over the key's positions (the values' median magnitude is about 0.03). */
+function worstDeviation(values: Float32Array): number {
+  return key.values.reduce((m, v, i) => Math.max(m, Math.abs(values[i]! - v)), 0);
+}
+
+test('when onnxruntime runs PyTorch\'s BN-folded export, then it gives PyTorch\'s logits (the twin, our layouts and names agree)', async () => {
+  const session = await ort.InferenceSession.create(`${dir}torch_resnet32_folded.onnx`);
+  const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(reference.inputs), reference.inputShapeNCHW) });
+  const logits = out['logits']!.data as Float32Array;
+  const diff = reference.logits.reduce((m, v, i) => Math.max(m, Math.abs(v - logits[i]!)), 0);
+  assert.ok(diff < 1e-4, `max |diff| ${diff}`);
+  await session.release();
+});
+
+test('when PyTorch\'s state_dict (safetensors) is the suspect, then every key value comes back exactly', () => {
+  const suspect = loadModel(`${dir}torch_resnet32.safetensors`).params;
+  assert.ok(suspect.tensors.some((t) => t.name === 'stage1.block1.bn1.num_batches_tracked'), 'the I64 counters are read too');
+  const aligned = alignToKey(suspect, key);
+  assert.equal(worstDeviation(extractValues(aligned.params, key)), 0);
+});
+
+test('when the BN-folded export is the suspect, then the reference undoes each channel\'s scale and the key values come back', () => {
+  const suspect = loadModel(`${dir}torch_resnet32_folded.onnx`).params;
+  assert.ok(suspect.tensors.every((t) => !/bn/.test(t.name)), 'no batch-norm tensor survives the export');
+  const blind = extractValues(alignToKey(suspect, key).params, key);
+  const withRef = alignToKey(suspect, key, { reference: ours });
+  const restored = extractValues(withRef.params, key);
+  // Folding scales each output channel by γ/√(var + ε): without the reference the values are off by those factors.
+  assert.ok(worstDeviation(blind) > 0.01, `without the reference the folded values deviate by ${worstDeviation(blind)}`);
+  // What is left is float32 rounding of the fold (W·s rounded, then s estimated from the channel's other weights).
+  assert.ok(worstDeviation(restored) < 1e-4, `with the reference: ${worstDeviation(restored)}`);
+  assert.ok(withRef.notes.some((n) => /scaled per output unit against the reference/.test(n)), withRef.notes.join('\n'));
+});
