@@ -82,7 +82,7 @@ export const attacks: readonly Attack[] = [
     addGaussianNoise(set, s, ctx.seed)),
   pure('permute', 'neuron permutation', 'A random subset of the units of every hidden layer permuted, the next layer\'s inputs permuted to match (function unchanged).', { name: 'fraction of units moved', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 1] }, { functionPreserving: true }, (set, arch, s, ctx) =>
     permuteUnits(set, arch, s, ctx.seed)),
-  pure('rescale', 'ReLU rescaling', 'Unit j of every hidden layer: incoming weights and bias × c_j, outgoing × 1/c_j, c_j log-uniform in [1/s, s] (function unchanged).', { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { functionPreserving: true }, (set, arch, s, ctx) =>
+  pure('rescale', 'ReLU rescaling', 'Unit j of every hidden layer: incoming weights and bias × c_j, outgoing × 1/c_j, c_j log-uniform in [1/s, s]; on networks with batch norm, each conv channel × c_j and the norm after it absorbs c_j (function unchanged).', { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { functionPreserving: true }, (set, arch, s, ctx) =>
     rescaleUnits(set, arch, s, ctx.seed)),
   pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true }, (set, arch, s, ctx) =>
     addDummyUnits(set, arch, s, ctx.seed)),

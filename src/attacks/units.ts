@@ -10,11 +10,12 @@
  * conv → conv: positions kh·kw (HWIO); dense → dense: 1; conv → flatten → dense: H·W, because the
  * canonical flatten is HWC, so channel c of the conv feeds rows (h·W + w)·C + c of the dense kernel.
  */
-import { activationShapes, chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer } from '../core/architectures.js';
+import { activationShapes, chainLayers, isChain, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer } from '../core/architectures.js';
 
 type ParamLayer = Conv2dLayer | DenseLayer;
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
 import { createRng, shuffle } from './rng.js';
+import { rescaleNormedChannels } from './normedUnits.js';
 import { meanStd } from './tensors.js';
 import type { AttackResult } from './types.js';
 
@@ -168,9 +169,12 @@ export function permuteUnits(set: ParamSet, arch: Architecture, fraction: number
 
 /**
  * ReLU rescaling: unit j of every hidden layer gets c_j = maxFactor^u, u uniform in [−1, 1]: incoming
- * weights and bias × c_j, outgoing × 1/c_j. maxFactor 1 is the identity.
+ * weights and bias × c_j, outgoing × 1/c_j. maxFactor 1 is the identity. On a graph with batch norm
+ * (not a chain) the norms absorb the factors instead (normedUnits.ts).
  */
 export function rescaleUnits(set: ParamSet, arch: Architecture, maxFactor: number, seed: number): AttackResult {
+  // Graphs with batch norm: the norm absorbs each channel's factor instead of the next layer.
+  if (!isChain(arch)) return rescaleNormedChannels(set, arch, maxFactor, seed);
   if (!(maxFactor >= 1) || !Number.isFinite(maxFactor)) throw new Error(`rescaling factor must be a finite number ≥ 1, got ${maxFactor}`);
   const rng = createRng(seed);
   let cur: AttackResult = { set: copyAll(set), arch };
