@@ -4,11 +4,13 @@
  * factor so the network computes the same function in evaluation mode — running mean × c_o, running
  * variance × c_o² (what the statistics of the scaled channel would be), and γ × √(c_o²·var + ε) /
  * (c_o·√(var + ε)) for the ε the norm adds. What deployment tools' batch-norm folding does to the
- * weights is the same kind of per-channel scale, which alignment undoes with a reference.
+ * weights is the same kind of per-channel scale, which alignment undoes with a reference. And the
+ * permutation of the channels private to a conv → batch norm → conv group (inside a residual block).
  */
 import { consumerCounts, layerInputs, type Architecture } from '../core/architectures.js';
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
-import { createRng } from './rng.js';
+import { createRng, partialPermutation } from './rng.js';
+import { permuteInputAxis, permuteLastAxis, privateChannelGroups } from '../core/privateChannels.js';
 import type { AttackResult } from './types.js';
 
 /** Every conv read only by a batch norm: [conv name, norm name, epsilon]. */
@@ -54,6 +56,34 @@ export function rescaleNormedChannels(set: ParamSet, arch: Architecture, maxFact
       mean[o] = mean[o]! * c;
       variance[o] = c * c * v;
     }
+  }
+  return { set: { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors: set.tensors.map((t) => tensors.get(t.name)!) }, arch };
+}
+
+/**
+ * Permutes a random subset (`fraction`, rounded) of the private channels of every group (a conv → batch
+ * norm → conv inside a residual block): the first conv's outputs, the norm's vectors and the second
+ * conv's inputs move together, so the function is unchanged.
+ * @throws Error when the architecture has no such group.
+ */
+export function permuteNormedChannels(set: ParamSet, arch: Architecture, fraction: number, seed: number): AttackResult {
+  if (!(fraction >= 0 && fraction <= 1)) throw new Error(`permutation fraction must be in [0, 1], got ${fraction}`);
+  const groups = privateChannelGroups(arch);
+  if (groups.length === 0) throw new Error(`${arch.name} has no channels private to a conv → batch norm → conv group to permute`);
+  const rng = createRng(seed);
+  const tensors = new Map<string, ParamTensor>(set.tensors.map((t) => [t.name, { name: t.name, shape: [...t.shape], data: new Float32Array(t.data) }]));
+  const replace = (name: string, f: (d: Float32Array) => Float32Array): void => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`the param set has no tensor '${name}'`);
+    tensors.set(name, { ...t, data: f(t.data) });
+  };
+  for (const g of groups) {
+    const c = g.channels;
+    const source = partialPermutation(c, fraction, rng);
+    replace(`${g.producer}/kernel`, (d) => permuteLastAxis(d, source));
+    for (const v of ['gamma', 'beta', 'moving_mean', 'moving_variance']) replace(`${g.norm}/${v}`, (d) => permuteLastAxis(d, source));
+    const co = tensors.get(`${g.consumer}/kernel`)!.shape[3]!;
+    replace(`${g.consumer}/kernel`, (d) => permuteInputAxis(d, source, co));
   }
   return { set: { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors: set.tensors.map((t) => tensors.get(t.name)!) }, arch };
 }

@@ -52,3 +52,16 @@ export function shuffle<T extends { [i: number]: number; length: number }>(a: T,
   }
   return a;
 }
+
+/**
+ * A permutation of 0..c-1 that moves a random subset of round(fraction · c) positions among
+ * themselves: out[u] is the old index now at u.
+ */
+export function partialPermutation(c: number, fraction: number, rng: Rng): Int32Array {
+  const chosen = shuffle(Int32Array.from({ length: c }, (_, i) => i), rng).slice(0, Math.round(fraction * c));
+  const sorted = Int32Array.from(chosen).sort();
+  const source = Int32Array.from({ length: c }, (_, i) => i);
+  const moved = shuffle(Int32Array.from(sorted), rng);
+  sorted.forEach((pos, i) => (source[pos] = moved[i]!));
+  return source;
+}

@@ -14,8 +14,8 @@ import { activationShapes, chainLayers, isChain, type Architecture, type ChainLa
 
 type ParamLayer = Conv2dLayer | DenseLayer;
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
-import { createRng, shuffle } from './rng.js';
-import { rescaleNormedChannels } from './normedUnits.js';
+import { createRng, partialPermutation } from './rng.js';
+import { permuteNormedChannels, rescaleNormedChannels } from './normedUnits.js';
 import { meanStd } from './tensors.js';
 import type { AttackResult } from './types.js';
 
@@ -152,16 +152,14 @@ function copyAll(set: ParamSet): ParamSet {
  * inputs permuted to match. fraction 1 = a full random permutation.
  */
 export function permuteUnits(set: ParamSet, arch: Architecture, fraction: number, seed: number): AttackResult {
+  // Graphs: only the channels private to a conv → batch norm → conv group can move (normedUnits.ts).
+  if (!isChain(arch)) return permuteNormedChannels(set, arch, fraction, seed);
   if (!(fraction >= 0 && fraction <= 1)) throw new Error(`permutation fraction must be in [0, 1], got ${fraction}`);
   const rng = createRng(seed);
   let cur: AttackResult = { set: copyAll(set), arch };
   for (const link of hiddenLinks(arch)) {
     const C = link.units;
-    const chosen = shuffle(Int32Array.from({ length: C }, (_, i) => i), rng).slice(0, Math.round(fraction * C));
-    const sorted = Int32Array.from(chosen).sort();
-    const source = Int32Array.from({ length: C }, (_, i) => i);
-    const moved = shuffle(Int32Array.from(sorted), rng);
-    sorted.forEach((pos, i) => (source[pos] = moved[i]!));
+    const source = partialPermutation(C, fraction, rng);
     cur = remapUnits(cur.set, cur.arch, link.layer.name, { source });
   }
   return cur;

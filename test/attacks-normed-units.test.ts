@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { alignToKey } from '../src/core/align/index.js';
+import { getArchitecture } from '../src/core/architectures.js';
+import { embedValues, extractValues } from '../src/core/extract.js';
+import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { predictLogits } from '../src/eval/accuracy.js';
+import { permuteUnits, rescaleUnits } from '../src/attacks/units.js';
+import { scoreAgainstKey } from '../src/core/score.js';
+import { toParamSet } from '../src/training/train.js';
+import { relErr, trainedLooking } from './engine-helpers.js';
+
+const arch = getArchitecture('resnet32');
+
+const clean = toParamSet(arch, trainedLooking(arch, 5));
+const key = generateKey(keyTargetsFromParamSet(clean), { seed: 'normed-units-test', n: 512, arch: arch.name });
+const marked = embedValues(clean, key);
+const x = Float32Array.from({ length: 2 * 32 * 32 * 3 }, (_, i) => Math.cos(i * 0.61));
+const deviation = (v: Float32Array) => key.values.reduce((m, kv, i) => Math.max(m, Math.abs(v[i]! - kv)), 0);
+const kernel = (s: typeof marked, name: string) => s.tensors.find((t) => t.name === name)!.data;
+
+const attacks = [
+  ['rescaled (the norms absorbing the factors)', () => rescaleUnits(marked, arch, 4, 9).set],
+  ['permuted inside every block', () => permuteUnits(marked, arch, 1, 9).set],
+  ['permuted and rescaled', () => rescaleUnits(permuteUnits(marked, arch, 1, 9).set, arch, 4, 10).set],
+] as const;
+
+for (const [what, attack] of attacks) {
+  test(`when ResNet-32's channels are ${what}, then its logits stay and the reference undoes it for extraction`, async () => {
+    const attacked = attack();
+    const before = await predictLogits(marked, arch, x);
+    const after = await predictLogits(attacked, arch, x);
+    assert.ok(relErr(after, before) < 1e-4, `function changed: ${relErr(after, before)}`);
+    assert.ok(relErr(kernel(attacked, 'stage2/block3/conv1/kernel'), kernel(marked, 'stage2/block3/conv1/kernel')) > 0.1, 'the kernels moved');
+    assert.ok(deviation(extractValues(alignToKey(attacked, key).params, key)) > 0.01, 'without the reference the values are off');
+    const aligned = alignToKey(attacked, key, { reference: clean });
+    assert.ok(deviation(extractValues(aligned.params, key)) < 1e-4, `with the reference they come back: ${aligned.notes.join('; ')}`);
+  });
+}
+
+test('when unrelated ResNet-32s are permuted and rescaled, then realigning them against the reference manufactures no match', () => {
+  // The unit matching and the scales never read the keyed positions, so an unrelated model's values there stay unrelated to the key.
+  const pValues = [11, 12, 13, 14, 15].map((seed) => {
+    const other = toParamSet(arch, trainedLooking(arch, seed));
+    const attacked = rescaleUnits(permuteUnits(other, arch, 1, seed).set, arch, 4, seed).set;
+    const aligned = alignToKey(attacked, key, { reference: clean });
+    return scoreAgainstKey(extractValues(aligned.params, key), key, { comparisons: aligned.comparisons }).pValue;
+  });
+  assert.ok(pValues.every((p) => p > 0.01), `p-values ${pValues.map((p) => p.toPrecision(2)).join(', ')}`);
+});
+
+test('when an MLP is asked for the rescale attack, then the chain rescaling still runs (no batch norm needed)', () => {
+  const mlp = getArchitecture('mlp');
+  const set = toParamSet(mlp, trainedLooking(mlp, 1));
+  const out = rescaleUnits(set, mlp, 2, 3).set;
+  assert.equal(out.tensors.length, set.tensors.length);
+});
