@@ -10,7 +10,7 @@
  * conv → conv: positions kh·kw (HWIO); dense → dense: 1; conv → flatten → dense: H·W, because the
  * canonical flatten is HWC, so channel c of the conv feeds rows (h·W + w)·C + c of the dense kernel.
  */
-import { activationShapes, chainLayers, isChain, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer } from '../core/architectures.js';
+import { activationShapes, chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer, type GlobalAvgPoolLayer } from '../core/architectures.js';
 
 type ParamLayer = Conv2dLayer | DenseLayer;
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
@@ -31,11 +31,37 @@ function unitsOf(l: ParamLayer): number {
   return l.type === 'conv2d' ? l.filters : l.units;
 }
 
+type UnitChainLayer = ChainLayer | GlobalAvgPoolLayer;
+
+/**
+ * The layers of an architecture whose units can be re-wired one layer at a time: a plain chain, where
+ * dropout (the identity at inference) is skipped and a global average pool (per channel, so it commutes
+ * with moving, scaling and padding channels) may stand where a flatten would — ALL-CNN-C included.
+ * Entries keep their index in arch.layers.
+ * @throws Error naming the first layer that is not of that kind (batch norm, residual sums: normedUnits.ts).
+ */
+function unitChain(arch: Architecture): { layer: UnitChainLayer; at: number }[] {
+  const plain = arch.layers.filter((l) => l.type !== 'dropout' && l.type !== 'globalAvgPool');
+  const wired = arch.layers.every((l) => l.inputs === undefined);
+  chainLayers(wired ? { ...arch, layers: plain } : arch, 'Unit re-wiring');
+  return arch.layers.flatMap((layer, at) => (layer.type === 'dropout' ? [] : [{ layer: layer as UnitChainLayer, at }]));
+}
+
+function isUnitChain(arch: Architecture): boolean {
+  try {
+    unitChain(arch);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Every parameter layer but the last (the output layer's units are the classes), with the layer it feeds. */
 export function hiddenLinks(arch: Architecture): HiddenLink[] {
   const shapes = activationShapes(arch);
   const links: HiddenLink[] = [];
-  const layers = chainLayers(arch, 'Unit re-wiring');
+  const chain = unitChain(arch);
+  const layers = chain.map((c) => c.layer);
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
     if (layer.type !== 'conv2d' && layer.type !== 'dense') continue;
@@ -45,10 +71,12 @@ export function hiddenLinks(arch: Architecture): HiddenLink[] {
     let positions = 1;
     let j = i + 1;
     for (; j < layers.length; j++) {
-      const l: ChainLayer = layers[j]!;
+      const l = layers[j]!;
       if (l.type === 'flatten') {
-        const before = shapes[j - 1]!;
+        const before = shapes[chain[j]!.at - 1]!;
         if (before.length === 3) positions = before[0]! * before[1]!;
+      } else if (l.type === 'globalAvgPool') {
+        positions = 1;
       } else if (l.type === 'conv2d') {
         positions = l.kernel * l.kernel;
         break;
@@ -135,7 +163,7 @@ export function remapUnits(set: ParamSet, arch: Architecture, layerName: string,
   replaceTensor(tensors, nx.name, nextShape, nn);
 
   if (Cn === C) return { set: { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors }, arch };
-  const layers = chainLayers(arch, 'Unit re-wiring').map((l) =>
+  const layers = arch.layers.map((l) =>
     l.type === 'conv2d' && l.name === layerName ? { ...l, filters: Cn } : l.type === 'dense' && l.name === layerName ? { ...l, units: Cn } : l,
   );
   const name = arch.name.endsWith('-widened') ? arch.name : `${arch.name}-widened`;
@@ -153,7 +181,7 @@ function copyAll(set: ParamSet): ParamSet {
  */
 export function permuteUnits(set: ParamSet, arch: Architecture, fraction: number, seed: number): AttackResult {
   // Graphs: only the channels private to a conv → batch norm → conv group can move (normedUnits.ts).
-  if (!isChain(arch)) return permuteNormedChannels(set, arch, fraction, seed);
+  if (!isUnitChain(arch)) return permuteNormedChannels(set, arch, fraction, seed);
   if (!(fraction >= 0 && fraction <= 1)) throw new Error(`permutation fraction must be in [0, 1], got ${fraction}`);
   const rng = createRng(seed);
   let cur: AttackResult = { set: copyAll(set), arch };
@@ -172,7 +200,7 @@ export function permuteUnits(set: ParamSet, arch: Architecture, fraction: number
  */
 export function rescaleUnits(set: ParamSet, arch: Architecture, maxFactor: number, seed: number): AttackResult {
   // Graphs with batch norm: the norm absorbs each channel's factor instead of the next layer.
-  if (!isChain(arch)) return rescaleNormedChannels(set, arch, maxFactor, seed);
+  if (!isUnitChain(arch)) return rescaleNormedChannels(set, arch, maxFactor, seed);
   if (!(maxFactor >= 1) || !Number.isFinite(maxFactor)) throw new Error(`rescaling factor must be a finite number ≥ 1, got ${maxFactor}`);
   const rng = createRng(seed);
   let cur: AttackResult = { set: copyAll(set), arch };
