@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExport, runExtract, runTrain } from '../src/cli/localCommands.js';
+import { runAttack } from '../src/cli/attackCommand.js';
 import { extractValues } from '../src/core/extract.js';
 import { parseKey } from '../src/core/keygen.js';
 import { readModel } from '../src/formats/index.js';
@@ -48,6 +49,13 @@ for (const [arch, limit, bn] of [['resnet32', '200', true], ['allcnnc', '60', fa
     assert.equal(fromOnnx.decision, 'match');
     assert.equal(fromOnnx.ber, 0);
     await assert.rejects(runExport(['--model', out, '--format', 'onnx-nhwc', '--out', join(dir, 'x.onnx')]), /NHWC ONNX writer supports plain chains/);
+    // attacks measure accuracy on the task's own test set (CIFAR-10 here) and the rescaling is undone
+    const attack = await captured(() => runAttack(['--model', out, '--key', join(out, 'key.json'), '--attack', 'rescale', '--strength', '4', '--test-limit', '60', '--json']));
+    assert.equal(attack.code, 0, attack.out);
+    const [m] = JSON.parse(attack.out).models;
+    assert.equal(m.after.accuracy, m.before.accuracy, 'a function-preserving attack keeps the accuracy');
+    assert.equal(m.after.decision, 'match');
+    assert.ok(Math.abs(m.after.r - m.before.r) < 1e-6, `r ${m.before.r} → ${m.after.r}`);
   });
 }
 

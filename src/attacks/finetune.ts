@@ -9,11 +9,13 @@
  * { lr, momentum, weightDecay, n (overwriting: positions in the attacker's key) }.
  */
 import type { Architecture } from '../core/architectures.js';
+import { defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { AttackContext, AttackResult } from './types.js';
 
 export interface FineTuneOptions {
-  readonly dataset?: 'mnist' | 'fashion-mnist';
+  /** Default: the task's own dataset, the one the architecture's input fits. */
+  readonly dataset?: DatasetName;
   readonly lr?: number;
   readonly momentum?: number;
   readonly weightDecay?: number;
@@ -40,7 +42,7 @@ export async function fineTune(set: ParamSet, arch: Architecture, epochs: number
   const train = needTrainer(ctx, 'fine-tune');
   const res = await train({
     arch,
-    dataset: opts.dataset ?? 'mnist',
+    dataset: opts.dataset ?? defaultDatasetFor(arch.inputShape),
     strategy: 'none',
     init: set,
     epochs,
@@ -67,7 +69,7 @@ export async function overwrite(set: ParamSet, arch: Architecture, epochs: numbe
   const key = ctx.keygen(set, arch, { n: num(ctx, 'n', 1024), seed: ctx.seed + 0x5eed });
   const res = await train({
     arch,
-    dataset: 'mnist',
+    dataset: defaultDatasetFor(arch.inputShape),
     strategy: 'naive',
     key,
     init: set,

@@ -24,6 +24,7 @@ import { paramSpecs, type Architecture } from '../core/architectures.js';
 import { initialParamSet } from '../core/init.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { AttackContext, AttackResult } from './types.js';
+import { defaultDatasetFor } from '../data/datasets.js';
 
 export type FreezeMode = 'rest' | 'none' | 'features';
 
@@ -138,7 +139,7 @@ export async function reinitRetrain(set: ParamSet, arch: Architecture, epochs: n
   if (!ctx.train) throw new Error(`attack '${attackName}' needs data and a trainer; pass ctx.train (trainModel)`);
   const res = await ctx.train({
     arch,
-    dataset: 'mnist',
+    dataset: defaultDatasetFor(arch.inputShape),
     strategy: 'none',
     init: plan.set,
     frozen: plan.frozen,

@@ -6,6 +6,7 @@
 import type { Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
+import type { DatasetName } from '../data/datasets.js';
 
 export interface AttackResult {
   readonly set: ParamSet;
@@ -15,7 +16,7 @@ export interface AttackResult {
 /** What a training attack needs from the trainer (the shape of `trainModel` in src/training/train.ts). */
 export interface TrainRequest {
   readonly arch: Architecture;
-  readonly dataset: 'mnist' | 'fashion-mnist';
+  readonly dataset: DatasetName;
   readonly strategy: 'none' | 'naive' | 'delve';
   readonly key?: WatermarkKey;
   readonly init?: ParamSet;

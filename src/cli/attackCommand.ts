@@ -18,7 +18,7 @@ import type { Attack } from '../attacks/types.js';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { loadKeyFile } from './modelFiles.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
-import { loadDataset } from '../data/datasets.js';
+import { defaultDatasetFor, loadDataset } from '../data/datasets.js';
 import { readModel } from '../formats/index.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { plotSweep } from '../report/plot.js';
@@ -260,7 +260,8 @@ export async function runAttack(argv: string[]): Promise<number> {
   if (!(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${a.floor}'`);
   const bench = attackBench({
     key,
-    testData: loadDataset('mnist', 'test', testLimit !== undefined ? { limit: testLimit } : {}),
+    // The task's own test set: the one the architecture's input fits (CIFAR-10 for resnet32/allcnnc).
+    testData: loadDataset(defaultDatasetFor(models[0]!.arch.inputShape), 'test', testLimit !== undefined ? { limit: testLimit } : {}),
     threads: num(a.threads, 'threads', 1, true),
     ...(finetuneLimit !== undefined ? { dataLimit: finetuneLimit } : {}),
   });

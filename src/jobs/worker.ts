@@ -102,7 +102,8 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
   const arch = getArchitecture(task.arch);
   const written = chain?.strength !== undefined && !task.strengths && !task.quick ? [chain.strength] : undefined;
   const strengths = task.strengths ?? written ?? (task.quick ? attack.strength.quick : attack.strength.defaults);
-  const test = loadDataset('mnist', 'test', { limit: task.testLimit });
+  const { defaultDatasetFor } = await import('../data/datasets.js');
+  const test = loadDataset(defaultDatasetFor(arch.inputShape), 'test', { limit: task.testLimit });
   const sweep = await runSweep({
     attack,
     strengths,
