@@ -72,6 +72,7 @@ const result = (models: string[]): SweepResult => ({
     baseline: point(0, 1, 0.99),
     points: [8, 6, 4, 3, 2].map((b) => point(b, b === 3 && i === 1 ? NaN : 1 - (8 - b) / (6 + i), 0.99 - (8 - b) / 10)),
     firstFailure: null,
+    accuracyFloor: 0.95,
     detectedWhereAccurate: true,
   })),
 });

@@ -61,6 +61,15 @@ describe('sweeps', () => {
     assert.ok(res.rThreshold! > 0.1 && res.rThreshold! < 0.2);
   });
 
+  it('when the floor is a drop from the unattacked accuracy (CIFAR-10), then each model is judged against its own baseline minus the drop', async () => {
+    // naive loses the mark at 0.6 where accuracy is 95%: inside a 5-point drop from 99%, outside a 3-point one
+    const loose = await runSweep({ attack: markAttack(false, []), strengths: [0.2, 0.4, 0.6, 0.8], models, scorer: fakeScorer, evaluate: fakeAccuracy, accuracyFloor: { drop: 0.05 } });
+    assert.ok(Math.abs(loose.series[0]!.accuracyFloor - (loose.series[0]!.baseline.accuracy - 0.05)) < 1e-12);
+    assert.equal(loose.series[0]!.detectedWhereAccurate, false);
+    const tight = await runSweep({ attack: markAttack(false, []), strengths: [0.2, 0.4, 0.6, 0.8], models, scorer: fakeScorer, evaluate: fakeAccuracy, accuracyFloor: { drop: 0.03 } });
+    assert.equal(tight.series[0]!.detectedWhereAccurate, true);
+  });
+
   it('when the attack is cumulative and strengths rise, then each point continues from the previous model with the difference', async () => {
     const applied: number[] = [];
     const res = await runSweep({ attack: markAttack(true, applied), strengths: [1, 2, 4], models: models.slice(0, 1), scorer: fakeScorer, evaluate: fakeAccuracy });

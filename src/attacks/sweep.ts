@@ -66,6 +66,8 @@ export interface SweepSeries {
   readonly points: readonly SweepPoint[];
   /** First point, in sweep order, whose decision is 'no match'; null when every point matches. */
   readonly firstFailure: { readonly strength: number; readonly accuracy: number } | null;
+  /** This model's floor: the absolute one, or its unattacked accuracy minus the allowed drop. */
+  readonly accuracyFloor: number;
   /** True when every point with accuracy ≥ accuracyFloor is a 'match'. */
   readonly detectedWhereAccurate: boolean;
 }
@@ -97,8 +99,11 @@ export interface SweepOptions {
   readonly evaluate: Evaluator;
   /** Align with the function-preserving invariances undone (permutation, rescaling, dummy neurons). */
   readonly invariant?: boolean;
-  /** Accuracy the attacker must keep for the model to be worth stealing (default 0.95). */
-  readonly accuracyFloor?: number;
+  /**
+   * Accuracy the attacker must keep for the model to be worth stealing: an absolute level (default 0.95,
+   * MNIST's), or `{ drop }`: each model's unattacked accuracy minus that (CIFAR-10: 5 points).
+   */
+  readonly accuracyFloor?: number | { readonly drop: number };
   readonly seed?: number;
   /** Passed to the attack (trainer, keygen, data limit, attack options). */
   readonly context?: Omit<AttackContext, 'seed' | 'signal'>;
@@ -153,7 +158,10 @@ export async function measurePoint(
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const t0 = Date.now();
   const strengths = [...(o.strengths ?? o.attack.strength.defaults)];
-  const floor = o.accuracyFloor ?? 0.95;
+  const floorOf = (baseline: SweepPoint): number => {
+    const f = o.accuracyFloor ?? 0.95;
+    return typeof f === 'number' ? f : baseline.accuracy - f.drop;
+  };
   const total = o.models.length * (strengths.length + 1);
   let done = 0;
   const series: SweepSeries[] = [];
@@ -176,11 +184,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       o.onProgress?.({ model: model.label, strength, done: ++done, total, point });
     }
     const fail = points.find((p) => p.decision === 'no match');
+    const floor = floorOf(baseline);
     series.push({
       model: model.label,
       baseline,
       points,
       firstFailure: fail ? { strength: fail.strength, accuracy: fail.accuracy } : null,
+      accuracyFloor: floor,
       detectedWhereAccurate: points.every((p) => p.accuracy < floor || p.decision === 'match'),
     });
   }
@@ -200,7 +210,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       functionPreserving: o.attack.functionPreserving,
     },
     invariant: o.invariant ?? false,
-    accuracyFloor: floor,
+    accuracyFloor: series[0]?.accuracyFloor ?? (typeof o.accuracyFloor === 'number' ? o.accuracyFloor : 0.95),
     rThreshold: threshold,
     series,
     seconds: (Date.now() - t0) / 1000,

@@ -30,7 +30,7 @@ import { ProgressBar } from './progress.js';
 
 const usage = `weightmark attack --model DIR_OR_FILE --key FILE (--attack NAME | --chain STEPS) (--strength X | --sweep [X,Y,Z|quick])
   [--options k=v ...] [--reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
-  [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95] [--out DIR] [--json]
+  [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95 | -0.05] [--out DIR] [--json]
 weightmark attack --list [--json]
 
   --strength X   attack once; with --out, write the attacked model there (TensorFlow.js)
@@ -185,7 +185,7 @@ function sweepTable(result: SweepResult): string {
   return table(rows);
 }
 
-async function sweep(s: RunSetup, strengths: number[], floor: number): Promise<void> {
+async function sweep(s: RunSetup, strengths: number[], floor: number | { readonly drop: number }): Promise<void> {
   const { attack, bench } = s;
   const bar = new ProgressBar();
   let result: SweepResult;
@@ -216,8 +216,10 @@ async function sweep(s: RunSetup, strengths: number[], floor: number): Promise<v
   for (const series of result.series) {
     const f = series.firstFailure;
     const where = f ? `detection first fails at ${describeStrength(attack, f.strength)} (accuracy ${pct(f.accuracy)})` : 'detected at every strength';
-    const accurate = series.points.some((p) => p.accuracy >= floor);
-    const floorNote = !accurate ? `no strength keeps accuracy ≥ ${pct(floor)}` : series.detectedWhereAccurate ? `detected wherever accuracy ≥ ${pct(floor)}` : `NOT detected at some strength with accuracy ≥ ${pct(floor)}`;
+    const level = series.accuracyFloor;
+    const accurate = series.points.some((p) => p.accuracy >= level);
+    const bar = `${pct(level)}${typeof floor === 'number' ? '' : ` (unattacked − ${(floor.drop * 100).toFixed(0)} points)`}`;
+    const floorNote = !accurate ? `no strength keeps accuracy ≥ ${bar}` : series.detectedWhereAccurate ? `detected wherever accuracy ≥ ${bar}` : `NOT detected at some strength with accuracy ≥ ${bar}`;
     console.log(`${series.model}: ${where}; ${floorNote}`);
   }
   if (files.length) console.log(`Wrote ${files.join(', ')}`);
@@ -256,8 +258,11 @@ export async function runAttack(argv: string[]): Promise<number> {
   } else if (a.label2) throw new Error('--label2 names the --compare model; give --compare DIR too');
   const testLimit = a['test-limit'] !== undefined ? num(a['test-limit'], 'test-limit', 0, true) : undefined;
   const finetuneLimit = a['finetune-limit'] !== undefined ? num(a['finetune-limit'], 'finetune-limit', 0, true) : undefined;
-  const floor = num(a.floor, 'floor', 0.95);
-  if (!(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${a.floor}'`);
+  // MNIST's bar is absolute (95%); CIFAR-10's is relative, 5 points under the unattacked model, as accuracies there start lower.
+  const cifar = defaultDatasetFor(models[0]!.arch.inputShape) === 'cifar10';
+  const floorValue = num(a.floor, 'floor', cifar ? -0.05 : 0.95);
+  if (!(floorValue > -1 && floorValue <= 1 && floorValue !== 0)) throw new Error(`--floor needs an accuracy in (0, 1], or a drop from the unattacked accuracy as a negative number (-0.05 = 5 points), got '${a.floor}'`);
+  const floor = floorValue > 0 ? floorValue : { drop: -floorValue };
   const bench = attackBench({
     key,
     // The task's own test set: the one the architecture's input fits (CIFAR-10 for resnet32/allcnnc).

@@ -53,8 +53,8 @@ function errorNotes(res: SweepResult): string[] {
 
 function verdict(res: SweepResult, s: SweepResult['series'][number]): string {
   const fail = s.firstFailure ? `first fails at ${strengthHeader(res)} = ${strengthLabel(res, s.firstFailure.strength)} (accuracy ${pct(s.firstFailure.accuracy)})` : 'detected at every strength';
-  const floor = `${(res.accuracyFloor * 100).toFixed(0)}%`;
-  const useful = s.points.filter((p) => p.accuracy >= res.accuracyFloor);
+  const floor = `${(s.accuracyFloor * 100).toFixed(0)}%`;
+  const useful = s.points.filter((p) => p.accuracy >= s.accuracyFloor);
   const kept = useful.length === 0 ? `no attacked point keeps accuracy ≥ ${floor}` : s.detectedWhereAccurate ? `**yes** — detected at every strength where accuracy ≥ ${floor}` : `**no** — lost at a strength where accuracy is still ≥ ${floor}`;
   return `${fail}; ${kept}`;
 }
@@ -78,7 +78,7 @@ export function renderRobustnessReport(sections: readonly ReportSection[], meta:
       const s = result.series.find((x) => x.model === m);
       if (!s) return '— | —';
       const ff = s.firstFailure ? `${strengthLabel(result, s.firstFailure.strength)} (${pct(s.firstFailure.accuracy)})` : 'none';
-      const useful = s.points.some((p) => p.accuracy >= result.accuracyFloor);
+      const useful = s.points.some((p) => p.accuracy >= s.accuracyFloor);
       return `${ff} | ${useful ? (s.detectedWhereAccurate ? 'yes' : '**no**') : 'n/a (accuracy < floor everywhere)'}`;
     });
     out.push(`| ${heading(result)} | ${row.join(' | ')} |`);
