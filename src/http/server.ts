@@ -2,7 +2,6 @@
  * Composition root: builds the service (config → keys → store → engines → jobs → app) and runs it.
  * `startWebServer()` / `stopWebServer()` are what tests use (port 0, a temp data dir).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +11,8 @@ import { SigningKeys } from '../crypto/signing.js';
 import { auditHeadSigner } from '../crypto/auditHead.js';
 import { makePrivate, privatePaths } from '../crypto/fileModes.js';
 import { openStore, type ServiceStore } from '../store/open.js';
-import { BlobStore } from '../store/blobs.js';
+import { openBlobStore } from '../store/blobs.js';
+import { lockDataDir } from '../store/dataDirLock.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ChildProcessExecutor } from '../jobs/childExecutor.js';
 import { createLogger, type Logger } from '../service/logger.js';
@@ -59,8 +59,12 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const masterKey = loadOrCreateMasterKey(config.keysDir, config.masterKey);
   const signing = SigningKeys.loadOrCreate(config.keysDir);
   const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: dbFile, signHead: auditHeadSigner(signing, config.issuer) });
-  const blobs = new BlobStore(blobDir);
-  const removed = blobs.cleanTemp() + cleanUploadDir(config);
+  const blobs = await openBlobStore({ dir: blobDir, ...(config.s3 ? { s3: config.s3 } : {}) }).catch(async (e: unknown) => {
+    await store.close();
+    releaseLock();
+    throw e;
+  });
+  const removed = (await blobs.removeLeftovers()) + cleanUploadDir(config);
   const metrics = new Metrics();
   const engines = o.engines ?? (await loadProductionEngines({ verifyWorkers: config.verifyWorkers }));
   const executor = o.executor ?? new ChildProcessExecutor();
@@ -81,42 +85,10 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   metrics.gauge('weightmark_signing_keys', 'Signing keys in the JWKS', () => signing.jwks().keys.length);
   const rec = await ctx.jobs.recover();
   logger.info('service started', {
-    dataDir: config.dataDir, keysDir: config.keysDir, store: store.engine, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
+    dataDir: config.dataDir, keysDir: config.keysDir, store: store.engine, blobs: blobs.engine, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
     interruptedJobs: rec.interrupted.length, requeuedJobs: rec.requeued.length, tempFilesRemoved: removed,
   });
   return { ctx, store, ready: true, releaseLock };
-}
-
-/**
- * One service per data dir: a second one would re-run the first one's queued jobs and mark its running
- * jobs interrupted. A lock file names the owner's pid; a lock whose process is gone (a crash) is taken over.
- * @throws Error when a live process holds the lock.
- */
-function lockDataDir(dataDir: string): () => void {
-  const file = path.join(dataDir, 'weightmark.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        fs.rmSync(file, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(fs.readFileSync(file, 'utf8').trim());
-      let alive = false;
-      try {
-        alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid ? (process.kill(pid, 0), true) : false;
-      } catch {
-        alive = false;
-      }
-      if (alive) throw new Error(`another weightmark service (pid ${pid}) is using ${dataDir}; stop it first or use another WEIGHTMARK_DATA_DIR`);
-      fs.rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
 }
 
 export interface RunningServer {
@@ -175,6 +147,7 @@ async function shutdown(service: Service, server: http.Server): Promise<void> {
   await ctx.executor.close();
   await ctx.engines.close?.();
   await ctx.store.close();
+  await ctx.blobs.close();
   service.releaseLock();
   ctx.logger.info('stopped');
 }

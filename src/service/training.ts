@@ -89,10 +89,11 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       );
       if (signal.aborted) throw new TaskCancelled();
       if (!out.params) throw new Error('the training worker returned no model');
-      const made = storeMadeModel(ctx, {
+      const anchor = out.anchor ? await storeAnchor(ctx, out.anchor, req.arch) : undefined;
+      const made = await storeMadeModel(ctx, {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
-        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(out.anchor ? { anchor: storeAnchor(ctx, out.anchor, req.arch) } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
       });
       const sealed = out.key ? sealKey(ctx, made.model.id, 'owner', out.key, keyId) : undefined;
       return {
