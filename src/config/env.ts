@@ -45,6 +45,12 @@ export interface ServiceConfig {
   readonly trustProxy: boolean;
   /** postgres://… from WEIGHTMARK_DATABASE_URL: the store on PostgreSQL; absent → SQLite in dataDir. May hold a password: never log it. */
   readonly databaseUrl?: string;
+  /**
+   * With the queue in PostgreSQL: whether this API process also takes jobs from it (WEIGHTMARK_RUN_JOBS,
+   * default on, so one service on PostgreSQL still runs its jobs; turn it off on API replicas when
+   * `weightmark worker` processes run them).
+   */
+  readonly runJobs: boolean;
   /** Model files in an S3-compatible bucket (WEIGHTMARK_S3_BUCKET); absent → files under dataDir/models. */
   readonly s3?: S3Settings;
 }
@@ -179,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     shutdownGraceSec: int(env, 'WEIGHTMARK_SHUTDOWN_GRACE_SEC', 10, 0, 600),
     fpr: num(env, 'WEIGHTMARK_FPR', 1e-6, 0, 1),
     trustProxy: env.WEIGHTMARK_TRUST_PROXY === '1' || env.WEIGHTMARK_TRUST_PROXY === 'true',
+    runJobs: !(env.WEIGHTMARK_RUN_JOBS === '0' || env.WEIGHTMARK_RUN_JOBS === 'false'),
     ...databaseUrl(env),
     ...s3Settings(env),
   };

@@ -11,7 +11,11 @@ import { SigningKeys } from '../crypto/signing.js';
 import { auditHeadSigner } from '../crypto/auditHead.js';
 import { makePrivate, privatePaths } from '../crypto/fileModes.js';
 import { openStore, type ServiceStore } from '../store/open.js';
-import { openBlobStore } from '../store/blobs.js';
+import { openBlobStore, type BlobStore } from '../store/blobs.js';
+import type { JobQueue } from '../jobs/queue.js';
+import type { CheckpointMirror } from '../jobs/checkpointMirror.js';
+import type { TicketBook } from './eventTickets.js';
+import type { RateCounter } from './middleware.js';
 import { lockDataDir } from '../store/dataDirLock.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ChildProcessExecutor } from '../jobs/childExecutor.js';
@@ -35,6 +39,8 @@ export interface ServiceOverrides {
   executor?: TaskExecutor;
   /** Where log lines go (default stdout). */
   logSink?: (line: string) => void;
+  /** 'worker': `weightmark worker`, which runs jobs from the shared queue and serves no HTTP. */
+  role?: 'api' | 'worker';
 }
 
 export interface Service {
@@ -43,6 +49,15 @@ export interface Service {
   ready: boolean;
   /** Removes the data-dir lock (at stop). */
   releaseLock(): void;
+  /** PostgreSQL mode: the shared job queue (closed after the jobs stop), event tickets and rate limit. */
+  shared?: Shared;
+}
+
+interface Shared {
+  queue: JobQueue;
+  checkpoints: CheckpointMirror;
+  tickets: TicketBook;
+  rateCounter: RateCounter;
 }
 
 /** Builds the service on its data and keys dirs; recovers interrupted jobs and cleans temp files. */
@@ -74,9 +89,13 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
     cache: { params: new Lru<import('../core/paramSet.js').ParamSet>(8), keys: new Lru<import('../core/watermarkKey.js').WatermarkKey>(256) },
   };
   const ctx = ctxBase as unknown as ServiceContext;
+  const shared = config.databaseUrl ? await openSharedJobs(config.databaseUrl, store, blobs, logger) : undefined;
+  if (shared) (ctx as { checkpoints: CheckpointMirror }).checkpoints = shared.checkpoints;
+  if (shared && blobs.engine === 'files') logger.warn('jobs are shared through PostgreSQL but model files are on this machine: other replicas and workers cannot read them; set WEIGHTMARK_S3_BUCKET');
   (ctx as { jobs: JobRunner }).jobs = new JobRunner({
     store, logger, concurrency: config.jobConcurrency,
     handlers: { train: trainingHandler(ctx), release: releaseHandler(ctx), attack: attackHandler(ctx) },
+    ...(shared ? { queue: shared.queue, runsJobs: o.role === 'worker' || config.runJobs } : {}),
   });
   metrics.gauge('weightmark_jobs_queued', 'Jobs waiting to run', () => ctx.jobs.queued);
   metrics.gauge('weightmark_jobs_running', 'Jobs running', () => ctx.jobs.running);
@@ -88,7 +107,16 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
     dataDir: config.dataDir, keysDir: config.keysDir, store: store.engine, blobs: blobs.engine, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
     interruptedJobs: rec.interrupted.length, requeuedJobs: rec.requeued.length, tempFilesRemoved: removed,
   });
-  return { ctx, store, ready: true, releaseLock };
+  return { ctx, store, ready: true, releaseLock, ...(shared ? { shared } : {}) };
+}
+
+/** PostgreSQL mode: the job queue and the checkpoint mirror (modules loaded only then). */
+async function openSharedJobs(url: string, store: ServiceStore, blobs: BlobStore, logger: Logger): Promise<Shared> {
+  const [{ PgJobQueue }, { CheckpointMirror }, { PgEventTickets }, { pgRateCounter }] = await Promise.all([
+    import('../jobs/pgQueue.js'), import('../jobs/checkpointMirror.js'), import('./pgEventTickets.js'), import('./pgRateLimit.js'),
+  ]);
+  const pool = (store as ServiceStore & { pool: import('pg').Pool }).pool;
+  return { queue: await PgJobQueue.open(url, logger), checkpoints: new CheckpointMirror(pool, blobs), tickets: new PgEventTickets(pool), rateCounter: pgRateCounter(pool) };
 }
 
 export interface RunningServer {
@@ -105,7 +133,7 @@ let current: RunningServer | undefined;
 export async function startWebServer(o: ServiceOverrides = {}): Promise<RunningServer> {
   const service = await createService(o);
   const { ctx } = service;
-  const app = createApp(ctx, { ready: () => service.ready });
+  const app = createApp(ctx, { ready: () => service.ready, ...(service.shared ? { tickets: service.shared.tickets, rateCounter: service.shared.rateCounter } : {}) });
   const server = http.createServer(app);
   answerClientErrors(server, ctx.logger, ctx.metrics);
   server.requestTimeout = 15 * 60_000;
@@ -143,13 +171,39 @@ async function shutdown(service: Service, server: http.Server): Promise<void> {
   const grace = new Promise<void>((resolve) => setTimeout(resolve, ctx.config.shutdownGraceSec * 1000).unref());
   await Promise.race([closed, grace]);
   server.closeAllConnections();
+  await closeService(service);
+}
+
+/** Running jobs stopped (left to the next start or attempt), then the queue, engines, store and blobs closed. */
+async function closeService(service: Service): Promise<void> {
+  const { ctx } = service;
   await ctx.jobs.stop();
+  await service.shared?.queue.close();
   await ctx.executor.close();
   await ctx.engines.close?.();
   await ctx.store.close();
   await ctx.blobs.close();
   service.releaseLock();
   ctx.logger.info('stopped');
+}
+
+export interface RunningWorker {
+  readonly service: Service;
+  stop(): Promise<void>;
+}
+
+/**
+ * `weightmark worker`: the service without HTTP, taking jobs from the queue in PostgreSQL.
+ * @throws Error when no database is configured (there is no queue to take jobs from).
+ */
+export async function startWorker(o: ServiceOverrides = {}): Promise<RunningWorker> {
+  const config = loadConfig(o.env ?? process.env, o.config ?? {});
+  if (!config.databaseUrl) throw new Error('weightmark worker takes jobs from the queue in PostgreSQL: set WEIGHTMARK_DATABASE_URL (and WEIGHTMARK_S3_BUCKET for model files)');
+  // a worker verifies nothing: no alignment threads
+  const service = await createService({ ...o, role: 'worker', config: { ...o.config, verifyWorkers: 0 } });
+  service.ctx.logger.info('worker taking jobs', { concurrency: service.ctx.config.jobConcurrency });
+  let stopping: Promise<void> | undefined;
+  return { service, stop: () => (stopping ??= closeService(service)) };
 }
 
 export async function stopWebServer(s: RunningServer | undefined = current): Promise<void> {

@@ -16,7 +16,7 @@ import type { FileRef } from './types.js';
 /** Every table the migrations make, parents before children. A table missing here stops the move (see `tablesOf`). */
 const TABLE_ORDER = [
   'models', 'watermark_keys', 'key_commitments', 'jobs', 'releases', 'release_artifacts', 'verifications', 'audit_events', 'audit_checkpoints',
-  'verification_quota', 'upload_sketches',
+  'verification_quota', 'upload_sketches', 'event_tickets', 'rate_windows', 'job_checkpoints',
 ] as const;
 /** Rows per INSERT: PostgreSQL takes at most 65535 parameters a statement. */
 const BATCH = 200;
