@@ -17,6 +17,7 @@ import type { CheckpointMirror } from '../jobs/checkpointMirror.js';
 import type { TicketBook } from './eventTickets.js';
 import type { RateCounter } from './middleware.js';
 import { lockDataDir } from '../store/dataDirLock.js';
+import { assertSharedSecrets } from '../service/sharedSecrets.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ChildProcessExecutor } from '../jobs/childExecutor.js';
 import { createLogger, type Logger } from '../service/logger.js';
@@ -79,12 +80,21 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
     releaseLock();
     throw e;
   });
+  const keystore = new Keystore(masterKey);
+  if (config.databaseUrl) {
+    await assertSharedSecrets(store, signing, keystore, config.keysDir).catch(async (e: unknown) => {
+      await blobs.close();
+      await store.close();
+      releaseLock();
+      throw e;
+    });
+  }
   const removed = (await blobs.removeLeftovers()) + cleanUploadDir(config);
   const metrics = new Metrics();
   const engines = o.engines ?? (await loadProductionEngines({ verifyWorkers: config.verifyWorkers }));
   const executor = o.executor ?? new ChildProcessExecutor();
   const ctxBase = {
-    config, store, blobs, keystore: new Keystore(masterKey), signing, engines, executor, logger, metrics,
+    config, store, blobs, keystore, signing, engines, executor, logger, metrics,
     verifyGate: new VerifyGate({ maxBytes: config.verifyMaxBytes, maxInFlight: config.verifyMaxInFlight, maxPerSubject: config.verifyMaxPerSubject }),
     cache: { params: new Lru<import('../core/paramSet.js').ParamSet>(8), keys: new Lru<import('../core/watermarkKey.js').WatermarkKey>(256) },
   };
