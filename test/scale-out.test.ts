@@ -7,6 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startTestServer, binaryBody, tempDir, type TestServer } from './http-helpers.js';
@@ -76,6 +77,10 @@ after(async () => {
   cluster?.stop();
 });
 
+function rssMb(pid: number): number {
+  return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+}
+
 const auth = (t: TestServer, role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${t.tokens[role]}` });
 
 async function job(t: TestServer, id: string): Promise<{ status: string; result: Record<string, string>; error?: string }> {
@@ -86,21 +91,27 @@ const settled = (t: TestServer, id: string) => until(`job ${id}`, async () => {
   return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : undefined;
 }, 300_000);
 
-test('when a worker is killed mid-training, then the other finishes it from the checkpoint, releases verify through either replica and both audit chains verify', { skip, timeout: 600_000 }, async () => {
+test('when a worker is killed mid-training, then the other finishes it from the checkpoint, releases verify through either replica and both audit chains verify', { skip, timeout: 600_000 }, async (t) => {
   const train = await a!.http.post('/v1/models/train').set(auth(a!, 'issuer')).send({ name: 'scale', arch: 'lenet5', dataset: 'mnist', strategy: 'naive', epochs: 2, limit: 2000 });
   assert.equal(train.status, 202, JSON.stringify(train.body));
   const jobId = train.body.id as string;
 
   // B streams the job A accepted; once the first checkpoint is out, the worker running it dies
   let victim: Worker | undefined;
+  let killedAt = 0;
+  let resumedAt = 0;
   // as a browser does: a ticket from replica A opens the stream on replica B
   const ticket = (await a!.http.post('/v1/events/tickets').set(auth(a!, 'auditor'))).body.ticket as string;
   const events = await followSse(`${b!.url}/v1/jobs/${jobId}/events?ticket=${ticket}`, {}, (e: SseEvent) => {
     if (!victim && e.event === 'progress' && e.data.phase === 'checkpoint saved') {
       victim = workers.find((w) => w.logs.some((l) => l.includes('"msg":"job started"') && l.includes(jobId)));
       victim?.proc.kill('SIGKILL');
+      killedAt = Date.now();
     }
+    if (killedAt && !resumedAt && e.event === 'status' && e.data.status === 'running') resumedAt = Date.now();
   });
+  // figures for docs/deploy.md's sizing section
+  t.diagnostic(`takeover: ${((resumedAt - killedAt) / 1000).toFixed(1)} s from SIGKILL to the other worker running the job; worker RSS ${rssMb(workers.find((w) => w !== victim)!.proc.pid!)} MB`);
   assert.ok(victim, 'a worker ran the job and was killed');
   assert.equal(await victim.exited, null, 'killed by a signal');
   const survivor = workers.find((w) => w !== victim)!;
