@@ -155,3 +155,16 @@ test('when a worker is killed mid-training, then the other finishes it from the 
   assert.equal((await entries('model.train')).length, 1, 'one model came of it');
   assert.equal((await entries('job.resume')).length, 1, 'the takeover is audited');
 });
+
+test('when a job running on a worker is cancelled through the other replica, then the worker stops it and it ends cancelled', { skip, timeout: 180_000 }, async () => {
+  const train = await a!.http.post('/v1/models/train').set(auth(a!, 'issuer')).send({ arch: 'lenet5', dataset: 'mnist', strategy: 'none', epochs: 5, limit: 2000 });
+  assert.equal(train.status, 202);
+  const id = train.body.id as string;
+  await until('the job to run on a worker', async () => ((await job(a!, id)).status === 'running' ? true : undefined));
+  const res = await b!.http.post(`/v1/jobs/${id}/cancel`).set(auth(b!, 'issuer'));
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  const end = await settled(a!, id);
+  assert.equal(end.status, 'cancelled');
+  const cancels = (await a!.http.get('/v1/audit/events').set(auth(a!, 'auditor')).query({ action: 'job.cancel', limit: 100 })).body.items.filter((e: { target: string }) => e.target === id);
+  assert.equal(cancels.length, 1);
+});

@@ -84,8 +84,9 @@ export class JobEventHistory<E> {
     const t = this.#trails.get(jobId);
     const last = t?.last ?? 0;
     if (lastId > last) return undefined;
+    // before this process listened (shared queue) or before the window: events may be missing
+    if (lastId < Math.max(this.#since, t?.dropped ?? 0)) return undefined;
     if (lastId === last) return [];
-    if (lastId < Math.max(this.#since, t!.dropped)) return undefined;
     return t!.events.filter((e) => e.id > lastId);
   }
 
