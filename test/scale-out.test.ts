@@ -4,6 +4,7 @@
  * its progress; the worker running it is killed (SIGKILL) after its first checkpoint and the other
  * worker finishes it from that checkpoint; two releases are issued; a download verifies through
  * either replica naming its licensee; the audit chain verifies on both, with the job completed once.
+ * Then: an attack sweep run by a worker, and a worker's job cancelled through the other replica.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,8 @@ let a: TestServer | undefined;
 let b: TestServer | undefined;
 const workers: Worker[] = [];
 let env: Record<string, string> = {};
+/** The model the first test trains, for the attack sweep after it. */
+let trainedModelId: string | undefined;
 
 function startWorker(name: string, keysDir: string): Worker {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--data-dir', path.join(tempDir(`worker-${name}`), 'data'), '--keys-dir', keysDir], {
@@ -125,6 +128,7 @@ test('when a worker is killed mid-training, then the other finishes it from the 
   const trained = await job(a!, jobId);
   assert.equal(trained.status, 'succeeded', trained.error);
   const modelId = trained.result.modelId!;
+  trainedModelId = modelId;
 
   const releases: { id: string; licensee: string; job: string }[] = [];
   for (const licensee of ['Acme', 'Globex']) {
@@ -167,4 +171,15 @@ test('when a job running on a worker is cancelled through the other replica, the
   assert.equal(end.status, 'cancelled');
   const cancels = (await a!.http.get('/v1/audit/events').set(auth(a!, 'auditor')).query({ action: 'job.cancel', limit: 100 })).body.items.filter((e: { target: string }) => e.target === id);
   assert.equal(cancels.length, 1);
+});
+
+test('when an attack sweep is started on one replica, then a worker runs it and its result and plot are served by the other', { skip, timeout: 180_000 }, async () => {
+  assert.ok(trainedModelId, 'the training test ran first');
+  const res = await b!.http.post(`/v1/models/${trainedModelId}/attacks`).set(auth(b!, 'issuer')).send({ attack: 'quantize', strengths: [8], testLimit: 200 });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  const end = await settled(a!, res.body.id);
+  assert.equal(end.status, 'succeeded', end.error);
+  const plot = await a!.http.get(`/v1/jobs/${res.body.id}/plot.svg`).set(auth(a!, 'auditor'));
+  assert.equal(plot.status, 200);
+  assert.match(String(plot.headers['content-type']), /image\/svg\+xml/);
 });
