@@ -1,5 +1,5 @@
 /**
- * The embedded default loads neither the PostgreSQL client nor the AWS SDK: both are reached only
+ * The embedded default loads neither the PostgreSQL client, pg-boss nor the AWS SDK: they are reached only
  * through `await import(…)` when configured. Walks the static import graph from what `weightmark serve` loads.
  */
 import { test } from 'node:test';
@@ -31,11 +31,11 @@ function reachable(entry: string): { files: Set<string>; packages: Set<string> }
   return { files, packages };
 }
 
-test('when the CLI and the service start on the embedded default, then neither pg nor the AWS SDK is imported', () => {
+test('when the CLI and the service start on the embedded default, then neither pg, pg-boss nor the AWS SDK is imported', () => {
   // `weightmark serve` (npm start) loads src/cli/server.ts on demand, which starts the service
   const { files, packages } = reachable('src/cli/server.ts');
   assert.ok(files.has(path.resolve('src/http/server.ts')), 'the walk reaches the service');
   assert.ok(packages.has('express'), 'the walk sees packages');
-  for (const p of ['pg', '@aws-sdk/client-s3', '@aws-sdk/lib-storage']) assert.equal(packages.has(p), false, `${p} is imported statically`);
-  for (const f of ['src/store/postgres.ts', 'src/store/s3Blobs.ts']) assert.equal(files.has(path.resolve(f)), false, `${f} is imported statically`);
+  for (const p of ['pg', 'pg-boss', '@aws-sdk/client-s3', '@aws-sdk/lib-storage']) assert.equal(packages.has(p), false, `${p} is imported statically`);
+  for (const f of ['src/store/postgres.ts', 'src/store/s3Blobs.ts', 'src/jobs/pgQueue.ts']) assert.equal(files.has(path.resolve(f)), false, `${f} is imported statically`);
 });
