@@ -95,7 +95,7 @@ for (const engine of engines) {
       await s.close();
     });
 
-    test('when a job was taken over by another attempt, then a unit that expects the old lease is rolled back whole', async () => {
+    test('when a job was taken over by another attempt or already settled, then a unit that expects otherwise is rolled back whole', async () => {
       const s = await open('lease');
       await s.write((w) => w.insertJob(job('j1', '2026-01-01T00:00:00.000Z')));
       await s.write((w) => {
@@ -116,6 +116,11 @@ for (const engine of engines) {
         w.expectJobLease('j1', 'attempt-2');
         w.updateJob('j1', { status: 'succeeded' });
       });
+      assert.equal((await s.getJob('j1'))?.status, 'succeeded');
+      await assert.rejects(s.write((w) => {
+        w.expectJobActive('j1');
+        w.updateJob('j1', { status: 'cancelled', lease: null });
+      }), LeaseLost, 'a final job is not cancelled after the fact');
       assert.equal((await s.getJob('j1'))?.status, 'succeeded');
       await s.close();
     });

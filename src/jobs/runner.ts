@@ -199,19 +199,17 @@ export class JobRunner {
       await run.done;
       return true;
     }
-    if (this.#shared && job.status === 'running') return this.#cancelElsewhere(job, actor);
     await this.#store.write((w) => w.appendAudit({ actor: actor.sub, role: actor.role, action: 'job.cancel', target: job.id, details: { kind: job.kind } }));
-    // shared queue: only while no worker holds it (no lease); one that took it meanwhile is asked to stop
-    const settled = await this.#finish(job, { status: 'cancelled', error: `cancelled by ${actor.sub}` }, undefined, this.#shared ? null : undefined);
-    if (!settled) await this.#shared?.requestCancel(job.id);
-    return true;
-  }
-
-  /** Asks the worker running the job to stop it; that worker marks it cancelled. */
-  async #cancelElsewhere(job: JobRecord, actor: { sub: string; role: AuditDraft['role'] }): Promise<boolean> {
-    await this.#store.write((w) => w.appendAudit({ actor: actor.sub, role: actor.role, action: 'job.cancel', target: job.id, details: { kind: job.kind } }));
-    await this.#shared!.requestCancel(job.id);
-    return true;
+    if (!this.#shared) {
+      await this.#finish(job, { status: 'cancelled', error: `cancelled by ${actor.sub}` });
+      return true;
+    }
+    // Shared queue: settled here, lease taken away, unless it finished meanwhile. A worker running it (or
+    // about to take it over from a dead one) then finds it cancelled, or is refused when it settles it;
+    // the notice only spares its CPU.
+    const settled = await this.#finish(job, { status: 'cancelled', error: `cancelled by ${actor.sub}`, lease: null }, undefined, (w) => w.expectJobActive(job.id));
+    await this.#shared.requestCancel(job.id);
+    return settled;
   }
 
   /** Stops taking jobs, aborts running ones and marks them failed (interrupted by shutdown). */
@@ -241,16 +239,24 @@ export class JobRunner {
     const job = await this.#store.getJob(id);
     if (!job || !(job.status === 'queued' || (lease && job.status === 'running'))) return 'settled';
     const handler = this.#handlers[job.kind];
+    const held = lease ? (w: StoreWriter): void => w.expectJobLease(id, lease) : undefined;
     if (!handler) {
-      await this.#finish(job, { status: 'failed', error: `no handler for job kind '${job.kind}'` }, undefined, lease);
+      await this.#finish(job, { status: 'failed', error: `no handler for job kind '${job.kind}'` }, undefined, held);
       return 'settled';
     }
     const startedAt = job.startedAt && job.status === 'running' ? job.startedAt : new Date().toISOString();
     const takeover = job.status === 'running';
-    await this.#store.write((w) => {
-      w.updateJob(id, { status: 'running', startedAt, ...(lease ? { lease } : {}) });
-      if (takeover) w.appendAudit({ actor: 'system', role: 'system', action: 'job.resume', target: id, details: { kind: job.kind, reason: 'its worker stopped heartbeating' } });
-    });
+    try {
+      await this.#store.write((w) => {
+        // shared queue: a job cancelled since it was read stays cancelled
+        if (lease) w.expectJobActive(id);
+        w.updateJob(id, { status: 'running', startedAt, ...(lease ? { lease } : {}) });
+        if (takeover) w.appendAudit({ actor: 'system', role: 'system', action: 'job.resume', target: id, details: { kind: job.kind, reason: 'its worker stopped heartbeating' } });
+      });
+    } catch (e) {
+      if (e instanceof LeaseLost) return 'settled';
+      throw e;
+    }
     if (takeover) this.#log.info('job taken over from a worker that stopped', { job: id });
     this.#emit({ type: 'status', job: id, status: 'running' });
     const log = this.#log.child({ job: id, kind: job.kind });
@@ -270,7 +276,7 @@ export class JobRunner {
           }
         },
       });
-      if (await this.#finish(job, { status: 'succeeded', result, ...(latest ? { progress: { ...latest } } : {}) }, commit, lease)) log.info('job succeeded');
+      if (await this.#finish(job, { status: 'succeeded', result, ...(latest ? { progress: { ...latest } } : {}) }, commit, held)) log.info('job succeeded');
       return 'settled';
     } catch (e) {
       const cancelled = e instanceof TaskCancelled || abort.signal.aborted;
@@ -285,16 +291,16 @@ export class JobRunner {
       const error = shutdown ? 'interrupted: the service shut down while the job was running; submit it again' : cancelled ? 'cancelled' : (e as Error).message;
       if (status === 'failed' && !shutdown) log.warn('job failed', { error: (e as Error).message });
       else log.info(`job ${status}`);
-      await this.#finish(job, { status, error, ...(latest ? { progress: { ...latest } } : {}) }, undefined, lease);
+      await this.#finish(job, { status, error, ...(latest ? { progress: { ...latest } } : {}) }, undefined, held);
       return 'settled';
     }
   }
 
   /**
-   * Settles the job with its records and audit entry in one unit. With `lease` (a string, or null for
-   * "no worker holds it") the unit is dropped when the job's lease is no longer that: returns false.
+   * Settles the job with its records and audit entry in one unit. `guard` states what must still hold
+   * (this attempt's lease, the job not final yet); when it does not, the unit is dropped: returns false.
    */
-  async #finish(job: JobRecord, patch: JobPatch & { status: JobRecord['status'] }, commit?: (w: StoreWriter) => void, lease?: string | null): Promise<boolean> {
+  async #finish(job: JobRecord, patch: JobPatch & { status: JobRecord['status'] }, commit?: (w: StoreWriter) => void, guard?: (w: StoreWriter) => void): Promise<boolean> {
     const finishedAt = new Date().toISOString();
     if (patch.status !== 'succeeded') {
       try {
@@ -305,7 +311,7 @@ export class JobRunner {
     }
     try {
       await this.#store.write((w) => {
-        if (lease !== undefined) w.expectJobLease(job.id, lease);
+        guard?.(w);
         commit?.(w);
         w.updateJob(job.id, { ...patch, finishedAt });
       w.appendAudit({
@@ -318,7 +324,7 @@ export class JobRunner {
       });
     } catch (e) {
       if (!(e instanceof LeaseLost)) throw e;
-      this.#log.warn('job result dropped: another attempt holds the job', { job: job.id });
+      this.#log.warn('job result dropped', { job: job.id, reason: e.message });
       return false;
     }
     this.#emit({ type: 'status', job: job.id, status: patch.status, error: patch.error ?? null, result: patch.result ?? null });

@@ -165,6 +165,10 @@ export class PgStore implements Store {
         const held = (await c.query('SELECT lease FROM jobs WHERE id = $1 FOR UPDATE', [id])).rows[0] as Row | undefined;
         if (!held || (held.lease ?? null) !== lease) throw new LeaseLost(id);
       }),
+      expectJobActive: (id) => void ops.push(async (c) => {
+        const held = (await c.query('SELECT status FROM jobs WHERE id = $1 FOR UPDATE', [id])).rows[0] as Row | undefined;
+        if (!held || ['succeeded', 'failed', 'cancelled'].includes(String(held.status))) throw new LeaseLost(id, `is already ${String(held?.status ?? 'gone')}`);
+      }),
       insertRelease: (r) => run(
         `INSERT INTO releases (id, model_id, licensee, status, job_id, key_id, release_model_id, created_by, created_at, error)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,

@@ -112,6 +112,10 @@ export class SqliteStore implements Store {
         const held = this.#q('SELECT lease FROM jobs WHERE id = ?').get(id) as Row | undefined;
         if (!held || (held.lease ?? null) !== lease) throw new LeaseLost(id);
       },
+      expectJobActive: (id) => {
+        const held = this.#q('SELECT status FROM jobs WHERE id = ?').get(id) as Row | undefined;
+        if (!held || ['succeeded', 'failed', 'cancelled'].includes(String(held.status))) throw new LeaseLost(id, `is already ${String(held?.status ?? 'gone')}`);
+      },
       insertRelease: (r) => insRel.run(r),
       updateRelease: (id, p) => patch('releases', REL_COLS, id, p),
       insertArtifact: (a) => insArt.run(a.releaseId, a.format, json(a.files), a.manifestJws, a.createdAt),

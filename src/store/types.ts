@@ -193,6 +193,8 @@ export interface StoreWriter {
   updateJob(id: string, patch: JobPatch): void;
   /** Aborts the whole unit unless the job's lease is still `lease` (null: no attempt holds it): an attempt that lost its job cannot settle it. */
   expectJobLease(id: string, lease: string | null): void;
+  /** Aborts the whole unit when the job is already final (succeeded, failed or cancelled). */
+  expectJobActive(id: string): void;
   insertRelease(r: ReleaseRecord): void;
   updateRelease(id: string, patch: ReleasePatch): void;
   insertArtifact(a: ReleaseArtifact): void;
@@ -235,10 +237,10 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Thrown inside a write unit (which is then rolled back) when another attempt took the job over. */
+/** Thrown inside a write unit (which is then rolled back) when the job is no longer as the unit expected it. */
 export class LeaseLost extends Error {
   override name = 'LeaseLost';
-  constructor(readonly jobId: string) {
-    super(`job ${jobId} was taken over by another worker; this attempt's result is dropped`);
+  constructor(readonly jobId: string, why = 'was taken over by another attempt or cancelled') {
+    super(`job ${jobId} ${why}; this unit of work is dropped`);
   }
 }
