@@ -4,8 +4,9 @@
  * reported as a ratio against PyTorch measured in the same run.
  *
  *   npm run bench                 # all
- *   npm run bench -- training     # one or more of: training cifar extraction formats verify scale startup
+ *   npm run bench -- training     # one or more of: training cifar extraction formats verify scale startup replicas
  */
+import os from 'node:os';
 import { extractionTable, runExtractionBench } from './extraction.js';
 import { formatsSpeedTable, runFormatsSpeed } from './formats-speed.js';
 import { runTrainingSpeed } from './training-speed.js';
@@ -13,8 +14,9 @@ import { runCifarSpeed } from './cifar-speed.js';
 import { benchVerifyLatency, formatVerifyLatency } from './verify-latency.js';
 import { benchVerifyScale, formatScale, type ScaleRow } from './verify-scale.js';
 import { benchStartup, formatStartup } from './startup.js';
+import { benchReplicas, formatReplicas } from './replicas.js';
 
-const all = ['training', 'cifar', 'extraction', 'formats', 'verify', 'scale', 'startup'] as const;
+const all = ['training', 'cifar', 'extraction', 'formats', 'verify', 'scale', 'startup', 'replicas'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(all as readonly string[]).includes(a));
 if (unknown.length > 0) {
@@ -52,4 +54,10 @@ if (run.has('scale')) {
 if (run.has('startup')) {
   console.log('\n## Start-up: the compiled build against the sources through tsx (median of 5)\n');
   console.log(formatStartup(await benchStartup()));
+}
+if (run.has('replicas')) {
+  console.log('\n## Verifications/s with 1 and 2 API replicas on one box (PostgreSQL + S3 endpoint shared; 8 clients, loopback)\n');
+  const before = os.loadavg();
+  console.log(formatReplicas(await benchReplicas()));
+  console.log(`load average before ${before.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.availableParallelism()} cores, shared)`);
 }

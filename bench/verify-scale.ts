@@ -68,7 +68,7 @@ export async function benchVerifyScale(k: number, o: { requests?: number; concur
     const ownerKey = parseKey(JSON.parse(fs.readFileSync(path.join(root, 'models/robustness/key.json'), 'utf8')));
     const unrelated = new Uint8Array(fs.readFileSync(path.join(root, 'test/fixtures/torch/independent/torch_lenet5.safetensors')));
     const params = readModel([{ name: 'naive.safetensors', bytes: ownerBytes }]).params;
-    const ref = ctx.blobs.put('naive.safetensors', ownerBytes);
+    const ref = await ctx.blobs.put('naive.safetensors', ownerBytes);
     const targets = keyTargetsFromParamSet(params);
     const now = new Date().toISOString();
     // K registrations of the same files: the real key first, then others.

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './http-helpers.js';
 import { SigningKeys } from '../src/crypto/signing.js';
-import { BlobStore } from '../src/store/blobs.js';
+import { FileBlobStore } from '../src/store/blobs.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = tempDir('crash');
@@ -95,7 +95,7 @@ test('when the server is SIGKILLed during a training job that has no checkpoint 
     assert.equal(j.body.status, 'failed');
     assert.match(String(j.body.error), /interrupted/);
     assert.equal(fs.readdirSync(uploads).length, 0, 'temp uploads cleaned on start');
-    const blobs = new BlobStore(models);
+    const blobs = new FileBlobStore(models);
     assert.deepEqual(fs.readdirSync(path.join(models, 'ab')), [], 'temp model files cleaned on start');
     assert.ok(blobs.audit().every((f) => f.ok), 'every stored model file matches its digest');
     assert.equal((await api(b.url, token, 'GET', '/v1/models')).body.total, 0, 'no model from the interrupted job');

@@ -110,6 +110,13 @@ export function assertContract(res: request.Response, operationId: string): void
   }
 }
 
+/** A supertest parser that keeps a download's body as a Buffer: `.buffer(true).parse(binaryBody)`. */
+export const binaryBody = ((res: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void): void => {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => cb(null, Buffer.concat(chunks)));
+}) as unknown as Parameters<request.Test['parse']>[0];
+
 /** Asserts a problem+json with the given status and code, and that it matches the contract. */
 export function assertProblem(res: request.Response, status: number, code: string, operationId?: string): void {
   assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);

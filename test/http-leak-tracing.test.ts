@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, assertProblem, safetensorsBytes, lenetParams, StandInExecutor, tempDir, type TestServer } from './http-helpers.js';
+import { startTestServer, assertProblem, safetensorsBytes, lenetParams, StandInExecutor, tempDir, binaryBody, type TestServer } from './http-helpers.js';
 
 let s: TestServer;
 after(async () => {
@@ -34,11 +34,7 @@ test('when 200 licensees each hold a release and one copy leaks, then verificati
   }
   for (const r of releases) assert.equal((await finished(r.job)).status, 'succeeded');
   for (const leak of [releases[137]!, releases[3]!]) {
-    const dl = await s.http.get(`/v1/releases/${leak.id}/download`).set(as('issuer')).query({ format: 'safetensors' }).buffer(true).parse((res, cb) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const dl = await s.http.get(`/v1/releases/${leak.id}/download`).set(as('issuer')).query({ format: 'safetensors' }).buffer(true).parse(binaryBody);
     const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', dl.body as Buffer, 'found.safetensors');
     assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 300));
     assert.equal(v.body.decision, 'match');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobEventHistory } from '../src/jobs/eventHistory.js';
+import { JobEventHistory, nextEventId } from '../src/jobs/eventHistory.js';
 
 const ids = (xs: { id: number }[] | undefined): number[] | undefined => xs?.map((x) => x.id);
 
@@ -39,4 +39,21 @@ test('when a job has finished, then its events are kept for the retention time a
   assert.equal(h.lastId('job_done'), 0);
   assert.equal(h.after('job_done', 1), undefined);
   assert.deepEqual(ids(h.after('job_live', 0)), [1, 2, 3], 'a running job keeps its events');
+});
+
+test('when events come numbered by the process that published them (shared queue), then their ids are kept, repeats ignored, and a resume from before this process listened gets no replay', () => {
+  const since = nextEventId(0, 1_000); // this process listens from t = 1 s
+  const h = new JobEventHistory<string>({ since });
+  const x = nextEventId(0, 2_000);
+  const y = nextEventId(x, 2_000);
+  assert.ok(y > x, 'two events in one millisecond still count up');
+  h.record('job_1', 'x', false, x);
+  h.record('job_1', 'y', false, y);
+  h.record('job_1', 'y again', false, y);
+  assert.equal(h.lastId('job_1'), y);
+  assert.deepEqual(h.after('job_1', x), [{ id: y, event: 'y' }]);
+  assert.deepEqual(ids(h.after('job_1', since)), [x, y], 'everything since it listened is held');
+  assert.equal(h.after('job_1', since - 1), undefined, 'an id from before it listened: it may have missed events');
+  assert.equal(h.after('job_unheard', 0), undefined, 'a job it has heard nothing of, from the start: send the current state');
+  assert.ok(String(nextEventId(0, Date.UTC(2286, 0, 1))).length <= 15, 'ids fit the 15 digits Last-Event-ID accepts');
 });

@@ -29,3 +29,27 @@ export function readSse(url: string, headers: Record<string, string> = {}): Prom
     req.on('error', reject);
   });
 }
+
+/** GETs `url` and calls `onEvent` with each event as it arrives; resolves with all of them when the server ends the stream. */
+export function followSse(url: string, headers: Record<string, string>, onEvent: (e: SseEvent) => void): Promise<SseEvent[]> {
+  return new Promise((resolve, reject) => {
+    const seen: SseEvent[] = [];
+    const req = http.get(url, { headers }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`event stream answered ${res.statusCode}`));
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        buffered += d;
+        const cut = buffered.lastIndexOf('\n\n');
+        if (cut < 0) return;
+        for (const e of parseSse(buffered.slice(0, cut + 2))) {
+          seen.push(e);
+          onEvent(e);
+        }
+        buffered = buffered.slice(cut + 2);
+      });
+      res.on('end', () => resolve(seen));
+    });
+    req.on('error', reject);
+  });
+}

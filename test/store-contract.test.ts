@@ -9,7 +9,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { PgStore } from '../src/store/postgres.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { ChainVerifier } from '../src/store/auditChain.js';
-import type { AuditHeadSigner, JobRecord, ModelRecord, ReleaseRecord, Store } from '../src/store/types.js';
+import { LeaseLost, type AuditHeadSigner, type JobRecord, type ModelRecord, type ReleaseRecord, type Store } from '../src/store/types.js';
 import type { ServiceStore } from '../src/store/open.js';
 import { tempDir } from './http-helpers.js';
 import { pgSkipReason, startPgCluster, type PgCluster } from './pg-helpers.js';
@@ -92,6 +92,36 @@ for (const engine of engines) {
       assert.deepEqual([j1?.status, j1?.result, j1?.finishedAt, j1?.progress], ['succeeded', { acc: 0.5 }, '2026-01-03T00:00:00.000Z', null]);
       const queued = await s.listJobs({ limit: 10, offset: 0, status: 'queued' });
       assert.deepEqual([queued.items.map((j) => j.id), queued.total], [['j2'], 1]);
+      await s.close();
+    });
+
+    test('when a job was taken over by another attempt or already settled, then a unit that expects otherwise is rolled back whole', async () => {
+      const s = await open('lease');
+      await s.write((w) => w.insertJob(job('j1', '2026-01-01T00:00:00.000Z')));
+      await s.write((w) => {
+        w.expectJobLease('j1', null);
+        w.updateJob('j1', { status: 'running', lease: 'attempt-1' });
+      });
+      await s.write((w) => w.updateJob('j1', { lease: 'attempt-2' }));
+      const late = s.write((w) => {
+        w.expectJobLease('j1', 'attempt-1');
+        w.updateJob('j1', { status: 'succeeded' });
+        w.appendAudit(audit('job.succeeded', 'j1'));
+      });
+      await assert.rejects(late, LeaseLost);
+      assert.equal((await s.getJob('j1'))?.status, 'running');
+      assert.equal((await verifyChain(s)).entries, 0, 'its audit entry went with it');
+      await assert.rejects(s.write((w) => w.expectJobLease('j1', null)), LeaseLost, 'a held job is not free');
+      await s.write((w) => {
+        w.expectJobLease('j1', 'attempt-2');
+        w.updateJob('j1', { status: 'succeeded' });
+      });
+      assert.equal((await s.getJob('j1'))?.status, 'succeeded');
+      await assert.rejects(s.write((w) => {
+        w.expectJobActive('j1');
+        w.updateJob('j1', { status: 'cancelled', lease: null });
+      }), LeaseLost, 'a final job is not cancelled after the fact');
+      assert.equal((await s.getJob('j1'))?.status, 'succeeded');
       await s.close();
     });
 

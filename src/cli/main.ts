@@ -15,6 +15,8 @@ Local commands (no server needed):
 Service:
   weightmark serve                         start the HTTP service (same as npm start)
   weightmark token --role R --sub S --ttl T   mint a token from the local signing key
+  weightmark worker [--concurrency N]      run jobs from the queue in PostgreSQL (docs/deploy.md)
+  weightmark migrate-store [--data-dir DIR]   move an embedded install into PostgreSQL + S3 (docs/deploy.md)
   weightmark <api command> …               talk to a running server (listed below; <api command> --help for its flags)
   weightmark api <api command> …           the same, also for train and attack, whose local commands take the plain name
 
@@ -32,6 +34,8 @@ const local: Record<string, () => Promise<Handler>> = {
   export: async () => (await import('./localCommands.js')).runExport,
   attack: async () => (await import('./attackCommand.js')).runAttack,
   'prepare-data': async () => (await import('./prepareData.js')).runPrepareData,
+  'migrate-store': async () => (await import('./migrateStore.js')).runMigrateStore,
+  worker: async () => (await import('./worker.js')).runWorker,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/env.js';
 import { ROLES, SigningKeys, type Role } from '../crypto/signing.js';
 import { startWebServer } from '../http/server.js';
+import { untilSignalled } from './untilSignalled.js';
 
 const SERVE_HELP = `weightmark serve [--port N] [--host H] [--data-dir DIR] [--keys-dir DIR]
   Starts the HTTP API (docs at /docs). Every setting can also come from the environment; see docs/configuration.md.`;
@@ -29,22 +30,7 @@ export async function runServe(argv: string[]): Promise<number> {
     ...(a['keys-dir'] ? { WEIGHTMARK_KEYS_DIR: a['keys-dir'] } : {}),
   };
   const server = await startWebServer({ env });
-  return new Promise<number>((resolve) => {
-    let signalled = false;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (signalled) {
-        process.exit(1);
-      }
-      signalled = true;
-      server.service.ctx.logger.info('signal received', { signal: sig });
-      server.stop().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  return untilSignalled(server.service.ctx.logger, () => server.stop());
 }
 
 const TOKEN_HELP = `weightmark token --role admin|issuer|auditor|verifier --sub NAME [--ttl 3600] [--keys-dir DIR] [--json]

@@ -45,6 +45,31 @@ export interface ServiceConfig {
   readonly trustProxy: boolean;
   /** postgres://… from WEIGHTMARK_DATABASE_URL: the store on PostgreSQL; absent → SQLite in dataDir. May hold a password: never log it. */
   readonly databaseUrl?: string;
+  /**
+   * With the queue in PostgreSQL: whether this API process also takes jobs from it (WEIGHTMARK_RUN_JOBS,
+   * default on, so one service on PostgreSQL still runs its jobs; turn it off on API replicas when
+   * `weightmark worker` processes run them).
+   */
+  readonly runJobs: boolean;
+  /** Model files in an S3-compatible bucket (WEIGHTMARK_S3_BUCKET); absent → files under dataDir/models. */
+  readonly s3?: S3Settings;
+}
+
+/** Where model files go in S3 mode. Credentials are not here: the SDK reads the standard AWS variables and files. */
+export interface S3Settings {
+  readonly bucket: string;
+  /** A non-AWS endpoint (MinIO, R2, Ceph RGW): WEIGHTMARK_S3_URL. */
+  readonly endpoint?: string;
+  readonly region: string;
+  /** Key prefix inside the bucket, so one bucket can hold other things too. */
+  readonly prefix: string;
+  /** Bucket in the path, not the host name: what MinIO, Ceph RGW and test servers expect. */
+  readonly forcePathStyle: boolean;
+  /**
+   * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) of the environment the service was
+   * given; absent → the SDK's own chain (profiles, instance and pod roles). Secret: never log it.
+   */
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 export class ConfigError extends Error {
@@ -92,6 +117,43 @@ function databaseUrl(env: NodeJS.ProcessEnv): { databaseUrl?: string } {
   return { databaseUrl: raw };
 }
 
+/** @throws ConfigError naming the variable; the endpoint URL is checked for a scheme and must not carry credentials. */
+function s3Settings(env: NodeJS.ProcessEnv): { s3?: S3Settings } {
+  const bucket = env.WEIGHTMARK_S3_BUCKET;
+  const endpoint = env.WEIGHTMARK_S3_URL || undefined;
+  if (!bucket) {
+    if (endpoint) throw new ConfigError('WEIGHTMARK_S3_URL is set but WEIGHTMARK_S3_BUCKET is not: name the bucket that holds model files');
+    return {};
+  }
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError(`WEIGHTMARK_S3_BUCKET='${bucket}' is not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')`);
+  if (endpoint) {
+    let u: URL;
+    try {
+      u = new URL(endpoint);
+    } catch {
+      throw new ConfigError('WEIGHTMARK_S3_URL is not a URL (expected http(s)://host:port)');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`WEIGHTMARK_S3_URL must be http:// or https:// (found '${u.protocol}')`);
+    if (u.username || u.password) throw new ConfigError('WEIGHTMARK_S3_URL must not carry credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  }
+  const pathStyle = env.WEIGHTMARK_S3_PATH_STYLE;
+  if (pathStyle !== undefined && pathStyle !== '' && !['true', 'false', '1', '0'].includes(pathStyle)) throw new ConfigError(`WEIGHTMARK_S3_PATH_STYLE='${pathStyle}' is not true or false`);
+  const prefix = env.WEIGHTMARK_S3_PREFIX ?? 'models/';
+  return {
+    s3: {
+      bucket,
+      ...(endpoint ? { endpoint } : {}),
+      region: env.WEIGHTMARK_S3_REGION || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+      prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+      // path style by default off AWS, where virtual-host buckets need wildcard DNS
+      forcePathStyle: pathStyle ? pathStyle === 'true' || pathStyle === '1' : endpoint !== undefined,
+      ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+        : {}),
+    },
+  };
+}
+
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /** @throws ConfigError naming the variable and the accepted values. */
@@ -123,7 +185,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     shutdownGraceSec: int(env, 'WEIGHTMARK_SHUTDOWN_GRACE_SEC', 10, 0, 600),
     fpr: num(env, 'WEIGHTMARK_FPR', 1e-6, 0, 1),
     trustProxy: env.WEIGHTMARK_TRUST_PROXY === '1' || env.WEIGHTMARK_TRUST_PROXY === 'true',
+    runJobs: !(env.WEIGHTMARK_RUN_JOBS === '0' || env.WEIGHTMARK_RUN_JOBS === 'false'),
     ...databaseUrl(env),
+    ...s3Settings(env),
   };
   return { ...cfg, ...overrides };
 }

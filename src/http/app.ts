@@ -10,9 +10,9 @@ import { AppError } from '../service/errors.js';
 import type { ServiceContext } from '../service/context.js';
 import { describeErrors, loadContract, OPENAPI_FILE, type Contract, type Operation } from './contract.js';
 import { authorize, identify, redeemTicket } from './auth.js';
-import { EventTickets } from './eventTickets.js';
+import { EventTickets, type TicketBook } from './eventTickets.js';
 import { mountConsole } from './console.js';
-import { rateLimit, requestContext, securityHeaders } from './middleware.js';
+import { rateLimit, requestContext, securityHeaders, type RateCounter } from './middleware.js';
 import { sendProblem, toAppError } from './problem.js';
 import { handlers as makeHandlers, type Handler } from './routes.js';
 import { multipart, removeUploads } from './uploads.js';
@@ -62,7 +62,7 @@ const wrap = (h: Handler) => (req: Request, res: Response, next: NextFunction): 
     .catch(next);
 };
 
-export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; contract?: Contract; tickets?: EventTickets }): express.Express {
+export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; contract?: Contract; tickets?: TicketBook; rateCounter?: RateCounter }): express.Express {
   const contract = opts.contract ?? loadContract();
   const tickets = opts.tickets ?? new EventTickets();
   const app = express();
@@ -72,7 +72,7 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
   app.use(requestContext(ctx.logger, ctx.metrics));
   app.use(securityHeaders);
   app.use(identify(ctx.signing, { issuer: ctx.config.issuer, audience: ctx.config.audience, maxTtlSec: ctx.config.tokenMaxTtlSec }));
-  app.use('/v1', rateLimit(ctx.config.rateLimitPerMin));
+  app.use('/v1', rateLimit(ctx.config.rateLimitPerMin, opts.rateCounter));
   const json = express.json({ limit: ctx.config.jsonBodyLimitBytes, strict: true, type: 'application/json' });
 
   // the contract and its browsable docs (Swagger UI from node_modules, nothing from the internet)

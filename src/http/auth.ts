@@ -7,7 +7,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { TokenError, type Principal, type Role, type SigningKeys } from '../crypto/signing.js';
 import { AppError } from '../service/errors.js';
-import type { EventTickets } from './eventTickets.js';
+import type { TicketBook } from './eventTickets.js';
 
 export function identify(signing: SigningKeys, opts: { issuer: string; audience: string; maxTtlSec: number }) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -47,13 +47,17 @@ export function authorize(operationId: string, roles: readonly (Role | 'public')
  * role, once; `authorize` then applies the operation's roles as for a token. A bad ticket is 401 (the
  * client asks for another), never a fall-through to "no token".
  */
-export function redeemTicket(tickets: EventTickets) {
-  return (req: Request, res: Response, next: NextFunction): void => {
+export function redeemTicket(tickets: TicketBook) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const ticket = req.query.ticket;
     if (req.headers.authorization || ticket === undefined) return next();
-    const principal = typeof ticket === 'string' ? tickets.redeem(ticket) : undefined;
-    if (!principal) return next(new AppError('WM_ERR_AUTH_INVALID', 'the event ticket is unknown, already used or expired; ask POST /v1/events/tickets for a new one'));
-    res.locals.principal = principal;
-    next();
+    try {
+      const principal = typeof ticket === 'string' ? await tickets.redeem(ticket) : undefined;
+      if (!principal) return next(new AppError('WM_ERR_AUTH_INVALID', 'the event ticket is unknown, already used or expired; ask POST /v1/events/tickets for a new one'));
+      res.locals.principal = principal;
+      next();
+    } catch (e) {
+      next(e);
+    }
   };
 }

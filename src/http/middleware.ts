@@ -49,32 +49,45 @@ export function securityHeaders(req: Request, res: Response, next: NextFunction)
   next();
 }
 
-/**
- * A fixed-window limit per token (per client IP when there is no valid token): `perMinute` requests,
- * then 429 with Retry-After. In-memory: with several replicas, put the limit in the proxy or Redis.
- */
-export function rateLimit(perMinute: number) {
+/** Counts a request of `key` in its current one-minute window: the count so far and the seconds until the window resets. */
+export type RateCounter = (key: string, now: number) => Promise<{ count: number; resetSec: number }>;
+
+/** The embedded default: windows in this process's memory, each starting at its key's first request. */
+export function memoryRateCounter(): RateCounter {
   const windows = new Map<string, { start: number; count: number }>();
   let lastSweep = Date.now();
-  return (req: Request, res: Response, next: NextFunction): void => {
-    if (perMinute <= 0) return next();
-    const now = Date.now();
+  return async (key, now) => {
     if (now - lastSweep > 60_000) {
       for (const [k, w] of windows) if (now - w.start >= 60_000) windows.delete(k);
       lastSweep = now;
     }
-    const p = res.locals.principal as Principal | undefined;
-    const key = p ? `t:${p.jti}` : `ip:${req.ip}`;
     let w = windows.get(key);
     if (!w || now - w.start >= 60_000) windows.set(key, (w = { start: now, count: 0 }));
     w.count++;
-    const reset = Math.ceil((w.start + 60_000 - now) / 1000);
+    return { count: w.count, resetSec: Math.ceil((w.start + 60_000 - now) / 1000) };
+  };
+}
+
+/**
+ * A fixed-window limit per token (per client IP when there is no valid token): `perMinute` requests,
+ * then 429 with Retry-After. Counted in memory, or by `counter` (in PostgreSQL, shared by replicas).
+ */
+export function rateLimit(perMinute: number, counter: RateCounter = memoryRateCounter()) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (perMinute <= 0) return next();
+    const p = res.locals.principal as Principal | undefined;
+    let w: { count: number; resetSec: number };
+    try {
+      w = await counter(p ? `t:${p.jti}` : `ip:${req.ip}`, Date.now());
+    } catch (e) {
+      return next(e);
+    }
     res.setHeader('RateLimit-Limit', String(perMinute));
     res.setHeader('RateLimit-Remaining', String(Math.max(0, perMinute - w.count)));
-    res.setHeader('RateLimit-Reset', String(reset));
+    res.setHeader('RateLimit-Reset', String(w.resetSec));
     if (w.count > perMinute) {
-      res.setHeader('Retry-After', String(reset));
-      return next(new AppError('WM_ERR_RATE_LIMITED', `more than ${perMinute} requests in a minute from this ${p ? 'token' : 'address'}; retry in ${reset} s`));
+      res.setHeader('Retry-After', String(w.resetSec));
+      return next(new AppError('WM_ERR_RATE_LIMITED', `more than ${perMinute} requests in a minute from this ${p ? 'token' : 'address'}; retry in ${w.resetSec} s`));
     }
     next();
   };

@@ -17,7 +17,7 @@ import * as tokens from '../service/tokens.js';
 import * as attacks from '../service/attacks.js';
 import { isTerminal } from '../jobs/runner.js';
 import { lastSeenEventId, streamJobEvents } from './jobEventStream.js';
-import { TICKET_TTL_MS, TicketLimitError, type EventTickets } from './eventTickets.js';
+import { TICKET_TTL_MS, TicketLimitError, type TicketBook } from './eventTickets.js';
 import { filesOf, readParts, suspectBuffers } from './uploads.js';
 import { takeVerifyQuota } from '../service/verifyGate.js';
 import { markFor } from '../service/verificationMark.js';
@@ -39,7 +39,7 @@ async function getJobOr404(ctx: ServiceContext, id: string) {
   return job;
 }
 
-export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tickets: EventTickets }): Record<string, Handler> {
+export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tickets: TicketBook }): Record<string, Handler> {
   const cancel: Handler = async (req, res) => {
     const job = await getJobOr404(ctx, String(req.params.id));
     if (isTerminal(job.status)) throw new AppError('WM_ERR_JOB_FINISHED', `job '${job.id}' already ${job.status}; nothing to cancel`);
@@ -125,9 +125,9 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
       const lastEventId = lastSeenEventId(req, query(res));
       streamJobEvents(ctx, await getJobOr404(ctx, String(req.params.id)), lastEventId, res);
     },
-    createEventTicket: (_req, res) => {
+    createEventTicket: async (_req, res) => {
       try {
-        res.status(201).json(state.tickets.issue(actor(res)));
+        res.status(201).json(await state.tickets.issue(actor(res)));
       } catch (e) {
         if (e instanceof TicketLimitError) throw new AppError('WM_ERR_RATE_LIMITED', e.message, { retryAfterSec: TICKET_TTL_MS / 1000 });
         throw e;

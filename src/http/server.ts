@@ -2,7 +2,6 @@
  * Composition root: builds the service (config → keys → store → engines → jobs → app) and runs it.
  * `startWebServer()` / `stopWebServer()` are what tests use (port 0, a temp data dir).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +11,13 @@ import { SigningKeys } from '../crypto/signing.js';
 import { auditHeadSigner } from '../crypto/auditHead.js';
 import { makePrivate, privatePaths } from '../crypto/fileModes.js';
 import { openStore, type ServiceStore } from '../store/open.js';
-import { BlobStore } from '../store/blobs.js';
+import { openBlobStore, type BlobStore } from '../store/blobs.js';
+import type { JobQueue } from '../jobs/queue.js';
+import type { CheckpointMirror } from '../jobs/checkpointMirror.js';
+import type { TicketBook } from './eventTickets.js';
+import type { RateCounter } from './middleware.js';
+import { lockDataDir } from '../store/dataDirLock.js';
+import { assertSharedSecrets } from '../service/sharedSecrets.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ChildProcessExecutor } from '../jobs/childExecutor.js';
 import { createLogger, type Logger } from '../service/logger.js';
@@ -35,6 +40,8 @@ export interface ServiceOverrides {
   executor?: TaskExecutor;
   /** Where log lines go (default stdout). */
   logSink?: (line: string) => void;
+  /** 'worker': `weightmark worker`, which runs jobs from the shared queue and serves no HTTP. */
+  role?: 'api' | 'worker';
 }
 
 export interface Service {
@@ -43,6 +50,15 @@ export interface Service {
   ready: boolean;
   /** Removes the data-dir lock (at stop). */
   releaseLock(): void;
+  /** PostgreSQL mode: the shared job queue (closed after the jobs stop), event tickets and rate limit. */
+  shared?: Shared;
+}
+
+interface Shared {
+  queue: JobQueue;
+  checkpoints: CheckpointMirror;
+  tickets: TicketBook;
+  rateCounter: RateCounter;
 }
 
 /** Builds the service on its data and keys dirs; recovers interrupted jobs and cleans temp files. */
@@ -59,20 +75,37 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const masterKey = loadOrCreateMasterKey(config.keysDir, config.masterKey);
   const signing = SigningKeys.loadOrCreate(config.keysDir);
   const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: dbFile, signHead: auditHeadSigner(signing, config.issuer) });
-  const blobs = new BlobStore(blobDir);
-  const removed = blobs.cleanTemp() + cleanUploadDir(config);
+  const blobs = await openBlobStore({ dir: blobDir, ...(config.s3 ? { s3: config.s3 } : {}) }).catch(async (e: unknown) => {
+    await store.close();
+    releaseLock();
+    throw e;
+  });
+  const keystore = new Keystore(masterKey);
+  if (config.databaseUrl) {
+    await assertSharedSecrets(store, signing, keystore, config.keysDir).catch(async (e: unknown) => {
+      await blobs.close();
+      await store.close();
+      releaseLock();
+      throw e;
+    });
+  }
+  const removed = (await blobs.removeLeftovers()) + cleanUploadDir(config);
   const metrics = new Metrics();
   const engines = o.engines ?? (await loadProductionEngines({ verifyWorkers: config.verifyWorkers }));
   const executor = o.executor ?? new ChildProcessExecutor();
   const ctxBase = {
-    config, store, blobs, keystore: new Keystore(masterKey), signing, engines, executor, logger, metrics,
+    config, store, blobs, keystore, signing, engines, executor, logger, metrics,
     verifyGate: new VerifyGate({ maxBytes: config.verifyMaxBytes, maxInFlight: config.verifyMaxInFlight, maxPerSubject: config.verifyMaxPerSubject }),
     cache: { params: new Lru<import('../core/paramSet.js').ParamSet>(8), keys: new Lru<import('../core/watermarkKey.js').WatermarkKey>(256) },
   };
   const ctx = ctxBase as unknown as ServiceContext;
+  const shared = config.databaseUrl ? await openSharedJobs(config.databaseUrl, store, blobs, logger) : undefined;
+  if (shared) (ctx as { checkpoints: CheckpointMirror }).checkpoints = shared.checkpoints;
+  if (shared && blobs.engine === 'files') logger.warn('jobs are shared through PostgreSQL but model files are on this machine: other replicas and workers cannot read them; set WEIGHTMARK_S3_BUCKET');
   (ctx as { jobs: JobRunner }).jobs = new JobRunner({
     store, logger, concurrency: config.jobConcurrency,
     handlers: { train: trainingHandler(ctx), release: releaseHandler(ctx), attack: attackHandler(ctx) },
+    ...(shared ? { queue: shared.queue, runsJobs: o.role === 'worker' || config.runJobs } : {}),
   });
   metrics.gauge('weightmark_jobs_queued', 'Jobs waiting to run', () => ctx.jobs.queued);
   metrics.gauge('weightmark_jobs_running', 'Jobs running', () => ctx.jobs.running);
@@ -81,42 +114,19 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   metrics.gauge('weightmark_signing_keys', 'Signing keys in the JWKS', () => signing.jwks().keys.length);
   const rec = await ctx.jobs.recover();
   logger.info('service started', {
-    dataDir: config.dataDir, keysDir: config.keysDir, store: store.engine, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
+    dataDir: config.dataDir, keysDir: config.keysDir, store: store.engine, blobs: blobs.engine, schemaVersion: store.schemaVersion(), kid: signing.activeKid,
     interruptedJobs: rec.interrupted.length, requeuedJobs: rec.requeued.length, tempFilesRemoved: removed,
   });
-  return { ctx, store, ready: true, releaseLock };
+  return { ctx, store, ready: true, releaseLock, ...(shared ? { shared } : {}) };
 }
 
-/**
- * One service per data dir: a second one would re-run the first one's queued jobs and mark its running
- * jobs interrupted. A lock file names the owner's pid; a lock whose process is gone (a crash) is taken over.
- * @throws Error when a live process holds the lock.
- */
-function lockDataDir(dataDir: string): () => void {
-  const file = path.join(dataDir, 'weightmark.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        fs.rmSync(file, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(fs.readFileSync(file, 'utf8').trim());
-      let alive = false;
-      try {
-        alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid ? (process.kill(pid, 0), true) : false;
-      } catch {
-        alive = false;
-      }
-      if (alive) throw new Error(`another weightmark service (pid ${pid}) is using ${dataDir}; stop it first or use another WEIGHTMARK_DATA_DIR`);
-      fs.rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
+/** PostgreSQL mode: the job queue and the checkpoint mirror (modules loaded only then). */
+async function openSharedJobs(url: string, store: ServiceStore, blobs: BlobStore, logger: Logger): Promise<Shared> {
+  const [{ PgJobQueue }, { CheckpointMirror }, { PgEventTickets }, { pgRateCounter }] = await Promise.all([
+    import('../jobs/pgQueue.js'), import('../jobs/checkpointMirror.js'), import('./pgEventTickets.js'), import('./pgRateLimit.js'),
+  ]);
+  const pool = (store as ServiceStore & { pool: import('pg').Pool }).pool;
+  return { queue: await PgJobQueue.open(url, logger), checkpoints: new CheckpointMirror(pool, blobs), tickets: new PgEventTickets(pool), rateCounter: pgRateCounter(pool) };
 }
 
 export interface RunningServer {
@@ -133,7 +143,7 @@ let current: RunningServer | undefined;
 export async function startWebServer(o: ServiceOverrides = {}): Promise<RunningServer> {
   const service = await createService(o);
   const { ctx } = service;
-  const app = createApp(ctx, { ready: () => service.ready });
+  const app = createApp(ctx, { ready: () => service.ready, ...(service.shared ? { tickets: service.shared.tickets, rateCounter: service.shared.rateCounter } : {}) });
   const server = http.createServer(app);
   answerClientErrors(server, ctx.logger, ctx.metrics);
   server.requestTimeout = 15 * 60_000;
@@ -171,12 +181,39 @@ async function shutdown(service: Service, server: http.Server): Promise<void> {
   const grace = new Promise<void>((resolve) => setTimeout(resolve, ctx.config.shutdownGraceSec * 1000).unref());
   await Promise.race([closed, grace]);
   server.closeAllConnections();
+  await closeService(service);
+}
+
+/** Running jobs stopped (left to the next start or attempt), then the queue, engines, store and blobs closed. */
+async function closeService(service: Service): Promise<void> {
+  const { ctx } = service;
   await ctx.jobs.stop();
+  await service.shared?.queue.close();
   await ctx.executor.close();
   await ctx.engines.close?.();
   await ctx.store.close();
+  await ctx.blobs.close();
   service.releaseLock();
   ctx.logger.info('stopped');
+}
+
+export interface RunningWorker {
+  readonly service: Service;
+  stop(): Promise<void>;
+}
+
+/**
+ * `weightmark worker`: the service without HTTP, taking jobs from the queue in PostgreSQL.
+ * @throws Error when no database is configured (there is no queue to take jobs from).
+ */
+export async function startWorker(o: ServiceOverrides = {}): Promise<RunningWorker> {
+  const config = loadConfig(o.env ?? process.env, o.config ?? {});
+  if (!config.databaseUrl) throw new Error('weightmark worker takes jobs from the queue in PostgreSQL: set WEIGHTMARK_DATABASE_URL (and WEIGHTMARK_S3_BUCKET for model files)');
+  // a worker verifies nothing: no alignment threads
+  const service = await createService({ ...o, role: 'worker', config: { ...o.config, verifyWorkers: 0 } });
+  service.ctx.logger.info('worker taking jobs', { concurrency: service.ctx.config.jobConcurrency });
+  let stopping: Promise<void> | undefined;
+  return { service, stop: () => (stopping ??= closeService(service)) };
 }
 
 export async function stopWebServer(s: RunningServer | undefined = current): Promise<void> {

@@ -2,7 +2,7 @@
  * The child process that runs one task (see childExecutor.ts): training a watermarked model, or
  * embedding a licensee's key into a release. This is the only place the service loads tfjs.
  */
-import type { Task, TaskResult, JobProgress } from '../service/ports.js';
+import { CHECKPOINT_PHASE, type Task, type TaskResult, type JobProgress } from '../service/ports.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { DatasetName } from '../data/datasets.js';
 import type { TrainState } from '../training/train.js';
@@ -53,7 +53,15 @@ async function run(task: Task): Promise<TaskResult> {
     const checkpointDir = task.checkpointDir;
     const r = await trainModel({
       ...(saved ? { resume: saved.state } : {}),
-      ...(checkpointDir ? { onEpochEnd: (state: TrainState) => writeCheckpoint(checkpointDir, arch, state, { seed }) } : {}),
+      ...(checkpointDir
+        ? {
+            onEpochEnd: (state: TrainState) => {
+              writeCheckpoint(checkpointDir, arch, state, { seed });
+              // the parent mirrors it for other workers (shared queue) on this phase
+              send({ type: 'progress', progress: { phase: CHECKPOINT_PHASE, epoch: state.epoch, epochs: task.epochs, fraction: state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
+            },
+          }
+        : {}),
       arch: arch.name,
       dataset: task.dataset as DatasetName,
       strategy: task.strategy,

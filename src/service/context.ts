@@ -6,6 +6,7 @@ import type { Role, SigningKeys } from '../crypto/signing.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { Store } from '../store/types.js';
 import type { JobRunner } from '../jobs/runner.js';
+import type { CheckpointMirror } from '../jobs/checkpointMirror.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Engines, TaskExecutor } from './ports.js';
@@ -29,6 +30,8 @@ export interface ServiceContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly jobs: JobRunner;
+  /** Shared queue mode: training checkpoints mirrored where every worker reaches them. */
+  readonly checkpoints?: CheckpointMirror;
   readonly verifyGate: VerifyGate;
   /** Small caches: decoded param sets by model id, opened keys by key id. */
   readonly cache: { params: Lru<ParamSet>; keys: Lru<WatermarkKey> };

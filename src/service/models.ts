@@ -62,7 +62,8 @@ export async function registerUploadedModel(
   }
   const { format, params } = readUploadedModel(ctx, input.files);
   const key = input.key !== undefined ? parseUploadedKey(ctx, input.key, params) : undefined;
-  const refs = input.files.map((f) => ctx.blobs.put(f.name, f.bytes));
+  const refs: FileRef[] = [];
+  for (const f of input.files) refs.push(await ctx.blobs.put(f.name, f.bytes));
   const id = newId('mdl');
   const keyRecord = key ? sealKey(ctx, id, 'owner', key) : undefined;
   const model: ModelRecord = {
@@ -100,12 +101,12 @@ export function sealKey(ctx: ServiceContext, modelId: string, kind: KeyRecord['k
 }
 
 /** Records a model the service made (training or release): the param set is stored as safetensors. */
-export function storeMadeModel(
+export async function storeMadeModel(
   ctx: ServiceContext,
   input: { name: string; arch: string; source: 'training' | 'release'; params: ParamSet; parentModelId?: string; createdBy: string; meta: Record<string, unknown> },
-): { model: ModelRecord; write: (w: StoreWriter) => void } {
+): Promise<{ model: ModelRecord; write: (w: StoreWriter) => void }> {
   const [file] = ctx.engines.writeModel(input.params, 'safetensors', input.arch);
-  const ref = ctx.blobs.put('model.safetensors', file!.bytes);
+  const ref = await ctx.blobs.put('model.safetensors', file!.bytes);
   const model: ModelRecord = {
     id: newId('mdl'), name: input.name, arch: input.arch, source: input.source, format: 'safetensors', files: [ref],
     paramCount: input.params.tensors.reduce((a, t) => a + t.data.length, 0), ownerKeyId: null, parentModelId: input.parentModelId ?? null,
@@ -129,7 +130,8 @@ export async function listModels(ctx: ServiceContext, page: { limit: number; off
 export async function loadParams(ctx: ServiceContext, model: ModelRecord): Promise<ParamSet> {
   const hit = ctx.cache.params.get(model.id);
   if (hit) return hit;
-  const files = model.files.map((f) => ({ name: f.name, bytes: ctx.blobs.get(f) }));
+  const files = [];
+  for (const f of model.files) files.push({ name: f.name, bytes: await ctx.blobs.get(f) });
   const { params } = ctx.engines.readModel(files);
   const set = { ...params, ...(model.arch ? { arch: model.arch } : {}) };
   ctx.cache.params.set(model.id, set);
@@ -142,7 +144,7 @@ export async function loadParams(ctx: ServiceContext, model: ModelRecord): Promi
  * weights co-adapted with the locked values, so aligning onto them would correlate an independent
  * suspect with the key (docs/statistics.md).
  */
-export function storeAnchor(ctx: ServiceContext, anchor: ParamSet, arch: string): FileRef {
+export async function storeAnchor(ctx: ServiceContext, anchor: ParamSet, arch: string): Promise<FileRef> {
   const [file] = ctx.engines.writeModel(anchor, 'safetensors', arch);
   return ctx.blobs.put('anchor.safetensors', file!.bytes);
 }
@@ -160,7 +162,7 @@ export async function loadReference(ctx: ServiceContext, model: ModelRecord): Pr
   const id = `anchor:${anchor.sha256}`;
   const hit = ctx.cache.params.get(id);
   if (hit) return hit;
-  const { params } = ctx.engines.readModel([{ name: anchor.name, bytes: ctx.blobs.get(anchor) }]);
+  const { params } = ctx.engines.readModel([{ name: anchor.name, bytes: await ctx.blobs.get(anchor) }]);
   const set = { ...params, ...(model.arch ? { arch: model.arch } : {}) };
   ctx.cache.params.set(id, set);
   return set;

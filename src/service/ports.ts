@@ -52,6 +52,9 @@ export interface Engines {
   datasets(): string[];
 }
 
+/** The phase of the progress event a training run sends right after writing its epoch's checkpoint. */
+export const CHECKPOINT_PHASE = 'checkpoint saved';
+
 /** Progress of a long job as shown to clients (training steps, or any phase of a release). */
 export interface JobProgress {
   readonly phase: string;

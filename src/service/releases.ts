@@ -75,7 +75,7 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
       if (signal.aborted) throw new TaskCancelled();
       if (!out.key || !out.params) throw new Error('the release worker returned no model or no licensee key');
       const licenseeKey = out.key;
-      const made = storeMadeModel(ctx, {
+      const made = await storeMadeModel(ctx, {
         name: `${owner.name} for ${input.licensee}`, arch: owner.arch!, source: 'release', params: { ...out.params, arch: owner.arch! }, parentModelId: owner.id,
         createdBy: job.createdBy, meta: { jobId: job.id, releaseId: input.releaseId, licensee: input.licensee, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}) },
       });
@@ -139,7 +139,8 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
     }
     const params = await loadParams(ctx, model);
     const written = ctx.engines.writeModel(params, format, model.arch!);
-    const refs = written.map((f) => ctx.blobs.put(f.name, f.bytes));
+    const refs: FileRef[] = [];
+    for (const f of written) refs.push(await ctx.blobs.put(f.name, f.bytes));
     const issuedAt = new Date().toISOString();
     const manifestJws = ctx.signing.signJws(
       {
@@ -157,6 +158,7 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
     });
   }
   await ctx.store.write((w) => w.appendAudit({ actor: actor.sub, role: actor.role, action: 'release.download', target: id, details: { format, licensee: release.licensee } }));
-  const files = artifact.files.map((f) => ({ name: f.name, bytes: ctx.blobs.get(f) }));
+  const files = [];
+  for (const f of artifact.files) files.push({ name: f.name, bytes: await ctx.blobs.get(f) });
   return { release, format, files, refs: artifact.files, manifestJws: artifact.manifestJws };
 }

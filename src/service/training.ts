@@ -10,7 +10,7 @@ import { newId, type Actor, type ServiceContext } from './context.js';
 import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
 import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
-import { TaskCancelled } from './ports.js';
+import { CHECKPOINT_PHASE, TaskCancelled } from './ports.js';
 import { join } from 'node:path';
 import { getArchitecture } from '../core/architectures.js';
 import { hasCheckpoint, removeCheckpoint } from '../store/trainingCheckpoint.js';
@@ -79,20 +79,38 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       const commitment = req.strategy === 'none' ? undefined : await jobCommitment(ctx, req.commitment);
       const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
       const keyId = newId('key');
+      const runDir = jobCheckpointDir(ctx, job.id);
+      // shared queue: this worker may be taking the job over; the last checkpoint is in the shared store
+      const mirror = ctx.checkpoints;
+      const restored = await mirror?.restore(job.id, runDir);
+      if (restored !== undefined) ctx.logger.info('training resumes from a mirrored checkpoint', { job: job.id, epoch: restored });
+      let mirrored = Promise.resolve();
       const out = await ctx.executor.run(
         {
           kind: 'train', arch: req.arch, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs,
           ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed']),
-          keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}), checkpointDir: jobCheckpointDir(ctx, job.id),
+          keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}), checkpointDir: runDir,
         },
-        { signal, onProgress },
+        {
+          signal,
+          onProgress: (p) => {
+            if (!mirror || p.phase !== CHECKPOINT_PHASE) return onProgress(p);
+            // announced once mirrored: "checkpoint saved" then means another worker can take over from it
+            const epoch = p.epoch ?? 0;
+            mirrored = mirrored
+              .then(() => mirror.save(job.id, runDir, epoch))
+              .then(() => onProgress(p), (e: Error) => ctx.logger.warn('checkpoint not mirrored', { job: job.id, epoch, error: e.message }));
+          },
+        },
       );
+      await mirrored;
       if (signal.aborted) throw new TaskCancelled();
       if (!out.params) throw new Error('the training worker returned no model');
-      const made = storeMadeModel(ctx, {
+      const anchor = out.anchor ? await storeAnchor(ctx, out.anchor, req.arch) : undefined;
+      const made = await storeMadeModel(ctx, {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
-        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(out.anchor ? { anchor: storeAnchor(ctx, out.anchor, req.arch) } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
       });
       const sealed = out.key ? sealKey(ctx, made.model.id, 'owner', out.key, keyId) : undefined;
       return {
@@ -108,7 +126,10 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       };
     },
     resumable: (job) => hasCheckpoint(jobCheckpointDir(ctx, job.id)),
-    settled: (job) => removeCheckpoint(jobCheckpointDir(ctx, job.id)),
+    settled: (job) => {
+      removeCheckpoint(jobCheckpointDir(ctx, job.id));
+      ctx.checkpoints?.remove(job.id).catch((e: Error) => ctx.logger.warn('mirrored checkpoint not removed', { job: job.id, error: e.message }));
+    },
   };
 }
 

@@ -143,6 +143,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE verifications ADD COLUMN verdict TEXT NOT NULL DEFAULT '{}';
       ALTER TABLE verifications ADD COLUMN verdict_jws TEXT NOT NULL DEFAULT '';`,
   },
+  {
+    version: 5,
+    name: 'state shared by replicas and workers',
+    // lease: which attempt of a job may complete it (a worker presumed dead may still be running);
+    // event_tickets, rate_windows: what a single process kept in memory; job_checkpoints: where the
+    // worker that takes over a training job finds the last checkpoint (its files are blobs)
+    sql: `
+      ALTER TABLE jobs ADD COLUMN lease TEXT;
+      CREATE TABLE event_tickets (
+        digest TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX event_tickets_subject ON event_tickets(subject, expires_at);
+      CREATE TABLE rate_windows (
+        key TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start)
+      );
+      CREATE TABLE job_checkpoints (
+        job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+        epoch INTEGER NOT NULL,
+        files TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );`,
+  },
 ];
 
 /**

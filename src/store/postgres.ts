@@ -15,6 +15,7 @@ import type {
   AuditCheckpoint, AuditDraft, AuditEvent, AuditFilter, AuditHead, AuditHeadSigner, CommitmentRecord, JobStatus, KeyRef, Page, Store,
   StoreWriter, UploadSketch,
 } from './types.js';
+import { LeaseLost } from './types.js';
 import {
   json, toArtifact, toAudit, toCheckpoint, toCommitment, toJob, toKey, toKeyRef, toModel, toRelease, toSketch, toVerification, sketchBytes,
   JOB_COLS, REL_COLS, type Row,
@@ -160,6 +161,14 @@ export class PgStore implements Store {
         [j.id, j.kind, j.status, json(j.input), j.progress ? json(j.progress) : null, j.result ? json(j.result) : null, j.error, j.createdBy, j.createdAt, j.startedAt, j.finishedAt],
       ),
       updateJob: (id, p) => patch('jobs', JOB_COLS, id, p),
+      expectJobLease: (id, lease) => void ops.push(async (c) => {
+        const held = (await c.query('SELECT lease FROM jobs WHERE id = $1 FOR UPDATE', [id])).rows[0] as Row | undefined;
+        if (!held || (held.lease ?? null) !== lease) throw new LeaseLost(id);
+      }),
+      expectJobActive: (id) => void ops.push(async (c) => {
+        const held = (await c.query('SELECT status FROM jobs WHERE id = $1 FOR UPDATE', [id])).rows[0] as Row | undefined;
+        if (!held || ['succeeded', 'failed', 'cancelled'].includes(String(held.status))) throw new LeaseLost(id, `is already ${String(held?.status ?? 'gone')}`);
+      }),
       insertRelease: (r) => run(
         `INSERT INTO releases (id, model_id, licensee, status, job_id, key_id, release_model_id, created_by, created_at, error)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,

@@ -49,7 +49,7 @@ export function toAudit(r: Row): AuditEvent {
   };
 }
 
-export const JOB_COLS: Record<keyof JobPatch, string> = { status: 'status', progress: 'progress', result: 'result', error: 'error', startedAt: 'started_at', finishedAt: 'finished_at' };
+export const JOB_COLS: Record<keyof JobPatch, string> = { status: 'status', progress: 'progress', result: 'result', error: 'error', startedAt: 'started_at', finishedAt: 'finished_at', lease: 'lease' };
 export const REL_COLS: Record<keyof ReleasePatch, string> = { status: 'status', keyId: 'key_id', releaseModelId: 'release_model_id', error: 'error' };
 
 export function toKeyRef(r: Row): KeyRef {

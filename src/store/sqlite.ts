@@ -16,6 +16,7 @@ import {
 
 export { toAudit } from './rows.js';
 import type { AuditCheckpoint, AuditHead, AuditHeadSigner } from './types.js';
+import { LeaseLost } from './types.js';
 
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
@@ -107,6 +108,14 @@ export class SqliteStore implements Store {
       setModelOwnerKey: (modelId, keyId) => setOwner.run(keyId, modelId),
       insertJob: (j) => insJob.run({ ...j, input: json(j.input), progress: j.progress ? json(j.progress) : null, result: j.result ? json(j.result) : null }),
       updateJob: (id, p) => patch('jobs', JOB_COLS, id, p),
+      expectJobLease: (id, lease) => {
+        const held = this.#q('SELECT lease FROM jobs WHERE id = ?').get(id) as Row | undefined;
+        if (!held || (held.lease ?? null) !== lease) throw new LeaseLost(id);
+      },
+      expectJobActive: (id) => {
+        const held = this.#q('SELECT status FROM jobs WHERE id = ?').get(id) as Row | undefined;
+        if (!held || ['succeeded', 'failed', 'cancelled'].includes(String(held.status))) throw new LeaseLost(id, `is already ${String(held?.status ?? 'gone')}`);
+      },
       insertRelease: (r) => insRel.run(r),
       updateRelease: (id, p) => patch('releases', REL_COLS, id, p),
       insertArtifact: (a) => insArt.run(a.releaseId, a.format, json(a.files), a.manifestJws, a.createdAt),

@@ -176,7 +176,10 @@ export interface Page {
   offset: number;
 }
 
-export type JobPatch = Partial<Pick<JobRecord, 'status' | 'progress' | 'result' | 'error' | 'startedAt' | 'finishedAt'>>;
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'progress' | 'result' | 'error' | 'startedAt' | 'finishedAt'>> & {
+  /** The attempt that holds the job (queue mode): only it may settle the job (see `expectJobLease`). */
+  lease?: string | null;
+};
 export type ReleasePatch = Partial<Pick<ReleaseRecord, 'status' | 'keyId' | 'releaseModelId' | 'error'>>;
 
 /** Describes the changes of one atomic unit of work. */
@@ -188,6 +191,10 @@ export interface StoreWriter {
   setModelOwnerKey(modelId: string, keyId: string): void;
   insertJob(j: JobRecord): void;
   updateJob(id: string, patch: JobPatch): void;
+  /** Aborts the whole unit unless the job's lease is still `lease` (null: no attempt holds it): an attempt that lost its job cannot settle it. */
+  expectJobLease(id: string, lease: string | null): void;
+  /** Aborts the whole unit when the job is already final (succeeded, failed or cancelled). */
+  expectJobActive(id: string): void;
   insertRelease(r: ReleaseRecord): void;
   updateRelease(id: string, patch: ReleasePatch): void;
   insertArtifact(a: ReleaseArtifact): void;
@@ -228,4 +235,12 @@ export interface Store {
   latestAuditCheckpoint(): Promise<AuditCheckpoint | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Thrown inside a write unit (which is then rolled back) when the job is no longer as the unit expected it. */
+export class LeaseLost extends Error {
+  override name = 'LeaseLost';
+  constructor(readonly jobId: string, why = 'was taken over by another attempt or cancelled') {
+    super(`job ${jobId} ${why}; this unit of work is dropped`);
+  }
 }
