@@ -13,6 +13,8 @@ import { LeaseLost, type AuditHeadSigner, type JobRecord, type ModelRecord, type
 import type { ServiceStore } from '../src/store/open.js';
 import { tempDir } from './http-helpers.js';
 import { pgSkipReason, startPgCluster, type PgCluster } from './pg-helpers.js';
+import { Keystore } from '../src/crypto/keystore.js';
+import { rotateMasterKey } from '../src/service/rotateMasterKey.js';
 
 /** A stand-in signer: the contract is that the store stores what the signer returns, with the head it was given. */
 const signHead: AuditHeadSigner = (h) => ({ kid: 'test-kid', jws: `signed:${h.seq}:${h.headHash}` });
@@ -163,6 +165,30 @@ for (const engine of engines) {
       const sketches = await s.recentUploadSketches('verifier-1', 'sig', 10);
       assert.deepEqual(sketches.map((k) => k.verificationId), ['s3', 's2', 's1'], 'the oldest beyond 3 was trimmed');
       assert.deepEqual([...sketches[0]!.sketch], [3, 0.5, -1]);
+      await s.close();
+    });
+
+    test('when the master key is rotated, then every key and commitment opens with the new key only, with one audit entry; a secret the current key cannot open stops it before any write', async () => {
+      const s = await open('rotation');
+      const [oldKs, newKs, otherKs] = [1, 2, 3].map((b) => new Keystore(Buffer.alloc(32, b)));
+      const c = { digest: 'e'.repeat(64), sealed: oldKs!.seal('{"commitment":1}', 'e'.repeat(64)), jws: 'c.jws', subject: 's', createdBy: 'issuer-1', createdAt: '2026-01-01T00:00:00.000Z' };
+      await s.write((w) => {
+        w.insertModel(model('m1', '2026-01-01T00:00:00.000Z'));
+        for (const id of ['k1', 'k2']) w.insertKey({ id, modelId: 'm1', kind: 'owner', sealed: oldKs!.seal(`{"key":"${id}"}`, id), n: 8, createdAt: '2026-01-01T00:00:01.000Z' });
+        w.insertCommitment(c);
+      });
+      await assert.rejects(rotateMasterKey(s, otherKs!, newKs!, 'test'), /watermark key 'k1' does not open with the current master key.*nothing was changed/);
+      assert.equal(oldKs!.open((await s.getKey('k1'))!.sealed, 'k1'), '{"key":"k1"}', 'the refused rotation wrote nothing');
+      assert.deepEqual(await rotateMasterKey(s, oldKs!, newKs!, 'test'), { keys: 2, commitments: 1 });
+      for (const id of ['k1', 'k2']) {
+        const sealed = (await s.getKey(id))!.sealed;
+        assert.equal(newKs!.open(sealed, id), `{"key":"${id}"}`);
+        assert.throws(() => oldKs!.open(sealed, id));
+      }
+      assert.equal(newKs!.open((await s.getCommitment(c.digest))!.sealed, c.digest), '{"commitment":1}');
+      const entries: string[] = [];
+      await s.eachAudit((e) => void entries.push(e.action));
+      assert.deepEqual(entries, ['master-key.rotate']);
       await s.close();
     });
 

@@ -17,6 +17,7 @@ Service:
   weightmark token --role R --sub S --ttl T   mint a token from the local signing key
   weightmark worker [--concurrency N]      run jobs from the queue in PostgreSQL (docs/deploy.md)
   weightmark migrate-store [--data-dir DIR]   move an embedded install into PostgreSQL + S3 (docs/deploy.md)
+  weightmark rotate-master-key --new-key-file FILE   re-seal every watermark key under a new master key
   weightmark <api command> …               talk to a running server (listed below; <api command> --help for its flags)
   weightmark api <api command> …           the same, also for train and attack, whose local commands take the plain name
 
@@ -35,6 +36,7 @@ const local: Record<string, () => Promise<Handler>> = {
   attack: async () => (await import('./attackCommand.js')).runAttack,
   'prepare-data': async () => (await import('./prepareData.js')).runPrepareData,
   'migrate-store': async () => (await import('./migrateStore.js')).runMigrateStore,
+  'rotate-master-key': async () => (await import('./rotateMasterKey.js')).runRotateMasterKey,
   worker: async () => (await import('./worker.js')).runWorker,
 };
 

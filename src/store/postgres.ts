@@ -149,6 +149,8 @@ export class PgStore implements Store {
         'INSERT INTO key_commitments (digest, sealed, jws, subject, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
         [c.digest, c.sealed, c.jws, c.subject, c.createdBy, c.createdAt],
       ),
+      resealKey: (id, sealed) => run('UPDATE watermark_keys SET sealed = $1 WHERE id = $2', [sealed, id]),
+      resealCommitment: (digest, sealed) => run('UPDATE key_commitments SET sealed = $1 WHERE digest = $2', [sealed, digest]),
       insertUploadSketch: (u, keep) => {
         run('INSERT INTO upload_sketches (verification_id, subject, signature, digest, sketch, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
           [u.verificationId, u.subject, u.signature, u.digest, sketchBytes(u), u.createdAt]);
@@ -266,6 +268,9 @@ export class PgStore implements Store {
   }
   async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
     return this.#get(toCommitment, 'SELECT * FROM key_commitments WHERE digest = $1', [digest]);
+  }
+  async listCommitments(): Promise<CommitmentRecord[]> {
+    return (await this.#rows('SELECT * FROM key_commitments ORDER BY created_at, digest')).map(toCommitment);
   }
   async getJob(id: string) {
     return this.#get(toJob, 'SELECT * FROM jobs WHERE id = $1', [id]);

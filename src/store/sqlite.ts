@@ -81,6 +81,8 @@ export class SqliteStore implements Store {
     const setOwner = db.prepare('UPDATE models SET owner_key_id = ? WHERE id = ?');
     const insSketch = db.prepare('INSERT INTO upload_sketches (verification_id, subject, signature, digest, sketch, created_at) VALUES (?, ?, ?, ?, ?, ?)');
     const trimSketches = db.prepare('DELETE FROM upload_sketches WHERE subject = ? AND verification_id NOT IN (SELECT verification_id FROM upload_sketches WHERE subject = ? ORDER BY created_at DESC LIMIT ?)');
+    const resealKey = db.prepare('UPDATE watermark_keys SET sealed = ? WHERE id = ?');
+    const resealCommitment = db.prepare('UPDATE key_commitments SET sealed = ? WHERE digest = ?');
     const insCommitment = db.prepare('INSERT INTO key_commitments (digest, sealed, jws, subject, created_by, created_at) VALUES (@digest, @sealed, @jws, @subject, @createdBy, @createdAt)');
     const insJob = db.prepare(`INSERT INTO jobs (id, kind, status, input, progress, result, error, created_by, created_at, started_at, finished_at)
       VALUES (@id, @kind, @status, @input, @progress, @result, @error, @createdBy, @createdAt, @startedAt, @finishedAt)`);
@@ -101,6 +103,8 @@ export class SqliteStore implements Store {
       insertModel: (m) => insModel.run({ ...m, files: json(m.files), meta: json(m.meta) }),
       insertKey: (k) => insKey.run(k),
       insertCommitment: (c) => insCommitment.run(c),
+      resealKey: (id, sealed) => void resealKey.run(sealed, id),
+      resealCommitment: (digest, sealed) => void resealCommitment.run(sealed, digest),
       insertUploadSketch: (u, keep) => {
         insSketch.run(u.verificationId, u.subject, u.signature, u.digest, sketchBytes(u), u.createdAt);
         trimSketches.run(u.subject, u.subject, keep);
@@ -195,6 +199,9 @@ export class SqliteStore implements Store {
   async getCommitment(digest: string): Promise<CommitmentRecord | undefined> {
     const r = this.#q('SELECT * FROM key_commitments WHERE digest = ?').get(digest) as Row | undefined;
     return r && toCommitment(r);
+  }
+  async listCommitments(): Promise<CommitmentRecord[]> {
+    return (this.#q('SELECT * FROM key_commitments ORDER BY created_at, digest').all() as Row[]).map(toCommitment);
   }
   async getJob(id: string) {
     const r = this.#q('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;

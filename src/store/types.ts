@@ -200,6 +200,10 @@ export interface StoreWriter {
   insertArtifact(a: ReleaseArtifact): void;
   insertVerification(v: VerificationRecord): void;
   appendAudit(d: AuditDraft): void;
+  /** Replaces a watermark key's sealed secret (master-key rotation). */
+  resealKey(id: string, sealed: string): void;
+  /** Replaces a commitment's sealed secret (master-key rotation). */
+  resealCommitment(digest: string, sealed: string): void;
 }
 
 export interface Store {
@@ -211,6 +215,7 @@ export interface Store {
   /** Every key on record, for verifying a suspect against all of them. */
   listKeys(): Promise<KeyRecord[]>;
   getCommitment(digest: string): Promise<CommitmentRecord | undefined>;
+  listCommitments(): Promise<CommitmentRecord[]>;
   /** Every key without its secret. */
   listKeyRefs(): Promise<KeyRef[]>;
   /** Changes whenever a key is added: candidate indexes rebuild when it moves. */
