@@ -36,6 +36,7 @@ function slim(e: PublishedEvent): PublishedEvent {
 
 export class PgJobQueue implements JobQueue {
   readonly since = Date.now() * 100;
+  readonly lastAttempt = RETRY_LIMIT;
   readonly #eventFns: ((e: PublishedEvent) => void)[] = [];
   readonly #cancelFns: ((jobId: string) => void)[] = [];
   #listener: pg.Client | undefined;

@@ -25,6 +25,11 @@ export interface JobQueue {
   requestCancel(jobId: string): Promise<void>;
   onCancel(fn: (jobId: string) => void): void;
   /**
+   * The attempt number (0 = the first) past which the queue gives a job up: whoever receives it does not
+   * run it again but settles it as failed, so a job that keeps killing its workers is not left `running`.
+   */
+  readonly lastAttempt: number;
+  /**
    * Takes jobs, `concurrency` at a time, and calls `run` with each job id, the attempt number and a
    * signal that aborts when this worker lost the job. `run` throwing hands the job to another attempt.
    */

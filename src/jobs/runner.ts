@@ -153,8 +153,11 @@ export class JobRunner {
     lost.addEventListener('abort', onLost, { once: true });
     const entry = { abort, done: Promise.resolve<RunEnd>('settled'), lastSaved: 0 };
     this.#running.set(id, entry);
+    const lease = `${os.hostname()}:${process.pid}:${attempt}:${crypto.randomBytes(4).toString('hex')}`;
     try {
-      entry.done = this.#execute(id, abort, `${os.hostname()}:${process.pid}:${attempt}:${crypto.randomBytes(4).toString('hex')}`);
+      // The queue's last attempt: the job stopped its workers every time before; settle it instead of a last crash.
+      if (attempt >= this.#shared!.lastAttempt) entry.done = this.#giveUp(id, attempt, lease);
+      else entry.done = this.#execute(id, abort, lease);
       const end = await entry.done;
       if (end === 'again') throw new Error(`job ${id} left for another attempt`);
     } finally {
@@ -232,6 +235,25 @@ export class JobRunner {
         this.#pump();
       });
     }
+  }
+
+  /** Settles a job the shared queue gives up on (its last attempt) as failed, under this attempt's lease. */
+  async #giveUp(id: string, attempt: number, lease: string): Promise<RunEnd> {
+    const job = await this.#store.getJob(id);
+    if (!job || isTerminal(job.status)) return 'settled';
+    try {
+      await this.#store.write((w) => {
+        w.expectJobActive(id);
+        w.updateJob(id, { lease });
+      });
+    } catch (e) {
+      if (e instanceof LeaseLost) return 'settled';
+      throw e;
+    }
+    const error = `its worker stopped ${attempt} times while running it (killed, out of memory, or cut off); not tried again — submit it again`;
+    this.#log.warn('job given up by the queue', { job: id, attempts: attempt });
+    await this.#finish(job, { status: 'failed', error }, undefined, (w) => w.expectJobLease(id, lease));
+    return 'settled';
   }
 
   /** Runs one job. `lease`: the shared queue's attempt, which may take over a job left `running` by a dead one. */
