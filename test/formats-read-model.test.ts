@@ -4,6 +4,7 @@ import { readModel, writeModel, sniffFormat, FormatError, MODEL_FORMATS } from '
 import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import type { ModelFile } from '../src/formats/types.js';
+import { assertCode } from './format-helpers.js';
 
 const arch = getArchitecture('lenet5');
 function seededSet(seed: number): ParamSet {
@@ -13,16 +14,8 @@ function seededSet(seed: number): ParamSet {
 }
 const set = seededSet(11);
 
-function assertCode(fn: () => unknown, code: string, message?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FormatError, `expected FormatError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
-
-for (const format of MODEL_FORMATS) {
+// pt is read, not written: its reading is pinned by formats-pt.test.ts against torch.save's own files.
+for (const format of MODEL_FORMATS.filter((f) => f !== 'pt')) {
   test(`when a ${format} model is written, then readModel sniffs ${format} from content and reads the same tensors`, () => {
     const files = writeModel(set, format, arch);
     // Misleading names: the format must come from the bytes, never from the name.
@@ -41,7 +34,7 @@ for (const format of MODEL_FORMATS) {
 }
 
 test('when a file is no known format, then readModel says what it found and what is supported', () => {
-  assertCode(() => readModel([{ name: 'x.onnx', bytes: new TextEncoder().encode('hello world, not a model') }]), 'WM_ERR_FORMAT_UNKNOWN', /starting 68 65 6c.*Supported formats are onnx, safetensors, npy, npz, tfjs/);
+  assertCode(() => readModel([{ name: 'x.onnx', bytes: new TextEncoder().encode('hello world, not a model') }]), 'WM_ERR_FORMAT_UNKNOWN', /starting 68 65 6c.*Supported formats are onnx, safetensors, npy, npz, tfjs, pt/);
   assertCode(() => readModel([]), 'WM_ERR_FORMAT_UNKNOWN');
 });
 

@@ -14,6 +14,7 @@ import { firstBytes, sniffFormat } from './sniff.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { readNpy, writeNpy } from './npy.js';
 import { readNpz, writeNpz } from './npz.js';
+import { readPt } from './pt.js';
 import { readTfjs, writeTfjs } from './tfjs.js';
 import { readOnnx } from './onnx/read.js';
 import { writeOnnx } from './onnx/write.js';
@@ -25,17 +26,17 @@ export { sniffFormat } from './sniff.js';
 export { readModelFiles } from './files.js';
 
 /**
- * What writeModel writes: every format readModel reads, plus 'onnx-nhwc', our NHWC graph with the
- * canonical tensors. 'onnx' is the standard (PyTorch-layout, NCHW) export; both read back as 'onnx'.
+ * What writeModel writes: every format readModel reads but 'pt', plus 'onnx-nhwc', our NHWC graph with
+ * the canonical tensors. 'onnx' is the standard (PyTorch-layout, NCHW) export; both read back as 'onnx'.
  */
-export type WriteFormat = ModelFormat | 'onnx-nhwc';
+export type WriteFormat = Exclude<ModelFormat, 'pt'> | 'onnx-nhwc';
 export const WRITE_FORMATS: readonly WriteFormat[] = ['onnx', 'onnx-nhwc', 'safetensors', 'npy', 'npz', 'tfjs'];
 
 /**
  * Reads a model from its files. The format comes from content: one tfjs model.json makes the rest its
  * shards; one ONNX model makes the rest its external data (by name); otherwise every file must be the
- * same one of safetensors / npy / npz and their tensors are merged (sharded safetensors, one .npy per
- * tensor named after its file without '.npy').
+ * same one of safetensors / npy / npz / pt (a torch.save zip checkpoint) and their tensors are merged
+ * (sharded safetensors, one .npy per tensor named after its file without '.npy').
  * @throws FormatError WM_ERR_FORMAT_UNKNOWN when no file is recognised or formats are mixed, TOO_LARGE
  * past maxTotalBytes, MALFORMED on repeated tensor names, and any error of the chosen reader.
  */
@@ -82,6 +83,7 @@ export function readModel(files: readonly ModelFile[], opts: Partial<ReadLimits>
     switch (format) {
       case 'safetensors': tensors.push(...readSafetensors(f.bytes, limits, budget).tensors); break;
       case 'npz': tensors.push(...readNpz(f.bytes, limits, budget).tensors); break;
+      case 'pt': tensors.push(...readPt(f.bytes, limits, budget).tensors); break;
       case 'npy': tensors.push(readNpy(f.bytes, npyTensorName(f.name), limits, budget)); break;
     }
   }
