@@ -57,3 +57,11 @@ test('when the reference cannot serve, then the error names the file and what it
   writeFileSync(junk, 'not a model');
   await assert.rejects(runExtract(['--model', suspect, '--key', key, '--reference', junk]), /junk\.bin.*not a recognised model format/);
 });
+
+test("when the suspect is PyTorch's own torch.save checkpoint (.pt), then extract reads it and matches", async () => {
+  for (const file of ['lenet5.pt', 'lenet5_checkpoint.pt']) {
+    const s = await extract(['--model', new URL(`./fixtures/pt/${file}`, import.meta.url).pathname]);
+    assert.equal(s.decision, 'match', file);
+    assert.ok(s.r > 0.99, `${file}: r ${s.r}`);
+  }
+});
