@@ -276,7 +276,7 @@ export async function runExtract(argv: string[]): Promise<number> {
     console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
   --reference:  the model to realign permuted or rescaled suspects onto, in any format (ONNX, safetensors,
-                npz, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
+                npz, a PyTorch .pt checkpoint, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
                 next to the key, written by train: the weights from before the key was drawn)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
