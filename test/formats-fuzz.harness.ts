@@ -55,7 +55,7 @@ export const SEEDS: Record<string, () => ModelFile[][]> = {
   npy: () => [[fixture('c_f4.npy')], [fixture('fortran_f4.npy')], [fixture('be_f4.npy')], [fixture('le_f2.npy')], [fixture('v2_f4.npy')]],
   npz: () => [[fixture('stored.npz')], [fixture('deflated.npz')], writeModel(smallSet(tiny), 'npz')],
   tfjs: () => [writeTfjs(smallSet(tiny), tiny, { shardBytes: 128 }), quantizedTfjs()],
-  pt: () => [[fixture('views.pt', 'pt')], [fixture('lenet5_f16.pt', 'pt')]],
+  pt: () => [[fixture('views.pt', 'pt')], [fixture('lenet5_f16.pt', 'pt')], writeModel(smallSet(tiny), 'pt', tiny)],
   onnx: () => [writeModel(smallSet(tiny), 'onnx', tiny), ...sampleOnnxFiles().filter((b) => b.length < 300_000).map((bytes) => [{ name: 'model.onnx', bytes }])],
 };
 

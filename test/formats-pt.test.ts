@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { readModel, sniffFormat } from '../src/formats/index.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readModel, sniffFormat, writeModel } from '../src/formats/index.js';
+import { getArchitecture } from '../src/core/architectures.js';
+import { loadModel } from '../src/cli/modelFiles.js';
+import { tempDir } from './http-helpers.js';
 import { readPt } from '../src/formats/pt.js';
 import { writeZipStored } from '../src/formats/zip.js';
 import { float32ToHalf, halfToFloat32 } from '../src/formats/float16.js';
@@ -128,3 +133,23 @@ test("when <root>/byteorder says 'big', then the storages are read big-endian", 
   const set = readPt(checkpoint(tensorPickle({ numel: 2, size: [2], stride: [1] }), be, [{ name: 'archive/byteorder', data: enc.encode('big') }]));
   assert.deepEqual([...set.tensors[0]!.data], [1.5, -2]);
 });
+
+// ---- writing: checked by PyTorch itself -----------------------------------------------------------------
+const python = '/usr/bin/python3';
+const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+// .ci/run installs python3-torch (the fixtures' toolchain) and sets CI: there a missing torch fails, not skips.
+const skipWithoutTorch = hasTorch || process.env.CI ? false : `${python} cannot import torch (apt-get install python3-torch)`;
+
+for (const [archName, ours, theirs] of [
+  ['lenet5', './fixtures/torch/input_lenet5.safetensors', './fixtures/torch/torch_lenet5.safetensors'],
+  ['resnet32', './fixtures/torch-cifar/ours', './fixtures/torch-cifar/torch_resnet32.safetensors'],
+] as const) {
+  test(`when a ${archName} is written as pt, then torch.load(weights_only=True) reads it, the PyTorch twin takes it strictly, and it equals PyTorch's own state_dict bit for bit`, { skip: skipWithoutTorch }, () => {
+    const params = loadModel(new URL(ours, import.meta.url).pathname, archName).params;
+    const file = join(tempDir('pt-write'), 'model.pt');
+    writeFileSync(file, writeModel(params, 'pt', getArchitecture(archName))[0]!.bytes);
+    const run = spawnSync(python, [new URL('../scripts/check_pt_export.py', import.meta.url).pathname, file, new URL(theirs, import.meta.url).pathname, archName], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^ok: \d+ tensors/);
+  });
+}

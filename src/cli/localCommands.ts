@@ -363,7 +363,8 @@ export async function runExport(argv: string[]): Promise<number> {
   if (a.help) {
     console.log(`weightmark export --model FILE_OR_DIR --format ${WRITE_FORMATS.join('|')} --out PATH [--arch NAME]
   onnx (default): standard ONNX as torch.onnx.export writes it (input NCHW, conv1.weight OIHW, fc weights [out, in])
-  onnx-nhwc: input NHWC, our canonical tensors (conv1/kernel HWIO, dense kernels [in, out])`);
+  onnx-nhwc: input NHWC, our canonical tensors (conv1/kernel HWIO, dense kernels [in, out])
+  pt: a torch.save checkpoint of the PyTorch state_dict (conv1.weight OIHW, fc weights [out, in]) for model.load_state_dict`);
     return 0;
   }
   const format = oneOf<WriteFormat>(a.format, 'format', WRITE_FORMATS, 'onnx');

@@ -14,7 +14,7 @@ import { firstBytes, sniffFormat } from './sniff.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { readNpy, writeNpy } from './npy.js';
 import { readNpz, writeNpz } from './npz.js';
-import { readPt } from './pt.js';
+import { readPt, writePt } from './pt.js';
 import { readTfjs, writeTfjs } from './tfjs.js';
 import { readOnnx } from './onnx/read.js';
 import { writeOnnx } from './onnx/write.js';
@@ -26,11 +26,11 @@ export { sniffFormat } from './sniff.js';
 export { readModelFiles } from './files.js';
 
 /**
- * What writeModel writes: every format readModel reads but 'pt', plus 'onnx-nhwc', our NHWC graph with
- * the canonical tensors. 'onnx' is the standard (PyTorch-layout, NCHW) export; both read back as 'onnx'.
+ * What writeModel writes: every format readModel reads, plus 'onnx-nhwc', our NHWC graph with the
+ * canonical tensors. 'onnx' is the standard (PyTorch-layout, NCHW) export; both read back as 'onnx'.
  */
-export type WriteFormat = Exclude<ModelFormat, 'pt'> | 'onnx-nhwc';
-export const WRITE_FORMATS: readonly WriteFormat[] = ['onnx', 'onnx-nhwc', 'safetensors', 'npy', 'npz', 'tfjs'];
+export type WriteFormat = ModelFormat | 'onnx-nhwc';
+export const WRITE_FORMATS: readonly WriteFormat[] = ['onnx', 'onnx-nhwc', 'safetensors', 'npy', 'npz', 'tfjs', 'pt'];
 
 /**
  * Reads a model from its files. The format comes from content: one tfjs model.json makes the rest its
@@ -103,7 +103,7 @@ function npyTensorName(fileName: string): string {
 
 /**
  * Writes a param set in `format`. safetensors, npz (stored entries) and npy (one file per tensor) need no
- * architecture; tfjs and onnx do (topology / graph). 'onnx' is the standard export (input NCHW, PyTorch
+ * architecture; tfjs and onnx do (topology / graph), and pt (the PyTorch state_dict's names and layouts). 'onnx' is the standard export (input NCHW, PyTorch
  * layouts and names), 'onnx-nhwc' the NHWC one (see onnx/layout.ts). @throws Error when a needed
  * architecture is missing or the set does not fit it.
  */
@@ -115,6 +115,9 @@ export function writeModel(set: ParamSet, format: WriteFormat, arch?: Architectu
     case 'tfjs':
       if (!arch) throw new Error('writeModel: the tfjs format needs the architecture (its model.json carries the topology)');
       return writeTfjs(set, arch);
+    case 'pt':
+      if (!arch) throw new Error('writeModel: the pt format needs the architecture (the PyTorch names and layouts come from it)');
+      return [{ name: 'model.pt', bytes: writePt(set, arch) }];
     case 'onnx':
     case 'onnx-nhwc':
       if (!arch) throw new Error(`writeModel: the ${format} format needs the architecture (the graph is built from it)`);

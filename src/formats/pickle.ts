@@ -8,7 +8,7 @@
  * most one value, so the stack, the memo and the work are linear in the input.
  */
 import { FormatError } from './errors.js';
-import { decodeUtf8 } from './common.js';
+import { concatBytes, decodeUtf8 } from './common.js';
 
 /** A tuple, told apart from a list (an array) because torch's arguments are tuples. */
 export interface PyTuple { readonly kind: 'tuple'; readonly items: readonly PyValue[] }
@@ -238,3 +238,32 @@ function decodeLong(b: Uint8Array): number | bigint {
   if (b.length > 0 && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
+
+// ---- writing: the few opcodes torch.save uses for a state_dict ------------------------------------
+
+/** Pickle opcodes as bytes, for writers that lay out a pickle by hand (pt.ts). */
+export const emit = {
+  proto2: (): Uint8Array => Uint8Array.of(OP.PROTO, 2),
+  stop: (): Uint8Array => Uint8Array.of(OP.STOP),
+  mark: (): Uint8Array => Uint8Array.of(OP.MARK),
+  op: (name: 'TUPLE' | 'EMPTY_TUPLE' | 'REDUCE' | 'SETITEMS' | 'BINPERSID' | 'NEWFALSE'): Uint8Array => Uint8Array.of(OP[name]),
+  global: (module: string, name: string): Uint8Array => concatBytes([Uint8Array.of(OP.GLOBAL), new TextEncoder().encode(`${module}\n${name}\n`)]),
+  str: (s: string): Uint8Array => {
+    const b = new TextEncoder().encode(s);
+    const out = new Uint8Array(5 + b.length);
+    out[0] = OP.BINUNICODE;
+    new DataView(out.buffer).setUint32(1, b.length, true);
+    out.set(b, 5);
+    return out;
+  },
+  /** A non-negative integer in the shortest of BININT1 / BININT2 / BININT / LONG1. */
+  int: (n: number): Uint8Array => {
+    if (n < 0x100) return Uint8Array.of(OP.BININT1, n);
+    if (n < 0x10000) return Uint8Array.of(OP.BININT2, n & 0xff, n >> 8);
+    if (n < 2 ** 31) return concatBytes([Uint8Array.of(OP.BININT), new Uint8Array(new Int32Array([n]).buffer)]);
+    const bytes: number[] = [];
+    for (let v = BigInt(n); v > 0n; v >>= 8n) bytes.push(Number(v & 0xffn));
+    if (bytes[bytes.length - 1]! & 0x80) bytes.push(0); // keep it positive in two's complement
+    return Uint8Array.of(OP.LONG1, bytes.length, ...bytes);
+  },
+};

@@ -11,12 +11,15 @@
  * with dots, as PyTorch names a module's parameters. Float (float32/16/64, bfloat16) and integer/bool
  * storages are read as their numeric values, as safetensors.ts reads them; views (a storage offset,
  * any non-negative strides) are materialised in C order. Legacy (non-zip) torch.save files are refused.
+ * writePt writes the other way: a param set as the PyTorch state_dict torch.load and load_state_dict take.
  */
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
+import type { Architecture } from '../core/architectures.js';
 import { FormatError, guardRead } from './errors.js';
-import { ELEMENT_BYTES, ReadBudget, checkName, checkShape, toFloat32, type ElementKind } from './common.js';
-import { emptyDict, isDict, isTuple, kindOf, unpickle, type PyDict, type PyValue } from './pickle.js';
-import { listZipEntries, readZipEntry, sniffZip } from './zip.js';
+import { ELEMENT_BYTES, ReadBudget, checkName, checkShape, concatBytes, float32Bytes, toFloat32, type ElementKind } from './common.js';
+import { emit, emptyDict, isDict, isTuple, kindOf, unpickle, type PyDict, type PyValue } from './pickle.js';
+import { listZipEntries, readZipEntry, sniffZip, writeZipStored } from './zip.js';
+import { standardSpecs, toStandard } from './onnx/layout.js';
 import { DEFAULT_READ_LIMITS, type ReadLimits, type ZipEntry } from './types.js';
 
 /** torch's storage classes → element kind; undefined: a torch storage weightmark does not read. */
@@ -269,4 +272,49 @@ function materialise(name: string, t: Tensor, data: Uint8Array, littleEndian: bo
     }
   }
   return { name, shape, data: toFloat32(gathered, 0, count, t.storage.kind, littleEndian) };
+}
+
+// ---- writing ---------------------------------------------------------------------------------------
+
+/**
+ * Writes a param set of `arch` (our canonical names and layouts) as the torch.save checkpoint of the same
+ * network's PyTorch state_dict: standard names and layouts (onnx/layout.ts: `conv1.weight` OIHW, dense
+ * `[out, in]`, CHW flatten), float32, in an OrderedDict, so `model.load_state_dict(torch.load(f))` takes
+ * it (weights_only=True too). Each batch norm also gets the int64 `num_batches_tracked` that PyTorch's
+ * strict load asks for; it is 0, since we do not count batches (PyTorch reads it only when momentum is None).
+ * @throws Error when the set lacks a tensor of `arch` or has the wrong number of values.
+ */
+export function writePt(set: ParamSet, arch: Architecture): Uint8Array {
+  const byName = new Map(set.tensors.map((t) => [t.name, t] as const));
+  const records: { name: string; shape: readonly number[]; storage: 'FloatStorage' | 'LongStorage'; bytes: Uint8Array }[] = [];
+  for (const s of standardSpecs(arch)) {
+    const t = byName.get(s.canonical.name);
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    if (!t || t.data.length !== size) throw new Error(`writePt: ${arch.name} needs '${s.canonical.name}' with ${size} values; the param set ${t ? `has ${t.data.length}` : 'has no such tensor'}`);
+    records.push({ name: s.name, shape: s.shape, storage: 'FloatStorage', bytes: float32Bytes(toStandard(t.data, s)) });
+    if (s.canonical.role === 'movingVariance') {
+      records.push({ name: s.name.replace(/running_var$/, 'num_batches_tracked'), shape: [], storage: 'LongStorage', bytes: new Uint8Array(8) });
+    }
+  }
+  const pickle: Uint8Array[] = [emit.proto2(), emit.global('collections', 'OrderedDict'), emit.op('EMPTY_TUPLE'), emit.op('REDUCE'), emit.mark()];
+  records.forEach((r, key) => {
+    const numel = r.shape.reduce((a, b) => a * b, 1);
+    const stride = r.shape.map((_, i) => r.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    const tuple = (xs: readonly number[]) => [emit.mark(), ...xs.map(emit.int), emit.op('TUPLE')];
+    pickle.push(
+      emit.str(r.name), emit.global('torch._utils', '_rebuild_tensor_v2'), emit.mark(),
+      emit.mark(), emit.str('storage'), emit.global('torch', r.storage), emit.str(String(key)), emit.str('cpu'), emit.int(numel), emit.op('TUPLE'), emit.op('BINPERSID'),
+      emit.int(0), ...tuple(r.shape), ...tuple(stride), emit.op('NEWFALSE'),
+      emit.global('collections', 'OrderedDict'), emit.op('EMPTY_TUPLE'), emit.op('REDUCE'), // backward hooks: none
+      emit.op('TUPLE'), emit.op('REDUCE'),
+    );
+  });
+  pickle.push(emit.op('SETITEMS'), emit.stop());
+  // torch takes the archive's root folder from the first entry, so data.pkl goes first.
+  return writeZipStored([
+    { name: 'archive/data.pkl', data: concatBytes(pickle) },
+    { name: 'archive/byteorder', data: new TextEncoder().encode('little') },
+    ...records.map((r, key) => ({ name: `archive/data/${key}`, data: r.bytes })),
+    { name: 'archive/version', data: new TextEncoder().encode('3\n') },
+  ]);
 }
