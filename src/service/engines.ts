@@ -10,6 +10,7 @@ import { readModel } from '../formats/index.js';
 import { writeTfjs } from '../formats/tfjs.js';
 import { writeOnnx } from '../formats/onnx/write.js';
 import { writeSafetensors } from '../formats/safetensors.js';
+import { writePt } from '../formats/pt.js';
 import type { Engines } from './ports.js';
 import { VerifyPool } from '../jobs/verifyPool.js';
 import { verifyGroups } from '../jobs/verifyGroups.js';
@@ -27,6 +28,7 @@ export async function loadProductionEngines(opts: { verifyWorkers: number }): Pr
       if (format === 'onnx') return [{ name: 'model.onnx', bytes: writeOnnx(set, a) }];
       if (format === 'onnx-nhwc') return [{ name: 'model-nhwc.onnx', bytes: writeOnnx(set, a, { layout: 'nhwc' }) }];
       if (format === 'tfjs') return writeTfjs(set, a);
+      if (format === 'pt') return [{ name: 'model.pt', bytes: writePt(set, a) }];
       return [{ name: 'model.safetensors', bytes: writeSafetensors(set, { arch }) }];
     },
     generateKey(set, opts) {

@@ -28,7 +28,7 @@ export interface ScoreOut {
 }
 
 /** 'onnx' is the standard export (NCHW, PyTorch layouts and names); 'onnx-nhwc' our NHWC graph with the canonical tensors. */
-export type DownloadFormat = 'onnx' | 'onnx-nhwc' | 'tfjs' | 'safetensors';
+export type DownloadFormat = 'onnx' | 'onnx-nhwc' | 'tfjs' | 'safetensors' | 'pt';
 
 export interface Engines {
   /** Sniffs and reads uploaded files. @throws FormatError (with `.code`) on bad input. */
