@@ -37,12 +37,13 @@ const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 const str = (s: string) => cat(0x58, u32(enc.encode(s).length), enc.encode(s)); // BINUNICODE
 const int = (n: number) => cat(0x4a, u32(n)); // BININT
 const tup = (xs: number[]) => cat(0x28, ...xs.map(int), 0x74); // MARK … TUPLE
-/** `{'w': _rebuild_tensor_v2(('storage', torch.<type>, '0', 'cpu', numel), offset, size, stride, False, {})}` */
-function tensorPickle(o: { type?: string; numel: number; offset?: number; size: number[]; stride: number[] }): Uint8Array {
-  return cat(0x80, 2, 0x7d, str('w'), 'ctorch._utils\n_rebuild_tensor_v2\n', 0x28,
-    0x28, str('storage'), `ctorch\n${o.type ?? 'FloatStorage'}\n`, str('0'), str('cpu'), int(o.numel), 0x74, 0x51,
-    int(o.offset ?? 0), tup(o.size), tup(o.stride), 0x89, 0x7d, 0x74, 0x52, 0x73, 0x2e);
-}
+type TensorArgs = { type?: string; numel: number; offset?: number; size: number[]; stride: number[] };
+/** `_rebuild_tensor_v2(('storage', torch.<type>, '0', 'cpu', numel), offset, size, stride, False, {})` */
+const tensorCall = (o: TensorArgs) => cat('ctorch._utils\n_rebuild_tensor_v2\n', 0x28,
+  0x28, str('storage'), `ctorch\n${o.type ?? 'FloatStorage'}\n`, str('0'), str('cpu'), int(o.numel), 0x74, 0x51,
+  int(o.offset ?? 0), tup(o.size), tup(o.stride), 0x89, 0x7d, 0x74, 0x52);
+/** `{'w': <tensor>}` */
+const tensorPickle = (o: TensorArgs) => cat(0x80, 2, 0x7d, str('w'), tensorCall(o), 0x73, 0x2e);
 const checkpoint = (pkl: Uint8Array, storage = new Uint8Array(0), extra: { name: string; data: Uint8Array }[] = []) =>
   writeZipStored([{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/data/0', data: storage }, ...extra]);
 const floats = (...xs: number[]) => new Uint8Array(new Float32Array(xs).buffer);
@@ -101,7 +102,7 @@ test('when a pickle uses an opcode or a global beyond the weights-only format, t
   assertCode(() => readPt(checkpoint(cat(0x80, 2, 'ctorch\nFloatStorage\n', 0x29, 0x52, 0x2e))), 'WM_ERR_FORMAT_UNSAFE_PICKLE', /calls 'torch\.FloatStorage'/);
 });
 
-test('when the pickle misuses the stack or the memo, or a dict contains itself, then it is MALFORMED', () => {
+test('when the pickle misuses the stack or the memo, a dict contains itself, or two keys flatten to one name, then it is MALFORMED', () => {
   assertCode(() => readPt(checkpoint(cat(0x80, 2, 0x68, 7, 0x2e))), 'WM_ERR_FORMAT_MALFORMED', /memo slot 7 was never written/);
   assertCode(() => readPt(checkpoint(cat(0x80, 2, 0x73, 0x2e))), 'WM_ERR_FORMAT_MALFORMED', /the stack is empty/);
   assertCode(() => readPt(checkpoint(cat(0x80, 2, 0x74, 0x2e))), 'WM_ERR_FORMAT_MALFORMED', /no MARK to pop to/);
@@ -109,6 +110,10 @@ test('when the pickle misuses the stack or the memo, or a dict contains itself, 
   const selfish = cat(0x80, 2, 0x7d, 0x71, 0, str('a'), 0x68, 0, 0x73, 0x2e); // d = {}; d['a'] = d
   assertCode(() => readPt(checkpoint(selfish)), 'WM_ERR_FORMAT_MALFORMED', /contains itself/);
   assertCode(() => readPt(checkpoint(tensorPickle({ numel: 1, size: [1], stride: [1] }).subarray(0, 40))), 'WM_ERR_FORMAT_TRUNCATED');
+  // {'a.w': t, 'a': {'w': t}}: two keys, one flattened name
+  const t = tensorCall({ numel: 1, size: [1], stride: [1] });
+  const clash = cat(0x80, 2, 0x7d, str('a.w'), t, 0x73, str('a'), 0x7d, str('w'), t, 0x73, 0x73, 0x2e);
+  assertCode(() => readPt(checkpoint(clash, floats(1))), 'WM_ERR_FORMAT_MALFORMED', /two entries name the tensor 'a\.w'/);
 });
 
 test('when size × stride reaches past the storage, or the storage record is short, then it is MALFORMED', () => {

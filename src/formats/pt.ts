@@ -44,8 +44,14 @@ const MAX_NESTING = 64;
 
 const DATA_PKL = /^([^/]+)\/data\.pkl$/;
 
-interface Storage { readonly kind: ElementKind; readonly key: string; readonly numel: number; readonly type: string }
-interface Tensor { readonly storage: Storage; readonly offset: number; readonly size: PyValue; readonly stride: PyValue }
+/** What a persistent id stands for: `numel` elements of `kind` in the record `<root>/data/<key>`. */
+class Storage {
+  constructor(readonly kind: ElementKind, readonly key: string, readonly numel: number) {}
+}
+/** What _rebuild_tensor_v2 stands for; size and stride are checked when it is materialised. */
+class Tensor {
+  constructor(readonly storage: Storage, readonly offset: number, readonly size: PyValue, readonly stride: PyValue) {}
+}
 
 /**
  * True for a torch.save zip (its first entry, or one listed in its central directory, is
@@ -57,7 +63,7 @@ export function sniffPt(bytes: Uint8Array): boolean {
   // The first local header is where torch.save puts data.pkl: enough for a file cut short.
   if (bytes.length >= 30 && bytes[2] === 3 && bytes[3] === 4) {
     const nameLen = bytes[26]! | (bytes[27]! << 8);
-    if (DATA_PKL.test(String.fromCharCode(...bytes.subarray(30, Math.min(bytes.length, 30 + nameLen))))) return true;
+    if (DATA_PKL.test(String.fromCharCode(...bytes.subarray(30, Math.min(bytes.length, 30 + nameLen, 30 + 1024))))) return true;
   }
   try {
     return listZipEntries(bytes, DEFAULT_READ_LIMITS).some((e) => DATA_PKL.test(e.name));
@@ -148,16 +154,15 @@ function reduce(name: string, args: readonly PyValue[]): PyValue {
   if (REBUILD_TENSOR.has(name)) {
     const [storage, offset, size, stride] = args;
     const s = objectOf(storage);
-    if (args.length < 4 || !isStorage(s)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: ${name} needs (storage, offset, size, stride, …); its first argument is ${storage === undefined ? 'missing' : kindOf(storage)}`);
+    if (args.length < 4 || !(s instanceof Storage)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: ${name} needs (storage, offset, size, stride, …); its first argument is ${storage === undefined ? 'missing' : kindOf(storage)}`);
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-      throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: ${name} has a storage offset of ${kindOf(offset ?? null)} ${typeof offset === 'number' ? offset : ''}; it must be a non-negative integer`);
+      throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: ${name} has a storage offset of ${typeof offset === 'number' ? offset : kindOf(offset ?? null)}; it must be a non-negative integer`);
     }
-    const tensor: Tensor = { storage: s, offset, size: size!, stride: stride! };
-    return { kind: 'object', value: tensor };
+    return { kind: 'object', value: new Tensor(s, offset, size!, stride!) };
   }
   if (REBUILD_PARAMETER.has(name)) {
     const t = objectOf(args[0]);
-    if (!isTensor(t)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: ${name} is given ${args[0] === undefined ? 'nothing' : kindOf(args[0])}, not a tensor`);
+    if (!(t instanceof Tensor)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: ${name} is given ${args[0] === undefined ? 'nothing' : kindOf(args[0])}, not a tensor`);
     return args[0]!;
   }
   // A storage class is only ever named inside a persistent id, never called.
@@ -183,17 +188,11 @@ function storageOf(pid: PyValue, root: string, byName: ReadonlyMap<string, ZipEn
   if (record.uncompressedSize !== need) {
     throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: storage '${key.slice(0, 40)}' (${typeName.slice(6)} × ${numel}) needs ${need} bytes; its record ${record.name} holds ${record.uncompressedSize}`);
   }
-  return { kind, key, numel, type: typeName };
+  return new Storage(kind, key, numel);
 }
 
 function objectOf(v: PyValue | undefined): unknown {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && v.kind === 'object' ? v.value : undefined;
-}
-function isStorage(v: unknown): v is Storage {
-  return typeof v === 'object' && v !== null && 'numel' in v;
-}
-function isTensor(v: unknown): v is Tensor {
-  return typeof v === 'object' && v !== null && 'storage' in v;
 }
 
 /** The state_dict's tensors by their PyTorch names (see the module doc for which dict is taken). */
@@ -210,6 +209,7 @@ function stateDictTensors(top: PyValue): [string, Tensor][] {
     }
   }
   const out: [string, Tensor][] = [];
+  const names = new Set<string>();
   const open = new Set<PyDict>();
   const walk = (d: PyDict, prefix: string) => {
     if (open.has(d)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: the dict at '${prefix.slice(0, 200)}' contains itself`);
@@ -218,7 +218,12 @@ function stateDictTensors(top: PyValue): [string, Tensor][] {
     for (const [k, v] of d.entries) {
       const name = prefix + String(k);
       const t = objectOf(v);
-      if (isTensor(t)) out.push([name, t]);
+      if (t instanceof Tensor) {
+        // 'a.b' and {'a': {'b': …}} flatten to one name
+        if (names.has(name)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: two entries name the tensor '${name.slice(0, 200)}'`);
+        names.add(name);
+        out.push([name, t]);
+      }
       else if (isDict(v)) walk(v, `${name}.`);
     }
     open.delete(d);
