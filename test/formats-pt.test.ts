@@ -114,6 +114,10 @@ test('when the pickle misuses the stack or the memo, a dict contains itself, or 
   const t = tensorCall({ numel: 1, size: [1], stride: [1] });
   const clash = cat(0x80, 2, 0x7d, str('a.w'), t, 0x73, str('a'), 0x7d, str('w'), t, 0x73, 0x73, 0x2e);
   assertCode(() => readPt(checkpoint(clash, floats(1))), 'WM_ERR_FORMAT_MALFORMED', /two entries name the tensor 'a\.w'/);
+  // {'built': [d0 = {}, …, d(k+1) = {'a': dk, 'b': dk}, …], 'x': d40}: 2^40 paths through 41 dicts, 600 bytes
+  const level = (k: number) => cat(0x7d, 0x28, str('a'), 0x68, k, str('b'), 0x68, k, 0x75, 0x71, k + 1, 0x61);
+  const shared = cat(0x80, 2, 0x7d, str('built'), 0x5d, 0x7d, 0x71, 0, 0x61, ...Array.from({ length: 40 }, (_, k) => level(k)), 0x73, str('x'), 0x68, 40, 0x73, 0x2e);
+  assertCode(() => readPt(checkpoint(shared)), 'WM_ERR_FORMAT_MALFORMED', /share each other so often/);
 });
 
 test('when size × stride reaches past the storage, or the storage record is short, then it is MALFORMED', () => {

@@ -124,7 +124,7 @@ export function readPt(bytes: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMI
 
     const storages = new Map<string, Uint8Array>();
     const tensors: ParamTensor[] = [];
-    for (const [name, t] of stateDictTensors(top)) {
+    for (const [name, t] of stateDictTensors(top, limits, pkl.uncompressedSize)) {
       const where = `pt tensor '${name.slice(0, 200)}'`;
       checkName(name, where, limits);
       let data = storages.get(t.storage.key);
@@ -196,7 +196,7 @@ function objectOf(v: PyValue | undefined): unknown {
 }
 
 /** The state_dict's tensors by their PyTorch names (see the module doc for which dict is taken). */
-function stateDictTensors(top: PyValue): [string, Tensor][] {
+function stateDictTensors(top: PyValue, limits: ReadLimits, pickleBytes: number): [string, Tensor][] {
   if (!isDict(top)) {
     throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: the checkpoint holds ${kindOf(top)}; a state_dict (a dict of tensors) is read`);
   }
@@ -211,18 +211,22 @@ function stateDictTensors(top: PyValue): [string, Tensor][] {
   const out: [string, Tensor][] = [];
   const names = new Set<string>();
   const open = new Set<PyDict>();
+  let visits = 0;
   const walk = (d: PyDict, prefix: string) => {
     if (open.has(d)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: the dict at '${prefix.slice(0, 200)}' contains itself`);
     if (open.size >= MAX_NESTING) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: dicts nest deeper than ${MAX_NESTING} levels`);
     open.add(d);
     for (const [k, v] of d.entries) {
+      // A dict the memo shares is walked again under each name: a chain of dicts sharing the next one twice
+      // would name 2^depth entries. A tree visits each SETITEM once, so no more visits than pickle bytes.
+      if (++visits > pickleBytes) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: its dicts share each other so often that they would name more entries than the pickle has bytes (${pickleBytes})`);
       const name = prefix + String(k);
       const t = objectOf(v);
       if (t instanceof Tensor) {
         // 'a.b' and {'a': {'b': …}} flatten to one name
         if (names.has(name)) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `pt: two entries name the tensor '${name.slice(0, 200)}'`);
         names.add(name);
-        out.push([name, t]);
+        if (out.push([name, t]) > limits.maxTensors) throw new FormatError('WM_ERR_FORMAT_TOO_LARGE', `pt: more than ${limits.maxTensors} tensors, the limit per model`);
       }
       else if (isDict(v)) walk(v, `${name}.`);
     }
