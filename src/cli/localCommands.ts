@@ -15,6 +15,7 @@ import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
+import { asCanonical } from '../formats/onnx/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { initParams } from '../core/init.js';
@@ -371,7 +372,8 @@ export async function runExport(argv: string[]): Promise<number> {
   const out = required(a.out, 'out');
   const { params } = loadModel(required(a.model, 'model'));
   const arch = modelArchitecture(a.arch, params);
-  const files = writeModel(params, format, arch);
+  // A PyTorch state_dict (a .pt, or safetensors / npz in PyTorch names and layouts) converts exactly.
+  const files = writeModel(asCanonical(params.tensors, arch, 'standard') ?? params, format, arch);
   if (files.length === 1) writeFileSync(out, files[0]!.bytes);
   else {
     mkdirSync(out, { recursive: true });
