@@ -94,6 +94,23 @@ test('when a zip holds no */data.pkl, then it stays npz', () => {
   assert.equal(sniffFormat(checkpoint(tensorPickle({ numel: 1, size: [1], stride: [1] }), floats(1))), 'pt');
 });
 
+test('when a pickle uses every opcode of the weights-only format, then it is read and the tensor its integers describe is right', () => {
+  const f64 = new Uint8Array(8);
+  new DataView(f64.buffer).setFloat64(0, 0.5, false); // BINFLOAT is big-endian
+  const pkl = cat(0x80, 2, 0x7d,
+    0x55, 1, 'w', // SHORT_BINSTRING key
+    'ctorch._utils\n_rebuild_parameter\n',
+    'ctorch._utils\n_rebuild_tensor_v2\n', 0x28,
+    0x28, str('storage'), 'ctorch\nFloatStorage\n', str('0'), str('cpu'), 0x72, u32(70000), 0x4d, 6, 0, 0x74, 0x51, // LONG_BINPUT; BININT2 numel 6
+    0x8a, 1, 1, // LONG1 offset 1
+    0x4b, 2, 0x4b, 2, 0x86, 0x4b, 1, 0x4b, 3, 0x86, // TUPLE2 size (2, 2), stride (1, 3)
+    0x88, 0x4e, 0x85, 0x74, 0x52, // requires_grad True, hooks (None,): TUPLE1
+    0x88, 0x5d, 0x4e, 0x61, 0x28, 0x47, f64, 0x6a, u32(70000), 0x65, 0x87, 0x52, // (t, True, [None] + [0.5, 'cpu']): APPEND, APPENDS, LONG_BINGET, TUPLE3
+    0x73, str('n'), 0x8a, 2, 0x00, 0x80, 0x73, 0x2e); // SETITEM; a LONG1 (-32768) entry: not a tensor, skipped
+  const set = readPt(checkpoint(pkl, floats(0, 1, 2, 3, 4, 5)));
+  assert.deepEqual(set.tensors.map((t) => [t.name, t.shape, [...t.data]]), [['w', [2, 2], [1, 4, 2, 5]]]);
+});
+
 test('when a pickle uses an opcode or a global beyond the weights-only format, then it is refused naming it', () => {
   const stackGlobal = cat(0x80, 2, str('posix'), str('system'), 0x93, 0x2e);
   assertCode(() => readPt(checkpoint(stackGlobal)), 'WM_ERR_FORMAT_UNSAFE_PICKLE', /opcode STACK_GLOBAL \(0x93\) at byte 23 is not allowed/);
