@@ -15,6 +15,7 @@ known, and writes into test/fixtures/pt/:
   views.pt              small tensors that exercise the tensor rebuild: a transposed (non-contiguous)
                         view, a view at a storage offset, two views of one storage, a Parameter, bfloat16,
                         int8, int64 (BatchNorm's num_batches_tracked), nested dicts
+  whole_model.pt        torch.save(nn.Linear(2, 2)): a module, not a state_dict (its pickle names its class)
   malicious.pt          a zip checkpoint whose pickle calls os.system('touch /tmp/weightmark-pwned') when
                         unpickled by plain torch.load (weights_only=False). Never load it with torch.
   legacy.pt             torch.save(..., _use_new_zipfile_serialization=False): a bare pickle, not a zip
@@ -59,6 +60,7 @@ def main():
         "bn": {"num_batches_tracked": torch.tensor(7), "running_mean": torch.tensor([0.5, -0.25])},
     }, OUT / "views.pt")
 
+    torch.save(nn.Linear(2, 2), OUT / "whole_model.pt")
     torch.save({"conv1.weight": torch.zeros(2), "payload": Pwn()}, OUT / "malicious.pt")
     torch.save({"w": torch.arange(3, dtype=torch.float32)}, OUT / "legacy.pt", _use_new_zipfile_serialization=False)
 

@@ -84,6 +84,10 @@ test('when a checkpoint pickle calls os.system, then it is refused naming the gl
   assert.equal(existsSync(MARKER), false, 'the payload ran');
 });
 
+test('when a whole model was saved (torch.save(model)), then it is refused naming its class and saying to save the state_dict', () => {
+  assertCode(() => read('whole_model.pt'), 'WM_ERR_FORMAT_UNSAFE_PICKLE', /pickle global 'torch\.nn\.modules\.linear\.Linear' is not allowed.*save model\.state_dict\(\) instead/);
+});
+
 test('when the file is a legacy (non-zip) torch.save, then it is refused with how to re-save it', () => {
   assert.equal(sniffFormat(pt('legacy.pt')), 'pt');
   assertCode(() => read('legacy.pt'), 'WM_ERR_FORMAT_UNSUPPORTED', /legacy torch\.save .*re-save it with a current PyTorch/);

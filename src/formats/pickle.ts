@@ -26,6 +26,8 @@ export interface UnpickleOptions {
   readonly globals: ReadonlySet<string>;
   /** What the allowed globals are, for the refusal message ("torch's weights-only globals"). */
   readonly allowedWhat: string;
+  /** Appended to that message: what to do instead. */
+  readonly refusalHint: string;
   /** REDUCE of an allowed global with its argument tuple. */
   reduce(name: string, args: readonly PyValue[]): PyValue;
   /** BINPERSID with the persistent id. */
@@ -165,7 +167,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, where = 'pick
       case OP.GLOBAL: {
         const name = `${line()}.${line()}`;
         if (!opts.globals.has(name)) {
-          throw new FormatError('WM_ERR_FORMAT_UNSAFE_PICKLE', `${where}: pickle global '${name.slice(0, 2 * MAX_GLOBAL_LINE)}' is not allowed: only ${opts.allowedWhat} are read; nothing was executed`);
+          throw new FormatError('WM_ERR_FORMAT_UNSAFE_PICKLE', `${where}: pickle global '${name.slice(0, 2 * MAX_GLOBAL_LINE)}' is not allowed: only ${opts.allowedWhat} are read; nothing was executed. ${opts.refusalHint}`);
         }
         stack.push({ kind: 'global', name });
         break;

@@ -118,6 +118,7 @@ export function readPt(bytes: Uint8Array, limits: ReadLimits = DEFAULT_READ_LIMI
     const top = unpickle(read(pkl), {
       globals: GLOBALS,
       allowedWhat: "torch's weights-only globals",
+      refusalHint: 'A whole model saved with torch.save(model) names its classes too: save model.state_dict() instead.',
       reduce: (name, args) => reduce(name, args),
       persistentLoad: (pid) => ({ kind: 'object', value: storageOf(pid, root, byName) }),
     }, `pt ${pkl.name}`);
