@@ -9,6 +9,7 @@ import { scoreAgainstKey } from '../core/score.js';
 import { readModel } from '../formats/index.js';
 import { writeTfjs } from '../formats/tfjs.js';
 import { writeOnnx } from '../formats/onnx/write.js';
+import { asCanonical } from '../formats/onnx/layout.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { writePt } from '../formats/pt.js';
 import type { Engines } from './ports.js';
@@ -20,8 +21,10 @@ import { sha256Hex } from '../jobs/fileDigest.js';
 export async function loadProductionEngines(opts: { verifyWorkers: number }): Promise<Engines> {
   const pool = opts.verifyWorkers > 0 ? new VerifyPool(opts.verifyWorkers) : undefined;
   return {
-    readModel(files) {
-      return readModel(files);
+    readModel(files, arch) {
+      const read = readModel(files);
+      const canonical = arch && architectureNames().includes(arch) ? asCanonical(read.params.tensors, getArchitecture(arch), 'standard') : undefined;
+      return canonical ? { format: read.format, params: canonical } : read;
     },
     writeModel(set, format, arch) {
       const a = getArchitecture(arch);
