@@ -47,26 +47,26 @@ test('when a .pt checkpoint is registered without an architecture, then it is st
   assert.equal(res.body.format, 'pt');
 });
 
-test('when a verifier uploads a .pt training checkpoint of the marked model, then it verifies as a match', async () => {
-  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', file('pt/lenet5_checkpoint.pt'), 'suspect.pt');
+/** Uploads a suspect as a verifier; @returns the decision of the 201 answer. */
+async function decision(bytes: Buffer, name: string): Promise<string> {
+  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', bytes, name);
   assert.equal(res.status, 201, JSON.stringify(res.body));
   assertContract(res, 'createVerification');
-  assert.equal(res.body.decision, 'match');
+  return res.body.decision;
+}
+
+test('when a verifier uploads a .pt training checkpoint of the marked model, then it verifies as a match', async () => {
+  assert.equal(await decision(file('pt/lenet5_checkpoint.pt'), 'suspect.pt'), 'match');
 });
 
 test('when a neuron-permuted copy is verified, then the registered .pt serves as the reference that realigns it', async () => {
   const ours = { ...readModel([{ name: 'ours.safetensors', bytes: new Uint8Array(file('torch/input_lenet5.safetensors')) }]).params, arch: 'lenet5' };
   const { set } = await getAttack('permute').run(ours, getArchitecture('lenet5'), 1, { seed: 5 });
-  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', safetensorsBytes(set), 'permuted.safetensors');
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  assert.equal(res.body.decision, 'match');
+  assert.equal(await decision(safetensorsBytes(set), 'permuted.safetensors'), 'match');
 });
 
 test('when the suspect is a float16 .pt of the marked model, then it still matches', async () => {
-  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', file('pt/lenet5_f16.pt'), 'half.pt');
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  assertContract(res, 'createVerification');
-  assert.equal(res.body.decision, 'match');
+  assert.equal(await decision(file('pt/lenet5_f16.pt'), 'half.pt'), 'match');
 });
 
 test('when a verifier uploads a .pt whose pickle calls os.system, then 422 names the global and nothing runs', async () => {
