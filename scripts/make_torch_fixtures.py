@@ -59,8 +59,8 @@ def read_safetensors(path):
     base = 8 + n
     out = {}
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
+        if name == "__metadata__" or entry["dtype"] not in SAFETENSORS_DTYPES:
+            continue  # the float tensors only (a state_dict's num_batches_tracked is I64)
         start, end = entry["data_offsets"]
         dtype = SAFETENSORS_DTYPES[entry["dtype"]]
         out[name] = np.frombuffer(raw[base + start : base + end], dtype=dtype).reshape(entry["shape"]).astype(np.float32)

@@ -13,6 +13,7 @@ import { tempDir } from './http-helpers.js';
 // names and layouts, and the key whose values those weights carry.
 const fixtures = new URL('./fixtures/torch/', import.meta.url).pathname;
 const key = join(fixtures, 'key.json');
+const ptFixture = (name: string) => new URL(`./fixtures/pt/${name}`, import.meta.url).pathname;
 const dir = tempDir('extract-ref');
 const lenet5 = getArchitecture('lenet5');
 const ours = { ...readModel([{ name: 'input_lenet5.safetensors', bytes: readFileSync(join(fixtures, 'input_lenet5.safetensors')) }]).params, arch: 'lenet5' };
@@ -35,7 +36,7 @@ test('when a permuted suspect is extracted with a reference in any format and la
   const tfjs = join(dir, 'reference-tfjs');
   mkdirSync(tfjs);
   for (const f of writeModel(ours, 'tfjs', lenet5)) writeFileSync(join(tfjs, f.name), f.bytes);
-  const references = ['torch_lenet5.safetensors', 'torch_lenet5.npz', 'torch_lenet5.onnx'].map((f) => join(fixtures, f)).concat(tfjs);
+  const references = ['torch_lenet5.safetensors', 'torch_lenet5.npz', 'torch_lenet5.onnx'].map((f) => join(fixtures, f)).concat(tfjs, ptFixture('lenet5.pt'));
   for (const reference of references) {
     const s = await extract(['--model', suspect, '--reference', reference]);
     assert.equal(s.decision, 'match', reference);
@@ -56,4 +57,12 @@ test('when the reference cannot serve, then the error names the file and what it
   const junk = join(dir, 'junk.bin');
   writeFileSync(junk, 'not a model');
   await assert.rejects(runExtract(['--model', suspect, '--key', key, '--reference', junk]), /junk\.bin.*not a recognised model format/);
+});
+
+test("when the suspect is PyTorch's own torch.save checkpoint (.pt), then extract reads it and matches", async () => {
+  for (const file of ['lenet5.pt', 'lenet5_checkpoint.pt']) {
+    const s = await extract(['--model', ptFixture(file)]);
+    assert.equal(s.decision, 'match', file);
+    assert.ok(s.r > 0.99, `${file}: r ${s.r}`);
+  }
 });

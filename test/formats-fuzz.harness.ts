@@ -25,7 +25,7 @@ const tiny: Architecture = {
 function smallSet(arch: Architecture): ParamSet {
   return { tensors: paramSpecs(arch).map((p, k) => ({ name: p.name, shape: [...p.shape], data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + k)) })) };
 }
-const fixture = (name: string): ModelFile => ({ name, bytes: new Uint8Array(readFileSync(new URL(`./fixtures/formats/${name}`, import.meta.url))) });
+const fixture = (name: string, dir = 'formats'): ModelFile => ({ name, bytes: new Uint8Array(readFileSync(new URL(`./fixtures/${dir}/${name}`, import.meta.url))) });
 const enc = (s: string) => new TextEncoder().encode(s);
 
 function quantizedTfjs(): ModelFile[] {
@@ -55,6 +55,7 @@ export const SEEDS: Record<string, () => ModelFile[][]> = {
   npy: () => [[fixture('c_f4.npy')], [fixture('fortran_f4.npy')], [fixture('be_f4.npy')], [fixture('le_f2.npy')], [fixture('v2_f4.npy')]],
   npz: () => [[fixture('stored.npz')], [fixture('deflated.npz')], writeModel(smallSet(tiny), 'npz')],
   tfjs: () => [writeTfjs(smallSet(tiny), tiny, { shardBytes: 128 }), quantizedTfjs()],
+  pt: () => [[fixture('views.pt', 'pt')], [fixture('lenet5_f16.pt', 'pt')], writeModel(smallSet(tiny), 'pt', tiny)],
   onnx: () => [writeModel(smallSet(tiny), 'onnx', tiny), ...sampleOnnxFiles().filter((b) => b.length < 300_000).map((bytes) => [{ name: 'model.onnx', bytes }])],
 };
 

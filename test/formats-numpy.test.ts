@@ -8,21 +8,12 @@ import { deflateRawSync } from 'node:zlib';
 import { readNpy, writeNpy } from '../src/formats/npy.js';
 import { readNpz, writeNpz } from '../src/formats/npz.js';
 import { writeZipStored } from '../src/formats/zip.js';
-import { FormatError } from '../src/formats/errors.js';
 import { DEFAULT_READ_LIMITS } from '../src/formats/types.js';
+import { assertCode } from './format-helpers.js';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/formats/${name}`, import.meta.url)));
 // The array make_numpy_fixtures.py writes: (arange(24).reshape(2,3,4) - 11.5) / 8, in C order.
 const expectedA = Float32Array.from({ length: 24 }, (_, i) => (i - 11.5) / 8);
-
-function assertCode(fn: () => unknown, code: string, message?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FormatError, `expected FormatError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 for (const [file, what] of [
   ['c_f4.npy', "'<f4' C order"], ['fortran_f4.npy', 'Fortran order'], ['be_f4.npy', "big-endian '>f4'"],

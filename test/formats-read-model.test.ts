@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readModel, writeModel, sniffFormat, FormatError, MODEL_FORMATS } from '../src/formats/index.js';
 import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
+import { asCanonical } from '../src/formats/onnx/index.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import type { ModelFile } from '../src/formats/types.js';
+import { assertCode } from './format-helpers.js';
 
 const arch = getArchitecture('lenet5');
 function seededSet(seed: number): ParamSet {
@@ -13,15 +15,6 @@ function seededSet(seed: number): ParamSet {
 }
 const set = seededSet(11);
 
-function assertCode(fn: () => unknown, code: string, message?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FormatError, `expected FormatError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
-
 for (const format of MODEL_FORMATS) {
   test(`when a ${format} model is written, then readModel sniffs ${format} from content and reads the same tensors`, () => {
     const files = writeModel(set, format, arch);
@@ -30,7 +23,9 @@ for (const format of MODEL_FORMATS) {
     assert.equal(sniffFormat(files[0]!.bytes), format);
     const { format: got, params } = readModel(renamed);
     assert.equal(got, format);
-    const byName = new Map(params.tensors.map((t) => [t.name, t]));
+    // pt holds the PyTorch state_dict (names and layouts); the standard layout maps it back exactly.
+    const tensors = format === 'pt' ? asCanonical(params.tensors, arch, 'standard')!.tensors : params.tensors;
+    const byName = new Map(tensors.map((t) => [t.name, t]));
     for (const t of set.tensors) {
       const r = byName.get(t.name);
       assert.ok(r, `tensor ${t.name} read (have ${[...byName.keys()].join(', ')})`);
@@ -41,7 +36,7 @@ for (const format of MODEL_FORMATS) {
 }
 
 test('when a file is no known format, then readModel says what it found and what is supported', () => {
-  assertCode(() => readModel([{ name: 'x.onnx', bytes: new TextEncoder().encode('hello world, not a model') }]), 'WM_ERR_FORMAT_UNKNOWN', /starting 68 65 6c.*Supported formats are onnx, safetensors, npy, npz, tfjs/);
+  assertCode(() => readModel([{ name: 'x.onnx', bytes: new TextEncoder().encode('hello world, not a model') }]), 'WM_ERR_FORMAT_UNKNOWN', /starting 68 65 6c.*Supported formats are onnx, safetensors, npy, npz, tfjs, pt/);
   assertCode(() => readModel([]), 'WM_ERR_FORMAT_UNKNOWN');
 });
 

@@ -1,18 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readSafetensors, writeSafetensors } from '../src/formats/safetensors.js';
-import { FormatError } from '../src/formats/errors.js';
 import { float32ToBfloat16, float32ToHalf } from '../src/formats/float16.js';
 import { DEFAULT_READ_LIMITS } from '../src/formats/types.js';
-
-function assertCode(fn: () => unknown, code: string, message?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FormatError, `expected FormatError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
+import { assertCode } from './format-helpers.js';
 
 /** A safetensors file from a header object and a data buffer, as the reference writer lays it out. */
 function build(header: Record<string, unknown>, data: Uint8Array, pad = true): Uint8Array {

@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs';
 import { readTfjs, writeTfjs } from '../src/formats/tfjs.js';
 import { loadTfjsModel, saveTfjsModel } from '../src/formats/tfjsFiles.js';
-import { FormatError } from '../src/formats/errors.js';
 import { float32ToHalf } from '../src/formats/float16.js';
 import { getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
 import type { ModelFile } from '../src/formats/types.js';
 import type { ParamSet } from '../src/core/paramSet.js';
+import { assertCode } from './format-helpers.js';
 
 await tf.setBackend('cpu');
 
@@ -58,15 +58,6 @@ function plainForward(set: ParamSet, x: Float32Array): Float32Array {
     return out;
   };
   return dense(dense(pool, get('fc1/kernel'), get('fc1/bias'), 5, true), get('fc2/kernel'), get('fc2/bias'), 4, false);
-}
-
-function assertCode(fn: () => unknown, code: string, message?: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FormatError, `expected FormatError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
 }
 
 function manifestFiles(weights: object[], shards: Uint8Array[], paths?: string[]): ModelFile[] {

@@ -8,6 +8,7 @@ import { readSse, type SseEvent } from './sse-helpers.js';
 import { listZipEntries, readZipEntry } from '../src/formats/zip.js';
 import { DEFAULT_READ_LIMITS } from '../src/formats/types.js';
 import { readOnnx } from '../src/formats/onnx/read.js';
+import { readModel } from '../src/formats/index.js';
 
 let s: TestServer;
 const executor = new StandInExecutor(6, 25);
@@ -217,6 +218,22 @@ test('when a release is downloaded as onnx-nhwc, then it is the NHWC graph with 
   assert.equal(manifest.files[0].sha256, crypto.createHash('sha256').update(bytes).digest('hex'));
   assert.deepEqual(readOnnx(new Uint8Array(bytes), { asStored: true }).tensors.map((t) => t.name).slice(0, 2), ['conv1/kernel', 'conv1/bias']);
   const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', bytes, 'leak-nhwc.onnx');
+  assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 500));
+  assert.equal(await licenseeMatch(v.body), onnxR);
+});
+
+test('when a release is downloaded as pt, then it is the PyTorch state_dict as torch.save writes it, covered by the manifest, and verifies naming the licensee', async () => {
+  const res = await download('pt');
+  assert.equal(res.status, 200);
+  assertContract(res, 'downloadRelease');
+  const bytes = res.body as Buffer;
+  const manifest = await jwksVerify(String(res.headers['weightmark-manifest']));
+  assert.equal(manifest.format, 'pt');
+  assert.equal(manifest.files[0].sha256, crypto.createHash('sha256').update(bytes).digest('hex'));
+  const read = readModel([{ name: 'leak.pt', bytes: new Uint8Array(bytes) }]);
+  assert.equal(read.format, 'pt');
+  assert.deepEqual(read.params.tensors.slice(0, 2).map((t) => `${t.name}[${t.shape}]`), ['conv1.weight[20,1,5,5]', 'conv1.bias[20]']);
+  const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', bytes, 'leak.pt');
   assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 500));
   assert.equal(await licenseeMatch(v.body), onnxR);
 });

@@ -65,7 +65,7 @@ function bareSweep(argv: string[]): string[] {
 }
 
 function defaultLabel(path: string): string {
-  return basename(resolve(path)).replace(/\.(safetensors|onnx|npz|npy|json|bin)$/i, '');
+  return basename(resolve(path)).replace(/\.(safetensors|onnx|npz|npy|pt|pth|json|bin)$/i, '');
 }
 
 function loadModel(path: string, label: string, key: WatermarkKey, archFlag: string | undefined, referencePath?: string): SweepModel {

@@ -224,8 +224,8 @@ const commands: Record<string, Command> = {
   releases: { summary: 'list releases', usage: 'releases [--model ID] [--licensee NAME]', options: { ...page, model: { type: 'string' }, licensee: { type: 'string' } }, run: (c, v) => c.json('GET', '/v1/releases', { query: { limit: v.limit, offset: v.offset, modelId: v.model, licensee: v.licensee } }) },
   'release-info': { summary: 'show a release', usage: 'release-info ID', positional: 'id', idOf: ownId, describe: describeRelease, run: (c, _v, id) => c.json('GET', `/v1/releases/${id}`) },
   download: {
-    summary: 'download a release (onnx/safetensors: one file + OUT.manifest.jws; tfjs: a zip with manifest.jws inside)',
-    usage: 'download ID --format onnx|tfjs|safetensors --out PATH',
+    summary: 'download a release (onnx/safetensors/pt: one file + OUT.manifest.jws; tfjs: a zip with manifest.jws inside)',
+    usage: 'download ID --format onnx|onnx-nhwc|tfjs|safetensors|pt --out PATH',
     positional: 'id',
     options: { format: { type: 'string' }, out: { type: 'string' } },
     async run(c, v, id) {

@@ -15,6 +15,7 @@ import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
+import { asCanonical } from '../formats/onnx/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { initParams } from '../core/init.js';
@@ -276,7 +277,7 @@ export async function runExtract(argv: string[]): Promise<number> {
     console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
   --reference:  the model to realign permuted or rescaled suspects onto, in any format (ONNX, safetensors,
-                npz, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
+                npz, a PyTorch .pt checkpoint, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
                 next to the key, written by train: the weights from before the key was drawn)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
@@ -363,14 +364,16 @@ export async function runExport(argv: string[]): Promise<number> {
   if (a.help) {
     console.log(`weightmark export --model FILE_OR_DIR --format ${WRITE_FORMATS.join('|')} --out PATH [--arch NAME]
   onnx (default): standard ONNX as torch.onnx.export writes it (input NCHW, conv1.weight OIHW, fc weights [out, in])
-  onnx-nhwc: input NHWC, our canonical tensors (conv1/kernel HWIO, dense kernels [in, out])`);
+  onnx-nhwc: input NHWC, our canonical tensors (conv1/kernel HWIO, dense kernels [in, out])
+  pt: a torch.save checkpoint of the PyTorch state_dict (conv1.weight OIHW, fc weights [out, in]) for model.load_state_dict`);
     return 0;
   }
   const format = oneOf<WriteFormat>(a.format, 'format', WRITE_FORMATS, 'onnx');
   const out = required(a.out, 'out');
   const { params } = loadModel(required(a.model, 'model'));
   const arch = modelArchitecture(a.arch, params);
-  const files = writeModel(params, format, arch);
+  // A PyTorch state_dict (a .pt, or safetensors / npz in PyTorch names and layouts) converts exactly.
+  const files = writeModel(asCanonical(params.tensors, arch, 'standard') ?? params, format, arch);
   if (files.length === 1) writeFileSync(out, files[0]!.bytes);
   else {
     mkdirSync(out, { recursive: true });

@@ -8,7 +8,7 @@ Local commands (no server needed):
                        (a committed key by default: commitment.json is written before training, the key drawn from it part-way)
   weightmark extract   --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--image OUT.png] [--json]
   weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
-  weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz --out PATH
+  weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz|pt --out PATH
   weightmark attack    --model FILE_OR_DIR --key FILE (--attack NAME | --chain "low-rank:15,fine-tune:1") [--options k=v] (--strength X | --sweep [X,Y,Z]) [--out DIR] (--list: the attacks)
   weightmark prepare-data --dataset cifar10 [--archive FILE.tar.gz] [--cache-dir DIR]   decode a dataset archive into the cache once
 

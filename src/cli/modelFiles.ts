@@ -48,7 +48,7 @@ export function loadModel(path: string, archName?: string): { params: ParamSet; 
 /**
  * The reference model of extract (--reference), in the key's canonical tensors: any format the readers
  * know, in our names and layouts (our exports, anchor.safetensors) or in PyTorch's (a state_dict as
- * safetensors or npz, torch.onnx.export), which is converted exactly. The invariant stage compares
+ * safetensors, npz or .pt, torch.onnx.export), which is converted exactly. The invariant stage compares
  * the suspect's units with these, so they are not guessed by alignment.
  * @throws Error naming the file: unreadable, or holding neither layout of the key's architecture.
  */

@@ -137,6 +137,17 @@ export function float32Bytes(data: Float32Array): Uint8Array {
   return out;
 }
 
+/** The parts one after another in a new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** A short, bounded rendering of an untrusted value for error messages. */
 export function describe(v: unknown): string {
   let s: string;

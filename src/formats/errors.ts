@@ -11,6 +11,8 @@ export const FORMAT_ERRORS = {
   WM_ERR_FORMAT_UNSUPPORTED: { status: 422, title: 'Unsupported format feature' },
   WM_ERR_FORMAT_TOO_LARGE: { status: 413, title: 'Model file exceeds a read limit' },
   WM_ERR_FORMAT_PATH: { status: 422, title: 'Unsafe path in model file' },
+  // A pickle that names code to import or an opcode beyond torch's weights-only format: refused unrun.
+  WM_ERR_FORMAT_UNSAFE_PICKLE: { status: 422, title: 'Pickle goes beyond weights-only' },
   WM_ERR_FORMAT_MISSING_FILE: { status: 422, title: 'A file the model refers to was not uploaded' },
 } as const;
 

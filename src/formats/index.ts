@@ -14,6 +14,7 @@ import { firstBytes, sniffFormat } from './sniff.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { readNpy, writeNpy } from './npy.js';
 import { readNpz, writeNpz } from './npz.js';
+import { readPt, writePt } from './pt.js';
 import { readTfjs, writeTfjs } from './tfjs.js';
 import { readOnnx } from './onnx/read.js';
 import { writeOnnx } from './onnx/write.js';
@@ -29,13 +30,13 @@ export { readModelFiles } from './files.js';
  * canonical tensors. 'onnx' is the standard (PyTorch-layout, NCHW) export; both read back as 'onnx'.
  */
 export type WriteFormat = ModelFormat | 'onnx-nhwc';
-export const WRITE_FORMATS: readonly WriteFormat[] = ['onnx', 'onnx-nhwc', 'safetensors', 'npy', 'npz', 'tfjs'];
+export const WRITE_FORMATS: readonly WriteFormat[] = ['onnx', 'onnx-nhwc', 'safetensors', 'npy', 'npz', 'tfjs', 'pt'];
 
 /**
  * Reads a model from its files. The format comes from content: one tfjs model.json makes the rest its
  * shards; one ONNX model makes the rest its external data (by name); otherwise every file must be the
- * same one of safetensors / npy / npz and their tensors are merged (sharded safetensors, one .npy per
- * tensor named after its file without '.npy').
+ * same one of safetensors / npy / npz / pt (a torch.save zip checkpoint) and their tensors are merged
+ * (sharded safetensors, one .npy per tensor named after its file without '.npy').
  * @throws FormatError WM_ERR_FORMAT_UNKNOWN when no file is recognised or formats are mixed, TOO_LARGE
  * past maxTotalBytes, MALFORMED on repeated tensor names, and any error of the chosen reader.
  */
@@ -82,6 +83,7 @@ export function readModel(files: readonly ModelFile[], opts: Partial<ReadLimits>
     switch (format) {
       case 'safetensors': tensors.push(...readSafetensors(f.bytes, limits, budget).tensors); break;
       case 'npz': tensors.push(...readNpz(f.bytes, limits, budget).tensors); break;
+      case 'pt': tensors.push(...readPt(f.bytes, limits, budget).tensors); break;
       case 'npy': tensors.push(readNpy(f.bytes, npyTensorName(f.name), limits, budget)); break;
     }
   }
@@ -101,7 +103,7 @@ function npyTensorName(fileName: string): string {
 
 /**
  * Writes a param set in `format`. safetensors, npz (stored entries) and npy (one file per tensor) need no
- * architecture; tfjs and onnx do (topology / graph). 'onnx' is the standard export (input NCHW, PyTorch
+ * architecture; tfjs and onnx do (topology / graph), and pt (the PyTorch state_dict's names and layouts). 'onnx' is the standard export (input NCHW, PyTorch
  * layouts and names), 'onnx-nhwc' the NHWC one (see onnx/layout.ts). @throws Error when a needed
  * architecture is missing or the set does not fit it.
  */
@@ -113,6 +115,9 @@ export function writeModel(set: ParamSet, format: WriteFormat, arch?: Architectu
     case 'tfjs':
       if (!arch) throw new Error('writeModel: the tfjs format needs the architecture (its model.json carries the topology)');
       return writeTfjs(set, arch);
+    case 'pt':
+      if (!arch) throw new Error('writeModel: the pt format needs the architecture (the PyTorch names and layouts come from it)');
+      return [{ name: 'model.pt', bytes: writePt(set, arch) }];
     case 'onnx':
     case 'onnx-nhwc':
       if (!arch) throw new Error(`writeModel: the ${format} format needs the architecture (the graph is built from it)`);

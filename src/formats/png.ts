@@ -4,6 +4,7 @@
  */
 import { deflateSync, inflateSync } from 'node:zlib';
 import { FormatError } from './errors.js';
+import { concatBytes } from './common.js';
 
 export interface GreyImage {
   readonly width: number;
@@ -224,12 +225,5 @@ export function encodePngGrey(width: number, height: number, pixels: Uint8Array)
   ihdr[8] = 8; // bit depth; colour type 0 (grey), compression, filter and interlace all 0
   const raw = new Uint8Array(height * (width + 1));
   for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
-  const parts = [SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
 }

@@ -5,6 +5,7 @@
  * say "truncated" rather than "unknown format".
  */
 import { sniffNpy } from './npy.js';
+import { sniffPt } from './pt.js';
 import { sniffZip } from './zip.js';
 import { sniffSafetensors } from './safetensors.js';
 import { sniffTfjs } from './tfjs.js';
@@ -63,8 +64,9 @@ function varint(b: Uint8Array, pos: number): [number, number] | undefined {
 /** The format the bytes are in, or undefined. Checked in order of how distinctive the magic is. */
 export function sniffFormat(bytes: Uint8Array): ModelFormat | undefined {
   if (sniffNpy(bytes)) return 'npy';
-  if (sniffZip(bytes)) return 'npz';
+  if (sniffZip(bytes)) return sniffPt(bytes) ? 'pt' : 'npz';
   if (sniffSafetensors(bytes)) return 'safetensors';
+  if (sniffPt(bytes)) return 'pt'; // a bare pickle: the pt reader refuses it by name
   if (sniffTfjs(bytes)) return 'tfjs';
   if (sniffOnnx(bytes)) return 'onnx';
   return undefined;

@@ -5,8 +5,8 @@
 import type { ParamSet } from '../core/paramSet.js';
 import type { Architecture } from '../core/architectures.js';
 
-export type ModelFormat = 'onnx' | 'safetensors' | 'npy' | 'npz' | 'tfjs';
-export const MODEL_FORMATS: readonly ModelFormat[] = ['onnx', 'safetensors', 'npy', 'npz', 'tfjs'];
+export type ModelFormat = 'onnx' | 'safetensors' | 'npy' | 'npz' | 'tfjs' | 'pt';
+export const MODEL_FORMATS: readonly ModelFormat[] = ['onnx', 'safetensors', 'npy', 'npz', 'tfjs', 'pt'];
 
 /** One uploaded or on-disk file. The name is used only to match references (tfjs shards, ONNX external
  * data) and to name tensors where the format has no names (.npy); the format is sniffed from bytes. */

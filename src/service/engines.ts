@@ -9,7 +9,9 @@ import { scoreAgainstKey } from '../core/score.js';
 import { readModel } from '../formats/index.js';
 import { writeTfjs } from '../formats/tfjs.js';
 import { writeOnnx } from '../formats/onnx/write.js';
+import { asCanonical } from '../formats/onnx/layout.js';
 import { writeSafetensors } from '../formats/safetensors.js';
+import { writePt } from '../formats/pt.js';
 import type { Engines } from './ports.js';
 import { VerifyPool } from '../jobs/verifyPool.js';
 import { verifyGroups } from '../jobs/verifyGroups.js';
@@ -19,14 +21,17 @@ import { sha256Hex } from '../jobs/fileDigest.js';
 export async function loadProductionEngines(opts: { verifyWorkers: number }): Promise<Engines> {
   const pool = opts.verifyWorkers > 0 ? new VerifyPool(opts.verifyWorkers) : undefined;
   return {
-    readModel(files) {
-      return readModel(files);
+    readModel(files, arch) {
+      const read = readModel(files);
+      const canonical = arch && architectureNames().includes(arch) ? asCanonical(read.params.tensors, getArchitecture(arch), 'standard') : undefined;
+      return canonical ? { format: read.format, params: canonical } : read;
     },
     writeModel(set, format, arch) {
       const a = getArchitecture(arch);
       if (format === 'onnx') return [{ name: 'model.onnx', bytes: writeOnnx(set, a) }];
       if (format === 'onnx-nhwc') return [{ name: 'model-nhwc.onnx', bytes: writeOnnx(set, a, { layout: 'nhwc' }) }];
       if (format === 'tfjs') return writeTfjs(set, a);
+      if (format === 'pt') return [{ name: 'model.pt', bytes: writePt(set, a) }];
       return [{ name: 'model.safetensors', bytes: writeSafetensors(set, { arch }) }];
     },
     generateKey(set, opts) {

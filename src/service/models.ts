@@ -27,11 +27,14 @@ export interface ModelView {
 
 export const modelView = (m: ModelRecord): ModelView => ({ ...m });
 
-/** Reads uploaded files into a param set. @throws AppError (4xx) for anything wrong with the files. */
-export function readUploadedModel(ctx: ServiceContext, files: readonly ModelFileIn[]): { format: string; params: ParamSet } {
+/**
+ * Reads uploaded files into a param set (canonical, when `arch` names the architecture of a PyTorch
+ * state_dict). @throws AppError (4xx) for anything wrong with the files.
+ */
+export function readUploadedModel(ctx: ServiceContext, files: readonly ModelFileIn[], arch?: string): { format: string; params: ParamSet } {
   if (files.length === 0) throw new AppError('WM_ERR_UPLOAD_MISSING_FILE', "attach the model as one or more multipart parts named 'file'");
   try {
-    return ctx.engines.readModel(files);
+    return ctx.engines.readModel(files, arch);
   } catch (e) {
     throw fromFormatError(e) ?? e;
   }
@@ -60,7 +63,7 @@ export async function registerUploadedModel(
   if (input.arch && !ctx.engines.knownArchitecture(input.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${input.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
-  const { format, params } = readUploadedModel(ctx, input.files);
+  const { format, params } = readUploadedModel(ctx, input.files, input.arch);
   const key = input.key !== undefined ? parseUploadedKey(ctx, input.key, params) : undefined;
   const refs: FileRef[] = [];
   for (const f of input.files) refs.push(await ctx.blobs.put(f.name, f.bytes));
@@ -132,7 +135,7 @@ export async function loadParams(ctx: ServiceContext, model: ModelRecord): Promi
   if (hit) return hit;
   const files = [];
   for (const f of model.files) files.push({ name: f.name, bytes: await ctx.blobs.get(f) });
-  const { params } = ctx.engines.readModel(files);
+  const { params } = ctx.engines.readModel(files, model.arch ?? undefined);
   const set = { ...params, ...(model.arch ? { arch: model.arch } : {}) };
   ctx.cache.params.set(model.id, set);
   return set;

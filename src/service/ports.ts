@@ -28,11 +28,15 @@ export interface ScoreOut {
 }
 
 /** 'onnx' is the standard export (NCHW, PyTorch layouts and names); 'onnx-nhwc' our NHWC graph with the canonical tensors. */
-export type DownloadFormat = 'onnx' | 'onnx-nhwc' | 'tfjs' | 'safetensors';
+export type DownloadFormat = 'onnx' | 'onnx-nhwc' | 'tfjs' | 'safetensors' | 'pt';
 
 export interface Engines {
-  /** Sniffs and reads uploaded files. @throws FormatError (with `.code`) on bad input. */
-  readModel(files: readonly ModelFileIn[]): { format: string; params: ParamSet };
+  /**
+   * Sniffs and reads uploaded files; with `arch`, that architecture's PyTorch state_dict (a .pt, or any
+   * format in PyTorch names and layouts) comes back as our canonical param set, converted exactly.
+   * @throws FormatError (with `.code`) on bad input.
+   */
+  readModel(files: readonly ModelFileIn[], arch?: string): { format: string; params: ParamSet };
   /** Writes a param set in a download format. */
   writeModel(set: ParamSet, format: DownloadFormat, arch: string): ModelFileIn[];
   generateKey(set: ParamSet, opts: { id: string; seed: Uint8Array; arch?: string }): WatermarkKey;

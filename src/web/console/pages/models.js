@@ -49,7 +49,7 @@ function trainForm(page, refresh) {
 
 function registerForm(page, refresh) {
   const form = h('form', { id: 'register-form', class: 'grid' },
-    field('Model files', h('input', { type: 'file', name: 'file', multiple: true, required: true }), 'ONNX, safetensors, .npz/.npy, or tfjs model.json with its shards'),
+    field('Model files', h('input', { type: 'file', name: 'file', multiple: true, required: true }), 'ONNX, safetensors, .npz/.npy, a PyTorch .pt checkpoint, or tfjs model.json with its shards'),
     field('Watermark key (optional)', h('input', { type: 'file', name: 'key', accept: '.json,application/json' }), 'kept encrypted; only an admin can export it again'),
     field('Name', h('input', { name: 'name', maxlength: '200' })),
     field('Architecture', h('input', { name: 'arch', maxlength: '64', list: 'archs' })),

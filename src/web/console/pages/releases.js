@@ -2,7 +2,7 @@
 import { h, table, field, section, onSubmit, when, short, badge, problemBox } from '../dom.js';
 import { progressView, followInto } from '../progress.js';
 
-const FORMATS = ['onnx', 'onnx-nhwc', 'safetensors', 'tfjs'];
+const FORMATS = ['onnx', 'onnx-nhwc', 'safetensors', 'pt', 'tfjs'];
 
 /** Hands a blob to the browser as a file download. */
 function save(name, blob) {

@@ -88,7 +88,7 @@ export async function verifyPage(view, page) {
 
   const zone = h('div', { class: 'dropzone', id: 'dropzone', tabindex: '0' },
     h('p', {}, 'Drop a suspect model here'),
-    h('small', {}, 'ONNX, safetensors, .npz, or a tfjs model.json with its shards'),
+    h('small', {}, 'ONNX, safetensors, .npz, a PyTorch .pt checkpoint, or a tfjs model.json with its shards'),
     h('p', {}, 'or ', h('label', { class: 'link' }, 'choose files', input)));
   zone.addEventListener('dragover', (e) => {
     e.preventDefault();
