@@ -13,6 +13,8 @@ import { alignToKey } from '../src/core/align/index.js';
 import { extractValues } from '../src/core/extract.js';
 import { parseKey } from '../src/core/keygen.js';
 import { loadModel } from '../src/cli/modelFiles.js';
+import { getArchitecture } from '../src/core/architectures.js';
+import { asCanonical } from '../src/formats/onnx/layout.js';
 
 const dir = fileURLToPath(new URL('./fixtures/torch-cifar/', import.meta.url));
 const key = parseKey(JSON.parse(readFileSync(`${dir}ours/key.json`, 'utf8')));
@@ -38,6 +40,13 @@ test('when PyTorch\'s state_dict (safetensors) is the suspect, then every key va
   assert.ok(suspect.tensors.some((t) => t.name === 'stage1.block1.bn1.num_batches_tracked'), 'the I64 counters are read too');
   const aligned = alignToKey(suspect, key);
   assert.equal(worstDeviation(extractValues(aligned.params, key)), 0);
+  // read as ResNet-32 in our layout (the counters are PyTorch's bookkeeping, not parameters): every tensor bit for bit ours
+  const canonical = asCanonical(suspect.tensors, getArchitecture('resnet32'), 'standard');
+  assert.ok(canonical, 'a PyTorch state_dict with num_batches_tracked reads as the architecture');
+  for (const t of canonical.tensors) {
+    const mine = ours.tensors.find((o) => o.name === t.name)!;
+    assert.deepEqual(new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length), new Uint32Array(mine.data.buffer, mine.data.byteOffset, mine.data.length), t.name);
+  }
 });
 
 test('when the BN-folded export is the suspect, then the reference undoes each channel\'s scale and the key values come back', () => {

@@ -135,7 +135,9 @@ export function ownExportAsCanonical(tensors: readonly ParamTensor[], metadata: 
  * and layouts, as torch.onnx.export or safetensors/npz from PyTorch hold them) as the canonical param
  * set; undefined when any tensor is missing, extra or of another shape.
  */
-export function asCanonical(tensors: readonly ParamTensor[], arch: Architecture, layout: OnnxLayout): ParamSet | undefined {
+export function asCanonical(all: readonly ParamTensor[], arch: Architecture, layout: OnnxLayout): ParamSet | undefined {
+  // PyTorch's batch norms also count their training steps (`<bn>.num_batches_tracked`): bookkeeping, not a parameter of ours.
+  const tensors = layout === 'standard' ? all.filter((t) => !t.name.endsWith('.num_batches_tracked')) : all;
   const byName = new Map(tensors.map((t) => [t.name, t] as const));
   const specs = standardSpecs(arch);
   if (tensors.length !== specs.length || byName.size !== specs.length) return undefined;
