@@ -5,6 +5,7 @@ import { getArchitecture } from '../src/core/architectures.js';
 import { embedValues, extractValues } from '../src/core/extract.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
 import { predictLogits } from '../src/eval/accuracy.js';
+import { getAttack } from '../src/attacks/index.js';
 import { permuteUnits, rescaleUnits } from '../src/attacks/units.js';
 import { scoreAgainstKey } from '../src/core/score.js';
 import { toParamSet } from '../src/training/train.js';
@@ -54,4 +55,9 @@ test('when an MLP is asked for the rescale attack, then the chain rescaling stil
   const set = toParamSet(mlp, trainedLooking(mlp, 1));
   const out = rescaleUnits(set, mlp, 2, 3).set;
   assert.equal(out.tensors.length, set.tensors.length);
+});
+
+test('when a CIFAR network is asked to be fine-tuned on Fashion-MNIST, then the attack says the shapes differ before any training', async () => {
+  const attack = getAttack('fine-tune-fashion');
+  await assert.rejects(attack.run(clean, arch, 1, { seed: 1, train: async () => assert.fail('no training may start') }), /fine-tuning on fashion-mnist needs 28x28x1 inputs; resnet32 takes 32x32x3 \(cifar10\)/);
 });

@@ -9,7 +9,7 @@
  * { lr, momentum, weightDecay, n (overwriting: positions in the attacker's key) }.
  */
 import type { Architecture } from '../core/architectures.js';
-import { defaultDatasetFor, type DatasetName } from '../data/datasets.js';
+import { datasetNames, datasetShapes, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { AttackContext, AttackResult } from './types.js';
 
@@ -38,11 +38,17 @@ function copy(set: ParamSet): ParamSet {
 /** Fine-tunes every parameter for `epochs` epochs. epochs 0 returns a copy. */
 export async function fineTune(set: ParamSet, arch: Architecture, epochs: number, ctx: AttackContext, opts: FineTuneOptions = {}): Promise<AttackResult> {
   if (!(epochs >= 0)) throw new Error(`fine-tuning epochs must be ≥ 0, got ${epochs}`);
+  const dataset = opts.dataset ?? defaultDatasetFor(arch.inputShape);
+  // Another dataset (Fashion-MNIST) repurposes an MNIST-sized network; a network of another task's images (CIFAR-10) cannot read it.
+  const own = datasetNames.find((d) => datasetShapes[d].join('x') === arch.inputShape.join('x'));
+  if (own && datasetShapes[dataset].join('x') !== datasetShapes[own].join('x')) {
+    throw new Error(`fine-tuning on ${dataset} needs ${datasetShapes[dataset].join('x')} inputs; ${arch.name} takes ${arch.inputShape.join('x')} (${own})`);
+  }
   if (epochs === 0) return { set: copy(set), arch };
   const train = needTrainer(ctx, 'fine-tune');
   const res = await train({
     arch,
-    dataset: opts.dataset ?? defaultDatasetFor(arch.inputShape),
+    dataset,
     strategy: 'none',
     init: set,
     epochs,
