@@ -34,6 +34,10 @@ test('when rotate-master-key runs on an embedded install, then master.key holds 
     assert.equal(r.code, 0, r.out);
     assert.deepEqual(JSON.parse(r.out), { keys: 1, commitments: 0, keyFile: path.join(keysDir, 'master.key') });
     await assert.rejects(runRotateMasterKey(['--new-key-file', newFile, '--data-dir', dataDir]), /the new master key is the current one/);
+    const empty = tempDir('rotate-empty');
+    await assert.rejects(runRotateMasterKey(['--new-key-file', newFile, '--data-dir', empty]), /no embedded install in .*rotate-empty.* \(no weightmark.db\)/);
+    assert.deepEqual(fs.readdirSync(empty), [], 'nothing was created there');
+    await assert.rejects(runRotateMasterKey(['--new-key-file', `${newFile}.missing`, '--data-dir', dataDir]), /does not exist \(make one with: openssl rand -hex 32/);
   } finally {
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
   }

@@ -37,12 +37,16 @@ export async function runRotateMasterKey(argv: string[]): Promise<number> {
   if (!config.masterKey && !fs.existsSync(keyFile)) throw new UsageError(`no current master key: neither WEIGHTMARK_MASTER_KEY nor ${keyFile}`);
   const current = config.masterKey ?? parseMasterKey(fs.readFileSync(keyFile, 'utf8'), keyFile);
   const newFile = required(a['new-key-file'], 'new-key-file');
+  if (!fs.existsSync(newFile)) throw new UsageError(`--new-key-file ${newFile} does not exist (make one with: openssl rand -hex 32 > ${newFile})`);
   const next = parseMasterKey(fs.readFileSync(newFile, 'utf8'), newFile);
+  const dbFile = path.join(config.dataDir, 'weightmark.db');
+  // Opening the store would create an empty install where none is: a mistyped --data-dir must not look like success.
+  if (!config.databaseUrl && !fs.existsSync(dbFile)) throw new UsageError(`no embedded install in ${config.dataDir} (no weightmark.db); pass --data-dir, or set WEIGHTMARK_DATABASE_URL`);
   if (next.equals(current)) throw new UsageError('the new master key is the current one');
   const release = lockDataDir(config.dataDir);
   try {
     const signing = SigningKeys.loadOrCreate(config.keysDir);
-    const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: path.join(config.dataDir, 'weightmark.db'), signHead: auditHeadSigner(signing, config.issuer) });
+    const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: dbFile, signHead: auditHeadSigner(signing, config.issuer) });
     try {
       const report = await rotateMasterKey(store, new Keystore(current), new Keystore(next), 'cli:rotate-master-key');
       if (!config.masterKey) {
