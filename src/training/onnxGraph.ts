@@ -106,10 +106,8 @@ class Emitter {
   }
 }
 
-interface Params {
-  /** NCHW-ready view of each param: OIHW conv kernels, [1, C, 1, 1] norm vectors. */
-  readonly values: string[];
-}
+/** Each param's value in the graph, canonical order: conv kernels already OIHW, the rest as fed. */
+type Params = readonly string[];
 
 interface NormSaved {
   readonly centred: string;
@@ -138,12 +136,11 @@ function channelShape(rank: number, c: number): number[] {
 
 function prepareParams(e: Emitter): Params {
   const specs = paramSpecs(e.arch);
-  const values = specs.map((s, i) => {
+  return specs.map((s, i) => {
     const name = e.g.input(paramInput(i), s.shape);
     if (s.role === 'kernel' && s.shape.length === 4) return e.op('Transpose', [name], { perm: HWIO_TO_OIHW });
     return name;
   });
-  return { values };
 }
 
 function forwardLayer(e: Emitter, i: number, a: string[], p: Params, at: number, mode: 'train' | 'eval', masks: MaskInput[], saved: Saved[]): string {
@@ -152,7 +149,7 @@ function forwardLayer(e: Emitter, i: number, a: string[], p: Params, at: number,
   switch (layer.type) {
     case 'conv2d': {
       const pads = convPads(layer, shape[0]!, shape[1]!);
-      const ins = [a[0]!, p.values[at]!, ...(layer.useBias === false ? [] : [p.values[at + 1]!])];
+      const ins = [a[0]!, p[at]!, ...(layer.useBias === false ? [] : [p[at + 1]!])];
       const y = e.op('Conv', ins, { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride], pads });
       return e.relu(y, layer.activation);
     }
@@ -168,7 +165,7 @@ function forwardLayer(e: Emitter, i: number, a: string[], p: Params, at: number,
     case 'flatten':
       return shape.length === 3 ? e.op('Flatten', [e.op('Transpose', [a[0]!], { perm: NCHW_TO_NHWC })], { axis: 1 }) : a[0]!;
     case 'dense': {
-      const y = e.op('Gemm', [a[0]!, p.values[at]!, p.values[at + 1]!]);
+      const y = e.op('Gemm', [a[0]!, p[at]!, p[at + 1]!]);
       return e.relu(y, layer.activation);
     }
     case 'add':
@@ -205,8 +202,8 @@ function batchNormTrain(e: Emitter, i: number, layer: BatchNormLayer, x: string,
   const centred = e.op('Sub', [x, mean]);
   const variance = e.op('ReduceMean', [e.op('Mul', [centred, centred])], { axes, keepdims: 1 });
   const inv = e.op('Reciprocal', [e.op('Sqrt', [e.op('Add', [variance, e.scalar(layer.epsilon)])])]);
-  const gamma = e.op('Reshape', [p.values[at]!, e.ints(shape4)]);
-  const beta = e.op('Reshape', [p.values[at + 1]!, e.ints(shape4)]);
+  const gamma = e.op('Reshape', [p[at]!, e.ints(shape4)]);
+  const beta = e.op('Reshape', [p[at + 1]!, e.ints(shape4)]);
   const scale = e.op('Mul', [gamma, inv]);
   const y = e.relu(e.op('Add', [e.op('Mul', [centred, scale]), beta]), layer.activation);
   // The running-statistic slots: batch mean and batch mean of squares (biased variance + mean²).
@@ -219,7 +216,7 @@ function batchNormTrain(e: Emitter, i: number, layer: BatchNormLayer, x: string,
 function batchNormEval(e: Emitter, layer: BatchNormLayer, x: string, shape: number[], p: Params, at: number): string {
   const c = shape[shape.length - 1]!;
   const shape4 = channelShape(shape.length + 1, c);
-  const [gamma, beta, mean, variance] = [0, 1, 2, 3].map((k) => e.op('Reshape', [p.values[at + k]!, e.ints(shape4)]));
+  const [gamma, beta, mean, variance] = [0, 1, 2, 3].map((k) => e.op('Reshape', [p[at + k]!, e.ints(shape4)]));
   const scale = e.op('Mul', [gamma!, e.op('Reciprocal', [e.op('Sqrt', [e.op('Add', [variance!, e.scalar(layer.epsilon)])])])]);
   const shift = e.op('Sub', [beta!, e.op('Mul', [mean!, scale])]);
   return e.relu(e.op('Add', [e.op('Mul', [x, scale]), shift]), layer.activation);
@@ -307,7 +304,7 @@ function backwardLayer(
     case 'conv2d': {
       const dz = e.reluBack(g, out[i]!, layer.activation);
       const x = from < 0 ? e.xNchw : input();
-      convBackward(e, layer, inShape, x, dz, p.values[at]!, at, grads, from >= 0 ? (dx) => send(from, dx) : undefined);
+      convBackward(e, layer, inShape, x, dz, p[at]!, at, grads, from >= 0 ? (dx) => send(from, dx) : undefined);
       return;
     }
     case 'batchNorm': {
@@ -343,7 +340,7 @@ function backwardLayer(
       const x = input();
       grads[at] = e.op('Gemm', [x, dz], { transA: 1 });
       grads[at + 1] = e.op('ReduceSum', [dz, e.ints([0])], { keepdims: 0 });
-      if (from >= 0) send(from, e.op('Gemm', [dz, p.values[at]!], { transB: 1 }));
+      if (from >= 0) send(from, e.op('Gemm', [dz, p[at]!], { transB: 1 }));
       return;
     }
     case 'add': {
