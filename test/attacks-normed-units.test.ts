@@ -22,7 +22,7 @@ const kernel = (s: typeof marked, name: string) => s.tensors.find((t) => t.name 
 
 const attacks = [
   ['rescaled (the norms absorbing the factors)', () => rescaleUnits(marked, arch, 4, 9).set],
-  ['permuted inside every block', () => permuteUnits(marked, arch, 1, 9).set],
+  ['permuted (every block\'s private channels and every stage\'s residual stream)', () => permuteUnits(marked, arch, 1, 9).set],
   ['permuted and rescaled', () => rescaleUnits(permuteUnits(marked, arch, 1, 9).set, arch, 4, 10).set],
 ] as const;
 
@@ -33,6 +33,10 @@ for (const [what, attack] of attacks) {
     const after = await predictLogits(attacked, arch, x);
     assert.ok(relErr(after, before) < 1e-4, `function changed: ${relErr(after, before)}`);
     assert.ok(relErr(kernel(attacked, 'stage2/block3/conv1/kernel'), kernel(marked, 'stage2/block3/conv1/kernel')) > 0.1, 'the kernels moved');
+    if (what.startsWith('permuted')) {
+      // The residual streams moved too: the stem's outputs (stage 1's stream) and the head's inputs (stage 3's).
+      for (const name of ['conv1/kernel', 'fc/kernel']) assert.ok(relErr(kernel(attacked, name), kernel(marked, name)) > 0.1, `${name} moved`);
+    }
     assert.ok(deviation(extractValues(alignToKey(attacked, key).params, key)) > 0.01, 'without the reference the values are off');
     const aligned = alignToKey(attacked, key, { reference: clean });
     assert.ok(deviation(extractValues(aligned.params, key)) < 1e-4, `with the reference they come back: ${aligned.notes.join('; ')}`);

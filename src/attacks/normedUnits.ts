@@ -5,12 +5,12 @@
  * variance × c_o² (what the statistics of the scaled channel would be), and γ × √(c_o²·var + ε) /
  * (c_o·√(var + ε)) for the ε the norm adds. What deployment tools' batch-norm folding does to the
  * weights is the same kind of per-channel scale, which alignment undoes with a reference. And the
- * permutation of the channels private to a conv → batch norm → conv group (inside a residual block).
+ * permutation of every channel order the graph leaves free (channelSpaces.ts).
  */
 import { consumerCounts, layerInputs, type Architecture } from '../core/architectures.js';
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
 import { createRng, partialPermutation } from './rng.js';
-import { permuteInputAxis, permuteLastAxis, privateChannelGroups } from '../core/privateChannels.js';
+import { channelSpaces, composeSource, permuteSpace } from '../core/channelSpaces.js';
 import type { AttackResult } from './types.js';
 
 /** Every conv read only by a batch norm: [conv name, norm name, epsilon]. */
@@ -61,29 +61,24 @@ export function rescaleNormedChannels(set: ParamSet, arch: Architecture, maxFact
 }
 
 /**
- * Permutes a random subset (`fraction`, rounded) of the private channels of every group (a conv → batch
- * norm → conv inside a residual block): the first conv's outputs, the norm's vectors and the second
- * conv's inputs move together, so the function is unchanged.
- * @throws Error when the architecture has no such group.
+ * Permutes a random subset (`fraction`, rounded) of the channels of every permutable space
+ * (channelSpaces.ts): the channels private to a block's conv → batch norm → conv, and each stage's
+ * residual stream, whose order is shared by every block of the stage and carried into the next stage
+ * by the shortcut. The writers' outputs, the norms' vectors and the readers' inputs move together,
+ * so the function is unchanged.
+ * @throws Error when the architecture has no permutable space.
  */
-export function permuteNormedChannels(set: ParamSet, arch: Architecture, fraction: number, seed: number): AttackResult {
+export function permuteGraphChannels(set: ParamSet, arch: Architecture, fraction: number, seed: number): AttackResult {
   if (!(fraction >= 0 && fraction <= 1)) throw new Error(`permutation fraction must be in [0, 1], got ${fraction}`);
-  const groups = privateChannelGroups(arch);
-  if (groups.length === 0) throw new Error(`${arch.name} has no channels private to a conv → batch norm → conv group to permute`);
+  const spaces = channelSpaces(arch);
+  if (spaces.length === 0) throw new Error(`${arch.name} has no channels that can be permuted`);
   const rng = createRng(seed);
   const tensors = new Map<string, ParamTensor>(set.tensors.map((t) => [t.name, { name: t.name, shape: [...t.shape], data: new Float32Array(t.data) }]));
-  const replace = (name: string, f: (d: Float32Array) => Float32Array): void => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`the param set has no tensor '${name}'`);
-    tensors.set(name, { ...t, data: f(t.data) });
-  };
-  for (const g of groups) {
-    const c = g.channels;
-    const source = partialPermutation(c, fraction, rng);
-    replace(`${g.producer}/kernel`, (d) => permuteLastAxis(d, source));
-    for (const v of ['gamma', 'beta', 'moving_mean', 'moving_variance']) replace(`${g.norm}/${v}`, (d) => permuteLastAxis(d, source));
-    const co = tensors.get(`${g.consumer}/kernel`)!.shape[3]!;
-    replace(`${g.consumer}/kernel`, (d) => permuteInputAxis(d, source, co));
+  const sources: Int32Array[] = [];
+  for (const space of spaces) {
+    const source = composeSource(space, sources, (positions) => partialPermutation(positions.length, fraction, rng));
+    sources.push(source);
+    permuteSpace(space, source, (name) => tensors.get(name), (name, data) => tensors.set(name, { ...tensors.get(name)!, data }));
   }
   return { set: { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors: set.tensors.map((t) => tensors.get(t.name)!) }, arch };
 }

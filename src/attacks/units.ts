@@ -15,7 +15,7 @@ import { activationShapes, chainLayers, type Architecture, type ChainLayer, type
 type ParamLayer = Conv2dLayer | DenseLayer;
 import type { ParamSet, ParamTensor } from '../core/paramSet.js';
 import { createRng, partialPermutation } from './rng.js';
-import { permuteNormedChannels, rescaleNormedChannels } from './normedUnits.js';
+import { permuteGraphChannels, rescaleNormedChannels } from './normedUnits.js';
 import { meanStd } from './tensors.js';
 import type { AttackResult } from './types.js';
 
@@ -180,8 +180,8 @@ function copyAll(set: ParamSet): ParamSet {
  * inputs permuted to match. fraction 1 = a full random permutation.
  */
 export function permuteUnits(set: ParamSet, arch: Architecture, fraction: number, seed: number): AttackResult {
-  // Graphs: only the channels private to a conv → batch norm → conv group can move (normedUnits.ts).
-  if (!isUnitChain(arch)) return permuteNormedChannels(set, arch, fraction, seed);
+  // Graphs: the channel orders the additions and shortcuts leave free move (normedUnits.ts).
+  if (!isUnitChain(arch)) return permuteGraphChannels(set, arch, fraction, seed);
   if (!(fraction >= 0 && fraction <= 1)) throw new Error(`permutation fraction must be in [0, 1], got ${fraction}`);
   const rng = createRng(seed);
   let cur: AttackResult = { set: copyAll(set), arch };

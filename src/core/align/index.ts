@@ -17,8 +17,8 @@ import { applyLayout, byConvention, layoutCandidates, voteConvention, type Layou
 import { matchByName } from './names.js';
 import { sameShape, type DenseTensor } from './tensorOps.js';
 import { rescaleUnits } from './unitScale.js';
-import { unpermuteGroup } from './graphUnits.js';
-import { privateChannelGroups } from '../privateChannels.js';
+import { unpermuteSpaces } from './graphChannels.js';
+import { channelSpaces, spaceTensors } from '../channelSpaces.js';
 import type { AlignOptions, AlignmentResult, MappingMethod, TargetTensor, TensorMapping } from './types.js';
 
 export type { AlignOptions, AlignmentResult, MappingMethod, TensorMapping, TargetTensor } from './types.js';
@@ -176,23 +176,26 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   notes.push(...done.notes);
   comparisons += done.comparisons;
   if (reference && !chain.ok) {
-    // Graphs: the chain's invariant stage cannot run; channels private to a conv → norm → conv group
-    // are put back in order, then per-channel scales (folded batch norm, rescaling) divided out.
+    // Graphs: the chain's invariant stage cannot run; the channel orders the graph leaves free (a
+    // block's private channels, each stage's residual stream) are put back in order, then per-channel
+    // scales (folded batch norm, rescaling) divided out.
     const byName = new Map(targets.map((t, i) => [t.name, i] as const));
-    let unpermuted = 0;
-    for (const g of arch ? privateChannelGroups(arch) : []) {
-      const [p, q] = [byName.get(`${g.producer}/kernel`), byName.get(`${g.consumer}/kernel`)];
-      const refP = refByName.get(`${g.producer}/kernel`);
-      if (p === undefined || q === undefined || !refP || !aligned.has(p) || !aligned.has(q)) continue;
-      const r = unpermuteGroup(g, { producer: aligned.get(p)!, producerRef: refP, producerMask: masks[p]!, consumer: aligned.get(q)! });
-      if (!r) continue;
-      aligned.set(p, { shape: aligned.get(p)!.shape, data: r.producer });
-      aligned.set(q, { shape: aligned.get(q)!.shape, data: r.consumer });
-      transforms.get(p)!.push(`${r.moved} output channels put back in the reference's order`);
-      transforms.get(q)!.push(`${r.moved} input channels put back in the reference's order`);
-      unpermuted++;
+    const undone = arch ? unpermuteSpaces(channelSpaces(arch), {
+      get: (name) => aligned.get(byName.get(name) ?? -1),
+      set: (name, data) => {
+        const t = byName.get(name)!;
+        aligned.set(t, { shape: aligned.get(t)!.shape, data });
+      },
+      reference: (name) => refByName.get(name),
+      mask: (name) => masks[byName.get(name) ?? -1],
+    }) : [];
+    for (const u of undone) {
+      for (const { name, axis } of spaceTensors(u.space)) {
+        const t = byName.get(name);
+        if (t !== undefined && aligned.has(t)) transforms.get(t)!.push(`${axis === 'last' ? 'output' : 'input'} channels put back in the reference's order (${u.moved} of ${u.space.channels} moved)`);
+      }
     }
-    if (unpermuted > 0) notes.push(`${unpermuted} conv → batch norm → conv group(s) had their private channels permuted; matched to the reference by content and put back`);
+    if (undone.length > 0) notes.push(`${undone.length} channel order(s) of the graph (a block's private channels or a stage's residual stream) were permuted; matched to the reference by content and put back`);
     let rescaled = 0;
     for (const [t, a] of aligned) {
       const ref = refByName.get(targets[t]!.name);
