@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startTestServer, assertContract, assertProblem, StandInExecutor, type TestServer } from './http-helpers.js';
+import { startTestServer, assertContract, assertProblem, StandInExecutor, type TestServer, jobOutcome } from './http-helpers.js';
 import { parseSse, readSse, type SseEvent } from './sse-helpers.js';
 
 let s: TestServer;
@@ -28,14 +28,6 @@ async function train(): Promise<string> {
   const res = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, strategy: 'naive' });
   assert.equal(res.status, 202);
   return res.body.id as string;
-}
-
-async function finished(id: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (['succeeded', 'failed', 'cancelled'].includes((await s.http.get(`/v1/jobs/${id}`).set(as('auditor'))).body.status)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`job ${id} did not finish`);
 }
 
 /** Reads a stream until it has `n` events, then drops the connection (a client going away mid-job). */
@@ -122,7 +114,7 @@ test('when a new EventSource resumes with a fresh ticket and lastEventId, then t
 
 test('when the id given is not one this process still holds, then the stream starts from the current record', async () => {
   const id = await train();
-  await finished(id);
+  await jobOutcome(s, id, 30000, 'auditor');
   const r = await readSse(`${s.url}/v1/jobs/${id}/events`, { ...as('auditor'), 'Last-Event-ID': '999999' });
   assert.equal(r.status, 200);
   assert.equal(r.events.length, 1);
@@ -145,5 +137,5 @@ test('when Last-Event-ID or lastEventId is not an event id, then 400 naming it',
   const q = await s.http.get(`/v1/jobs/${id}/events`).set(as('auditor')).query({ lastEventId: '-1' });
   assertProblem(q, 400, 'WM_ERR_VALIDATION', 'streamJobEvents');
   assert.match(JSON.stringify(q.body.errors), /lastEventId/);
-  await finished(id);
+  await jobOutcome(s, id, 30000, 'auditor');
 });

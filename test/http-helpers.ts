@@ -110,6 +110,24 @@ export function assertContract(res: request.Response, operationId: string): void
   }
 }
 
+export interface JobOutcome {
+  status: string;
+  result: Record<string, unknown>;
+  error?: string;
+  [field: string]: unknown;
+}
+
+/** Polls a job until it ends (succeeded, failed or cancelled). @throws when it has not after `timeoutMs`. */
+export async function jobOutcome(t: TestServer, id: string, timeoutMs = 60_000, role: Role = 'issuer'): Promise<JobOutcome> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const j = (await t.http.get(`/v1/jobs/${id}`).set({ Authorization: `Bearer ${t.tokens[role]}` })).body as JobOutcome;
+    if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`job ${id} did not finish within ${timeoutMs} ms`);
+}
+
 /** A supertest parser that keeps a download's body as a Buffer: `.buffer(true).parse(binaryBody)`. */
 export const binaryBody = ((res: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void): void => {
   const chunks: Buffer[] = [];

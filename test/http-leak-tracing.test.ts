@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, assertProblem, safetensorsBytes, lenetParams, StandInExecutor, tempDir, binaryBody, type TestServer } from './http-helpers.js';
+import { startTestServer, assertProblem, safetensorsBytes, lenetParams, StandInExecutor, tempDir, binaryBody, type TestServer, jobOutcome } from './http-helpers.js';
 
 let s: TestServer;
 after(async () => {
@@ -13,26 +13,17 @@ after(async () => {
 });
 const as = (role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
 
-async function finished(id: string): Promise<{ status: string; result: Record<string, string>; error: string }> {
-  for (let i = 0; i < 500; i++) {
-    const j = (await s.http.get(`/v1/jobs/${id}`).set(as('issuer'))).body;
-    if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`job ${id} did not finish`);
-}
-
 test('when 200 licensees each hold a release and one copy leaks, then verification names that licensee and no other', { timeout: 240_000 }, async () => {
   s = await startTestServer({ executor: new StandInExecutor(1, 0) });
   const train = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', dataset: 'mnist', strategy: 'naive', epochs: 1 });
-  const modelId = (await finished(train.body.id)).result.modelId!;
+  const modelId = (await jobOutcome(s, train.body.id, 60000)).result.modelId!;
   const releases: { id: string; licensee: string; job: string }[] = [];
   for (let i = 0; i < 200; i++) {
     const r = await s.http.post(`/v1/models/${modelId}/releases`).set(as('issuer')).send({ licensee: `licensee-${String(i).padStart(3, '0')}` });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     releases.push({ id: r.body.release.id, licensee: r.body.release.licensee, job: r.body.job.id });
   }
-  for (const r of releases) assert.equal((await finished(r.job)).status, 'succeeded');
+  for (const r of releases) assert.equal((await jobOutcome(s, r.job, 60000)).status, 'succeeded');
   for (const leak of [releases[137]!, releases[3]!]) {
     const dl = await s.http.get(`/v1/releases/${leak.id}/download`).set(as('issuer')).query({ format: 'safetensors' }).buffer(true).parse(binaryBody);
     const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', dl.body as Buffer, 'found.safetensors');

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, assertContract, type TestServer } from './http-helpers.js';
+import { startTestServer, assertContract, type TestServer, jobOutcome } from './http-helpers.js';
 
 // The real engines end to end: tfjs training in a child process, a licensee release by fine-tune,
 // ONNX export, and verification of the leaked file. Small data (limit) keeps it under ~30 s.
@@ -13,26 +13,17 @@ after(async () => {
 });
 const as = (role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
 
-async function finished(id: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 600; i++) {
-    const j = await s.http.get(`/v1/jobs/${id}`).set(as('issuer'));
-    if (['succeeded', 'failed', 'cancelled'].includes(j.body.status)) return j.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('job did not finish');
-}
-
 test('when a model is trained, released to a licensee and the release leaks, then verification names the licensee', { timeout: 90_000 }, async () => {
   const train = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'mlp', epochs: 1, limit: 300, strategy: 'naive', seed: 1 });
   assert.equal(train.status, 202);
-  const tj = await finished(train.body.id);
+  const tj = await jobOutcome(s, train.body.id, 60000);
   assert.equal(tj.status, 'succeeded', String(tj.error));
   assertContract({ status: 200, body: tj, headers: { 'content-type': 'application/json' } } as never, 'getJob');
   const modelId = (tj.result as { modelId: string }).modelId;
 
   const rel = await s.http.post(`/v1/models/${modelId}/releases`).set(as('issuer')).send({ licensee: 'globex', epochs: 1, limit: 100 });
   assert.equal(rel.status, 202);
-  const rj = await finished(rel.body.job.id);
+  const rj = await jobOutcome(s, rel.body.job.id, 60000);
   assert.equal(rj.status, 'succeeded', String(rj.error));
 
   const dl = await s.http.get(`/v1/releases/${rel.body.release.id}/download`).set(as('issuer')).query({ format: 'onnx' }).buffer(true).parse((r, cb) => {

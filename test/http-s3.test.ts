@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startTestServer, assertContract, safetensorsBytes, watermarked, binaryBody, type TestServer } from './http-helpers.js';
+import { startTestServer, assertContract, safetensorsBytes, watermarked, binaryBody, type TestServer, jobOutcome } from './http-helpers.js';
 import { startS3Endpoint, type S3Endpoint } from './s3-helpers.js';
 
 let s3: S3Endpoint;
@@ -21,15 +21,6 @@ after(async () => {
   await s3?.stop();
 });
 const as = (role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
-
-async function finished(id: string): Promise<{ status: string; result: Record<string, string>; error?: string }> {
-  for (let i = 0; i < 1200; i++) {
-    const j = (await s.http.get(`/v1/jobs/${id}`).set(as('issuer'))).body;
-    if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`job ${id} did not finish`);
-}
 
 test('when the service starts with WEIGHTMARK_S3_BUCKET, then it says so and keeps no model file on disk', () => {
   assert.equal(s.server.service.ctx.blobs.engine, 's3');
@@ -48,7 +39,7 @@ test('when a model is uploaded, released to a licensee and the download is verif
 
   const rel = await s.http.post(`/v1/models/${reg.body.id}/releases`).set(as('issuer')).send({ licensee: 'Initech', limit: 200, epochs: 1 });
   assert.equal(rel.status, 202, JSON.stringify(rel.body));
-  const job = await finished(rel.body.job.id);
+  const job = await jobOutcome(s, rel.body.job.id, 120000);
   assert.equal(job.status, 'succeeded', job.error);
 
   const dl = await s.http.get(`/v1/releases/${rel.body.release.id}/download`).set(as('issuer')).query({ format: 'safetensors' }).buffer(true).parse(binaryBody);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startTestServer, safetensorsBytes, watermarked, binaryBody, StandInExecutor, tempDir, type TestServer } from './http-helpers.js';
+import { startTestServer, safetensorsBytes, watermarked, binaryBody, StandInExecutor, tempDir, type TestServer, jobOutcome } from './http-helpers.js';
 import { pgSkipReason, startPgCluster, type PgCluster } from './pg-helpers.js';
 import { startS3Endpoint, type S3Endpoint } from './s3-helpers.js';
 
@@ -30,15 +30,6 @@ after(async () => {
 
 const auth = (t: TestServer, role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${t.tokens[role]}` });
 
-async function finished(t: TestServer, id: string): Promise<{ status: string }> {
-  for (let i = 0; i < 600; i++) {
-    const j = (await t.http.get(`/v1/jobs/${id}`).set(auth(t, 'issuer'))).body;
-    if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`job ${id} did not finish`);
-}
-
 /** An embedded install with a registered model, a release downloaded once and a verification; stopped after. */
 async function embeddedInstall(dir: string, licensee: string): Promise<{ releaseId: string; download: Buffer; auditEntries: number }> {
   const t = await startTestServer({ dir, executor: new StandInExecutor(2, 5), config: { verifyWorkers: 0 } });
@@ -48,7 +39,7 @@ async function embeddedInstall(dir: string, licensee: string): Promise<{ release
       .attach('file', safetensorsBytes(owner.params), 'owner.safetensors').attach('key', Buffer.from(JSON.stringify(owner.key)), 'owner.key.json');
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     const rel = await t.http.post(`/v1/models/${reg.body.id}/releases`).set(auth(t, 'issuer')).send({ licensee });
-    assert.equal((await finished(t, rel.body.job.id)).status, 'succeeded');
+    assert.equal((await jobOutcome(t, rel.body.job.id)).status, 'succeeded');
     const dl = await t.http.get(`/v1/releases/${rel.body.release.id}/download`).set(auth(t, 'issuer')).query({ format: 'safetensors' }).buffer(true).parse(binaryBody);
     assert.equal(dl.status, 200);
     const v = await t.http.post('/v1/verifications').set(auth(t, 'verifier')).attach('file', dl.body as Buffer, 'found.safetensors');

@@ -165,6 +165,24 @@ const commands: Record<string, Command> = {
       return v.wait ? c.watch(String(job.id), silent(v)) : job;
     },
   },
+  watermark: {
+    summary: 'lock a fresh committed key into an uploaded model trained elsewhere, by a short fine-tune (a job; --wait follows it)',
+    usage: 'api watermark --model ID [--dataset mnist|fashion-mnist|cifar10] [--strategy naive|delve] [--epochs N] [--lr X] [--limit N] [--name NAME] [--wait]',
+    options: {
+      model: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
+      limit: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },
+    },
+    idOf: idMadeBy,
+    describe: describeJob,
+    async run(c, v) {
+      const body = {
+        ...(v.dataset ? { dataset: v.dataset } : {}), ...(v.strategy ? { strategy: v.strategy } : {}), ...(v.epochs ? { epochs: num(v, 'epochs') } : {}),
+        ...(v.lr ? { lr: num(v, 'lr') } : {}), ...(v.limit ? { limit: num(v, 'limit') } : {}), ...(v.seed ? { seed: num(v, 'seed') } : {}), ...(v.name ? { name: v.name } : {}),
+      };
+      const job = await c.json('POST', `/v1/models/${need(v, 'model')}/watermark`, { json: body });
+      return v.wait ? c.watch(String(job.id), silent(v)) : job;
+    },
+  },
   attack: {
     summary: 'sweep an attack, or a chain of attacks, on a model (a job; --wait follows it and prints the sweep)',
     usage: 'api attack --model ID (--attack quantize|prune|noise|permute|fine-tune|low-rank|reinit-head|… | --chain "low-rank:15,fine-tune:1") [--options k=v …] [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',
@@ -316,13 +334,13 @@ const commands: Record<string, Command> = {
 /** The API commands (token included), for routing and suggestions. */
 export const clientCommandNames = (): string[] => [...Object.keys(commands), 'token'];
 
-const SHADOWED = ['train', 'attack'];
+const SHADOWED = ['train', 'attack', 'watermark'];
 
 export function clientUsage(): string {
   const w = Math.max(...Object.keys(commands).map((k) => k.length + (SHADOWED.includes(k) ? 4 : 0)));
   return [
     'API commands (talk to a running server; --url, --token or WEIGHTMARK_URL / WEIGHTMARK_TOKEN; --json prints the response, --quiet only the id of what was made):',
-    // train and attack are also local commands, which win the plain name: `weightmark api train`.
+    // train, attack and watermark are also local commands, which win the plain name: `weightmark api train`.
     ...Object.entries(commands).map(([k, c]) => `  ${(SHADOWED.includes(k) ? `api ${k}` : k).padEnd(w)}  ${c.summary}`),
     `  ${'token'.padEnd(w)}  mint a token from the local signing key (no server needed)`,
   ].join('\n');

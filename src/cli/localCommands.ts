@@ -27,26 +27,26 @@ import { interruptSignal } from './interrupt.js';
 import { loadKeyFile, loadModel, loadReference } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
-function progressReporter(bar: ProgressBar) {
+export function progressReporter(bar: ProgressBar) {
   return (p: TrainProgress) => {
     const done = ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch);
     bar.update(done, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(2)}% ${p.samplesPerSec.toFixed(0)} samples/s ETA ${formatDuration(p.etaSec)}`);
   };
 }
 
-function writeKeyFile(path: string, key: WatermarkKey | KeyCommitment): void {
+export function writeKeyFile(path: string, key: WatermarkKey | KeyCommitment): void {
   writeFileSync(path, 'format' in key ? serializeKey(key) : JSON.stringify(key), { mode: 0o600 });
   chmodSync(path, 0o600);
 }
 
-function scoreJson(s: Score) {
+export function scoreJson(s: Score) {
   return {
     r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, atFloor: s.atFloor, ber: s.ber, decision: s.decision, fpr: s.fpr, comparisons: s.comparisons,
     combination: s.combination, statistic: s.statistic, layers: s.layers,
   };
 }
 
-function describeScore(s: Score): string {
+export function describeScore(s: Score): string {
   // Past the floor the figure is a bound ("p < 1e-38"), never a number made of float rounding.
   const p = s.atFloor ? `< ${s.pValue.toExponential(0)}` : `= ${s.pValue.toExponential(2)}`;
   const layers = s.layers.map((l) => `${l.layer} r ${l.r.toFixed(3)} (n ${l.n}, log10 p ${l.log10p.toFixed(1)})`).join(', ');
@@ -69,9 +69,9 @@ function readKeyImage(path: string): { width: number; height: number; pixels: Ui
  * The default key of a training run: a committed plan (core/keyPlan.ts), its commitment made now —
  * before training — from a random nonce (or one derived from --key-seed, for reproducible runs).
  */
-function committedPlan(a: { 'key-seed'?: string; n?: string; 'embed-at'?: string }, init: ParamSet, archName: string): { commitment: KeyCommitment; plan: NonNullable<TrainOptions['plan']> } {
+export function committedPlan(a: { 'key-seed'?: string; n?: string; 'embed-at'?: string }, init: ParamSet, archName: string, subject = `weightmark train (${archName})`): { commitment: KeyCommitment; plan: NonNullable<TrainOptions['plan']> } {
   const commitment = makeCommitment({
-    owner: process.env.USER ?? 'cli', subject: `weightmark train (${archName})`, arch: archName, n: num(a.n, 'n', defaults.key.n, true),
+    owner: process.env.USER ?? 'cli', subject, arch: archName, n: num(a.n, 'n', defaults.key.n, true),
     allocation: policyRecord(defaults.key.allocation), ...(a['key-seed'] !== undefined ? { nonce: createHash('sha256').update(a['key-seed']).digest('hex') } : {}),
   });
   const at = num(a['embed-at'], 'embed-at', defaults.key.embedAt);
@@ -263,10 +263,15 @@ function pictureSize(key: WatermarkKey): { width: number; height: number } {
  * --arch, else the name the file records, else the registered architecture its tensors fit.
  * @throws Error when none of them says.
  */
-function modelArchitecture(flag: string | undefined, params: ParamSet): Architecture {
+function onlyOne<T>(xs: readonly T[]): T | undefined {
+  return xs.length === 1 ? xs[0] : undefined;
+}
+
+export function modelArchitecture(flag: string | undefined, params: ParamSet): Architecture {
   const named = flag ?? params.arch;
   if (named !== undefined) return getArchitecture(named);
-  const fit = architectureOf(params.tensors);
+  // Our names, or a PyTorch state_dict's (names and layouts exactly as its twin's).
+  const fit = architectureOf(params.tensors) ?? onlyOne(architectureNames().map(getArchitecture).filter((a) => asCanonical(params.tensors, a, 'standard')));
   if (!fit) throw new UsageError(`The model does not name its architecture and its tensors fit none of ${architectureNames().join(', ')} exactly; pass --arch NAME`);
   return fit;
 }

@@ -6,6 +6,7 @@ const usage = `weightmark — prove ownership of neural networks
 Local commands (no server needed):
   weightmark train     --arch lenet5 --dataset mnist --strategy naive|delve|none --epochs 4 --out DIR [--limit N] [--embed-at F] [--key-seed S] [--key-image PNG | --key-message TEXT] [--json]
                        (a committed key by default: commitment.json is written before training, the key drawn from it part-way)
+  weightmark watermark --model FILE_OR_DIR --out DIR [--dataset D] [--epochs 2]   lock a committed key into a model trained elsewhere (.pt, ONNX, …)
   weightmark extract   --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--image OUT.png] [--json]
   weightmark finetune  --model DIR --epochs 1 --lr 0.01 --out DIR [--dataset mnist] [--json]
   weightmark export    --model FILE_OR_DIR --format onnx|safetensors|tfjs|npz|pt --out PATH
@@ -30,6 +31,7 @@ type Handler = (argv: string[]) => Promise<number>;
 // and every API command would otherwise pay.
 const local: Record<string, () => Promise<Handler>> = {
   train: async () => (await import('./localCommands.js')).runTrain,
+  watermark: async () => (await import('./watermarkCommand.js')).runWatermark,
   extract: async () => (await import('./localCommands.js')).runExtract,
   finetune: async () => (await import('./localCommands.js')).runFinetune,
   export: async () => (await import('./localCommands.js')).runExport,

@@ -83,6 +83,15 @@ export const defaults = {
     /** Sign of the replica term: 'ascent' as the paper's text describes it (see core/locking.ts delveDirection). */
     direction: 'ascent' as 'ascent' | 'descent',
   },
+  /**
+   * Post-hoc embedding into a model trained elsewhere (weightmark watermark, POST /v1/models/{id}/watermark):
+   * the release's low lr — the model is trained already, the fine-tune only has to heal what the key's
+   * values cost — for two epochs, cosine-decayed.
+   */
+  watermark: {
+    epochs: 2,
+    lr: 0.01,
+  },
   release: {
     /** A licensee copy: one short pass over 10k samples at a low lr heals the accuracy a fresh key costs. */
     strategy: 'naive' as 'naive' | 'delve',

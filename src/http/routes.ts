@@ -15,6 +15,7 @@ import * as verifications from '../service/verifications.js';
 import * as audit from '../service/audit.js';
 import * as tokens from '../service/tokens.js';
 import * as attacks from '../service/attacks.js';
+import * as watermark from '../service/watermark.js';
 import { isTerminal } from '../jobs/runner.js';
 import { lastSeenEventId, streamJobEvents } from './jobEventStream.js';
 import { TICKET_TTL_MS, TicketLimitError, type TicketBook } from './eventTickets.js';
@@ -91,6 +92,10 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
     trainModel: async (req, res) => {
       const body = { strategy: defaults.training.strategy, ...(req.body as object) } as training.TrainRequest;
       const job = await training.startTraining(ctx, actor(res), body);
+      res.status(202).location(`/v1/jobs/${job.id}`).json(job);
+    },
+    watermarkModel: async (req, res) => {
+      const job = await watermark.startWatermarking(ctx, actor(res), String(req.params.id), (req.body ?? {}) as watermark.WatermarkRequest);
       res.status(202).location(`/v1/jobs/${job.id}`).json(job);
     },
     getModel: async (req, res) => {

@@ -4,6 +4,7 @@
  */
 import { CHECKPOINT_PHASE, type Task, type TaskResult, type JobProgress } from '../service/ports.js';
 import type { ParamSet } from '../core/paramSet.js';
+import type { Architecture } from '../core/architectures.js';
 import type { DatasetName } from '../data/datasets.js';
 import type { TrainState } from '../training/train.js';
 
@@ -50,13 +51,15 @@ async function run(task: Task): Promise<TaskResult> {
     const init: ParamSet = task.init ?? toParamSet(arch, initParams(arch, seed));
     if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
     if (saved) send({ type: 'progress', progress: { phase: `resuming after epoch ${saved.state.epoch}`, fraction: saved.state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
+    // Measured once, before the first step; a resumed run has it in its checkpoint.
+    const initialAccuracy = task.evaluateInit ? (saved?.run as { initialAccuracy?: number } | undefined)?.initialAccuracy ?? (await accuracyOf(init, arch, task)) : undefined;
     const checkpointDir = task.checkpointDir;
     const r = await trainModel({
       ...(saved ? { resume: saved.state } : {}),
       ...(checkpointDir
         ? {
             onEpochEnd: (state: TrainState) => {
-              writeCheckpoint(checkpointDir, arch, state, { seed });
+              writeCheckpoint(checkpointDir, arch, state, { seed, ...(initialAccuracy !== undefined ? { initialAccuracy } : {}) });
               // the parent mirrors it for other workers (shared queue) on this phase
               send({ type: 'progress', progress: { phase: CHECKPOINT_PHASE, epoch: state.epoch, epochs: task.epochs, fraction: state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
             },
@@ -65,7 +68,7 @@ async function run(task: Task): Promise<TaskResult> {
       arch: arch.name,
       dataset: task.dataset as DatasetName,
       strategy: task.strategy,
-      ...(task.strategy !== 'none' && task.commitment ? { plan: committedTraining(task.commitment, init, task.keyId) } : {}),
+      ...(task.strategy !== 'none' && task.commitment ? { plan: committedTraining(task.commitment, init, task.keyId, { ...(task.embedAt !== undefined ? { at: task.embedAt } : {}) }) } : {}),
       init,
       epochs: task.epochs,
       seed,
@@ -78,7 +81,7 @@ async function run(task: Task): Promise<TaskResult> {
       onProgress,
       signal: abort.signal,
     });
-    return { params: r.params, ...(r.key ? { key: r.key } : {}), ...(r.anchor ? { anchor: r.anchor } : {}), testAccuracy: r.testAccuracy, backend: r.backend, seconds: r.seconds };
+    return { params: r.params, ...(r.key ? { key: r.key } : {}), ...(r.anchor ? { anchor: r.anchor } : {}), testAccuracy: r.testAccuracy, ...(initialAccuracy !== undefined ? { initialAccuracy } : {}), backend: r.backend, seconds: r.seconds };
   }
   if (task.kind === 'attack') return runAttack(task);
   const { embedRelease } = await import('../training/release.js');
@@ -95,6 +98,14 @@ async function run(task: Task): Promise<TaskResult> {
     signal: abort.signal,
   });
   return { params: r.params, key: r.licenseeKey, testAccuracy: r.testAccuracy, backend: r.training.backend, seconds: r.training.seconds };
+}
+
+/** Test accuracy of a model before training, on the test data the run will report on. */
+async function accuracyOf(set: ParamSet, arch: Architecture, task: Extract<Task, { kind: 'train' }>): Promise<number> {
+  const { loadDataset } = await import('../data/datasets.js');
+  const { evaluateAccuracy } = await import('../eval/accuracy.js');
+  const test = loadDataset(task.dataset as DatasetName, 'test', task.limit ? { limit: Math.max(1000, task.limit) } : {});
+  return (await evaluateAccuracy(set, arch, test)).accuracy;
 }
 
 /** An attack sweep on the model: score (align → extract → score with the owner's key) and accuracy per strength. */

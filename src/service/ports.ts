@@ -89,6 +89,10 @@ export interface TrainTask {
   /** The key's commitment (secret: its nonce seeds the positions and signal); absent for strategy 'none'. */
   readonly commitment?: KeyCommitment;
   readonly init?: ParamSet;
+  /** Fraction of the run after which the key's values are drawn (default defaults.key.embedAt; 0 for a model trained elsewhere). */
+  readonly embedAt?: number;
+  /** Measure `init`'s test accuracy before the first step (post-hoc watermarking reports before and after). */
+  readonly evaluateInit?: boolean;
   /** Where the worker keeps its per-epoch checkpoint, and resumes from one it finds there. */
   readonly checkpointDir?: string;
 }
@@ -142,6 +146,8 @@ export interface TaskResult {
   /** A training job's weights from just before its key was drawn: the alignment anchor (docs/statistics.md). */
   readonly anchor?: ParamSet;
   readonly testAccuracy?: number;
+  /** A post-hoc watermark's model before the fine-tune, on the same test data. */
+  readonly initialAccuracy?: number;
   readonly backend?: string;
   readonly seconds?: number;
 }

@@ -31,6 +31,11 @@ export interface TrainRequest {
   seed?: number;
   keyN?: number;
   initModelId?: string;
+  /**
+   * Set by POST /v1/models/{id}/watermark (never by a client): the init model was trained elsewhere, so
+   * the key is drawn before the first step and the accuracy before the fine-tune is reported.
+   */
+  posthoc?: boolean;
 }
 
 export async function startTraining(ctx: ServiceContext, actor: Actor, asked: TrainRequest): Promise<JobRecord> {
@@ -90,6 +95,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
           kind: 'train', arch: req.arch, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs,
           ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed']),
           keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}), checkpointDir: runDir,
+          ...(req.posthoc ? { embedAt: 0, evaluateInit: true } : {}),
         },
         {
           signal,
@@ -110,18 +116,24 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       const made = await storeMadeModel(ctx, {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
-        meta: { jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+        meta: {
+          jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(req.posthoc ? { posthoc: true } : {}),
+          ...(out.initialAccuracy !== undefined ? { accuracyBefore: out.initialAccuracy } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}),
+        },
       });
       const sealed = out.key ? sealKey(ctx, made.model.id, 'owner', out.key, keyId) : undefined;
       return {
-        result: { modelId: made.model.id, ...(sealed ? { keyId } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}) },
+        result: {
+          modelId: made.model.id, ...(sealed ? { keyId } : {}), ...(out.initialAccuracy !== undefined ? { accuracyBefore: out.initialAccuracy } : {}),
+          ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}),
+        },
         commit: (w) => {
           made.write(w);
           if (sealed) {
             w.insertKey(sealed);
             w.setModelOwnerKey(made.model.id, keyId);
           }
-          w.appendAudit({ actor: job.createdBy, role: 'system', action: 'model.train', target: made.model.id, details: { jobId: job.id, files: made.model.files, ...(sealed ? { keyId } : {}) } });
+          w.appendAudit({ actor: job.createdBy, role: 'system', action: req.posthoc ? 'model.watermark' : 'model.train', target: made.model.id, details: { jobId: job.id, files: made.model.files, ...(sealed ? { keyId } : {}) } });
         },
       };
     },
@@ -138,7 +150,7 @@ function jobCheckpointDir(ctx: ServiceContext, jobId: string): string {
   return join(ctx.config.dataDir, 'checkpoints', jobId);
 }
 
-function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
+export function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {
   const out: Partial<Pick<T, K>> = {};
   for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
   return out;

@@ -1,0 +1,42 @@
+/**
+ * `weightmark watermark` on a model trained elsewhere: PyTorch's torch.save of a LeNet5
+ * (test/fixtures/pt/lenet5.pt) gets a committed key by a short fine-tune; extract finds it in the
+ * result and not in the original.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runExtract } from '../src/cli/localCommands.js';
+import { runWatermark } from '../src/cli/watermarkCommand.js';
+import { captured } from './cli-helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wm-posthoc-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+const pt = fileURLToPath(new URL('./fixtures/pt/lenet5.pt', import.meta.url));
+
+test('when a PyTorch checkpoint is watermarked from the CLI, then it keeps its accuracy, carries the key, and the original does not', async () => {
+  const out = join(dir, 'marked');
+  const run = await captured(() => runWatermark(['--model', pt, '--out', out, '--epochs', '1', '--limit', '1000', '--test-limit', '1000', '--seed', '3', '--key-seed', 'cli-posthoc', '--json']));
+  assert.equal(run.code, 0, run.out);
+  const summary = JSON.parse(run.out);
+  assert.equal(summary.arch, 'lenet5', 'recognised from its PyTorch names');
+  assert.equal(summary.source.format, 'pt');
+  assert.ok(summary.accuracyBefore > 0.97, `before ${summary.accuracyBefore}`);
+  assert.ok(summary.testAccuracy > summary.accuracyBefore - 0.02, `after ${summary.testAccuracy}`);
+  assert.equal(summary.score.ber, 0);
+  for (const f of ['key.json', 'commitment.json']) assert.equal(statSync(join(out, f)).mode & 0o777, 0o600, `${f} is secret`);
+  assert.ok(existsSync(join(out, 'anchor.safetensors')), 'the model as it came is kept as the alignment anchor');
+
+  const marked = await captured(() => runExtract(['--model', out, '--key', join(out, 'key.json'), '--json']));
+  assert.equal(JSON.parse(marked.out).decision, 'match');
+  const original = await captured(() => runExtract(['--model', pt, '--key', join(out, 'key.json'), '--arch', 'lenet5', '--json']));
+  assert.equal(original.code, 0, original.out);
+  assert.equal(JSON.parse(original.out).decision, 'no match');
+});
+
+test('when the watermark command is asked for strategy none, then it says which strategies embed a key', async () => {
+  await assert.rejects(runWatermark(['--model', pt, '--out', join(dir, 'none'), '--strategy', 'none']), /--strategy.*naive.*delve/);
+});

@@ -1,0 +1,79 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startTestServer, assertContract, assertProblem, type TestServer, jobOutcome, binaryBody } from './http-helpers.js';
+
+// A model trained elsewhere (PyTorch's torch.save of a LeNet5, test/fixtures/pt) gets a key by a short
+// fine-tune through the API, then a release; the leak names the licensee. Real engines, small data.
+const file = (path: string) => readFileSync(new URL(`./fixtures/${path}`, import.meta.url));
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s.stop();
+});
+const as = (role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${s.tokens[role]}` });
+
+async function upload(name: string, arch?: string): Promise<string> {
+  const req = s.http.post('/v1/models').set(as('issuer')).field('name', name);
+  const res = await (arch ? req.field('arch', arch) : req).attach('file', file('pt/lenet5.pt'), 'lenet5.pt');
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body.id;
+}
+
+test('when a PyTorch-trained model is watermarked through the API, then the job reports accuracy before and after and the new model carries a committed key', { timeout: 120_000 }, async () => {
+  const id = await upload('torch lenet5', 'lenet5');
+  const wm = await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ epochs: 1, limit: 1000, seed: 2 });
+  assert.equal(wm.status, 202, JSON.stringify(wm.body));
+  assertContract(wm, 'watermarkModel');
+  const job = await jobOutcome(s, wm.body.id, 90000);
+  assert.equal(job.status, 'succeeded', String(job.error));
+  const result = job.result as { modelId: string; keyId: string; accuracyBefore: number; testAccuracy: number };
+  // The fixture was trained by PyTorch to ~99% on MNIST; a fresh key plus a 1,000-sample fine-tune keeps it close.
+  assert.ok(result.accuracyBefore > 0.97, `before ${result.accuracyBefore}`);
+  assert.ok(result.testAccuracy > result.accuracyBefore - 0.02, `after ${result.testAccuracy} vs before ${result.accuracyBefore}`);
+  const model = (await s.http.get(`/v1/models/${result.modelId}`).set(as('issuer'))).body;
+  assert.equal(model.parentModelId, id);
+  assert.equal(model.ownerKeyId, result.keyId);
+  assert.equal(model.meta.posthoc, true);
+  assert.equal(model.meta.accuracyBefore, result.accuracyBefore);
+  const events = (await s.http.get('/v1/audit/events').set(as('auditor')).query({ limit: 200 })).body.items as { action: string; target: string }[];
+  assert.ok(events.some((e) => e.action === 'model.watermark' && e.target === result.modelId), 'audited as a watermark');
+
+  const rel = await s.http.post(`/v1/models/${result.modelId}/releases`).set(as('issuer')).send({ licensee: 'initech', epochs: 1, limit: 300 });
+  assert.equal(rel.status, 202);
+  assert.equal((await jobOutcome(s, rel.body.job.id, 90000)).status, 'succeeded');
+  const dl = await s.http.get(`/v1/releases/${rel.body.release.id}/download`).set(as('issuer')).query({ format: 'pt' }).buffer(true).parse(binaryBody);
+  assert.equal(dl.status, 200);
+  const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', dl.body as Buffer, 'leak.pt');
+  assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 400));
+  assert.equal(v.body.decision, 'match');
+  assert.equal(v.body.leakedBy, 'initech');
+});
+
+test('when the original unwatermarked upload is verified, then the post-hoc key does not claim it', { timeout: 60_000 }, async () => {
+  // The key's positions and values were drawn for the fine-tuned copy: the model as PyTorch left it holds no mark.
+  const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', file('pt/lenet5.pt'), 'original.pt');
+  assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 400));
+  const full = await s.http.get(`/v1/verifications/${v.body.id}`).set(as('auditor'));
+  const owners = (full.body.report.candidates as { kind: string; decision: string }[]).filter((c) => c.kind === 'owner');
+  assert.ok(owners.length > 0, 'the post-hoc key was tried');
+  assert.deepEqual(owners.map((c) => c.decision), owners.map(() => 'no match'));
+  assert.equal(v.body.decision, 'no match');
+});
+
+test('when a model without a known architecture is to be watermarked, then 400 says how to name it', async () => {
+  const res = await s.http.post('/v1/models').set(as('issuer')).attach('file', file('pt/lenet5_f16.pt'), 'half.pt');
+  const wm = await s.http.post(`/v1/models/${res.body.id}/watermark`).set(as('issuer')).send({ epochs: 1 });
+  assertProblem(wm, 400, 'WM_ERR_ARCH_UNKNOWN', 'watermarkModel');
+  assert.match(wm.body.detail, /arch=NAME/);
+});
+
+test('when the watermark request is wrong, then it is refused before any job', async () => {
+  const id = await upload('torch lenet5 again', 'lenet5');
+  assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ strategy: 'none' }), 400, 'WM_ERR_VALIDATION', 'watermarkModel');
+  assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ dataset: 'cifar10' }), 422, 'WM_ERR_DATASET_MISMATCH', 'watermarkModel');
+  assertProblem(await s.http.post('/v1/models/mdl_doesnotexist/watermark').set(as('issuer')).send({}), 404, 'WM_ERR_MODEL_NOT_FOUND', 'watermarkModel');
+  assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('verifier')).send({}), 403, 'WM_ERR_FORBIDDEN', 'watermarkModel');
+});
