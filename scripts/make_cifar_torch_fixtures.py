@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch-made ResNet-32 fixtures, for the readers and the alignment of graph networks with batch norm.
+"""PyTorch-made CIFAR-10 fixtures (ResNet-32, ALL-CNN-C), for the readers and the alignment of graph networks.
 
-One command, from the repository root (Debian: apt-get install -y python3-torch python3-onnx libopenblas0-pthread):
+One command per network, from the repository root (Debian: apt-get install -y python3-torch python3-onnx libopenblas0-pthread):
 
-    /usr/bin/python3 scripts/make_cifar_torch_fixtures.py [--out test/fixtures/torch-cifar]
+    /usr/bin/python3 scripts/make_cifar_torch_fixtures.py [--arch resnet32|allcnnc] [--out test/fixtures/torch-cifar]
 
-It trains a small watermarked ResNet-32 with weightmark (1 epoch on 500 CIFAR-10 images, seed 7: a
-model that carries a key, not an accurate one) into OUT/ours, exports it as standard ONNX, then:
+It trains a small watermarked network with weightmark (1 epoch on 500 CIFAR-10 images, seed 7: a
+model that carries a key, not an accurate one) into OUT/ours (ResNet-32) or OUT/ours_allcnnc, exports
+it as standard ONNX, then:
 
-  1. builds ResNet-32 in PyTorch with the same module paths (stage1.block1.conv1, ...; option-A
-     shortcut as F.pad(x[:, :, ::2, ::2]); the twin of ../shared/anchors/torch_cifar.py);
+  1. builds the network in PyTorch with the same module paths (ResNet-32: stage1.block1.conv1, ...;
+     option-A shortcut as F.pad(x[:, :, ::2, ::2]); ALL-CNN-C: conv1 ... conv9 with their dropouts;
+     the twins of ../shared/anchors/torch_cifar.py);
   2. loads our weights from that ONNX file by name (PyTorch's state_dict names and layouts);
   3. checks its eval-mode logits against onnxruntime-free reference: our engine's logits written by
      weightmark (max abs difference < 1e-4, else it fails);
-  4. writes into OUT:
+  4. writes into OUT, for ResNet-32:
        torch_resnet32.safetensors  the state_dict as PyTorch holds it (num_batches_tracked as I64)
        torch_resnet32_folded.onnx  torch.onnx.export in eval mode: batch norm folded into the convs,
                                    tensors renamed onnx::Conv_*, what deployment tools ship
        torch_reference.json        inputs, PyTorch's logits, the comparison
+     and for ALL-CNN-C (no batch norm to fold):
+       torch_allcnnc.safetensors, torch_allcnnc.onnx (eval mode: the dropouts vanish), torch_allcnnc_reference.json
 """
 import argparse
 import json
@@ -81,6 +85,34 @@ class ResNet32(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class AllCnnC(nn.Module):
+    """Springenberg et al.'s model C as ../shared/anchors/torch_cifar.py builds it, with named convs."""
+
+    def __init__(self):
+        super().__init__()
+        spec = [(3, 96, 3, 1), (96, 96, 3, 1), (96, 96, 3, 2), (96, 192, 3, 1), (192, 192, 3, 1), (192, 192, 3, 2),
+                (192, 192, 3, 1), (192, 192, 1, 1), (192, 10, 1, 1)]
+        for k, (i, o, size, stride) in enumerate(spec):
+            setattr(self, f"conv{k + 1}", nn.Conv2d(i, o, size, stride, size // 2))
+        self.drop_in = nn.Dropout(0.2)
+        self.drop1 = nn.Dropout(0.5)
+        self.drop2 = nn.Dropout(0.5)
+
+    def forward(self, x):
+        x = self.drop_in(x)
+        for k in range(1, 10):
+            x = F.relu(getattr(self, f"conv{k}")(x))
+            if k in (3, 6):
+                x = (self.drop1 if k == 3 else self.drop2)(x)
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+NETWORKS = {
+    "resnet32": {"make": ResNet32, "ours": "ours", "files": {"safetensors": "torch_resnet32.safetensors", "onnx": "torch_resnet32_folded.onnx", "reference": "torch_reference.json"}},
+    "allcnnc": {"make": AllCnnC, "ours": "ours_allcnnc", "files": {"safetensors": "torch_allcnnc.safetensors", "onnx": "torch_allcnnc.onnx", "reference": "torch_allcnnc_reference.json"}},
+}
+
+
 def write_safetensors(path, tensors, metadata):
     """The safetensors layout: 8-byte little-endian header length, JSON header (padded to 8), raw data."""
     dtypes = {np.dtype("float32"): ("F32", "<f4"), np.dtype("int64"): ("I64", "<i8")}
@@ -103,16 +135,20 @@ def npx(*args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default="resnet32", choices=sorted(NETWORKS))
     parser.add_argument("--out", default=str(ROOT / "test/fixtures/torch-cifar"))
     args = parser.parse_args()
+    net = NETWORKS[args.arch]
+    files = net["files"]
     out = Path(args.out)
-    ours = out / "ours"
-    npx("train", "--arch", "resnet32", "--dataset", "cifar10", "--strategy", "naive", "--epochs", "1", "--limit", "500",
-        "--test-limit", "200", "--batch-size", "50", "--seed", "7", "--key-seed", "torch-cifar-fixture", "--out", str(ours))
-    npx("export", "--model", str(ours), "--format", "onnx", "--out", str(out / "ours_resnet32.onnx"))
-    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out / "ours_resnet32.onnx")).graph.initializer}
+    ours = out / net["ours"]
+    exported = out / f"ours_{args.arch}.onnx"
+    npx("train", "--arch", args.arch, "--dataset", "cifar10", "--strategy", "naive", "--epochs", "1", "--limit", "500",
+        "--test-limit", "200", "--batch-size", "50", "--seed", "7", "--key-seed", f"torch-cifar-fixture-{args.arch}", "--out", str(ours))
+    npx("export", "--model", str(ours), "--format", "onnx", "--out", str(exported))
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(exported)).graph.initializer}
 
-    model = ResNet32().eval()
+    model = net["make"]().eval()
     state = model.state_dict()
     missing = [k for k in state if k not in weights and not k.endswith("num_batches_tracked")]
     if missing:
@@ -132,19 +168,19 @@ def main():
     if not max_diff < 1e-4:
         sys.exit(f"the twin or the layout conversion is wrong: logits differ by {max_diff}")
 
-    write_safetensors(out / "torch_resnet32.safetensors", {k: v.numpy() for k, v in model.state_dict().items()},
-                      {"producer": f"pytorch {torch.__version__}", "source": "test/fixtures/torch-cifar/ours"})
-    torch.onnx.export(model, torch.tensor(x[:1]), str(out / "torch_resnet32_folded.onnx"), input_names=["input"], output_names=["logits"],
+    write_safetensors(out / files["safetensors"], {k: v.numpy() for k, v in model.state_dict().items()},
+                      {"producer": f"pytorch {torch.__version__}", "source": f"test/fixtures/torch-cifar/{net['ours']}"})
+    torch.onnx.export(model, torch.tensor(x[:1]), str(out / files["onnx"]), input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=13, do_constant_folding=True)
-    (out / "torch_reference.json").write_text(json.dumps({
+    (out / files["reference"]).write_text(json.dumps({
         "producer": f"pytorch {torch.__version__}", "inputShapeNCHW": [4, 3, 32, 32],
         "inputs": x.reshape(-1).tolist(), "logits": logits.reshape(-1).tolist(), "maxDiffVsOurs": max_diff,
     }) + "\n")
     (out / "inputs_nhwc.json").unlink()
     (out / "ours_logits.json").unlink()
-    (out / "ours_resnet32.onnx").unlink()
+    exported.unlink()
     (ours / "anchor.safetensors").unlink()  # the weights from before the key: not needed by the tests
-    for name in ("torch_resnet32.safetensors", "torch_resnet32_folded.onnx", "torch_reference.json"):
+    for name in (files["safetensors"], files["onnx"], files["reference"]):
         print(f"wrote {out / name} ({(out / name).stat().st_size} bytes)")
 
 

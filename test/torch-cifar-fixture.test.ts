@@ -61,3 +61,32 @@ test('when the BN-folded export is the suspect, then the reference undoes each c
   assert.ok(worstDeviation(restored) < 1e-4, `with the reference: ${worstDeviation(restored)}`);
   assert.ok(withRef.notes.some((n) => /scaled per output unit against the reference/.test(n)), withRef.notes.join('\n'));
 });
+
+// ALL-CNN-C (no batch norm): ours_allcnnc/ and PyTorch's state_dict and eval-mode export of its twin.
+const allcnnc = getArchitecture('allcnnc');
+const allKey = parseKey(JSON.parse(readFileSync(`${dir}ours_allcnnc/key.json`, 'utf8')));
+const allOurs = loadModel(`${dir}ours_allcnnc`, 'allcnnc').params;
+const allRef = JSON.parse(readFileSync(`${dir}torch_allcnnc_reference.json`, 'utf8')) as { inputs: number[]; logits: number[]; inputShapeNCHW: number[] };
+
+test('when onnxruntime runs PyTorch\'s ALL-CNN-C export, then it gives PyTorch\'s logits', async () => {
+  const session = await ort.InferenceSession.create(`${dir}torch_allcnnc.onnx`);
+  const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(allRef.inputs), allRef.inputShapeNCHW) });
+  const logits = out['logits']!.data as Float32Array;
+  assert.ok(allRef.logits.reduce((m, v, i) => Math.max(m, Math.abs(v - logits[i]!)), 0) < 1e-4);
+  await session.release();
+});
+
+for (const file of ['torch_allcnnc.safetensors', 'torch_allcnnc.onnx']) {
+  test(`when PyTorch's ALL-CNN-C (${file}) is the suspect, then it reads as the architecture bit for bit and every key value comes back exactly`, () => {
+    const suspect = loadModel(`${dir}${file}`).params;
+    const canonical = file.endsWith('.onnx') ? suspect : asCanonical(suspect.tensors, allcnnc, 'standard');
+    assert.ok(canonical, 'a PyTorch state_dict of the twin reads as ALL-CNN-C');
+    const extracted = extractValues(alignToKey(suspect, allKey).params, allKey);
+    assert.equal(allKey.values.reduce((m, v, i) => Math.max(m, Math.abs(extracted[i]! - v)), 0), 0);
+    for (const t of (asCanonical(suspect.tensors, allcnnc, 'standard') ?? canonical).tensors) {
+      const mine = allOurs.tensors.find((o) => o.name === t.name)!;
+      const bytes = (d: Float32Array) => Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+      assert.ok(bytes(t.data).equals(bytes(mine.data)), `${t.name} differs from ours`);
+    }
+  });
+}
