@@ -69,3 +69,14 @@ test('when the attack is unknown or the role is a verifier, then 400 / 403', asy
   assert.match(bad.body.detail, /quantize/);
   assertProblem(await s.http.post(`/v1/models/${modelId}/attacks`).set(as('verifier')).send({ attack: 'noise' }), 403, 'WM_ERR_FORBIDDEN', 'startAttack');
 });
+
+test('when the attack cannot run on the model\'s architecture, then 422 says why and no job is queued', async () => {
+  const jobsBefore = (await s.http.get('/v1/jobs').set(as('issuer'))).body.total;
+  assert.equal(typeof jobsBefore, 'number');
+  const bn = await s.http.post(`/v1/models/${modelId}/attacks`).set(as('issuer')).send({ attack: 'bn-reestimate', quick: true });
+  assertProblem(bn, 422, 'WM_ERR_ATTACK_UNFIT', 'startAttack');
+  assert.match(bn.body.detail, /lenet5 has no batch norm/);
+  const chain = await s.http.post(`/v1/models/${modelId}/attacks`).set(as('issuer')).send({ chain: [{ attack: 'bn-reestimate', strength: 1 }, { attack: 'quantize' }] });
+  assertProblem(chain, 422, 'WM_ERR_ATTACK_UNFIT', 'startAttack');
+  assert.equal((await s.http.get('/v1/jobs').set(as('issuer'))).body.total, jobsBefore);
+});

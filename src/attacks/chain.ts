@@ -39,5 +39,7 @@ export function chainAttack(name: string, steps: readonly ChainStep[], sweepStep
     functionPreserving: steps.every((s) => s.attack.functionPreserving),
     cumulative: false,
     run: (set, arch, strength, ctx) => runChain(set, arch, steps.map((s, i) => (i === sweepStep ? { ...s, strength } : s)), ctx),
+    // The first step only sees the model's own architecture (a dummy step widens it for the next).
+    unfit: (arch) => steps[0]!.attack.unfit?.(arch),
   };
 }

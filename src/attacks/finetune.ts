@@ -35,15 +35,21 @@ function copy(set: ParamSet): ParamSet {
   return { ...(set.arch !== undefined ? { arch: set.arch } : {}), tensors: set.tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) })) };
 }
 
+/** Why `arch` cannot be fine-tuned on `dataset` (another task's image shape), or undefined. */
+export function otherDatasetUnfit(dataset: DatasetName, arch: Architecture): string | undefined {
+  // Another dataset (Fashion-MNIST) repurposes an MNIST-sized network; a network of another task's images (CIFAR-10) cannot read it.
+  const own = datasetNames.find((d) => datasetShapes[d].join('x') === arch.inputShape.join('x'));
+  return own && datasetShapes[dataset].join('x') !== datasetShapes[own].join('x')
+    ? `fine-tuning on ${dataset} needs ${datasetShapes[dataset].join('x')} inputs; ${arch.name} takes ${arch.inputShape.join('x')} (${own})`
+    : undefined;
+}
+
 /** Fine-tunes every parameter for `epochs` epochs. epochs 0 returns a copy. */
 export async function fineTune(set: ParamSet, arch: Architecture, epochs: number, ctx: AttackContext, opts: FineTuneOptions = {}): Promise<AttackResult> {
   if (!(epochs >= 0)) throw new Error(`fine-tuning epochs must be ≥ 0, got ${epochs}`);
   const dataset = opts.dataset ?? defaultDatasetFor(arch.inputShape);
-  // Another dataset (Fashion-MNIST) repurposes an MNIST-sized network; a network of another task's images (CIFAR-10) cannot read it.
-  const own = datasetNames.find((d) => datasetShapes[d].join('x') === arch.inputShape.join('x'));
-  if (own && datasetShapes[dataset].join('x') !== datasetShapes[own].join('x')) {
-    throw new Error(`fine-tuning on ${dataset} needs ${datasetShapes[dataset].join('x')} inputs; ${arch.name} takes ${arch.inputShape.join('x')} (${own})`);
-  }
+  const unfit = otherDatasetUnfit(dataset, arch);
+  if (unfit) throw new Error(unfit);
   if (epochs === 0) return { set: copy(set), arch };
   const train = needTrainer(ctx, 'fine-tune');
   const res = await train({

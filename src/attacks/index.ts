@@ -5,7 +5,8 @@
  */
 import type { Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
-import { fineTune, overwrite } from './finetune.js';
+import { normsUnfit, reestimateNorms } from './bnReestimate.js';
+import { fineTune, otherDatasetUnfit, overwrite } from './finetune.js';
 import { lowRank, parseRanks } from './lowRank.js';
 import { addGaussianNoise } from './noise.js';
 import { pruneMagnitude } from './prune.js';
@@ -129,9 +130,22 @@ export const attacks: readonly Attack[] = [
     run: (set, arch, s, ctx) => reinitRetrain(set, arch, s, ctx, { target: 'last-hidden', freeze: 'none' }, 'reinit-hidden'),
   },
   {
+    name: 'bn-reestimate',
+    title: 'batch-norm statistics re-estimated',
+    description: 'Every batch norm\'s running mean and variance recomputed from the attacker\'s images (the task\'s training images, augmented), weights untouched: '
+      + 'what recalibrating a deployed model for new data does. Strength: batches of 100 images (old statistics weigh 0.9^k after k). Networks with batch norm only.',
+    strength: { name: 'batches of 100', unit: 'batches', defaults: [1, 3, 10, 30, 100], quick: [1, 10] },
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: false,
+    run: (set, arch, s, ctx) => reestimateNorms(set, arch, s, ctx),
+    unfit: normsUnfit,
+  },
+  {
     name: 'fine-tune',
     title: 'fine-tuning at lr 0.1',
-    description: 'All parameters trained on MNIST (SGD lr 0.1, momentum 0.9, weight decay 5e-4 unless overridden).',
+    description: 'All parameters trained on the task\'s own data (MNIST; CIFAR-10 with pad-crop-flip for the CIFAR networks) (SGD lr 0.1, momentum 0.9, weight decay 5e-4 unless overridden).',
     strength: epochs,
     needsData: true,
     changesShape: false,
@@ -142,7 +156,7 @@ export const attacks: readonly Attack[] = [
   {
     name: 'fine-tune-low-lr',
     title: 'fine-tuning at lr 0.01',
-    description: 'All parameters trained on MNIST at the gentler rate a licensee adapting the model would use (SGD lr 0.01, momentum 0.9, weight decay 5e-4).',
+    description: 'All parameters trained on the task\'s own data at the gentler rate a licensee adapting the model would use (SGD lr 0.01, momentum 0.9, weight decay 5e-4).',
     strength: epochs,
     needsData: true,
     changesShape: false,
@@ -153,13 +167,14 @@ export const attacks: readonly Attack[] = [
   {
     name: 'fine-tune-fashion',
     title: 'fine-tuning on Fashion-MNIST',
-    description: 'The model repurposed: all parameters trained on Fashion-MNIST (SGD lr 0.01, momentum 0.9); accuracy is still measured on MNIST.',
+    description: 'The model repurposed: all parameters trained on Fashion-MNIST (SGD lr 0.01, momentum 0.9); accuracy is still measured on MNIST. MNIST-sized networks only.',
     strength: epochs,
     needsData: true,
     changesShape: false,
     functionPreserving: false,
     cumulative: true,
     run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { dataset: 'fashion-mnist', lr: opt(ctx, 'lr', 0.01) }),
+    unfit: (arch) => otherDatasetUnfit('fashion-mnist', arch),
   },
   {
     name: 'overwrite',

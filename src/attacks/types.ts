@@ -78,4 +78,6 @@ export interface Attack {
    */
   readonly cumulative: boolean;
   run(set: ParamSet, arch: Architecture, strength: number, ctx: AttackContext): Promise<AttackResult>;
+  /** Why the attack cannot run on `arch` (no batch norm to re-estimate, images of another shape), or undefined when it can. */
+  unfit?(arch: Architecture): string | undefined;
 }

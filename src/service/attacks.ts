@@ -7,7 +7,8 @@
  */
 import type { JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
-import { attackNames, buildChain, checkOptions, formatChain, type AttackOptions, type ChainStepSpec } from '../attacks/index.js';
+import { attackNames, buildChain, checkOptions, formatChain, getAttack, type AttackOptions, type ChainStepSpec } from '../attacks/index.js';
+import { getArchitecture } from '../core/architectures.js';
 import { AppError } from './errors.js';
 import type { Actor, ServiceContext } from './context.js';
 import { submitJob } from './jobSubmission.js';
@@ -58,6 +59,9 @@ export async function startAttackSweep(ctx: ServiceContext, actor: Actor, modelI
   if (!model.arch || !ctx.engines.knownArchitecture(model.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `model '${modelId}' has architecture '${model.arch ?? 'unknown'}'; attacks need one of ${ctx.engines.architectures().join(', ')}`);
   }
+  const attack = req.chain ? buildChain(req.chain).attack : getAttack(req.attack!);
+  const unfit = attack.unfit?.(getArchitecture(model.arch));
+  if (unfit) throw new AppError('WM_ERR_ATTACK_UNFIT', `${attack.name} cannot run on model '${modelId}': ${unfit}`);
   return submitJob(ctx, actor, 'attack', { modelId, ...req });
 }
 

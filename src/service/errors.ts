@@ -37,6 +37,7 @@ export const ERRORS = {
   WM_ERR_KEY_MALFORMED: { status: 422, title: 'Watermark key is malformed' },
   WM_ERR_ARCH_UNKNOWN: { status: 400, title: 'Unknown architecture' },
   WM_ERR_DATASET_MISMATCH: { status: 422, title: 'Dataset does not fit the architecture' },
+  WM_ERR_ATTACK_UNFIT: { status: 422, title: 'Attack does not apply to the architecture' },
   WM_ERR_MODEL_HAS_NO_KEY: { status: 409, title: 'Model has no watermark key' },
   WM_ERR_NO_CANDIDATE_KEYS: { status: 409, title: 'No watermark keys to verify against' },
   WM_ERR_JOB_FINISHED: { status: 409, title: 'Job already finished' },
