@@ -6,6 +6,14 @@
  *   npx tsx scripts/robustness-report.ts --quick          # minutes: 2,000 training samples, short sweeps
  *   npx tsx scripts/robustness-report.ts                  # the full report (hours on one core)
  *
+ * A CIFAR-10 network's section (docs/robustness-<arch>.md, plots in docs/plots/<arch>/) from a committed
+ * model folder (weights, key.json, anchor.safetensors, training.json as `weightmark train` writes them):
+ *
+ *   npx tsx scripts/robustness-report.ts --arch resnet32 --model models/resnet32 --finetune-limit 10000 --threads 2
+ *
+ * Every attack that applies to the network runs (attack.unfit says which do not, and the report lists
+ * them); the accuracy floor is the unattacked model's accuracy − 5 points (--floor F for an absolute one).
+ *
  * Flags: --quick, --models DIR (load naive.safetensors + key.json and default.safetensors + default.key.json if present; save
  * them there after training; default models/robustness[-quick]), --out FILE (default
  * docs/robustness.md), --plots DIR (default docs/plots), --attacks a,b,c (names from the registry and
@@ -19,12 +27,13 @@ import { attacks as registry, chainAttack, getAttack } from '../src/attacks/inde
 import { attackBench } from '../src/attacks/bench.js';
 import { runSweep, type SweepModel, type SweepPoint, type SweepProgress, type SweepResult } from '../src/attacks/sweep.js';
 import type { Attack } from '../src/attacks/types.js';
-import { getArchitecture } from '../src/core/architectures.js';
+import { getArchitecture, type Architecture } from '../src/core/architectures.js';
 import { defaults } from '../src/core/config.js';
 import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../src/core/keygen.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import type { WatermarkKey } from '../src/core/watermarkKey.js';
-import { loadDataset } from '../src/data/datasets.js';
+import { defaultDatasetFor, loadDataset } from '../src/data/datasets.js';
+import { loadKeyFile, loadModel } from '../src/cli/modelFiles.js';
 import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { plotSweep } from '../src/report/plot.js';
@@ -49,7 +58,10 @@ interface Args {
   seed: number;
   threads: number;
   retrain: boolean;
-  floor: number;
+  floor: number | { drop: number };
+  /** 'lenet5': the two MNIST owner models; otherwise one committed CIFAR-10 model from --model. */
+  arch: string;
+  model: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -66,13 +78,20 @@ function parseArgs(argv: string[]): Args {
     return n;
   };
   const quick = flag('quick');
-  const floor = value('floor') !== undefined ? Number(value('floor')) : 0.95;
-  if (!(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${value('floor')}'`);
+  const arch = value('arch') ?? 'lenet5';
+  getArchitecture(arch);
+  const model = value('model');
+  if (arch !== 'lenet5' && model === undefined) throw new Error(`--arch ${arch} reports on a committed model: pass --model DIR (a folder \`weightmark train\` wrote, with key.json)`);
+  const floorFlag = value('floor');
+  const floor = floorFlag !== undefined ? Number(floorFlag) : arch === 'lenet5' ? 0.95 : { drop: 0.05 };
+  if (typeof floor === 'number' && !(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${floorFlag}'`);
   return {
     quick,
+    arch,
+    model,
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
-    out: value('out') ?? 'docs/robustness.md',
-    plots: value('plots') ?? 'docs/plots',
+    out: value('out') ?? (arch === 'lenet5' ? 'docs/robustness.md' : `docs/robustness-${arch}.md`),
+    plots: value('plots') ?? (arch === 'lenet5' ? 'docs/plots' : `docs/plots/${arch}`),
     attacks: value('attacks')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null,
     epochs: int('epochs', quick ? 2 : defaults.training.epochs)!,
     trainLimit: int('train-limit', quick ? 2000 : undefined),
@@ -88,9 +107,9 @@ function parseArgs(argv: string[]): Args {
 
 const log = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
-function loadSet(path: string): ParamSet {
+function loadSet(path: string, arch = 'lenet5'): ParamSet {
   const { params } = readModel([{ name: path, bytes: new Uint8Array(readFileSync(path)) }]);
-  return { arch: 'lenet5', tensors: params.tensors };
+  return { arch, tensors: params.tensors };
 }
 
 /**
@@ -158,6 +177,38 @@ async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepM
   return { key: models[0]!.key!, models, setup };
 }
 
+/** One CIFAR-10 model as `weightmark train` wrote it: weights, key.json, anchor.safetensors, training.json. */
+function committedModel(a: Args): { key: WatermarkKey; models: SweepModel[]; setup: string[] } {
+  const dir = a.model!;
+  const arch = getArchitecture(a.arch);
+  const params = { ...loadModel(dir, arch.name).params, arch: arch.name };
+  const key = loadKeyFile(join(dir, 'key.json'));
+  const anchorFile = join(dir, 'anchor.safetensors');
+  const info = existsSync(join(dir, 'training.json')) ? (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as { strategy?: string; epochs?: number; seconds?: number; testAccuracy?: number; seed?: number }) : {};
+  const label = info.strategy ?? 'model';
+  const trained = info.epochs !== undefined ? `; trained ${info.epochs} epochs in ${((info.seconds ?? 0) / 3600).toFixed(1)} h, seed ${info.seed}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
+  return {
+    key,
+    models: [{ label, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) }],
+    setup: [`${label}: loaded \`${dir}\` (${arch.name}${trained}) with key ${key.id} (n = ${key.values.length}, ${key.valueKind}${key.commitment ? ', committed' : ''}).`],
+  };
+}
+
+/** The chains a CIFAR network's report adds: pruning then fine-tuning, and hiding by function-preserving moves. */
+function graphExtras(arch: Architecture): Attack[] {
+  const pruneThenTune = chainAttack('prune-then-fine-tune', [
+    { attack: getAttack('prune-global'), strength: 0.9 },
+    { attack: getAttack('fine-tune'), strength: 1 },
+  ], 1, 'global pruning (90%) → fine-tuning');
+  const dummy = getAttack('dummy');
+  const hide = chainAttack('hide', [
+    ...(dummy.unfit?.(arch) ? [] : [{ attack: dummy, strength: 0.25 }]),
+    { attack: getAttack('permute'), strength: 1 },
+    { attack: getAttack('rescale'), strength: 4 },
+  ], dummy.unfit?.(arch) ? 1 : 2, `${dummy.unfit?.(arch) ? '' : 'dummy neurons (25%) → '}permutation → rescaling`);
+  return [{ ...pruneThenTune, strength: { ...pruneThenTune.strength, defaults: [1, 2] } }, hide];
+}
+
 function extraAttacks(): Attack[] {
   const pruneThenTune = chainAttack('prune-then-fine-tune', [
     { attack: getAttack('prune-global'), strength: 0.9 },
@@ -197,8 +248,11 @@ function extraAttacks(): Attack[] {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const { key, models, setup } = await ownerModels(a);
-  const test = loadDataset('mnist', 'test', a.testLimit !== undefined ? { limit: a.testLimit } : {});
+  const arch = getArchitecture(a.arch);
+  const { key, models, setup } = a.arch === 'lenet5' ? await ownerModels(a) : committedModel(a);
+  const dataset = defaultDatasetFor(arch.inputShape);
+  const dataName = dataset === 'cifar10' ? 'CIFAR-10' : 'MNIST';
+  const test = loadDataset(dataset, 'test', a.testLimit !== undefined ? { limit: a.testLimit } : {});
   const bench = attackBench({ key, testData: test, threads: a.threads, ...(a.finetuneLimit !== undefined ? { dataLimit: a.finetuneLimit } : {}) });
   const { scorer, evaluate, context } = bench;
   const fashion = (() => {
@@ -210,9 +264,14 @@ async function main(): Promise<void> {
     }
   })();
 
-  const all = [...registry, ...extraAttacks()];
-  const chosen = a.attacks ? a.attacks.map((n) => all.find((x) => x.name === n) ?? getAttack(n)) : all;
+  const all = [...registry, ...(a.arch === 'lenet5' ? extraAttacks() : graphExtras(arch))];
   const notes: string[] = [];
+  const fitting = all.filter((x) => {
+    const why = x.unfit?.(arch);
+    if (why && !a.attacks) notes.push(`'${x.name}' does not apply to ${arch.name}: ${why}.`);
+    return !why;
+  });
+  const chosen = a.attacks ? a.attacks.map((n) => all.find((x) => x.name === n) ?? getAttack(n)) : fitting;
   const baselines: Record<'plain' | 'invariant', Record<string, SweepPoint>> = { plain: {}, invariant: {} };
   for (const m of models) {
     const accuracy = await evaluate(m.params, m.arch);
@@ -220,7 +279,7 @@ async function main(): Promise<void> {
       const s = await scorer(m.params, m.arch, m, { invariant: mode === 'invariant' });
       baselines[mode][m.label] = { strength: 0, accuracy, r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, ber: s.ber ?? null, decision: s.decision, seconds: 0 };
     }
-    setup.push(`${m.label}: test accuracy ${(accuracy * 100).toFixed(2)}% on ${test.n} MNIST test images (ONNX Runtime), r = ${baselines.plain[m.label]!.r.toFixed(4)} unattacked.`);
+    setup.push(`${m.label}: test accuracy ${(accuracy * 100).toFixed(2)}% on ${test.n} ${dataName} test images (ONNX Runtime), r = ${baselines.plain[m.label]!.r.toFixed(4)} unattacked.`);
   }
 
   const sections: ReportSection[] = [];
@@ -259,13 +318,16 @@ async function main(): Promise<void> {
 
   const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
   notes.push(
-    'Accuracy is measured on the MNIST test set through ONNX Runtime (also after fine-tuning on Fashion-MNIST, where it shows how far the model was repurposed).',
+    a.arch === 'lenet5'
+      ? 'Accuracy is measured on the MNIST test set through ONNX Runtime (also after fine-tuning on Fashion-MNIST, where it shows how far the model was repurposed).'
+      : `Accuracy is measured on the first ${test.n} CIFAR-10 test images through ONNX Runtime; training attacks train on CIFAR-10's training images with the pad-crop-flip augmentation${a.finetuneLimit !== undefined ? ` (the first ${a.finetuneLimit} per epoch)` : ''}.`,
     'Function-preserving attacks (permutation, rescaling, dummy neurons and the "hide" chain) are scored twice: with plain alignment (names and layouts only) and with invariant alignment against the owner\'s model, which undoes permutations, per-unit rescaling and dummy units.',
     'Training attacks continue from the previous strength (epochs add up); the optimizer state restarts at each point.',
     'Quantization: min-max uniform k-bit (2^k levels from min to max of each tensor or output channel; biases per tensor). int8-ort mirrors onnxruntime quantize_dynamic defaults (QInt8, symmetric per tensor, [-127, 127], zero point 0, kernels only).',
   );
   if (a.quick) notes.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
   const md = renderRobustnessReport(sections, {
+    ...(a.arch === 'lenet5' ? {} : { title: `Robustness of the watermark: ${arch.name} on CIFAR-10` }),
     command,
     generatedAt: new Date().toISOString(),
     setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `Total time ${((Date.now() - t0) / 1000).toFixed(0)} s.`],

@@ -38,6 +38,7 @@ for (const [what, attack] of attacks) {
       for (const name of ['conv1/kernel', 'fc/kernel']) assert.ok(relErr(kernel(attacked, name), kernel(marked, name)) > 0.1, `${name} moved`);
     }
     assert.ok(deviation(extractValues(alignToKey(attacked, key).params, key)) > 0.01, 'without the reference the values are off');
+    assert.ok(deviation(extractValues(alignToKey(attacked, key, { reference: clean, invariant: false }).params, key)) > 0.01, 'plain alignment (names and layouts) leaves them off too');
     const aligned = alignToKey(attacked, key, { reference: clean });
     assert.ok(deviation(extractValues(aligned.params, key)) < 1e-4, `with the reference they come back: ${aligned.notes.join('; ')}`);
   });

@@ -13,7 +13,7 @@ import { pruneMagnitude } from './prune.js';
 import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
 import { reinitRetrain } from './reinit.js';
 import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
-import { addDummyUnits, permuteUnits, rescaleUnits } from './units.js';
+import { addDummyUnits, dummyUnfit, permuteUnits, rescaleUnits } from './units.js';
 
 function opt<T extends string | number | boolean>(ctx: AttackContext, name: string, fallback: T): T {
   const v = ctx.options?.[name];
@@ -42,7 +42,7 @@ function pure(
   title: string,
   description: string,
   strength: StrengthSpec,
-  flags: { functionPreserving?: boolean; changesShape?: boolean },
+  flags: { functionPreserving?: boolean; changesShape?: boolean; unfit?: (arch: Architecture) => string | undefined },
   fn: (set: ParamSet, arch: Architecture, s: number, ctx: AttackContext) => ParamSet | AttackResult,
 ): Attack {
   return {
@@ -54,6 +54,7 @@ function pure(
     changesShape: flags.changesShape ?? false,
     functionPreserving: flags.functionPreserving ?? false,
     cumulative: false,
+    ...(flags.unfit ? { unfit: flags.unfit } : {}),
     async run(set, arch, s, ctx) {
       ctx.signal?.throwIfAborted();
       const out = fn(set, arch, s, ctx);
@@ -85,7 +86,7 @@ export const attacks: readonly Attack[] = [
     permuteUnits(set, arch, s, ctx.seed)),
   pure('rescale', 'ReLU rescaling', 'Unit j of every hidden layer: incoming weights and bias × c_j, outgoing × 1/c_j, c_j log-uniform in [1/s, s]; on networks with batch norm, each conv channel × c_j and the norm after it absorbs c_j (function unchanged).', { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { functionPreserving: true }, (set, arch, s, ctx) =>
     rescaleUnits(set, arch, s, ctx.seed)),
-  pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true }, (set, arch, s, ctx) =>
+  pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true, unfit: dummyUnfit }, (set, arch, s, ctx) =>
     addDummyUnits(set, arch, s, ctx.seed)),
   pure('low-rank', 'low-rank compression (truncated SVD)',
     'Every kernel replaced by its best rank-k approximation (truncated SVD), k = the strength per layer (min with the full rank); no data, no training; biases untouched. '

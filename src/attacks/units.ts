@@ -47,13 +47,18 @@ function unitChain(arch: Architecture): { layer: UnitChainLayer; at: number }[] 
   return arch.layers.flatMap((layer, at) => (layer.type === 'dropout' ? [] : [{ layer: layer as UnitChainLayer, at }]));
 }
 
-function isUnitChain(arch: Architecture): boolean {
+/** Why `arch` cannot take dummy units (they are added along a plain chain only), or undefined. */
+export function dummyUnfit(arch: Architecture): string | undefined {
   try {
     unitChain(arch);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
   }
+}
+
+function isUnitChain(arch: Architecture): boolean {
+  return dummyUnfit(arch) === undefined;
 }
 
 /** Every parameter layer but the last (the output layer's units are the classes), with the layer it feeds. */

@@ -60,8 +60,11 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   const masks = keyMasks(key, targets);
   const arch = opts.arch ?? archByName(key.arch);
   const chain = inferChain(targets, arch);
+  // A graph has no chain for the invariant stage: its channel orders and per-channel scales are undone
+  // after the layouts instead (channel spaces, unit scales).
+  const graphStage = invariant && !chain.ok;
   if (!chain.ok && invariant) {
-    notes.push(`invariant re-alignment skipped: ${chain.reason}`);
+    if (!arch) notes.push(`invariant re-alignment skipped: ${chain.reason}`);
     invariant = false;
   }
   const layerOf = new Map<number, ChainLayer>();
@@ -175,7 +178,7 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   const { aligned, transforms } = done;
   notes.push(...done.notes);
   comparisons += done.comparisons;
-  if (reference && !chain.ok) {
+  if (reference && graphStage) {
     // Graphs: the chain's invariant stage cannot run; the channel orders the graph leaves free (a
     // block's private channels, each stage's residual stream) are put back in order, then per-channel
     // scales (folded batch norm, rescaling) divided out.
