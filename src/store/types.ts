@@ -32,6 +32,29 @@ export interface ModelRecord {
   readonly meta: Readonly<Record<string, unknown>>;
 }
 
+/** An uploaded dataset: its canonical images and labels are one blob, named by its digest. */
+export interface DatasetRecord {
+  readonly id: string;
+  readonly name: string;
+  /** What was uploaded: 'image-zip', 'npz' or 'idx'. */
+  readonly format: string;
+  /** sha256 of the canonical bytes (= file.sha256): one record per content. */
+  readonly digest: string;
+  readonly file: FileRef;
+  /** [height, width, channels]. */
+  readonly shape: readonly [number, number, number];
+  readonly samples: number;
+  readonly classes: readonly string[];
+  readonly classCounts: readonly number[];
+  /** The held-out split fixed at upload: fraction per class, seed, sizes and the digest of its indices. */
+  readonly split: { readonly holdout: number; readonly seed: number; readonly train: number; readonly heldOut: number; readonly digest: string };
+  /** Per-channel mean and std of the training split's pixels in [0, 1]. */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  readonly createdBy: string;
+  readonly createdAt: string;
+}
+
 export type KeyKind = 'owner' | 'licensee';
 
 export interface KeyRecord {
@@ -185,6 +208,7 @@ export type ReleasePatch = Partial<Pick<ReleaseRecord, 'status' | 'keyId' | 'rel
 /** Describes the changes of one atomic unit of work. */
 export interface StoreWriter {
   insertModel(m: ModelRecord): void;
+  insertDataset(d: DatasetRecord): void;
   insertKey(k: KeyRecord): void;
   insertCommitment(c: CommitmentRecord): void;
   insertUploadSketch(s: UploadSketch, keepPerSubject: number): void;
@@ -211,6 +235,10 @@ export interface Store {
 
   getModel(id: string): Promise<ModelRecord | undefined>;
   listModels(page: Page): Promise<{ items: ModelRecord[]; total: number }>;
+  getDataset(id: string): Promise<DatasetRecord | undefined>;
+  /** The dataset of this content, if it was uploaded before. */
+  getDatasetByDigest(digest: string): Promise<DatasetRecord | undefined>;
+  listDatasets(page: Page): Promise<{ items: DatasetRecord[]; total: number }>;
   getKey(id: string): Promise<KeyRecord | undefined>;
   /** Every key on record, for verifying a suspect against all of them. */
   listKeys(): Promise<KeyRecord[]>;
