@@ -51,6 +51,7 @@ async function run(task: Task): Promise<TaskResult> {
     if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
     if (saved) send({ type: 'progress', progress: { phase: `resuming after epoch ${saved.state.epoch}`, fraction: saved.state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
     const checkpointDir = task.checkpointDir;
+    const uploaded = task.uploaded ? await uploadedSplits(task) : undefined;
     const r = await trainModel({
       ...(saved ? { resume: saved.state } : {}),
       ...(checkpointDir
@@ -63,7 +64,7 @@ async function run(task: Task): Promise<TaskResult> {
           }
         : {}),
       arch: arch.name,
-      dataset: task.dataset as DatasetName,
+      ...(uploaded ? { trainData: uploaded.train, testData: uploaded.heldOut } : { dataset: task.dataset as DatasetName }),
       strategy: task.strategy,
       ...(task.strategy !== 'none' && task.commitment ? { plan: committedTraining(task.commitment, init, task.keyId) } : {}),
       init,
@@ -95,6 +96,13 @@ async function run(task: Task): Promise<TaskResult> {
     signal: abort.signal,
   });
   return { params: r.params, key: r.licenseeKey, testAccuracy: r.testAccuracy, backend: r.training.backend, seconds: r.training.seconds };
+}
+
+/** An uploaded dataset's training split (`limit` keeps its first N) and held-out split, normalised. */
+async function uploadedSplits(task: Extract<Task, { kind: 'train' }>) {
+  const { trainingSplits } = await import('../data/uploadedDataset.js');
+  const u = task.uploaded!;
+  return trainingSplits(u.set, u, u.id, task.limit !== undefined ? { limit: task.limit } : {});
 }
 
 /** An attack sweep on the model: score (align → extract → score with the owner's key) and accuracy per strength. */
