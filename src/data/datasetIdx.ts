@@ -3,7 +3,8 @@
  * file (n), either of them gzip-compressed, given in any order (told apart by rank). The classes are
  * named "0".."K−1" for the labels 0..K−1 found, and every one must have samples.
  */
-import { parseIdx, type IdxArray } from './idx.js';
+import { gunzipSync } from 'node:zlib';
+import { parseIdx, sniffGzip, type IdxArray } from './idx.js';
 import { DatasetError, guardDataset } from './datasetErrors.js';
 import { checkShape, validateImageSet, type DatasetLimits, type ImageSet } from './imageSet.js';
 
@@ -23,7 +24,7 @@ export function parseIdxDataset(files: readonly NamedBytes[], limits: DatasetLim
   }
   // the largest file an IDX dataset within the limits can be, header included
   const cap = limits.maxDecodedBytes + 64;
-  const parsed = files.map((f) => ({ name: f.name, idx: guardDataset(`IDX '${f.name}'`, () => parseIdx(f.bytes, `IDX '${f.name}'`, cap)) }));
+  const parsed = files.map((f) => ({ name: f.name, idx: guardDataset(`IDX '${f.name}'`, () => parseIdx(gunzipCapped(f, cap))) }));
   const images = parsed.find((p) => p.idx.dims.length >= 3);
   const labels = parsed.find((p) => p.idx.dims.length === 1);
   if (!images || !labels) {
@@ -33,6 +34,17 @@ export function parseIdxDataset(files: readonly NamedBytes[], limits: DatasetLim
   checkShape(n, height, width, channels, limits, `IDX '${images.name}'`);
   if (labels.idx.dims[0] !== n) throw new DatasetError('WM_ERR_DATASET_MALFORMED', `IDX: '${labels.name}' has ${labels.idx.dims[0]} labels for the ${n} images of '${images.name}'`);
   return validateImageSet({ n, height, width, channels, x: images.idx.data, y: labels.idx.data, classes: classNames(labels.idx, limits) }, limits, 'IDX');
+}
+
+/** The file's bytes, inflated when gzip-compressed, at most `cap` of them (a gzip bomb stops there). */
+function gunzipCapped(f: NamedBytes, cap: number): Uint8Array {
+  if (!sniffGzip(f.bytes)) return f.bytes;
+  try {
+    return gunzipSync(f.bytes, { maxOutputLength: cap });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new DatasetError('WM_ERR_DATASET_TOO_LARGE', `IDX '${f.name}': inflates past ${cap} bytes, the largest IDX file within the dataset limits`);
+    throw new DatasetError('WM_ERR_DATASET_MALFORMED', `IDX '${f.name}': not a valid gzip stream (${(e as Error).message})`);
+  }
 }
 
 function classNames(labels: IdxArray, limits: DatasetLimits): string[] {

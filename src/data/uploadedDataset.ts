@@ -23,7 +23,7 @@ export const DEFAULT_HOLDOUT = 0.1;
 export const HOLDOUT_RANGE = [0.01, 0.5] as const;
 
 /**
- * Reads uploaded files as a dataset: one zip (an .npz when it holds `x.npy` and `y.npy`, else an
+ * Reads uploaded files as a dataset: one zip (an .npz when it holds a top-level `.npy`, else an
  * image-folder zip) or two IDX files (images and labels, plain or gzip).
  * @throws DatasetError: UNKNOWN_FORMAT when the files are none of these; the parser's errors otherwise.
  */
@@ -40,11 +40,10 @@ export function parseUploadedDataset(files: readonly NamedBytes[], limits: Datas
   );
 }
 
-/** An npz names its arrays `<name>.npy` at the top level; an image-folder zip has folders. */
+/** An npz names its arrays `<name>.npy` at the top level; an image-folder zip has folders of images. */
 function isNpz(bytes: Uint8Array): boolean {
   try {
-    const names = new Set(listZipEntries(bytes, DEFAULT_READ_LIMITS).map((e) => e.name));
-    return names.has('x.npy') && names.has('y.npy');
+    return listZipEntries(bytes, DEFAULT_READ_LIMITS).some((e) => !e.name.includes('/') && e.name.endsWith('.npy'));
   } catch {
     return false; // the image-folder parser reports what is wrong with the zip
   }
