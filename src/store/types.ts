@@ -7,6 +7,7 @@
  * by the `AuditHeadSigner` the store was built with (so deleting the newest entries is detectable).
  */
 import type { Role } from '../crypto/signing.js';
+import type { DatasetSummary } from '../data/uploadedDataset.js';
 
 export interface FileRef {
   readonly name: string;
@@ -32,25 +33,17 @@ export interface ModelRecord {
   readonly meta: Readonly<Record<string, unknown>>;
 }
 
-/** An uploaded dataset: its canonical images and labels are one blob, named by its digest. */
-export interface DatasetRecord {
+/**
+ * An uploaded dataset: the facts its content gave (src/data/uploadedDataset.ts DatasetSummary: digest,
+ * shape, classes, split, statistics) and where its canonical images and labels are (one blob, named by
+ * the digest: one record per content).
+ */
+export interface DatasetRecord extends DatasetSummary {
   readonly id: string;
   readonly name: string;
   /** What was uploaded: 'image-zip', 'npz' or 'idx'. */
   readonly format: string;
-  /** sha256 of the canonical bytes (= file.sha256): one record per content. */
-  readonly digest: string;
   readonly file: FileRef;
-  /** [height, width, channels]. */
-  readonly shape: readonly [number, number, number];
-  readonly samples: number;
-  readonly classes: readonly string[];
-  readonly classCounts: readonly number[];
-  /** The held-out split fixed at upload: fraction per class, seed, sizes and the digest of its indices. */
-  readonly split: { readonly holdout: number; readonly seed: number; readonly train: number; readonly heldOut: number; readonly digest: string };
-  /** Per-channel mean and std of the training split's pixels in [0, 1]. */
-  readonly mean: readonly number[];
-  readonly std: readonly number[];
   readonly createdBy: string;
   readonly createdAt: string;
 }
