@@ -122,7 +122,7 @@ test('when training names an uploaded dataset, then its shape and class count ar
   const m = await upload(mnistNpz(200), 'mnist200.npz');
   assert.equal(m.status, 201);
   mnistId = m.body.id;
-  const res = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, datasetId: mnistId, strategy: 'none' });
+  const res = await s.http.post('/v1/models/train').set(as('issuer')).send({ arch: 'lenet5', epochs: 1, datasetId: mnistId, strategy: 'naive' });
   assert.equal(res.status, 202, JSON.stringify(res.body));
   assert.equal(res.body.input.datasetId, mnistId);
   const job = await waitFor(res.body.id);
@@ -135,4 +135,12 @@ test('when training names an uploaded dataset, then its shape and class count ar
   assert.deepEqual((job.result as { evaluatedOn: unknown }).evaluatedOn, { datasetId: mnistId, split: 'held-out', samples: m.body.split.heldOut });
   const model = await s.http.get(`/v1/models/${(job.result as { modelId: string }).modelId}`).set(as('issuer'));
   assert.equal(model.body.meta.datasetId, mnistId);
+
+  // a release of that model fine-tunes on the same uploaded dataset, not on MNIST
+  const rel = await s.http.post(`/v1/models/${model.body.id}/releases`).set(as('issuer')).send({ licensee: 'acme' });
+  assert.equal(rel.status, 202, JSON.stringify(rel.body));
+  assert.equal((await waitFor(rel.body.job.id)).status, 'succeeded');
+  const releaseTask = executor.tasks.at(-1)!;
+  assert.equal(releaseTask.kind, 'release');
+  assert.equal(releaseTask.kind === 'release' ? releaseTask.uploaded?.id : undefined, mnistId);
 });

@@ -51,7 +51,7 @@ async function run(task: Task): Promise<TaskResult> {
     if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
     if (saved) send({ type: 'progress', progress: { phase: `resuming after epoch ${saved.state.epoch}`, fraction: saved.state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
     const checkpointDir = task.checkpointDir;
-    const uploaded = task.uploaded ? await uploadedSplits(task) : undefined;
+    const uploaded = task.uploaded ? await uploadedSplits(task, task.limit) : undefined;
     const r = await trainModel({
       ...(saved ? { resume: saved.state } : {}),
       ...(checkpointDir
@@ -83,9 +83,11 @@ async function run(task: Task): Promise<TaskResult> {
   }
   if (task.kind === 'attack') return runAttack(task);
   const { embedRelease } = await import('../training/release.js');
+  const { defaults } = await import('../core/config.js');
+  const data = task.uploaded ? await uploadedSplits(task, task.limit ?? defaults.release.limit) : undefined;
   const r = await embedRelease(task.ownerModel, task.ownerKey, {
     licensee: task.licensee,
-    dataset: task.dataset as DatasetName,
+    ...(data ? { data: { train: data.train, test: data.heldOut } } : { dataset: task.dataset as DatasetName }),
     strategy: task.strategy,
     epochs: task.epochs,
     commitment: task.commitment,
@@ -99,10 +101,10 @@ async function run(task: Task): Promise<TaskResult> {
 }
 
 /** An uploaded dataset's training split (`limit` keeps its first N) and held-out split, normalised. */
-async function uploadedSplits(task: Extract<Task, { kind: 'train' }>) {
+async function uploadedSplits(task: Extract<Task, { kind: 'train' | 'release' }>, limit: number | undefined) {
   const { trainingSplits } = await import('../data/uploadedDataset.js');
   const u = task.uploaded!;
-  return trainingSplits(u.set, u, u.id, task.limit !== undefined ? { limit: task.limit } : {});
+  return trainingSplits(u.set, u, u.id, limit !== undefined ? { limit } : {});
 }
 
 /** An attack sweep on the model: score (align → extract → score with the owner's key) and accuracy per strength. */

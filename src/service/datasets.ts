@@ -9,7 +9,7 @@ import { DEFAULT_DATASET_LIMITS, decodeCanonical } from '../data/imageSet.js';
 import { DEFAULT_HOLDOUT, HOLDOUT_RANGE, parseUploadedDataset, summarise, trainingSplits, type TrainingSplits } from '../data/uploadedDataset.js';
 import { AppError, fromFormatError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
-import type { ModelFileIn } from './ports.js';
+import type { ModelFileIn, UploadedTrainingData } from './ports.js';
 
 export type DatasetView = DatasetRecord;
 
@@ -86,6 +86,12 @@ export async function loadImageSet(ctx: ServiceContext, record: DatasetRecord): 
   const set = decodeCanonical(await ctx.blobs.get(record.file));
   ctx.cache.datasets.set(record.id, set);
   return set;
+}
+
+/** An uploaded dataset as a training or release task carries it to the worker process (decoded once per process, cached). */
+export async function uploadedTrainingData(ctx: ServiceContext, datasetId: string): Promise<UploadedTrainingData> {
+  const record = await getDataset(ctx, datasetId);
+  return { id: record.id, set: await loadImageSet(ctx, record), split: record.split, mean: record.mean, std: record.std };
 }
 
 /**

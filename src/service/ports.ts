@@ -111,6 +111,8 @@ export interface ReleaseTask {
   readonly kind: 'release';
   readonly arch: string;
   readonly dataset: string;
+  /** The uploaded dataset the owner's model was trained on: the release fine-tunes on its training split. */
+  readonly uploaded?: UploadedTrainingData;
   readonly strategy: 'naive' | 'delve';
   readonly epochs: number;
   readonly limit?: number;

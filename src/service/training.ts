@@ -10,8 +10,8 @@ import { newId, type Actor, type ServiceContext } from './context.js';
 import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
 import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
-import { CHECKPOINT_PHASE, TaskCancelled, type UploadedTrainingData } from './ports.js';
-import { getDataset, loadImageSet } from './datasets.js';
+import { CHECKPOINT_PHASE, TaskCancelled } from './ports.js';
+import { getDataset, uploadedTrainingData } from './datasets.js';
 import { join } from 'node:path';
 import { getArchitecture } from '../core/architectures.js';
 import { hasCheckpoint, removeCheckpoint } from '../store/trainingCheckpoint.js';
@@ -102,7 +102,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
     async run(job, { signal, onProgress }) {
       const input = job.input as unknown as TrainRequest & { commitment?: string };
       // Jobs record the dataset they were submitted with (filled in at submission when the request had none).
-      const uploaded = input.datasetId ? await uploadedData(ctx, input.datasetId) : undefined;
+      const uploaded = input.datasetId ? await uploadedTrainingData(ctx, input.datasetId) : undefined;
       const req = { ...input, dataset: uploaded?.id ?? input.dataset ?? defaultDatasetFor(getArchitecture(input.arch).inputShape) };
       const commitment = req.strategy === 'none' ? undefined : await jobCommitment(ctx, req.commitment);
       const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
@@ -161,12 +161,6 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       ctx.checkpoints?.remove(job.id).catch((e: Error) => ctx.logger.warn('mirrored checkpoint not removed', { job: job.id, error: e.message }));
     },
   };
-}
-
-/** An uploaded dataset as a training task carries it (decoded once per process, cached). */
-async function uploadedData(ctx: ServiceContext, datasetId: string): Promise<UploadedTrainingData> {
-  const record = await getDataset(ctx, datasetId);
-  return { id: record.id, set: await loadImageSet(ctx, record), split: record.split, mean: record.mean, std: record.std };
 }
 
 /** A training job's checkpoints: under the data folder (private, 0700), one folder per job. */
