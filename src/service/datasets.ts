@@ -6,7 +6,8 @@
 import type { DatasetRecord } from '../store/types.js';
 import type { ImageSet, DatasetLimits } from '../data/imageSet.js';
 import { DEFAULT_DATASET_LIMITS, decodeCanonical } from '../data/imageSet.js';
-import { DEFAULT_HOLDOUT, HOLDOUT_RANGE, parseUploadedDataset, summarise, trainingSplits, type TrainingSplits } from '../data/uploadedDataset.js';
+import { DEFAULT_HOLDOUT, HOLDOUT_RANGE, trainingSplits, type TrainingSplits } from '../data/uploadedDataset.js';
+import { parseUploadOffThread } from '../jobs/datasetParser.js';
 import { AppError, fromFormatError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import type { ModelFileIn, UploadedTrainingData } from './ports.js';
@@ -39,11 +40,11 @@ export async function registerUploadedDataset(
   if (input.files.length === 0) throw new AppError('WM_ERR_UPLOAD_MISSING_FILE', "attach the dataset as a multipart part named 'file' (one .zip or .npz, or two IDX files)");
   let parsed;
   try {
-    parsed = parseUploadedDataset(input.files, datasetLimits(ctx));
+    parsed = await parseUploadOffThread(input.files, datasetLimits(ctx), input.holdout ?? DEFAULT_HOLDOUT);
   } catch (e) {
     throw fromFormatError(e) ?? e;
   }
-  const { canonical, summary } = summarise(parsed.set, input.holdout ?? DEFAULT_HOLDOUT);
+  const { canonical, summary } = parsed;
   const existing = await ctx.store.getDatasetByDigest(summary.digest);
   if (existing) return { dataset: existing, created: false };
   const file = await ctx.blobs.put('dataset.bin', canonical);
