@@ -89,7 +89,7 @@ test('when the compiled service trains, releases and verifies, then the leak is 
   assert.equal(v.body.leakedBy, 'Globex');
   // an uploaded dataset is parsed in a worker thread: compiled, it too runs JavaScript
   const upload = new FormData();
-  upload.append('file', new Blob([imageFolderZip({ classes: ['a', 'b'], perClass: 5 })]), 'ab.zip');
+  upload.append('file', new Blob([Buffer.from(imageFolderZip({ classes: ['a', 'b'], perClass: 5 }))]), 'ab.zip');
   const ds = await json(await fetch(`${url}/v1/datasets`, { method: 'POST', headers: { Authorization: admin.Authorization }, body: upload }));
   assert.equal(ds.status, 201, JSON.stringify(ds.body));
   assert.equal(ds.body.samples, 10);

@@ -4,6 +4,7 @@ import { startTestServer, assertContract, assertProblem, StandInExecutor, type T
 import { imageFolderZip, mnistNpz, npzOf, u8npy, i64npy, labels, noiseImage } from './dataset-helpers.js';
 import { writeZipStored } from '../src/formats/zip.js';
 import { pngOf } from './dataset-helpers.js';
+import { loadDatasetForTraining } from '../src/service/datasets.js';
 
 let s: TestServer;
 const executor = new StandInExecutor(2, 10);
@@ -91,6 +92,8 @@ test('when an upload is malformed, then a 4xx problem+json names what is wrong',
   assertProblem(await three, 413, 'WM_ERR_UPLOAD_TOO_MANY_FILES', 'registerDataset');
   const page = await s.http.get('/v1/datasets').set(as('auditor'));
   assert.equal(page.body.total, 1, 'nothing refused was stored');
+  const type = await s.http.get('/problems/dataset-labels');
+  assert.deepEqual([type.status, type.body.code, type.body.status], [200, 'WM_ERR_DATASET_LABELS', 422]);
 });
 
 test('when a file exceeds the upload limit, then 413 WM_ERR_UPLOAD_TOO_LARGE', async () => {
@@ -133,6 +136,8 @@ test('when training names an uploaded dataset, then its shape and class count ar
   assert.equal(uploaded?.id, mnistId);
   assert.equal(uploaded?.set.n, 200);
   assert.deepEqual((job.result as { evaluatedOn: unknown }).evaluatedOn, { datasetId: mnistId, split: 'held-out', samples: m.body.split.heldOut });
+  const loaded = await loadDatasetForTraining(s.server.service.ctx, mnistId, { limit: 50 });
+  assert.deepEqual([loaded.train.n, loaded.heldOut.n, ...loaded.train.shape], [50, m.body.split.heldOut, 28, 28, 1]);
   const model = await s.http.get(`/v1/models/${(job.result as { modelId: string }).modelId}`).set(as('issuer'));
   assert.equal(model.body.meta.datasetId, mnistId);
 

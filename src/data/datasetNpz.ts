@@ -21,7 +21,7 @@ import { checkShape, validateImageSet, type DatasetLimits, type ImageSet } from 
 type Layout = 'NHW' | 'NHWC' | 'NCHW';
 
 /** The layout of an `x` of this shape. @throws DatasetError MALFORMED for any other shape. */
-export function npzLayout(shape: readonly number[]): { layout: Layout; n: number; height: number; width: number; channels: number } {
+function npzLayout(shape: readonly number[]): { layout: Layout; n: number; height: number; width: number; channels: number } {
   const [n = 0, a = 0, b = 0, c = 0] = shape;
   if (shape.length === 3) return { layout: 'NHW', n, height: a, width: b, channels: 1 };
   if (shape.length === 4 && (c === 1 || c === 3)) return { layout: 'NHWC', n, height: a, width: b, channels: c };

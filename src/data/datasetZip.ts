@@ -1,7 +1,8 @@
 /**
  * An image-folder zip: one folder per class (`cat/001.png`, `dog/x.jpg`), optionally all inside one
  * top-level folder (`pets/cat/001.png`, as zipping a folder makes). Class names are the folder names,
- * sorted (byte order), so a class's index does not depend on the archive's entry order. PNG and JPEG
+ * sorted (JavaScript's default order, by UTF-16 code unit), so a class's index does not depend on the
+ * archive's entry order. PNG and JPEG
  * (told apart by content); all images one size. The dataset is greyscale (1 channel) when every image
  * is (a grey PNG, or R = G = B everywhere), else RGB (3 channels; grey images are repeated over RGB).
  * macOS's `__MACOSX/` and `.DS_Store` entries are skipped; any other file that is not an image in a
@@ -23,7 +24,7 @@ const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 const IGNORED = /(^|\/)(__MACOSX\/|\.DS_Store$)/;
 
 /** @throws DatasetError PATH for a name that could climb out of a folder. */
-export function checkEntryName(name: string): void {
+function checkEntryName(name: string): void {
   if (name.includes('\\') || name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.includes('\0') || name.split('/').some((s) => s === '..' || s === '.')) {
     throw new DatasetError('WM_ERR_DATASET_PATH', `zip entry '${name.slice(0, 200)}' is not a plain relative path (no '..', '.', leading '/', '\\' or drive letter)`);
   }
