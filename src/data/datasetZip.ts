@@ -2,9 +2,9 @@
  * An image-folder zip: one folder per class (`cat/001.png`, `dog/x.jpg`), optionally all inside one
  * top-level folder (`pets/cat/001.png`, as zipping a folder makes). Class names are the folder names,
  * sorted (JavaScript's default order, by UTF-16 code unit), so a class's index does not depend on the
- * archive's entry order. PNG and JPEG
- * (told apart by content); all images one size. The dataset is greyscale (1 channel) when every image
- * is (a grey PNG, or R = G = B everywhere), else RGB (3 channels; grey images are repeated over RGB).
+ * archive's entry order. PNG and JPEG (told apart by content); all images one size. The dataset is
+ * greyscale (1 channel) when every image is (a grey PNG, or R = G = B everywhere), else RGB (3
+ * channels; grey images are repeated over RGB).
  * macOS's `__MACOSX/` and `.DS_Store` entries are skipped; any other file that is not an image in a
  * class folder is refused, naming it.
  *
