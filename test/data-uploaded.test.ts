@@ -40,7 +40,7 @@ test('when the zip has one top folder, RGB PNGs, or JPEGs, then the top folder i
   assert.deepEqual([jpg.n, jpg.height, jpg.width, jpg.channels], [10, 16, 16, 3]);
 });
 
-test('when a JPEG is grey (R = G = B) and PNGs are grey, then the dataset is one channel; macOS entries are skipped', () => {
+test('when every image is grey (grey PNGs, RGB with R = G = B, grey JPEGs), then the dataset is one channel, and one colour image makes it RGB; macOS entries are skipped', () => {
   const grey = noiseImage(8, 8, 1, 3);
   const rgb = new Uint8Array(8 * 8 * 3).map((_, i) => grey[Math.floor(i / 3)]!);
   const files = [
@@ -52,7 +52,15 @@ test('when a JPEG is grey (R = G = B) and PNGs are grey, then the dataset is one
   const set = parseUploadedDataset(one('g.zip', writeZipStored(files)), L).set;
   assert.equal(set.channels, 1);
   assert.deepEqual([...set.x.subarray(5 * 64, 6 * 64)], [...grey]);
-  void jpegOf; // JPEGs are lossy: their greyness is checked through PNGs of equal channels
+  // grey images first, then a colour one: all become RGB, the grey ones repeated over the channels
+  const colour = noiseImage(8, 8, 3, 7);
+  const mixed = parseUploadedDataset(one('m.zip', writeZipStored([...files.slice(0, 9), { name: 'b/9.png', data: pngOf(8, 8, 3, colour) }])), L).set;
+  assert.equal(mixed.channels, 3);
+  assert.deepEqual([...mixed.x.subarray(0, 3)], Array(3).fill(noiseImage(8, 8, 1, 0)[0]));
+  assert.deepEqual([...mixed.x.subarray(9 * 192, 10 * 192)], [...colour]);
+  // a JPEG of grey pixels decodes R = G = B (up to its own rounding): it counts as grey
+  const jpegGrey = parseUploadedDataset(one('j.zip', writeZipStored([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({ name: `${i % 2}/${i}.jpg`, data: jpegOf(8, 8, new Uint8Array(192).fill(40 + i * 10)) })))), L).set;
+  assert.equal(jpegGrey.channels, 1);
 });
 
 test('when an npz holds x and y, then uint8 NHW, float [0, 1] NHWC and NCHW all read to the same canonical dataset', () => {

@@ -106,8 +106,10 @@ export function parseImageFolderZip(bytes: Uint8Array, limits: DatasetLimits): I
   samples.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   let first: { width: number; height: number; path: string } | undefined;
+  // grey until the first colour image: then the images so far are repeated over RGB (a grey dataset
+  // never takes 3 bytes a pixel, and the size limit is checked for what is held)
   let x: Uint8Array | undefined;
-  let grey = true;
+  let channels: 1 | 3 = 1;
   let inflated = 0;
   const y = new Uint8Array(samples.length);
   samples.forEach((s, i) => {
@@ -117,22 +119,28 @@ export function parseImageFolderZip(bytes: Uint8Array, limits: DatasetLimits): I
     const img = decodeImage(data, s.path, limits);
     if (!first) {
       first = { width: img.width, height: img.height, path: s.path };
-      checkShape(samples.length, img.height, img.width, 3, limits, 'zip');
-      x = new Uint8Array(samples.length * img.height * img.width * 3);
+      checkShape(samples.length, img.height, img.width, 1, limits, 'zip');
+      x = new Uint8Array(samples.length * img.height * img.width);
     } else if (img.width !== first.width || img.height !== first.height) {
       throw new DatasetError('WM_ERR_DATASET_MALFORMED', `zip: '${s.path}' is ${img.width}x${img.height} but '${first.path}' is ${first.width}x${first.height}; all images must be one size`);
     }
-    grey &&= isGrey(img);
-    const per = img.width * img.height * 3;
-    const at = i * per;
-    if (img.channels === 3) x!.set(img.pixels, at);
-    else for (let p = 0; p < img.pixels.length; p++) x![at + 3 * p] = x![at + 3 * p + 1] = x![at + 3 * p + 2] = img.pixels[p]!;
+    if (channels === 1 && !isGrey(img)) {
+      checkShape(samples.length, img.height, img.width, 3, limits, 'zip');
+      x = greyToRgb(x!);
+      channels = 3;
+    }
+    const pixels = channels === 3 ? (img.channels === 3 ? img.pixels : greyToRgb(img.pixels)) : img.channels === 1 ? img.pixels : everyThird(img.pixels);
+    x!.set(pixels, i * pixels.length);
     y[i] = classes.indexOf(s.className);
   });
   const { width, height } = first!;
-  const channels = grey ? 1 : 3;
-  const pixels = grey ? everyThird(x!) : x!;
-  return validateImageSet({ n: samples.length, height, width, channels, x: pixels, y, classes }, limits, 'zip');
+  return validateImageSet({ n: samples.length, height, width, channels, x: x!, y, classes }, limits, 'zip');
+}
+
+function greyToRgb(grey: Uint8Array): Uint8Array {
+  const out = new Uint8Array(grey.length * 3);
+  for (let p = 0; p < grey.length; p++) out[3 * p] = out[3 * p + 1] = out[3 * p + 2] = grey[p]!;
+  return out;
 }
 
 function everyThird(rgb: Uint8Array): Uint8Array {
