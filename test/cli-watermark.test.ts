@@ -5,13 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runExtract } from '../src/cli/localCommands.js';
 import { runWatermark } from '../src/cli/watermarkCommand.js';
 import { captured } from './cli-helpers.js';
+import { mnistNpz } from './dataset-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wm-posthoc-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,6 +36,18 @@ test('when a PyTorch checkpoint is watermarked from the CLI, then it keeps its a
   const original = await captured(() => runExtract(['--model', pt, '--key', join(out, 'key.json'), '--arch', 'lenet5', '--json']));
   assert.equal(original.code, 0, original.out);
   assert.equal(JSON.parse(original.out).decision, 'no match');
+});
+
+test('when the fine-tune runs on the licensor\'s own data (--data), then before and after are measured on its held-out share', async () => {
+  const data = join(dir, 'mnist500.npz');
+  writeFileSync(data, mnistNpz(500));
+  const run = await captured(() => runWatermark(['--model', pt, '--data', data, '--out', join(dir, 'own'), '--epochs', '1', '--seed', '3', '--json']));
+  assert.equal(run.code, 0, run.out);
+  const summary = JSON.parse(run.out);
+  assert.ok(summary.heldOut >= 45 && summary.heldOut <= 55, `10% of each class, rounded per class: ${summary.heldOut}`);
+  assert.ok(summary.accuracyBefore > 0.9 && summary.testAccuracy > 0.85, `${summary.accuracyBefore} → ${summary.testAccuracy}`);
+  assert.equal(summary.score.ber, 0);
+  await assert.rejects(runWatermark(['--model', pt, '--data', data, '--dataset', 'mnist', '--out', join(dir, 'both')]), /not both/);
 });
 
 test('when the watermark command is asked for strategy none, then it says which strategies embed a key', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SigningKeys } from '../src/crypto/signing.js';
 import { tempDir } from './http-helpers.js';
+import { imageFolderZip } from './dataset-helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const main = path.join(root, 'dist', 'cli', 'main.js');
@@ -86,5 +87,11 @@ test('when the compiled service trains, releases and verifies, then the leak is 
   assert.equal(v.status, 201, JSON.stringify(v.body));
   assert.equal(v.body.decision, 'match');
   assert.equal(v.body.leakedBy, 'Globex');
+  // an uploaded dataset is parsed in a worker thread: compiled, it too runs JavaScript
+  const upload = new FormData();
+  upload.append('file', new Blob([Buffer.from(imageFolderZip({ classes: ['a', 'b'], perClass: 5 }))]), 'ab.zip');
+  const ds = await json(await fetch(`${url}/v1/datasets`, { method: 'POST', headers: { Authorization: admin.Authorization }, body: upload }));
+  assert.equal(ds.status, 201, JSON.stringify(ds.body));
+  assert.equal(ds.body.samples, 10);
   assert.ok(!readFileSync(main, 'utf8').includes('tsx'), 'the compiled entry does not load tsx');
 });

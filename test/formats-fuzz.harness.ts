@@ -13,6 +13,10 @@ import { sampleOnnxFiles } from '../src/formats/onnx/samples.js';
 import { paramSpecs, type Architecture } from '../src/core/architectures.js';
 import type { ModelFile, ReadLimits } from '../src/formats/types.js';
 import type { ParamSet } from '../src/core/paramSet.js';
+import { parseUploadedDataset } from '../src/data/uploadedDataset.js';
+import { DatasetError } from '../src/data/datasetErrors.js';
+import { DEFAULT_DATASET_LIMITS } from '../src/data/imageSet.js';
+import { i64npy, idxOf, imageFolderZip, labels, noiseImage, npzOf, u8npy } from './dataset-helpers.js';
 
 const tiny: Architecture = {
   name: 'tiny', description: 'fuzz net', inputShape: [6, 6, 2], classes: 4,
@@ -57,7 +61,26 @@ export const SEEDS: Record<string, () => ModelFile[][]> = {
   tfjs: () => [writeTfjs(smallSet(tiny), tiny, { shardBytes: 128 }), quantizedTfjs()],
   pt: () => [[fixture('views.pt', 'pt')], [fixture('lenet5_f16.pt', 'pt')], writeModel(smallSet(tiny), 'pt', tiny)],
   onnx: () => [writeModel(smallSet(tiny), 'onnx', tiny), ...sampleOnnxFiles().filter((b) => b.length < 300_000).map((bytes) => [{ name: 'model.onnx', bytes }])],
+  // uploaded datasets (src/data/uploadedDataset.ts): the `dataset-` prefix routes them to its parser
+  'dataset-zip': () => [[{ name: 'd.zip', bytes: imageFolderZip({ classes: ['a', 'b'], perClass: 5, h: 6, w: 6 }) }], [{ name: 'j.zip', bytes: imageFolderZip({ classes: ['a', 'b'], perClass: 5, h: 8, w: 8, jpeg: true }) }]],
+  'dataset-npz': () => [[{ name: 'd.npz', bytes: npzOf({ x: u8npy([10, 4, 4, 3], noiseImage(4, 40, 3, 1)), y: i64npy([10], labels(2, 5)) }) }]],
+  'dataset-idx': () => [[{ name: 'i', bytes: idxOf([10, 5, 5], noiseImage(5, 50, 1, 2)) }, { name: 'l.gz', bytes: idxOf([10], Uint8Array.from(labels(2, 5)), true) }]],
 };
+
+/** Dataset limits small enough that a mutated size cannot make a case slow. */
+const FUZZ_DATASET_LIMITS = { ...DEFAULT_DATASET_LIMITS, maxSamples: 1000, maxDecodedBytes: 1 << 20 };
+
+/** Either a valid dataset, or a DatasetError (the parsers wrap whatever they meet: only a non-DatasetError fails). */
+function checkDatasetOutcome(files: ModelFile[]): 'parsed' | string {
+  try {
+    const { set } = parseUploadedDataset(files, FUZZ_DATASET_LIMITS);
+    if (set.x.length !== set.n * set.height * set.width * set.channels || set.y.length !== set.n) return 'inconsistent dataset';
+    if (set.y.some((v) => v >= set.classes.length)) return 'label beyond the classes';
+    return 'parsed';
+  } catch (e) {
+    return e instanceof DatasetError ? e.code : `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+  }
+}
 
 /** Small limits so that a mutated size cannot make a case slow; still far above the seeds' needs. */
 export const FUZZ_LIMITS: Partial<ReadLimits> = {
@@ -141,7 +164,8 @@ export const MUTATIONS: Record<string, Mutation> = {
 };
 
 /** Either a well-formed param set, or a FormatError that a reader threw itself (not one the safety net made). */
-export function checkOutcome(files: ModelFile[]): 'parsed' | string {
+export function checkOutcome(files: ModelFile[], format = ''): 'parsed' | string {
+  if (format.startsWith('dataset-')) return checkDatasetOutcome(files);
   let params: ParamSet;
   try {
     params = readModel(files, FUZZ_LIMITS).params;
@@ -177,7 +201,7 @@ export function runFuzz(seed: number, perFormat: number, report: (msg: unknown) 
     const seeds = make();
     const counts: Record<string, number> = (outcomes[format] = {});
     for (const s of seeds) {
-      const clean = checkOutcome(s);
+      const clean = checkOutcome(s, format);
       if (clean !== 'parsed') report({ type: 'failure', c: { format, seedIndex: seeds.indexOf(s), fileIndex: -1, mutation: 'none' }, outcome: `valid seed did not parse: ${clean}` });
     }
     for (let i = 0; i < perFormat; i++) {
@@ -191,7 +215,7 @@ export function runFuzz(seed: number, perFormat: number, report: (msg: unknown) 
       const input = files.map((f, k) => (k === fileIndex ? { name: f.name, bytes: mutated } : f));
       report({ type: 'case', i, c });
       const t0 = performance.now();
-      const outcome = checkOutcome(input);
+      const outcome = checkOutcome(input, format);
       const ms = performance.now() - t0;
       const ok = outcome === 'parsed' || outcome.startsWith('WM_ERR_');
       counts[outcome] = (counts[outcome] ?? 0) + 1;

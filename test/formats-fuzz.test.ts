@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 
-const PER_FORMAT = 2000; // × 6 formats = 12,000 cases, ~5 s
+const PER_FORMAT = 2000; // × 9 formats (6 model formats, 3 dataset forms) = 18,000 cases
 const CASE_TIMEOUT_MS = 3000; // no progress for this long = a hang; the worker is terminated
 
-test(`when ${PER_FORMAT} mutated files of every format are read, then each parses to a well-formed param set or throws FormatError, none hangs`, { timeout: 60_000 }, async () => {
+test(`when ${PER_FORMAT} mutated files of every format are read, then each parses to a well-formed param set or dataset or throws FormatError (DatasetError), none hangs`, { timeout: 60_000 }, async () => {
   const worker = new Worker(new URL('./formats-fuzz.worker.mjs', import.meta.url), { workerData: { seed: 20261128, perFormat: PER_FORMAT } });
   const failures: string[] = [];
   let last: unknown;

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startTestServer, watermarked, safetensorsBytes, tempDir, type TestServer } from './http-helpers.js';
 import { runClient } from '../src/cli/client.js';
+import { imageFolderZip } from './dataset-helpers.js';
 
 let s: TestServer;
 const tmp = tempDir('cli');
@@ -132,4 +133,21 @@ test('when verify prints for a person, then it is the decision, the score and th
       else process.env[k] = v;
     }
   }
+});
+
+test('when `weightmark datasets upload FILE` runs twice and `datasets` lists, then the dataset is registered once and listed; a bad action is usage', async () => {
+  const common = ['--url', s.url, '--token', s.tokens.issuer, '--json'];
+  const file = path.join(tmp, 'pets.zip');
+  fs.writeFileSync(file, imageFolderZip({ classes: ['cat', 'dog'], perClass: 5 }));
+  const up = await cli('datasets', ['upload', file, '--name', 'pets', '--holdout', '0.2', ...common]);
+  assert.equal(up.code, 0, up.err);
+  const made = JSON.parse(up.out) as { id: string; created: boolean; split: { holdout: number } };
+  assert.deepEqual([made.created, made.split.holdout], [true, 0.2]);
+  const again = await cli('datasets', ['upload', file, '--url', s.url, '--token', s.tokens.issuer, '--quiet']);
+  assert.equal(again.out.trim(), made.id);
+  const list = await cli('datasets', common);
+  assert.deepEqual((JSON.parse(list.out) as { items: { id: string }[] }).items.map((d) => d.id), [made.id]);
+  const show = await cli('datasets', ['show', made.id, ...common]);
+  assert.equal((JSON.parse(show.out) as { name: string }).name, 'pets');
+  assert.equal((await cli('datasets', ['remove', made.id, ...common])).code, 2);
 });

@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { startTestServer, assertContract, assertProblem, type TestServer, jobOutcome, binaryBody } from './http-helpers.js';
+import { mnistNpz } from './dataset-helpers.js';
 
 // A model trained elsewhere (PyTorch's torch.save of a LeNet5, test/fixtures/pt) gets a key by a short
 // fine-tune through the API, then a release; the leak names the licensee. Real engines, small data.
@@ -50,6 +51,22 @@ test('when a PyTorch-trained model is watermarked through the API, then the job 
   assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 400));
   assert.equal(v.body.decision, 'match');
   assert.equal(v.body.leakedBy, 'initech');
+});
+
+test('when the fine-tune runs on an uploaded dataset, then before and after are measured on its held-out split', { timeout: 120_000 }, async () => {
+  const id = await upload('torch lenet5 on own data', 'lenet5');
+  const data = await s.http.post('/v1/datasets').set(as('issuer')).attach('file', Buffer.from(mnistNpz(600)), 'mnist600.npz');
+  assert.equal(data.status, 201, JSON.stringify(data.body));
+  const wm = await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ datasetId: data.body.id, epochs: 1, seed: 2 });
+  assert.equal(wm.status, 202, JSON.stringify(wm.body));
+  const job = await jobOutcome(s, wm.body.id, 90_000);
+  assert.equal(job.status, 'succeeded', String(job.error));
+  const result = job.result as { accuracyBefore: number; testAccuracy: number; evaluatedOn: { datasetId: string; split: string; samples: number } };
+  assert.deepEqual(result.evaluatedOn, { datasetId: data.body.id, split: 'held-out', samples: data.body.split.heldOut });
+  // PyTorch's LeNet5 scores ~99% on MNIST; ~60 held-out images of the upload say the same within a few points.
+  assert.ok(result.accuracyBefore > 0.9, `before ${result.accuracyBefore}`);
+  assert.ok(result.testAccuracy > 0.85, `after ${result.testAccuracy}`);
+  assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ datasetId: data.body.id, dataset: 'mnist' }), 400, 'WM_ERR_VALIDATION', 'watermarkModel');
 });
 
 test('when the original unwatermarked upload is verified, then the post-hoc key does not claim it', { timeout: 60_000 }, async () => {

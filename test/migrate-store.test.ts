@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { startTestServer, safetensorsBytes, watermarked, binaryBody, StandInExecutor, tempDir, type TestServer, jobOutcome } from './http-helpers.js';
 import { pgSkipReason, startPgCluster, type PgCluster } from './pg-helpers.js';
 import { startS3Endpoint, type S3Endpoint } from './s3-helpers.js';
+import { imageFolderZip } from './dataset-helpers.js';
 
 const skip = pgSkipReason();
 const run = promisify(execFile);
@@ -31,7 +32,7 @@ after(async () => {
 const auth = (t: TestServer, role: 'admin' | 'auditor' | 'issuer' | 'verifier') => ({ Authorization: `Bearer ${t.tokens[role]}` });
 
 /** An embedded install with a registered model, a release downloaded once and a verification; stopped after. */
-async function embeddedInstall(dir: string, licensee: string): Promise<{ releaseId: string; download: Buffer; auditEntries: number }> {
+async function embeddedInstall(dir: string, licensee: string): Promise<{ releaseId: string; download: Buffer; auditEntries: number; dataset: { id: string; digest: string } }> {
   const t = await startTestServer({ dir, executor: new StandInExecutor(2, 5), config: { verifyWorkers: 0 } });
   try {
     const owner = watermarked(11, `key-${licensee}`);
@@ -44,9 +45,11 @@ async function embeddedInstall(dir: string, licensee: string): Promise<{ release
     assert.equal(dl.status, 200);
     const v = await t.http.post('/v1/verifications').set(auth(t, 'verifier')).attach('file', dl.body as Buffer, 'found.safetensors');
     assert.equal(v.body.leakedBy, licensee);
+    const ds = await t.http.post('/v1/datasets').set(auth(t, 'issuer')).attach('file', Buffer.from(imageFolderZip({ classes: ['a', 'b'], perClass: 5 })), 'ab.zip');
+    assert.equal(ds.status, 201, JSON.stringify(ds.body));
     const audit = await t.http.get('/v1/audit/verify').set(auth(t, 'auditor'));
     assert.equal(audit.body.ok, true);
-    return { releaseId: rel.body.release.id, download: dl.body as Buffer, auditEntries: audit.body.entries };
+    return { releaseId: rel.body.release.id, download: dl.body as Buffer, auditEntries: audit.body.entries, dataset: { id: ds.body.id, digest: ds.body.digest } };
   } finally {
     await t.stop();
   }
@@ -71,8 +74,9 @@ test('when an embedded install is migrated and the service started on PostgreSQL
   const first = await migrate(path.join(dir, 'data'), url);
   assert.equal(first.code, 0, first.stderr);
   const report = JSON.parse(first.stdout) as { blobs: { copied: number; present: number }; rows: Record<string, { source: number; copied: number }>; audit: { entries: number } };
-  // the safetensors download of a release is the release model's own file: the same digest, one object
-  assert.equal(report.blobs.copied, 2, JSON.stringify(report));
+  // the safetensors download of a release is the release model's own file: the same digest, one object; and the dataset's
+  assert.equal(report.blobs.copied, 3, JSON.stringify(report));
+  assert.equal(report.rows.datasets!.source, 1);
   assert.equal(report.audit.entries, made.auditEntries);
   for (const [table, r] of Object.entries(report.rows)) assert.equal(r.copied, r.source, `${table}: every row copied`);
   assert.equal(report.rows.verifications!.source, 1);
@@ -97,6 +101,9 @@ test('when an embedded install is migrated and the service started on PostgreSQL
     const v = await t.http.post('/v1/verifications').set(auth(t, 'verifier')).attach('file', dl.body as Buffer, 'found.safetensors');
     assert.equal(v.status, 201);
     assert.equal(v.body.leakedBy, 'Umbrella');
+    const ds = await t.http.get(`/v1/datasets/${made.dataset.id}`).set(auth(t, 'issuer'));
+    assert.equal(ds.body.digest, made.dataset.digest);
+    assert.equal((await t.server.service.ctx.blobs.get(ds.body.file)).length, ds.body.file.size, 'the dataset blob moved to the bucket');
   } finally {
     await t.stop();
   }

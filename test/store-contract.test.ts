@@ -97,6 +97,29 @@ for (const engine of engines) {
       await s.close();
     });
 
+    test('when datasets are written, then they read back equal by id and by digest, paged newest first, and a second record of one digest is refused', async () => {
+      const s = await open('datasets');
+      const ds = (id: string, digest: string, createdAt: string) => ({
+        id, name: `set ${id}`, format: 'npz', digest, file: { name: 'dataset.bin', sha256: digest, size: 1234 }, shape: [28, 28, 1] as [number, number, number],
+        samples: 300, classes: ['0', '1'], classCounts: [150, 150], split: { holdout: 0.1, seed: 42, train: 270, heldOut: 30, digest: 'ab'.repeat(32) },
+        mean: [0.13], std: [0.31], createdBy: 'issuer-1', createdAt,
+      });
+      const d1 = ds('ds_1', 'a'.repeat(64), '2026-01-01T00:00:00.000Z');
+      const d2 = ds('ds_2', 'b'.repeat(64), '2026-01-02T00:00:00.000Z');
+      await s.write((w) => {
+        w.insertDataset(d1);
+        w.insertDataset(d2);
+      });
+      assert.deepEqual(await s.getDataset('ds_1'), d1);
+      assert.deepEqual(await s.getDatasetByDigest('b'.repeat(64)), d2);
+      assert.equal(await s.getDatasetByDigest('c'.repeat(64)), undefined);
+      const page = await s.listDatasets({ limit: 1, offset: 0 });
+      assert.deepEqual([page.items.map((d) => d.id), page.total], [['ds_2'], 2]);
+      await assert.rejects(s.write((w) => w.insertDataset({ ...d1, id: 'ds_3' })));
+      assert.equal((await s.listDatasets({ limit: 10, offset: 0 })).total, 2);
+      await s.close();
+    });
+
     test('when a job was taken over by another attempt or already settled, then a unit that expects otherwise is rolled back whole', async () => {
       const s = await open('lease');
       await s.write((w) => w.insertJob(job('j1', '2026-01-01T00:00:00.000Z')));

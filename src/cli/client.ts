@@ -21,7 +21,9 @@ interface Command {
   usage: string;
   options?: Record<string, Opt>;
   positional?: string;
-  run(c: Client, v: Values, arg: string | undefined): Promise<unknown>;
+  /** The positional may be left out (then `arg` is undefined); later positionals come as `rest`. */
+  positionalOptional?: boolean;
+  run(c: Client, v: Values, arg: string | undefined, rest: string[]): Promise<unknown>;
   /** What --quiet prints: the id of what the command made or showed. Commands without it refuse --quiet. */
   idOf?: (result: Json) => unknown;
   /** The human output, when the generic `key: value` lines would bury the point. */
@@ -146,18 +148,38 @@ const commands: Record<string, Command> = {
       return c.json('POST', '/v1/models', { form });
     },
   },
+  datasets: {
+    summary: 'list uploaded datasets; `datasets upload FILE [LABELS]` uploads one (zip, npz, or IDX images + labels); `datasets show ID`',
+    usage: 'datasets [--limit N] | datasets upload FILE [LABELS-FILE] [--name N] [--holdout 0.1] | datasets show ID',
+    positional: 'action',
+    positionalOptional: true,
+    options: { ...page, name: { type: 'string' }, holdout: { type: 'string' } },
+    idOf: ownId,
+    async run(c, v, action, rest) {
+      if (action === undefined) return c.json('GET', '/v1/datasets', { query: { limit: v.limit, offset: v.offset } });
+      if (action === 'show' && rest.length === 1) return c.json('GET', `/v1/datasets/${rest[0]}`);
+      if (action === 'upload' && (rest.length === 1 || rest.length === 2)) {
+        const form = new FormData();
+        for (const f of rest) await attach(form, 'file', f);
+        if (typeof v.name === 'string') form.append('name', v.name);
+        if (typeof v.holdout === 'string') form.append('holdout', v.holdout);
+        return c.json('POST', '/v1/datasets', { form });
+      }
+      throw new UsageError(`'datasets ${[action, ...rest].join(' ')}': expected no action, 'upload FILE [LABELS-FILE]' or 'show ID'`);
+    },
+  },
   train: {
     summary: 'start a training job (--wait follows it)',
-    usage: 'api train --arch lenet5 --epochs 5 [--dataset mnist|fashion-mnist|cifar10 (default: the one the architecture fits)] [--strategy delve|naive|none] [--limit N] [--lr X] [--batch-size N] [--seed N] [--name N] [--wait]',
+    usage: 'api train --arch lenet5 --epochs 5 [--dataset mnist|fashion-mnist|cifar10 (default: the one the architecture fits) | --dataset-id ID (an uploaded dataset)] [--strategy delve|naive|none] [--limit N] [--lr X] [--batch-size N] [--seed N] [--name N] [--wait]',
     options: {
-      arch: { type: 'string' }, epochs: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, limit: { type: 'string' }, lr: { type: 'string' },
+      arch: { type: 'string' }, epochs: { type: 'string' }, dataset: { type: 'string' }, 'dataset-id': { type: 'string' }, strategy: { type: 'string' }, limit: { type: 'string' }, lr: { type: 'string' },
       'batch-size': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },
     },
     idOf: idMadeBy,
     describe: describeJob,
     async run(c, v) {
       const body = {
-        arch: need(v, 'arch'), epochs: num(v, 'epochs') ?? 1, ...(v.dataset ? { dataset: v.dataset } : {}), ...(v.strategy ? { strategy: v.strategy } : {}),
+        arch: need(v, 'arch'), epochs: num(v, 'epochs') ?? 1, ...(v.dataset ? { dataset: v.dataset } : {}), ...(v['dataset-id'] ? { datasetId: v['dataset-id'] } : {}), ...(v.strategy ? { strategy: v.strategy } : {}),
         ...(v.limit ? { limit: num(v, 'limit') } : {}), ...(v.lr ? { lr: num(v, 'lr') } : {}), ...(v['batch-size'] ? { batchSize: num(v, 'batch-size') } : {}),
         ...(v.seed ? { seed: num(v, 'seed') } : {}), ...(v.name ? { name: v.name } : {}),
       };
@@ -388,7 +410,7 @@ export async function runClient(command: string, argv: string[]): Promise<number
     return 0;
   }
   const arg = parsed.positionals[0];
-  if (cmd.positional && !arg) {
+  if (cmd.positional && !arg && !cmd.positionalOptional) {
     console.error(`usage: weightmark ${cmd.usage}`);
     return 2;
   }
@@ -396,7 +418,7 @@ export async function runClient(command: string, argv: string[]): Promise<number
   const token = (typeof v.token === 'string' && v.token) || process.env.WEIGHTMARK_TOKEN || undefined;
   const client = new Client(url, token);
   try {
-    print(cmd, await cmd.run(client, v, arg), v);
+    print(cmd, await cmd.run(client, v, arg, parsed.positionals.slice(1)), v);
     if (client.unsuccessful) {
       console.error(`weightmark ${command}: ${client.unsuccessful}`);
       return 1;

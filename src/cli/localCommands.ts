@@ -3,7 +3,7 @@ import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment }
 import { checkDerivation, policyRecord } from '../core/keyPlan.js';
 import { committedTraining } from '../training/committedKey.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { architectureNames, architectureOf, getArchitecture, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
@@ -14,6 +14,7 @@ import type { ParamSet } from '../core/paramSet.js';
 import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
+import { readDatasetPath, type DatasetOnDisk } from '../data/datasetPath.js';
 import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
 import { asCanonical } from '../formats/onnx/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
@@ -101,7 +102,10 @@ function trainingKey(a: { key?: string; 'key-image'?: string; 'key-message'?: st
  */
 interface TrainRun {
   readonly arch: string;
-  readonly dataset: DatasetName;
+  /** A built-in dataset; absent when `data` names a dataset file. */
+  readonly dataset?: DatasetName;
+  /** A dataset file (--data): its path, labels file, held-out share, and content digest (a resume checks the file is unchanged). */
+  readonly data?: { readonly path: string; readonly labels?: string; readonly holdout: number; readonly digest: string };
   readonly strategy: Strategy;
   readonly epochs: number;
   readonly lr: number;
@@ -122,15 +126,16 @@ interface TrainRun {
 }
 
 /** Flags that describe the run itself: a resumed run takes them from its checkpoint, never from the command line. */
-const RUN_FLAGS = ['arch', 'dataset', 'strategy', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at'] as const;
+const RUN_FLAGS = ['arch', 'dataset', 'data', 'labels', 'holdout', 'strategy', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at'] as const;
 
 function finiteOrNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
 }
 
-function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>): TrainRun {
+function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>, data?: DatasetOnDisk): TrainRun {
   const arch = getArchitecture(a.arch ?? 'lenet5');
-  const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, defaultDatasetFor(arch.inputShape));
+  if (data) checkDataFits(arch, data, a.data!);
+  const dataset = data ? undefined : oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, defaultDatasetFor(arch.inputShape));
   const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, defaults.training.strategy);
   const seed = num(a.seed, 'seed', randomBytes(4).readUInt32LE(0) >>> 1, true);
   if (strategy === 'none' && (a['key-image'] !== undefined || a['key-message'] !== undefined)) {
@@ -142,7 +147,8 @@ function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>): T
   const committed = strategy !== 'none' && !explicit ? committedPlan(a, init, arch.name) : undefined;
   const given = strategy !== 'none' && explicit ? trainingKey(a, init, arch.name) : undefined;
   return {
-    arch: arch.name, dataset, strategy, seed,
+    arch: arch.name, ...(dataset ? { dataset } : {}), strategy, seed,
+    ...(data ? { data: { path: resolve(a.data!), ...(data.files[1] ? { labels: resolve(data.files[1]) } : {}), holdout: data.summary.split.holdout, digest: data.summary.digest } } : {}),
     epochs: num(a.epochs, 'epochs', defaults.training.epochs, true),
     lr: num(a.lr, 'lr', defaults.training.lr), momentum: num(a.momentum, 'momentum', defaults.training.momentum),
     weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
@@ -155,22 +161,41 @@ function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>): T
   };
 }
 
+/** @throws Error naming both shapes when a dataset file does not fit the architecture. */
+export function checkDataFits(arch: Architecture, data: DatasetOnDisk, path: string): void {
+  const { shape, classes } = data.summary;
+  if (shape.join('x') !== arch.inputShape.join('x')) throw new Error(`${arch.name} takes ${arch.inputShape.join('x')} inputs; ${path} has ${shape.join('x')} images`);
+  if (classes.length > arch.classes) throw new Error(`${arch.name} has ${arch.classes} outputs; ${path} has ${classes.length} classes`);
+}
+
+/** The dataset file of a run (--data), read and checked against the digest the run recorded. */
+function dataOfRun(run: TrainRun): DatasetOnDisk | undefined {
+  if (!run.data) return undefined;
+  const d = readDatasetPath(run.data.path, { holdout: run.data.holdout, ...(run.data.labels ? { labels: run.data.labels } : {}) });
+  if (d.summary.digest !== run.data.digest) throw new Error(`${run.data.path} changed since the run started (content digest ${d.summary.digest.slice(0, 12)}…, the run's ${run.data.digest.slice(0, 12)}…); restore it to resume`);
+  return d;
+}
+
 export async function runTrain(argv: string[]): Promise<number> {
   const a = parse(argv, {
-    arch: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' },
+    arch: { type: 'string' }, dataset: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, holdout: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' },
     out: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
     n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
     replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
     'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' }, resume: { type: 'string' },
   });
   if (a.help) {
-    console.log(`weightmark train --arch ${architectureNames().join('|')} [--dataset ${datasetNames.join('|')} (default: the first whose images fit the architecture)] --strategy ${strategies.join('|')} --epochs N --out DIR
+    console.log(`weightmark train --arch ${architectureNames().join('|')} [--dataset ${datasetNames.join('|')} (default: the first whose images fit the architecture) | --data FILE [--labels FILE] [--holdout 0.1]] --strategy ${strategies.join('|')} --epochs N --out DIR
   [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
   [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
   [--threads N] [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 weightmark train --resume DIR [--threads N] [--backend ...] [--json]
   --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
   --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit
+  --data: your own dataset instead of a built-in one: an image-folder .zip (one folder per class, PNG or JPEG),
+          an .npz with x and y, or an IDX images file (its labels file found beside it by MNIST's naming, or
+          --labels). Trains on all but a stratified --holdout share of each class (default 0.1) and reports
+          accuracy on that held-out share (the split the service would draw for the same content)
   --resume: continue the run whose checkpoint DIR holds (written after every epoch; Ctrl-C, a crash or a
             reboot lose at most the epoch under way); the run's own settings come from the checkpoint`);
     return 0;
@@ -189,8 +214,12 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
     out = required(a.out, 'out');
     if (existsSync(join(out, 'model.json'))) throw new Error(`${out} already holds a model; choose another --out`);
     if (hasCheckpoint(out)) throw new Error(`${out} holds an unfinished run; continue it with: weightmark train --resume ${out}`);
-    run = { ...runFromFlags(a), ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}) };
+    if (a.data !== undefined && a.dataset !== undefined) throw new UsageError(`give --dataset (a built-in) or --data (a dataset file), not both`);
+    const data = a.data !== undefined ? readDatasetPath(a.data, { ...(a.labels ? { labels: a.labels } : {}), ...(a.holdout ? { holdout: num(a.holdout, 'holdout', 0.1) } : {}) }) : undefined;
+    run = { ...runFromFlags(a, data), ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}) };
   }
+  const splits = dataOfRun(run)?.splits(run.limit !== undefined ? { limit: run.limit } : {});
+  const dataLabel = run.data ? run.data.path : run.dataset!;
   const arch = getArchitecture(run.arch);
   const init = toParamSet(arch, initParams(arch, run.seed));
   const given = run.key !== undefined ? parseKey(JSON.parse(run.key)) : undefined;
@@ -199,7 +228,7 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
   const { signal, release } = interruptSignal();
   try {
     const result = await trainModel({
-      arch, dataset: run.dataset, strategy: run.strategy, ...(given ? { key: given } : {}), ...(plan ? { plan } : {}), init,
+      arch, ...(splits ? { trainData: splits.train, testData: splits.heldOut } : { dataset: run.dataset! }), strategy: run.strategy, ...(given ? { key: given } : {}), ...(plan ? { plan } : {}), init,
       epochs: run.epochs, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize,
       ...(run.limit !== undefined ? { limit: run.limit } : {}), ...(run.testLimit !== undefined ? { testLimit: run.testLimit } : {}), seed: run.seed, delve: { ...run.delve, margin: run.delve.margin ?? Infinity },
       ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : run.threads ? { threads: run.threads } : {}),
@@ -225,7 +254,7 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
       score = scoreAgainstKey(extractValues(result.params, key), key);
     }
     const summary = {
-      arch: arch.name, dataset: run.dataset, strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
+      arch: arch.name, ...(run.data ? { data: run.data.path, evaluatedOn: { split: 'held-out', samples: splits!.heldOut.n } } : { dataset: run.dataset }), strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
       backend: result.backend, threads: result.threads, seconds: result.seconds, samplesPerSec: result.samplesPerSec,
       history: result.history, keyId: key?.id, out, ...(resumeFrom ? { resumedAfterEpoch: resumeFrom.epoch } : {}), ...(score ? { score: scoreJson(score) } : {}),
     };
@@ -234,7 +263,7 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
     if (a.json) console.log(JSON.stringify(summary));
     else {
       for (const h of result.history) console.log(`epoch ${h.epoch}: loss ${h.loss.toFixed(4)}  train ${(h.trainAccuracy * 100).toFixed(2)}%  test ${(h.testAccuracy * 100).toFixed(2)}%  ${h.seconds.toFixed(1)} s`);
-      console.log(`Trained ${arch.name} on ${run.dataset} (${run.strategy}) on ${result.backend} x${result.threads}: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% in ${formatDuration(result.seconds)} (${result.samplesPerSec.toFixed(0)} samples/s)`);
+      console.log(`Trained ${arch.name} on ${dataLabel} (${run.strategy}) on ${result.backend} x${result.threads}: ${splits ? `held-out (${splits.heldOut.n} samples)` : 'test'} accuracy ${(result.testAccuracy * 100).toFixed(2)}% in ${formatDuration(result.seconds)} (${result.samplesPerSec.toFixed(0)} samples/s)`);
       if (score) console.log(`Watermark ${key!.id}: ${describeScore(score)}`);
       console.log(`Model written to ${out}/ (TensorFlow.js)${key ? `; key to ${join(out, 'key.json')} (mode 0600: keep it secret, keep it apart from the model)` : ''}`);
       if (run.commitment) console.log(`The key follows from ${join(out, 'commitment.json')} (secret, 0600), made before training; its digest ${commitmentDigest(run.commitment)} is what to publish or timestamp.`);

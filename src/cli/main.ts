@@ -4,7 +4,7 @@ import { UsageError } from './args.js';
 const usage = `weightmark — prove ownership of neural networks
 
 Local commands (no server needed):
-  weightmark train     --arch lenet5 --dataset mnist --strategy naive|delve|none --epochs 4 --out DIR [--limit N] [--embed-at F] [--key-seed S] [--key-image PNG | --key-message TEXT] [--json]
+  weightmark train     --arch lenet5 --dataset mnist|--data FILE --strategy naive|delve|none --epochs 4 --out DIR [--limit N] [--embed-at F] [--key-seed S] [--key-image PNG | --key-message TEXT] [--json]
                        (a committed key by default: commitment.json is written before training, the key drawn from it part-way)
   weightmark watermark --model FILE_OR_DIR --out DIR [--dataset D] [--epochs 2]   lock a committed key into a model trained elsewhere (.pt, ONNX, …)
   weightmark extract   --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--image OUT.png] [--json]

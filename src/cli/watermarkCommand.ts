@@ -20,24 +20,27 @@ import { enginePreferences } from '../training/engine.js';
 import { TrainingCancelled, trainModel } from '../training/train.js';
 import { num, oneOf, parse, required, UsageError } from './args.js';
 import { interruptSignal } from './interrupt.js';
-import { committedPlan, describeScore, modelArchitecture, progressReporter, scoreJson, writeKeyFile } from './localCommands.js';
+import { readDatasetPath } from '../data/datasetPath.js';
+import { checkDataFits, committedPlan, describeScore, modelArchitecture, progressReporter, scoreJson, writeKeyFile } from './localCommands.js';
 import { loadModel } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 export async function runWatermark(argv: string[]): Promise<number> {
   const a = parse(argv, {
-    model: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' },
+    model: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, dataset: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, holdout: { type: 'string' }, strategy: { type: 'string' },
     epochs: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
     limit: { type: 'string' }, 'test-limit': { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, n: { type: 'string' },
     threads: { type: 'string' }, backend: { type: 'string' },
   });
   if (a.help) {
-    console.log(`weightmark watermark --model FILE_OR_DIR --out DIR [--arch NAME] [--dataset ${datasetNames.join('|')} (default: the first whose images fit the model)]
+    console.log(`weightmark watermark --model FILE_OR_DIR --out DIR [--arch NAME] [--dataset ${datasetNames.join('|')} (default: the first whose images fit the model) | --data FILE [--labels FILE] [--holdout 0.1]]
   [--strategy naive|delve] [--epochs ${defaults.watermark.epochs}] [--lr ${defaults.watermark.lr}] [--momentum ${defaults.training.momentum}] [--weight-decay ${defaults.training.weightDecay}]
   [--batch-size ${defaults.training.batchSize}] [--limit N] [--test-limit N] [--seed N] [--key-seed S] [--n ${defaults.key.n}] [--threads N] [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
   Locks a fresh committed key into a trained model (a PyTorch .pt state_dict, safetensors, npz, ONNX,
   TensorFlow.js) by fine-tuning its free weights on the dataset; writes the watermarked model, key.json,
-  commitment.json (both secret, 0600) and training.json with the test accuracy before and after.`);
+  commitment.json (both secret, 0600) and training.json with the test accuracy before and after.
+  --data: your own images (a zip of class folders, an .npz with x and y, or IDX files as for train):
+          fine-tuned on all but the --holdout share of each class, accuracy measured on that share.`);
     return 0;
   }
   const out = required(a.out, 'out');
@@ -47,9 +50,14 @@ export async function runWatermark(argv: string[]): Promise<number> {
   const arch = modelArchitecture(a.arch, loaded.params);
   // A PyTorch state_dict (a .pt, or safetensors / npz in PyTorch names and layouts) converts exactly.
   const init = { ...(asCanonical(loaded.params.tensors, arch, 'standard') ?? loaded.params), arch: arch.name };
-  const dataset = oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, defaultDatasetFor(arch.inputShape));
+  if (a.data !== undefined && a.dataset !== undefined) throw new UsageError('give --dataset (a built-in) or --data (a dataset file), not both');
+  const dataset = a.data ?? oneOf<DatasetName>(a.dataset, 'dataset', datasetNames, defaultDatasetFor(arch.inputShape));
+  const limit = a.limit ? num(a.limit, 'limit', 0, true) : undefined;
   const testLimit = a['test-limit'] ? num(a['test-limit'], 'test-limit', 0, true) : undefined;
-  const testData = loadDataset(dataset, 'test', testLimit !== undefined ? { limit: testLimit } : {});
+  const own = a.data !== undefined ? readDatasetPath(a.data, { ...(a.labels ? { labels: a.labels } : {}), ...(a.holdout ? { holdout: num(a.holdout, 'holdout', 0.1) } : {}) }) : undefined;
+  if (own) checkDataFits(arch, own, a.data!);
+  const splits = own?.splits(limit !== undefined ? { limit } : {});
+  const testData = splits?.heldOut ?? loadDataset(dataset as DatasetName, 'test', testLimit !== undefined ? { limit: testLimit } : {});
   if (testData.shape.join('x') !== arch.inputShape.join('x')) {
     throw new UsageError(`${arch.name} takes ${arch.inputShape.join('x')} inputs; ${dataset} has ${testData.shape.join('x')} images`);
   }
@@ -59,13 +67,13 @@ export async function runWatermark(argv: string[]): Promise<number> {
     epochs: num(a.epochs, 'epochs', defaults.watermark.epochs, true), lr: num(a.lr, 'lr', defaults.watermark.lr),
     momentum: num(a.momentum, 'momentum', defaults.training.momentum), weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
     batchSize: num(a['batch-size'], 'batch-size', defaults.training.batchSize, true), seed: num(a.seed, 'seed', 1, true),
-    ...(a.limit ? { limit: num(a.limit, 'limit', 0, true) } : {}),
+    ...(limit !== undefined ? { limit } : {}),
   };
   const bar = new ProgressBar();
   const { signal, release } = interruptSignal();
   try {
     const result = await trainModel({
-      arch, dataset, strategy, plan, init, testData, ...run,
+      arch, ...(splits ? { trainData: splits.train } : { dataset: dataset as DatasetName }), strategy, plan, init, testData, ...run,
       ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}),
       ...(a.backend ? { backend: oneOf(a.backend, 'backend', enginePreferences, 'auto') } : {}),
       onProgress: progressReporter(bar), signal,
@@ -81,7 +89,7 @@ export async function runWatermark(argv: string[]): Promise<number> {
     if (result.anchor) writeFileSync(join(out, 'anchor.safetensors'), writeModel(result.anchor, 'safetensors')[0]!.bytes);
     const score = scoreAgainstKey(extractValues(result.params, key), key);
     const summary = {
-      arch: arch.name, dataset, strategy, source: { path: a.model, format: loaded.format }, accuracyBefore: before.accuracy, testAccuracy: result.testAccuracy,
+      arch: arch.name, dataset, ...(own ? { datasetDigest: own.summary.digest, heldOut: testData.n } : {}), strategy, source: { path: a.model, format: loaded.format }, accuracyBefore: before.accuracy, testAccuracy: result.testAccuracy,
       epochs: result.history.length, backend: result.backend, threads: result.threads, seconds: result.seconds, history: result.history, keyId: key.id, out, score: scoreJson(score),
     };
     writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, ...run, limit: run.limit ?? null, testLimit: testLimit ?? null }, null, 2));

@@ -23,6 +23,10 @@ export interface ServiceConfig {
   readonly jsonBodyLimitBytes: number;
   readonly uploadMaxFileBytes: number;
   readonly uploadMaxFiles: number;
+  /** Samples an uploaded dataset may hold (WEIGHTMARK_DATASET_MAX_SAMPLES). */
+  readonly datasetMaxSamples: number;
+  /** Bytes an uploaded dataset's images may take decoded, n × h × w × c (WEIGHTMARK_DATASET_MAX_BYTES). */
+  readonly datasetMaxBytes: number;
   /** Requests per minute per token (per IP for anonymous requests); 0 disables. */
   readonly rateLimitPerMin: number;
   readonly logLevel: LogLevel;
@@ -174,6 +178,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     jsonBodyLimitBytes: int(env, 'WEIGHTMARK_JSON_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     uploadMaxFileBytes: int(env, 'WEIGHTMARK_UPLOAD_MAX_BYTES', 256 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
     uploadMaxFiles: int(env, 'WEIGHTMARK_UPLOAD_MAX_FILES', 8, 1, 64),
+    datasetMaxSamples: int(env, 'WEIGHTMARK_DATASET_MAX_SAMPLES', 100_000, 10, 10_000_000),
+    datasetMaxBytes: int(env, 'WEIGHTMARK_DATASET_MAX_BYTES', 512 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     rateLimitPerMin: int(env, 'WEIGHTMARK_RATE_LIMIT_PER_MIN', 600, 0, 1_000_000),
     logLevel: level as LogLevel,
     jobConcurrency: int(env, 'WEIGHTMARK_JOB_CONCURRENCY', 1, 1, 64),

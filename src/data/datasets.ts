@@ -20,7 +20,8 @@ export function defaultDatasetFor(inputShape: readonly number[]): DatasetName {
 }
 
 export interface Dataset {
-  readonly name: DatasetName;
+  /** A built-in dataset's name, or an uploaded one's (any string: it only labels messages). */
+  readonly name: string;
   readonly n: number;
   readonly shape: readonly [number, number, number];
   /** Normalised pixels, NHWC, n × h × w × c (for an augmented set: unaugmented, made on first use). */

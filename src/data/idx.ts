@@ -6,13 +6,19 @@ export interface IdxArray {
   readonly data: Uint8Array;
 }
 
+export const sniffGzip = (bytes: Uint8Array): boolean => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+
+/** True when the bytes start like an IDX file of unsigned bytes (gzip-compressed files cannot be told before inflating). */
+export const sniffIdx = (bytes: Uint8Array): boolean => bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0x08 && bytes[3]! >= 1 && bytes[3]! <= 4;
+
 /**
  * Parses an IDX file (plain or gzip-compressed) of unsigned bytes, checking the magic number and that
- * the file holds exactly the bytes its dimensions announce.
+ * the file holds exactly the bytes its dimensions announce. Untrusted gzip files are inflated by the
+ * caller with a cap (datasetIdx.ts): this inflates whatever it is given.
  * @throws Error saying what was found and what was expected.
  */
 export function parseIdx(bytes: Uint8Array, what = 'IDX file'): IdxArray {
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+  if (sniffGzip(bytes)) bytes = gunzipSync(bytes);
   if (bytes.length < 4) throw new Error(`${what}: ${bytes.length} bytes is too short for an IDX header`);
   if (bytes[0] !== 0 || bytes[1] !== 0) throw new Error(`${what}: bad magic number (first bytes ${bytes[0]}, ${bytes[1]}; expected 0, 0)`);
   if (bytes[2] !== 0x08) throw new Error(`${what}: element type 0x${bytes[2]!.toString(16)} is not supported; supported: 0x08 (unsigned byte)`);

@@ -1,5 +1,6 @@
 /**
- * A small PNG codec for watermark pictures: decode any common 8-bit PNG to greyscale, encode greyscale.
+ * A small PNG codec for watermark pictures and uploaded datasets: decode any common 8-bit PNG to greyscale
+ * or to its own channels (grey or RGB), encode grey or RGB.
  * Dependency-free (node:zlib for the deflate stream). Only what a logo needs: bit depth 8, no interlace.
  */
 import { deflateSync, inflateSync } from 'node:zlib';
@@ -155,14 +156,15 @@ function toGrey(data: Uint8Array, header: Header, palette: Uint8Array | undefine
   return out;
 }
 
-/**
- * Decodes a PNG to greyscale (colour by BT.601 luma; transparency composited over white).
- * Supports greyscale, grey+alpha, RGB, RGBA and palette images at bit depth 8, not interlaced.
- * @throws FormatError: WM_ERR_FORMAT_MALFORMED (signature, CRC, header, filter, deflate stream),
- *   WM_ERR_FORMAT_TRUNCATED (file cut short), WM_ERR_FORMAT_UNSUPPORTED (other bit depths, interlace),
- *   WM_ERR_FORMAT_TOO_LARGE (a side above `limits.maxSide`, default 256).
- */
-export function decodePngGrey(bytes: Uint8Array, limits: PngLimits = {}): GreyImage {
+/** The unfiltered samples of a PNG, with what is needed to interpret them. */
+interface RawPng {
+  readonly header: Header;
+  readonly data: Uint8Array;
+  readonly palette: Uint8Array | undefined;
+  readonly paletteAlpha: Uint8Array | undefined;
+}
+
+function decodeRaw(bytes: Uint8Array, limits: PngLimits): RawPng {
   const chunks = readChunks(bytes);
   const header = readHeader(chunks[0], limits.maxSide ?? DEFAULT_PNG_LIMITS.maxSide);
   for (const c of chunks) {
@@ -197,8 +199,53 @@ export function decodePngGrey(bytes: Uint8Array, limits: PngLimits = {}): GreyIm
   }
   if (raw.length !== expected) throw new FormatError('WM_ERR_FORMAT_TRUNCATED', `PNG image data inflates to ${raw.length} bytes; ${header.width}x${header.height} ${COLOUR_NAMES[header.colourType]} needs ${expected}`);
   const paletteAlpha = chunks.find((c) => c.type === 'tRNS' && header.colourType === 3)?.data;
-  const pixels = toGrey(unfilter(raw, header.height, stride, bpp), header, palette, paletteAlpha);
-  return { width: header.width, height: header.height, pixels };
+  return { header, data: unfilter(raw, header.height, stride, bpp), palette, paletteAlpha };
+}
+
+/**
+ * Decodes a PNG to greyscale (colour by BT.601 luma; transparency composited over white).
+ * Supports greyscale, grey+alpha, RGB, RGBA and palette images at bit depth 8, not interlaced.
+ * @throws FormatError: WM_ERR_FORMAT_MALFORMED (signature, CRC, header, filter, deflate stream),
+ *   WM_ERR_FORMAT_TRUNCATED (file cut short), WM_ERR_FORMAT_UNSUPPORTED (other bit depths, interlace),
+ *   WM_ERR_FORMAT_TOO_LARGE (a side above `limits.maxSide`, default 256).
+ */
+export function decodePngGrey(bytes: Uint8Array, limits: PngLimits = {}): GreyImage {
+  const { header, data, palette, paletteAlpha } = decodeRaw(bytes, limits);
+  return { width: header.width, height: header.height, pixels: toGrey(data, header, palette, paletteAlpha) };
+}
+
+/** A decoded image with its channels interleaved (HWC): 1 for greyscale PNGs, 3 for colour ones. */
+export interface PixelImage {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly pixels: Uint8Array;
+}
+
+/**
+ * Decodes a PNG keeping its colour: greyscale (and grey+alpha) → 1 channel, RGB, RGBA and palette → 3
+ * (RGB). Transparency is composited over white, as decodePngGrey does. @throws as decodePngGrey.
+ */
+export function decodePngPixels(bytes: Uint8Array, limits: PngLimits = {}): PixelImage {
+  const { header, data, palette, paletteAlpha } = decodeRaw(bytes, limits);
+  const { width, height, colourType } = header;
+  if (colourType === 0 || colourType === 4) return { width, height, channels: 1, pixels: toGrey(data, header, palette, paletteAlpha) };
+  const n = width * height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) {
+      let v: number;
+      if (colourType === 2) v = data[3 * i + k]!;
+      else if (colourType === 6) v = overWhite(data[4 * i + k]!, data[4 * i + 3]!);
+      else {
+        const p = data[i]!;
+        if (3 * p + 2 >= palette!.length) throw new FormatError('WM_ERR_FORMAT_MALFORMED', `PNG pixel ${i} uses palette entry ${p}, but PLTE holds ${palette!.length / 3}`);
+        v = overWhite(palette![3 * p + k]!, paletteAlpha?.[p] ?? 255);
+      }
+      out[3 * i + k] = v;
+    }
+  }
+  return { width, height, channels: 3, pixels: out };
 }
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
@@ -216,14 +263,24 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
  * @throws Error when the size is not a positive integer or pixels.length is not width × height.
  */
 export function encodePngGrey(width: number, height: number, pixels: Uint8Array): Uint8Array {
+  return encodePngPixels(width, height, 1, pixels);
+}
+
+/**
+ * Encodes an 8-bit greyscale (1 channel) or RGB (3 channels, interleaved) PNG.
+ * @throws Error when the size is not a positive integer or pixels.length is not width × height × channels.
+ */
+export function encodePngPixels(width: number, height: number, channels: 1 | 3, pixels: Uint8Array): Uint8Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new Error(`A PNG needs a positive integer size, got ${width}x${height}`);
-  if (pixels.length !== width * height) throw new Error(`A ${width}x${height} picture needs ${width * height} pixels, got ${pixels.length}`);
+  const stride = width * channels;
+  if (pixels.length !== stride * height) throw new Error(`A ${width}x${height} picture needs ${stride * height} pixels, got ${pixels.length}`);
   const ihdr = new Uint8Array(13);
   const v = new DataView(ihdr.buffer);
   v.setUint32(0, width);
   v.setUint32(4, height);
-  ihdr[8] = 8; // bit depth; colour type 0 (grey), compression, filter and interlace all 0
-  const raw = new Uint8Array(height * (width + 1));
-  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+  ihdr[8] = 8; // bit depth; compression, filter and interlace all 0
+  ihdr[9] = channels === 1 ? 0 : 2;
+  const raw = new Uint8Array(height * (stride + 1));
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
   return concatBytes([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
 }

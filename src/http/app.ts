@@ -101,7 +101,9 @@ export function createApp(ctx: ServiceContext, opts: { ready: () => boolean; con
     if (op.bodyKind === 'json') chain.push(json);
     if (op.bodyKind === 'multipart') {
       chain.push(validate(op));
-      chain.push(multipart(ctx.config, { files: op.operationId === 'registerModel' ? ['file', 'key'] : ['file'], maxFiles: ctx.config.uploadMaxFiles }));
+      // a dataset is one archive or an IDX pair
+      const maxFiles = op.operationId === 'registerDataset' ? Math.min(2, ctx.config.uploadMaxFiles) : ctx.config.uploadMaxFiles;
+      chain.push(multipart(ctx.config, { files: op.operationId === 'registerModel' ? ['file', 'key'] : ['file'], maxFiles }));
       chain.push(validateFields(op));
       app[op.method](op.expressPath, ...chain, wrap(h));
     } else {

@@ -10,6 +10,7 @@ import { AppError, ERRORS, codeFromProblemSlug, problemType } from '../service/e
 import type { ServiceContext } from '../service/context.js';
 import * as models from '../service/models.js';
 import * as training from '../service/training.js';
+import * as datasets from '../service/datasets.js';
 import * as releases from '../service/releases.js';
 import * as verifications from '../service/verifications.js';
 import * as audit from '../service/audit.js';
@@ -88,6 +89,18 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
         files: readParts(req, 'file', ctx.config), ...(name ? { name } : {}), ...(arch ? { arch } : {}), ...(keyPart !== undefined ? { key: keyPart } : {}),
       });
       res.status(201).location(`/v1/models/${m.id}`).json(m);
+    },
+    listDatasets: async (_req, res) => {
+      res.json(await datasets.listDatasets(ctx, page(res)));
+    },
+    registerDataset: async (req, res) => {
+      const name = field(req, 'name');
+      const holdout = datasets.parseHoldout(field(req, 'holdout'));
+      const { dataset, created } = await datasets.registerUploadedDataset(ctx, actor(res), { files: readParts(req, 'file', ctx.config), holdout, ...(name ? { name } : {}) });
+      res.status(created ? 201 : 200).location(`/v1/datasets/${dataset.id}`).json({ ...dataset, created });
+    },
+    getDataset: async (req, res) => {
+      res.json(await datasets.getDataset(ctx, String(req.params.id)));
     },
     trainModel: async (req, res) => {
       const body = { strategy: defaults.training.strategy, ...(req.body as object) } as training.TrainRequest;

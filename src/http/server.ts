@@ -96,7 +96,7 @@ export async function createService(o: ServiceOverrides = {}): Promise<Service> 
   const ctxBase = {
     config, store, blobs, keystore, signing, engines, executor, logger, metrics,
     verifyGate: new VerifyGate({ maxBytes: config.verifyMaxBytes, maxInFlight: config.verifyMaxInFlight, maxPerSubject: config.verifyMaxPerSubject }),
-    cache: { params: new Lru<import('../core/paramSet.js').ParamSet>(8), keys: new Lru<import('../core/watermarkKey.js').WatermarkKey>(256) },
+    cache: { params: new Lru<import('../core/paramSet.js').ParamSet>(8), keys: new Lru<import('../core/watermarkKey.js').WatermarkKey>(256), datasets: new Lru<import('../data/imageSet.js').ImageSet>(2) },
   };
   const ctx = ctxBase as unknown as ServiceContext;
   const shared = config.databaseUrl ? await openSharedJobs(config.databaseUrl, store, blobs, logger) : undefined;

@@ -5,7 +5,7 @@
 import { CHECKPOINT_PHASE, type Task, type TaskResult, type JobProgress } from '../service/ports.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { Architecture } from '../core/architectures.js';
-import type { DatasetName } from '../data/datasets.js';
+import type { Dataset, DatasetName } from '../data/datasets.js';
 import type { TrainState } from '../training/train.js';
 
 const abort = new AbortController();
@@ -51,9 +51,10 @@ async function run(task: Task): Promise<TaskResult> {
     const init: ParamSet = task.init ?? toParamSet(arch, initParams(arch, seed));
     if (task.strategy !== 'none' && !task.commitment) throw new Error(`strategy '${task.strategy}' needs a key commitment`);
     if (saved) send({ type: 'progress', progress: { phase: `resuming after epoch ${saved.state.epoch}`, fraction: saved.state.epoch / Math.max(1, task.epochs) } satisfies JobProgress });
-    // Measured once, before the first step; a resumed run has it in its checkpoint.
-    const initialAccuracy = task.evaluateInit ? (saved?.run as { initialAccuracy?: number } | undefined)?.initialAccuracy ?? (await accuracyOf(init, arch, task)) : undefined;
     const checkpointDir = task.checkpointDir;
+    const uploaded = task.uploaded ? await uploadedSplits(task, task.limit) : undefined;
+    // Measured once, before the first step; a resumed run has it in its checkpoint.
+    const initialAccuracy = task.evaluateInit ? (saved?.run as { initialAccuracy?: number } | undefined)?.initialAccuracy ?? (await accuracyOf(init, arch, task, uploaded?.heldOut)) : undefined;
     const r = await trainModel({
       ...(saved ? { resume: saved.state } : {}),
       ...(checkpointDir
@@ -66,7 +67,7 @@ async function run(task: Task): Promise<TaskResult> {
           }
         : {}),
       arch: arch.name,
-      dataset: task.dataset as DatasetName,
+      ...(uploaded ? { trainData: uploaded.train, testData: uploaded.heldOut } : { dataset: task.dataset as DatasetName }),
       strategy: task.strategy,
       ...(task.strategy !== 'none' && task.commitment ? { plan: committedTraining(task.commitment, init, task.keyId, { ...(task.embedAt !== undefined ? { at: task.embedAt } : {}) }) } : {}),
       init,
@@ -85,9 +86,11 @@ async function run(task: Task): Promise<TaskResult> {
   }
   if (task.kind === 'attack') return runAttack(task);
   const { embedRelease } = await import('../training/release.js');
+  const { defaults } = await import('../core/config.js');
+  const data = task.uploaded ? await uploadedSplits(task, task.limit ?? defaults.release.limit) : undefined;
   const r = await embedRelease(task.ownerModel, task.ownerKey, {
     licensee: task.licensee,
-    dataset: task.dataset as DatasetName,
+    ...(data ? { data: { train: data.train, test: data.heldOut } } : { dataset: task.dataset as DatasetName }),
     strategy: task.strategy,
     epochs: task.epochs,
     commitment: task.commitment,
@@ -100,12 +103,19 @@ async function run(task: Task): Promise<TaskResult> {
   return { params: r.params, key: r.licenseeKey, testAccuracy: r.testAccuracy, backend: r.training.backend, seconds: r.training.seconds };
 }
 
-/** Test accuracy of a model before training, on the test data the run will report on. */
-async function accuracyOf(set: ParamSet, arch: Architecture, task: Extract<Task, { kind: 'train' }>): Promise<number> {
+/** Test accuracy of a model before training, on the test data the run will report on (an uploaded dataset's held-out split). */
+async function accuracyOf(set: ParamSet, arch: Architecture, task: Extract<Task, { kind: 'train' }>, heldOut: Dataset | undefined): Promise<number> {
   const { loadDataset } = await import('../data/datasets.js');
   const { evaluateAccuracy } = await import('../eval/accuracy.js');
-  const test = loadDataset(task.dataset as DatasetName, 'test', task.limit ? { limit: Math.max(1000, task.limit) } : {});
+  const test = heldOut ?? loadDataset(task.dataset as DatasetName, 'test', task.limit ? { limit: Math.max(1000, task.limit) } : {});
   return (await evaluateAccuracy(set, arch, test)).accuracy;
+}
+
+/** An uploaded dataset's training split (`limit` keeps its first N) and held-out split, normalised. */
+async function uploadedSplits(task: Extract<Task, { kind: 'train' | 'release' }>, limit: number | undefined) {
+  const { trainingSplits } = await import('../data/uploadedDataset.js');
+  const u = task.uploaded!;
+  return trainingSplits(u.set, u, u.id, limit !== undefined ? { limit } : {});
 }
 
 /** An attack sweep on the model: score (align → extract → score with the owner's key) and accuracy per strength. */

@@ -13,6 +13,7 @@ import type { Engines, TaskExecutor } from './ports.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { VerifyGate } from './verifyGate.js';
+import type { ImageSet } from '../data/imageSet.js';
 
 export interface Actor {
   readonly sub: string;
@@ -33,11 +34,11 @@ export interface ServiceContext {
   /** Shared queue mode: training checkpoints mirrored where every worker reaches them. */
   readonly checkpoints?: CheckpointMirror;
   readonly verifyGate: VerifyGate;
-  /** Small caches: decoded param sets by model id, opened keys by key id. */
-  readonly cache: { params: Lru<ParamSet>; keys: Lru<WatermarkKey> };
+  /** Small caches: decoded param sets by model id, opened keys by key id, decoded uploaded datasets by id. */
+  readonly cache: { params: Lru<ParamSet>; keys: Lru<WatermarkKey>; datasets: Lru<ImageSet> };
 }
 
-export function newId(prefix: 'mdl' | 'key' | 'job' | 'rel' | 'ver'): string {
+export function newId(prefix: 'mdl' | 'key' | 'job' | 'rel' | 'ver' | 'ds'): string {
   return `${prefix}_${crypto.randomBytes(12).toString('base64url')}`;
 }
 

@@ -2,9 +2,11 @@
  * The one registry of coded errors. Each code has an HTTP status, a title, and a problem `type` URI
  * (`/problems/<code>`, served by the API), mapped 1:1, so clients branch on `code` (or `type`).
  * Use cases throw `AppError(code, detail)`; the detail says what was found and what to do instead.
- * The model-format readers' codes (src/formats/errors.ts) are part of it, with the status they chose.
+ * The model-format readers' codes (src/formats/errors.ts) and the dataset parsers' (src/data/datasetErrors.ts)
+ * are part of it, with the status they chose.
  */
 import { FORMAT_ERRORS } from '../formats/errors.js';
+import { DATASET_ERRORS } from '../data/datasetErrors.js';
 
 export const ERRORS = {
   WM_ERR_AUTH_MISSING: { status: 401, title: 'Authentication required' },
@@ -36,6 +38,7 @@ export const ERRORS = {
   ...FORMAT_ERRORS,
   WM_ERR_KEY_MALFORMED: { status: 422, title: 'Watermark key is malformed' },
   WM_ERR_ARCH_UNKNOWN: { status: 400, title: 'Unknown architecture' },
+  ...DATASET_ERRORS,
   WM_ERR_DATASET_MISMATCH: { status: 422, title: 'Dataset does not fit the architecture' },
   WM_ERR_ATTACK_UNFIT: { status: 422, title: 'Attack does not apply to the architecture' },
   WM_ERR_MODEL_HAS_NO_KEY: { status: 409, title: 'Model has no watermark key' },
@@ -83,7 +86,7 @@ export class AppError extends Error {
 }
 
 /**
- * Maps an error thrown by a model-format reader (`FormatError` with a registered `.code`) to its
+ * Maps an error thrown by a model-format reader or a dataset parser (`FormatError`, `DatasetError`: a registered `.code`) to its
  * AppError, so a client's bad file is a 4xx and never a 500. Anything else → undefined.
  */
 export function fromFormatError(e: unknown): AppError | undefined {

@@ -7,6 +7,8 @@
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { KeyCommitment } from '../core/commitment.js';
+import type { ImageSet } from '../data/imageSet.js';
+import type { DatasetRecord } from '../store/types.js';
 import type { GroupInput, GroupOutcome, VerifyOptions } from '../jobs/verifyGroups.js';
 
 export type { GroupInput, GroupOutcome, VerifyOptions };
@@ -73,10 +75,22 @@ export interface JobProgress {
   readonly fraction?: number;
 }
 
+/** An uploaded dataset as a task carries it: decoded uint8 images and what splits and normalises them. */
+export interface UploadedTrainingData {
+  readonly id: string;
+  readonly set: ImageSet;
+  readonly split: DatasetRecord['split'];
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
 export interface TrainTask {
   readonly kind: 'train';
   readonly arch: string;
+  /** A built-in dataset's name, or an uploaded dataset's id (then `uploaded` carries it). */
   readonly dataset: string;
+  /** An uploaded dataset: training uses its training split and evaluates on its held-out split. */
+  readonly uploaded?: UploadedTrainingData;
   readonly strategy: 'none' | 'naive' | 'delve';
   readonly epochs: number;
   readonly batchSize?: number;
@@ -101,6 +115,8 @@ export interface ReleaseTask {
   readonly kind: 'release';
   readonly arch: string;
   readonly dataset: string;
+  /** The uploaded dataset the owner's model was trained on: the release fine-tunes on its training split. */
+  readonly uploaded?: UploadedTrainingData;
   readonly strategy: 'naive' | 'delve';
   readonly epochs: number;
   readonly limit?: number;

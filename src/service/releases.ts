@@ -12,6 +12,7 @@ import { newJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey, sealKey, storeMadeModel } from './models.js';
 import { newCommitment } from './commitments.js';
 import { checkDatasetFits, jobCommitment } from './training.js';
+import { uploadedTrainingData } from './datasets.js';
 import { getArchitecture, isChain } from '../core/architectures.js';
 import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
 
@@ -63,10 +64,12 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
       const ownerKey = await openKey(ctx, ownerKeyRec);
       const ownerModel = await loadParams(ctx, owner);
       const keyId = newId('key');
+      // a model trained on an uploaded dataset is fine-tuned on it again (unless the request names a built-in one)
+      const uploaded = !input.dataset && typeof owner.meta.datasetId === 'string' ? await uploadedTrainingData(ctx, owner.meta.datasetId) : undefined;
       onProgress({ phase: 'embedding', fraction: 0 });
       const out = await ctx.executor.run(
         {
-          kind: 'release', arch: owner.arch!, dataset: input.dataset ?? String(owner.meta.dataset ?? 'mnist'), strategy: input.strategy ?? 'naive',
+          kind: 'release', arch: owner.arch!, dataset: uploaded?.id ?? input.dataset ?? String(owner.meta.dataset ?? 'mnist'), ...(uploaded ? { uploaded } : {}), strategy: input.strategy ?? 'naive',
           epochs: input.epochs ?? 1, ...(input.limit !== undefined ? { limit: input.limit } : {}), ...(input.lr !== undefined ? { lr: input.lr } : {}),
           licensee: input.licensee, ownerModel, ownerKey, keyId, commitment: await jobCommitment(ctx, input.commitment),
         },

@@ -2,7 +2,7 @@
  * Training jobs: validate the request, queue a job, and — when the worker is done — register the
  * trained model with its owner key sealed, in the same unit of work that marks the job succeeded.
  */
-import type { JobRecord } from '../store/types.js';
+import type { DatasetRecord, JobRecord } from '../store/types.js';
 import type { KeyCommitment } from '../core/commitment.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { AppError } from './errors.js';
@@ -11,6 +11,7 @@ import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
 import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
 import { CHECKPOINT_PHASE, TaskCancelled } from './ports.js';
+import { getDataset, uploadedTrainingData } from './datasets.js';
 import { join } from 'node:path';
 import { getArchitecture } from '../core/architectures.js';
 import { hasCheckpoint, removeCheckpoint } from '../store/trainingCheckpoint.js';
@@ -19,8 +20,10 @@ import { datasetNames, datasetShapes, defaultDatasetFor, type DatasetName } from
 export interface TrainRequest {
   name?: string;
   arch: string;
-  /** Absent: the first dataset whose images fit the architecture (MNIST for lenet5/mlp, CIFAR-10 for resnet32/allcnnc). */
+  /** Absent (and no datasetId): the first dataset whose images fit the architecture (MNIST for lenet5/mlp, CIFAR-10 for resnet32/allcnnc). */
   dataset?: string;
+  /** An uploaded dataset instead of a built-in one: trained on its training split, evaluated on its held-out split. */
+  datasetId?: string;
   strategy: 'none' | 'naive' | 'delve';
   epochs: number;
   batchSize?: number;
@@ -42,8 +45,17 @@ export async function startTraining(ctx: ServiceContext, actor: Actor, asked: Tr
   if (!ctx.engines.knownArchitecture(asked.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${asked.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
-  const req = { ...asked, dataset: asked.dataset ?? defaultDatasetFor(getArchitecture(asked.arch).inputShape) };
-  checkDatasetFits(req.arch, req.dataset);
+  if (asked.dataset && asked.datasetId) {
+    throw new AppError('WM_ERR_VALIDATION', `give either dataset (a built-in: ${datasetNames.join(', ')}) or datasetId (an uploaded dataset), not both; got dataset '${asked.dataset}' and datasetId '${asked.datasetId}'`);
+  }
+  let req: TrainRequest;
+  if (asked.datasetId) {
+    checkUploadedDatasetFits(asked.arch, await getDataset(ctx, asked.datasetId));
+    req = { ...asked };
+  } else {
+    req = { ...asked, dataset: asked.dataset ?? defaultDatasetFor(getArchitecture(asked.arch).inputShape) };
+    checkDatasetFits(req.arch, req.dataset!);
+  }
   if (req.initModelId) await getModel(ctx, req.initModelId);
   const job = newJob(actor, 'train', { ...req });
   // The key is committed now, before any weight exists: its digest is signed and chained into the audit log.
@@ -68,6 +80,21 @@ export function checkDatasetFits(archName: string, dataset: string): void {
   }
 }
 
+/**
+ * @throws AppError WM_ERR_DATASET_MISMATCH when an uploaded dataset's images are not the architecture's
+ *   input, or it has more classes than the architecture has outputs (fewer is fine: the outputs of
+ *   absent classes are simply never the target).
+ */
+export function checkUploadedDatasetFits(archName: string, d: DatasetRecord): void {
+  const arch = getArchitecture(archName);
+  if (d.shape.join('x') !== arch.inputShape.join('x')) {
+    throw new AppError('WM_ERR_DATASET_MISMATCH', `${archName} takes ${arch.inputShape.join('x')} inputs; dataset ${d.id} ('${d.name}') has ${d.shape.join('x')} images`);
+  }
+  if (d.classes.length > arch.classes) {
+    throw new AppError('WM_ERR_DATASET_MISMATCH', `${archName} has ${arch.classes} outputs; dataset ${d.id} ('${d.name}') has ${d.classes.length} classes`);
+  }
+}
+
 /** The commitment a job recorded at submission. @throws when it is missing. */
 export async function jobCommitment(ctx: ServiceContext, digest: unknown): Promise<KeyCommitment> {
   const rec = typeof digest === 'string' ? await ctx.store.getCommitment(digest) : undefined;
@@ -80,7 +107,8 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
     async run(job, { signal, onProgress }) {
       const input = job.input as unknown as TrainRequest & { commitment?: string };
       // Jobs record the dataset they were submitted with (filled in at submission when the request had none).
-      const req = { ...input, dataset: input.dataset ?? defaultDatasetFor(getArchitecture(input.arch).inputShape) };
+      const uploaded = input.datasetId ? await uploadedTrainingData(ctx, input.datasetId) : undefined;
+      const req = { ...input, dataset: uploaded?.id ?? input.dataset ?? defaultDatasetFor(getArchitecture(input.arch).inputShape) };
       const commitment = req.strategy === 'none' ? undefined : await jobCommitment(ctx, req.commitment);
       const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
       const keyId = newId('key');
@@ -92,7 +120,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       let mirrored = Promise.resolve();
       const out = await ctx.executor.run(
         {
-          kind: 'train', arch: req.arch, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs,
+          kind: 'train', arch: req.arch, dataset: req.dataset, ...(uploaded ? { uploaded } : {}), strategy: req.strategy, epochs: req.epochs,
           ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed']),
           keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}), checkpointDir: runDir,
           ...(req.posthoc ? { embedAt: 0, evaluateInit: true } : {}),
@@ -117,15 +145,17 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
         meta: {
-          jobId: job.id, dataset: req.dataset, strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(req.posthoc ? { posthoc: true } : {}),
+          jobId: job.id, ...(uploaded ? { datasetId: uploaded.id } : { dataset: req.dataset }), strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(req.posthoc ? { posthoc: true } : {}),
           ...(out.initialAccuracy !== undefined ? { accuracyBefore: out.initialAccuracy } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}),
         },
       });
       const sealed = out.key ? sealKey(ctx, made.model.id, 'owner', out.key, keyId) : undefined;
+      // with an uploaded dataset, testAccuracy is measured on its held-out split: say so, and on how many
+      const evaluatedOn = uploaded ? { evaluatedOn: { datasetId: uploaded.id, split: 'held-out', samples: uploaded.split.heldOut } } : {};
       return {
         result: {
           modelId: made.model.id, ...(sealed ? { keyId } : {}), ...(out.initialAccuracy !== undefined ? { accuracyBefore: out.initialAccuracy } : {}),
-          ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}),
+          ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...evaluatedOn, ...(out.backend ? { backend: out.backend } : {}),
         },
         commit: (w) => {
           made.write(w);

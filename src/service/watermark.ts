@@ -13,7 +13,7 @@ import { getModel } from './models.js';
 import { pick, startTraining, type TrainRequest } from './training.js';
 
 /** The training request's knobs a post-hoc fine-tune takes (the architecture and the init are the model's). */
-export type WatermarkRequest = Partial<Pick<TrainRequest, 'name' | 'dataset' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'limit' | 'seed' | 'keyN'>> & {
+export type WatermarkRequest = Partial<Pick<TrainRequest, 'name' | 'dataset' | 'datasetId' | 'epochs' | 'batchSize' | 'lr' | 'momentum' | 'weightDecay' | 'limit' | 'seed' | 'keyN'>> & {
   strategy?: 'naive' | 'delve';
 };
 
@@ -25,7 +25,8 @@ export async function startWatermarking(ctx: ServiceContext, actor: Actor, model
   const train: TrainRequest = {
     name: req.name || `${model.name} (watermarked)`,
     arch: model.arch,
-    dataset: req.dataset ?? defaultDatasetFor(getArchitecture(model.arch).inputShape),
+    // An uploaded dataset (both given: startTraining refuses), a built-in one, or the first built-in whose images fit.
+    ...(req.datasetId ? pick(req, ['datasetId', 'dataset']) : { dataset: req.dataset ?? defaultDatasetFor(getArchitecture(model.arch).inputShape) }),
     strategy: req.strategy ?? defaults.training.strategy,
     epochs: req.epochs ?? defaults.watermark.epochs,
     lr: req.lr ?? defaults.watermark.lr,

@@ -15,7 +15,7 @@ import type { FileRef } from './types.js';
 
 /** Every table the migrations make, parents before children. A table missing here stops the move (see `tablesOf`). */
 const TABLE_ORDER = [
-  'models', 'watermark_keys', 'key_commitments', 'jobs', 'releases', 'release_artifacts', 'verifications', 'audit_events', 'audit_checkpoints',
+  'models', 'datasets', 'watermark_keys', 'key_commitments', 'jobs', 'releases', 'release_artifacts', 'verifications', 'audit_events', 'audit_checkpoints',
   'verification_quota', 'upload_sketches', 'event_tickets', 'rate_windows', 'job_checkpoints',
 ] as const;
 /** Rows per INSERT: PostgreSQL takes at most 65535 parameters a statement. */
@@ -56,7 +56,7 @@ async function assertTargetIsPrefix(source: SqliteStore, target: PgStore): Promi
   if (at.hash !== last.hash) throw new MigrationRefused(`the target database's audit entry ${last.seq} differs from this install's: it holds another install's data; migrate into an empty database`);
 }
 
-/** Every model file the rows refer to: model files, anchors, signed download files. */
+/** Every blob the rows refer to: model files, anchors, dataset contents, signed download files. */
 function referencedFiles(source: SqliteStore): FileRef[] {
   const out: FileRef[] = [];
   for (const r of source.db.prepare('SELECT files, meta FROM models').all() as { files: string; meta: string }[]) {
@@ -64,6 +64,7 @@ function referencedFiles(source: SqliteStore): FileRef[] {
     const anchor = (JSON.parse(r.meta) as { anchor?: FileRef }).anchor;
     if (anchor?.sha256) out.push(anchor);
   }
+  for (const r of source.db.prepare('SELECT file FROM datasets').all() as { file: string }[]) out.push(JSON.parse(r.file) as FileRef);
   for (const r of source.db.prepare('SELECT files FROM release_artifacts').all() as { files: string }[]) out.push(...(JSON.parse(r.files) as FileRef[]));
   return out;
 }

@@ -171,6 +171,29 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at TEXT NOT NULL
       );`,
   },
+  {
+    version: 6,
+    name: 'uploaded datasets',
+    // content-addressed: digest is the canonical bytes' sha256, unique, so an identical upload finds its record
+    sql: `
+      CREATE TABLE datasets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        file TEXT NOT NULL,
+        shape TEXT NOT NULL,
+        samples INTEGER NOT NULL,
+        classes TEXT NOT NULL,
+        class_counts TEXT NOT NULL,
+        split TEXT NOT NULL,
+        mean TEXT NOT NULL,
+        std TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX datasets_created ON datasets(created_at);`,
+  },
 ];
 
 /**

@@ -17,7 +17,7 @@ import type {
 } from './types.js';
 import { LeaseLost } from './types.js';
 import {
-  json, toArtifact, toAudit, toCheckpoint, toCommitment, toJob, toKey, toKeyRef, toModel, toRelease, toSketch, toVerification, sketchBytes,
+  json, toArtifact, toDataset, datasetValues, DATASET_COLS, toAudit, toCheckpoint, toCommitment, toJob, toKey, toKeyRef, toModel, toRelease, toSketch, toVerification, sketchBytes,
   JOB_COLS, REL_COLS, type Row,
 } from './rows.js';
 
@@ -144,6 +144,7 @@ export class PgStore implements Store {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
         [m.id, m.name, m.arch, m.source, m.format, json(m.files), m.paramCount, m.ownerKeyId, m.parentModelId, m.createdBy, m.createdAt, json(m.meta)],
       ),
+      insertDataset: (d) => run(`INSERT INTO datasets (${DATASET_COLS.join(', ')}) VALUES (${DATASET_COLS.map((_, i) => `$${i + 1}`).join(', ')})`, datasetValues(d)),
       insertKey: (k) => run('INSERT INTO watermark_keys (id, model_id, kind, sealed, n, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [k.id, k.modelId, k.kind, k.sealed, k.n, k.createdAt]),
       insertCommitment: (c) => run(
         'INSERT INTO key_commitments (digest, sealed, jws, subject, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
@@ -237,6 +238,15 @@ export class PgStore implements Store {
   }
   async listModels(p: Page) {
     return this.#page('models', where([]), p, toModel);
+  }
+  async getDataset(id: string) {
+    return this.#get(toDataset, 'SELECT * FROM datasets WHERE id = $1', [id]);
+  }
+  async getDatasetByDigest(digest: string) {
+    return this.#get(toDataset, 'SELECT * FROM datasets WHERE digest = $1', [digest]);
+  }
+  async listDatasets(p: Page) {
+    return this.#page('datasets', where([]), p, toDataset);
   }
   async getKey(id: string) {
     return this.#get(toKey, 'SELECT * FROM watermark_keys WHERE id = $1', [id]);

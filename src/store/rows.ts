@@ -3,7 +3,7 @@
  * TEXT, timestamps as ISO TEXT), so one mapping serves both. Numbers go through Number() because
  * PostgreSQL returns BIGINT as a string.
  */
-import type { JobPatch, JobRecord, JobStatus, KeyRecord, KeyRef, ModelRecord, ReleaseArtifact, ReleasePatch, ReleaseRecord, UploadSketch, VerificationRecord, AuditEvent, AuditCheckpoint, CommitmentRecord } from './types.js';
+import type { DatasetRecord, JobPatch, JobRecord, JobStatus, KeyRecord, KeyRef, ModelRecord, ReleaseArtifact, ReleasePatch, ReleaseRecord, UploadSketch, VerificationRecord, AuditEvent, AuditCheckpoint, CommitmentRecord } from './types.js';
 
 export type Row = Record<string, unknown>;
 export const json = (v: unknown): string => JSON.stringify(v ?? null);
@@ -15,6 +15,18 @@ export function toModel(r: Row): ModelRecord {
     format: String(r.format), files: parse(r.files), paramCount: Number(r.param_count), ownerKeyId: (r.owner_key_id as string | null) ?? null,
     parentModelId: (r.parent_model_id as string | null) ?? null, createdBy: String(r.created_by), createdAt: String(r.created_at), meta: parse(r.meta),
   };
+}
+export function toDataset(r: Row): DatasetRecord {
+  return {
+    id: String(r.id), name: String(r.name), format: String(r.format), digest: String(r.digest), file: parse(r.file), shape: parse(r.shape),
+    samples: Number(r.samples), classes: parse(r.classes), classCounts: parse(r.class_counts), split: parse(r.split), mean: parse(r.mean), std: parse(r.std),
+    createdBy: String(r.created_by), createdAt: String(r.created_at),
+  };
+}
+/** A dataset's column values in the order of DATASET_COLS. */
+export const DATASET_COLS = ['id', 'name', 'format', 'digest', 'file', 'shape', 'samples', 'classes', 'class_counts', 'split', 'mean', 'std', 'created_by', 'created_at'] as const;
+export function datasetValues(d: DatasetRecord): unknown[] {
+  return [d.id, d.name, d.format, d.digest, json(d.file), json(d.shape), d.samples, json(d.classes), json(d.classCounts), json(d.split), json(d.mean), json(d.std), d.createdBy, d.createdAt];
 }
 export function toKey(r: Row): KeyRecord {
   return { id: String(r.id), modelId: String(r.model_id), kind: r.kind as KeyRecord['kind'], sealed: String(r.sealed), n: Number(r.n), createdAt: String(r.created_at) };

@@ -11,7 +11,7 @@ import { MIGRATIONS } from './migrations.js';
 import { auditHash, GENESIS_HASH } from './auditChain.js';
 import type { CommitmentRecord, KeyRef, UploadSketch, AuditDraft, AuditEvent, AuditFilter, JobStatus, Page, Store, StoreWriter } from './types.js';
 import {
-  json, toArtifact, toAudit, toCheckpoint, toCommitment, toJob, toKey, toKeyRef, toModel, toRelease, toSketch, toVerification, sketchBytes, JOB_COLS, REL_COLS, type Row,
+  json, toArtifact, toDataset, datasetValues, DATASET_COLS, toAudit, toCheckpoint, toCommitment, toJob, toKey, toKeyRef, toModel, toRelease, toSketch, toVerification, sketchBytes, JOB_COLS, REL_COLS, type Row,
 } from './rows.js';
 
 export { toAudit } from './rows.js';
@@ -77,6 +77,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     const insModel = db.prepare(`INSERT INTO models (id, name, arch, source, format, files, param_count, owner_key_id, parent_model_id, created_by, created_at, meta)
       VALUES (@id, @name, @arch, @source, @format, @files, @paramCount, @ownerKeyId, @parentModelId, @createdBy, @createdAt, @meta)`);
+    const insDataset = db.prepare(`INSERT INTO datasets (${DATASET_COLS.join(', ')}) VALUES (${DATASET_COLS.map(() => '?').join(', ')})`);
     const insKey = db.prepare('INSERT INTO watermark_keys (id, model_id, kind, sealed, n, created_at) VALUES (@id, @modelId, @kind, @sealed, @n, @createdAt)');
     const setOwner = db.prepare('UPDATE models SET owner_key_id = ? WHERE id = ?');
     const insSketch = db.prepare('INSERT INTO upload_sketches (verification_id, subject, signature, digest, sketch, created_at) VALUES (?, ?, ?, ?, ?, ?)');
@@ -101,6 +102,7 @@ export class SqliteStore implements Store {
     };
     return {
       insertModel: (m) => insModel.run({ ...m, files: json(m.files), meta: json(m.meta) }),
+      insertDataset: (d) => insDataset.run(...datasetValues(d)),
       insertKey: (k) => insKey.run(k),
       insertCommitment: (c) => insCommitment.run(c),
       resealKey: (id, sealed) => void resealKey.run(sealed, id),
@@ -168,6 +170,19 @@ export class SqliteStore implements Store {
   async listModels(p: Page) {
     const items = (this.#q('SELECT * FROM models ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(p.limit, p.offset) as Row[]).map(toModel);
     const total = Number((this.#q('SELECT COUNT(*) AS n FROM models').get() as Row).n);
+    return { items, total };
+  }
+  async getDataset(id: string) {
+    const r = this.#q('SELECT * FROM datasets WHERE id = ?').get(id) as Row | undefined;
+    return r && toDataset(r);
+  }
+  async getDatasetByDigest(digest: string) {
+    const r = this.#q('SELECT * FROM datasets WHERE digest = ?').get(digest) as Row | undefined;
+    return r && toDataset(r);
+  }
+  async listDatasets(p: Page) {
+    const items = (this.#q('SELECT * FROM datasets ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(p.limit, p.offset) as Row[]).map(toDataset);
+    const total = Number((this.#q('SELECT COUNT(*) AS n FROM datasets').get() as Row).n);
     return { items, total };
   }
   async getKey(id: string) {

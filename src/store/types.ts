@@ -7,6 +7,7 @@
  * by the `AuditHeadSigner` the store was built with (so deleting the newest entries is detectable).
  */
 import type { Role } from '../crypto/signing.js';
+import type { DatasetSummary } from '../data/uploadedDataset.js';
 
 export interface FileRef {
   readonly name: string;
@@ -30,6 +31,21 @@ export interface ModelRecord {
   readonly createdBy: string;
   readonly createdAt: string;
   readonly meta: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * An uploaded dataset: the facts its content gave (src/data/uploadedDataset.ts DatasetSummary: digest,
+ * shape, classes, split, statistics) and where its canonical images and labels are (one blob, named by
+ * the digest: one record per content).
+ */
+export interface DatasetRecord extends DatasetSummary {
+  readonly id: string;
+  readonly name: string;
+  /** What was uploaded: 'image-zip', 'npz' or 'idx'. */
+  readonly format: string;
+  readonly file: FileRef;
+  readonly createdBy: string;
+  readonly createdAt: string;
 }
 
 export type KeyKind = 'owner' | 'licensee';
@@ -185,6 +201,7 @@ export type ReleasePatch = Partial<Pick<ReleaseRecord, 'status' | 'keyId' | 'rel
 /** Describes the changes of one atomic unit of work. */
 export interface StoreWriter {
   insertModel(m: ModelRecord): void;
+  insertDataset(d: DatasetRecord): void;
   insertKey(k: KeyRecord): void;
   insertCommitment(c: CommitmentRecord): void;
   insertUploadSketch(s: UploadSketch, keepPerSubject: number): void;
@@ -211,6 +228,10 @@ export interface Store {
 
   getModel(id: string): Promise<ModelRecord | undefined>;
   listModels(page: Page): Promise<{ items: ModelRecord[]; total: number }>;
+  getDataset(id: string): Promise<DatasetRecord | undefined>;
+  /** The dataset of this content, if it was uploaded before. */
+  getDatasetByDigest(digest: string): Promise<DatasetRecord | undefined>;
+  listDatasets(page: Page): Promise<{ items: DatasetRecord[]; total: number }>;
   getKey(id: string): Promise<KeyRecord | undefined>;
   /** Every key on record, for verifying a suspect against all of them. */
   listKeys(): Promise<KeyRecord[]>;

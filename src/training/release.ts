@@ -6,12 +6,14 @@ import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { committedTraining } from './committedKey.js';
 import { trainModel, type TrainOptions, type TrainResult } from './train.js';
-import type { DatasetName } from '../data/datasets.js';
+import type { Dataset, DatasetName } from '../data/datasets.js';
 
 export interface ReleaseOptions {
   readonly licensee: string;
   /** The owner's training data (its shape must be the architecture's); default MNIST. */
   readonly dataset?: DatasetName;
+  /** Or the data itself (an uploaded dataset's training and held-out splits; `limit` is then the caller's to apply). */
+  readonly data?: { readonly train: Dataset; readonly test: Dataset };
   readonly strategy?: Strategy;
   /** Fine-tuning budget: a fraction of an epoch is enough to heal the accuracy the new key costs. */
   readonly epochs?: number;
@@ -45,7 +47,7 @@ export async function embedRelease(ownerModel: ParamSet, ownerKey: WatermarkKey,
   const start = embedValues(ownerModel, ownerKey);
   const strategy = opts.strategy && opts.strategy !== 'none' ? opts.strategy : defaults.release.strategy;
   const result = await trainModel({
-    arch, ...(opts.dataset ? { dataset: opts.dataset } : {}), strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'constant',
+    arch, ...(opts.data ? { trainData: opts.data.train, testData: opts.data.test } : opts.dataset ? { dataset: opts.dataset } : {}), strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'constant',
     epochs: opts.epochs ?? defaults.release.epochs,
     limit: opts.limit ?? defaults.release.limit,
     lr: opts.lr ?? defaults.release.lr,
