@@ -189,17 +189,17 @@ const commands: Record<string, Command> = {
   },
   watermark: {
     summary: 'lock a fresh committed key into an uploaded model trained elsewhere, by a short fine-tune (a job; --wait follows it)',
-    usage: 'api watermark --model ID [--dataset mnist|fashion-mnist|cifar10] [--strategy naive|delve] [--epochs N] [--lr X] [--limit N] [--name NAME] [--wait]',
+    usage: 'api watermark --model ID [--dataset mnist|fashion-mnist|cifar10 | --dataset-id ds_…] [--strategy naive|delve] [--epochs N] [--lr X] [--limit N] [--name NAME] [--wait]',
     options: {
-      model: { type: 'string' }, dataset: { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
+      model: { type: 'string' }, dataset: { type: 'string' }, 'dataset-id': { type: 'string' }, strategy: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
       limit: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, wait: { type: 'boolean' },
     },
     idOf: idMadeBy,
     describe: describeJob,
     async run(c, v) {
       const body = {
-        ...(v.dataset ? { dataset: v.dataset } : {}), ...(v.strategy ? { strategy: v.strategy } : {}), ...(v.epochs ? { epochs: num(v, 'epochs') } : {}),
-        ...(v.lr ? { lr: num(v, 'lr') } : {}), ...(v.limit ? { limit: num(v, 'limit') } : {}), ...(v.seed ? { seed: num(v, 'seed') } : {}), ...(v.name ? { name: v.name } : {}),
+        ...(v.dataset ? { dataset: v.dataset } : {}), ...(v['dataset-id'] ? { datasetId: v['dataset-id'] } : {}), ...(v.strategy ? { strategy: v.strategy } : {}),
+        ...(v.epochs ? { epochs: num(v, 'epochs') } : {}), ...(v.lr ? { lr: num(v, 'lr') } : {}), ...(v.limit ? { limit: num(v, 'limit') } : {}), ...(v.seed ? { seed: num(v, 'seed') } : {}), ...(v.name ? { name: v.name } : {}),
       };
       const job = await c.json('POST', `/v1/models/${need(v, 'model')}/watermark`, { json: body });
       return v.wait ? c.watch(String(job.id), silent(v)) : job;
