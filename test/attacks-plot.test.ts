@@ -3,49 +3,7 @@ import { describe, it } from 'node:test';
 import type { SweepPoint, SweepResult } from '../src/attacks/sweep.js';
 import { plotSweep } from '../src/report/plot.js';
 import { accuracyRange, fittingLabels, labelWidth } from '../src/report/plotScales.js';
-
-interface XmlNode {
-  name: string;
-  attrs: Record<string, string>;
-  children: XmlNode[];
-}
-
-/** A strict little XML parser: balanced tags, quoted attributes, known entities only; throws otherwise. */
-function parseXml(src: string): XmlNode {
-  const root: XmlNode = { name: '#root', attrs: {}, children: [] };
-  const stack = [root];
-  const re = /<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>|([^<]+)|(<)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(src))) {
-    if (m[6]) throw new Error(`malformed tag at ${m.index}: ${src.slice(m.index, m.index + 40)}`);
-    if (m[5] !== undefined) {
-      if (/&(?!(amp|lt|gt|quot|apos);)/.test(m[5])) throw new Error(`bad entity in text: ${m[5]}`);
-      continue;
-    }
-    const [, close, name, attrText, selfClose] = m;
-    if (close) {
-      const top = stack.pop();
-      if (!top || top.name !== name) throw new Error(`</${name}> closes <${top?.name}>`);
-      continue;
-    }
-    const attrs: Record<string, string> = {};
-    for (const a of attrText!.matchAll(/([\w:-]+)="([^"]*)"/g)) {
-      if (a[1]! in attrs) throw new Error(`duplicate attribute ${a[1]}`);
-      if (/&(?!(amp|lt|gt|quot|apos);)/.test(a[2]!)) throw new Error(`bad entity in attribute ${a[1]}`);
-      attrs[a[1]!] = a[2]!;
-    }
-    const node: XmlNode = { name: name!, attrs, children: [] };
-    stack[stack.length - 1]!.children.push(node);
-    if (!selfClose) stack.push(node);
-  }
-  if (stack.length !== 1) throw new Error(`unclosed <${stack[stack.length - 1]!.name}>`);
-  if (root.children.length !== 1) throw new Error('expected one root element');
-  return root.children[0]!;
-}
-
-function all(n: XmlNode, pred: (x: XmlNode) => boolean): XmlNode[] {
-  return [...(pred(n) ? [n] : []), ...n.children.flatMap((c) => all(c, pred))];
-}
+import { all, parseXml, type XmlNode } from './svg-helpers.js';
 
 const point = (strength: number, r: number, accuracy: number): SweepPoint => ({ strength, accuracy, r, n: 1024, pValue: 0, log10p: -10, ber: 0, decision: r > 0.2 ? 'match' : 'no match', seconds: 0 });
 const num = (n: XmlNode, attr: string): number => Number(n.attrs[attr]);

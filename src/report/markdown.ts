@@ -3,7 +3,7 @@
  * fails, and whether the mark survives wherever the attacked model stays useful), then per attack a
  * table of strength × (accuracy, r, p, decision) per model and its plot.
  */
-import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
+import type { SweepPoint, SweepResult, SweepSeries } from '../attacks/sweep.js';
 
 export interface ReportSection {
   readonly result: SweepResult;
@@ -29,14 +29,14 @@ export function formatP(log10p: number): string {
   return `${m.toFixed(1)}e${e}`;
 }
 
-const pct = (a: number) => (Number.isFinite(a) ? `${(a * 100).toFixed(2)}%` : '—');
+export const pct = (a: number) => (Number.isFinite(a) ? `${(a * 100).toFixed(2)}%` : '—');
 const r3 = (r: number) => (Number.isFinite(r) ? r.toFixed(3) : '—');
 
-function strengthLabel(res: SweepResult, s: number): string {
+export function strengthLabel(res: SweepResult, s: number): string {
   return res.attack.unit === '%' ? `${Number((s * 100).toPrecision(4))}%` : String(s);
 }
 
-function strengthHeader(res: SweepResult): string {
+export function strengthHeader(res: SweepResult): string {
   const { strengthName: name, unit } = res.attack;
   return unit && unit !== name && unit !== '%' ? `${name} (${unit})` : name;
 }
@@ -51,15 +51,24 @@ function errorNotes(res: SweepResult): string[] {
   return [...errors].map(([e, where]) => `† ${where.join(', ')}: the alignment refused the suspect — ${e.length > 240 ? `${e.slice(0, 240)}…` : e}`);
 }
 
-function verdict(res: SweepResult, s: SweepResult['series'][number]): string {
+/**
+ * Whether the mark is detected at every attacked strength where the model keeps accuracy ≥ the series'
+ * own floor: 'n/a' when no attacked point does. Read from the points, the same rule runSweep applies.
+ */
+export function detectionWhereAccurate(s: SweepSeries): 'yes' | 'no' | 'n/a' {
+  const useful = s.points.filter((p) => p.accuracy >= s.accuracyFloor);
+  if (useful.length === 0) return 'n/a';
+  return useful.every((p) => p.decision === 'match') ? 'yes' : 'no';
+}
+
+function verdict(res: SweepResult, s: SweepSeries): string {
   const fail = s.firstFailure ? `first fails at ${strengthHeader(res)} = ${strengthLabel(res, s.firstFailure.strength)} (accuracy ${pct(s.firstFailure.accuracy)})` : 'detected at every strength';
   const floor = `${(s.accuracyFloor * 100).toFixed(0)}%`;
-  const useful = s.points.filter((p) => p.accuracy >= s.accuracyFloor);
-  const kept = useful.length === 0 ? `no attacked point keeps accuracy ≥ ${floor}` : s.detectedWhereAccurate ? `**yes** — detected at every strength where accuracy ≥ ${floor}` : `**no** — lost at a strength where accuracy is still ≥ ${floor}`;
+  const kept = { 'n/a': `no attacked point keeps accuracy ≥ ${floor}`, yes: `**yes** — detected at every strength where accuracy ≥ ${floor}`, no: `**no** — lost at a strength where accuracy is still ≥ ${floor}` }[detectionWhereAccurate(s)];
   return `${fail}; ${kept}`;
 }
 
-function heading(res: SweepResult): string {
+export function heading(res: SweepResult): string {
   return `${res.attack.title}${res.invariant ? ' — invariant alignment' : ''}`;
 }
 
@@ -78,8 +87,7 @@ export function renderRobustnessReport(sections: readonly ReportSection[], meta:
       const s = result.series.find((x) => x.model === m);
       if (!s) return '— | —';
       const ff = s.firstFailure ? `${strengthLabel(result, s.firstFailure.strength)} (${pct(s.firstFailure.accuracy)})` : 'none';
-      const useful = s.points.some((p) => p.accuracy >= s.accuracyFloor);
-      return `${ff} | ${useful ? (s.detectedWhereAccurate ? 'yes' : '**no**') : 'n/a (accuracy < floor everywhere)'}`;
+      return `${ff} | ${{ yes: 'yes', no: '**no**', 'n/a': 'n/a (accuracy < floor everywhere)' }[detectionWhereAccurate(s)]}`;
     });
     out.push(`| ${heading(result)} | ${row.join(' | ')} |`);
   }

@@ -22,25 +22,25 @@ export interface PlotOptions {
   readonly title?: string;
 }
 
-const palette = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
-const markers = ['circle', 'square', 'triangle', 'diamond'] as const;
+export const palette = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+export const markers = ['circle', 'square', 'triangle', 'diamond'] as const;
 /** Sideways shift between the lines of two models, in px: enough for two equal markers to show side by side. */
-const DODGE = 6;
+export const DODGE = 6;
 /** Height of the "no score" row under a panel's scale. */
 const NO_SCORE_ROW = 22;
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function fmt(v: number): string {
+export function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : Number(v.toPrecision(3)).toString();
 }
 
-const f1 = (v: number): string => v.toFixed(1);
+export const f1 = (v: number): string => v.toFixed(1);
 
 /** A model's marker: filled for the first model, hollow (white inside) for the others. */
-function marker(kind: (typeof markers)[number], x: number, y: number, color: string, hollow: boolean): string {
+export function marker(kind: (typeof markers)[number], x: number, y: number, color: string, hollow: boolean): string {
   const s = 3.5;
   const a = `fill="${hollow ? '#ffffff' : color}" stroke="${color}"${hollow ? ' stroke-width="1.5"' : ''}`;
   switch (kind) {
@@ -56,7 +56,7 @@ function marker(kind: (typeof markers)[number], x: number, y: number, color: str
 }
 
 /** The "no score" mark: a circle struck through, unlike any model's marker. */
-function noScoreMark(x: number, y: number, color: string, title?: string): string {
+export function noScoreMark(x: number, y: number, color: string, title?: string): string {
   const t = title ? `<title>${esc(title)}</title>` : '';
   return `<g class="unscored"><circle cx="${f1(x)}" cy="${f1(y)}" r="4.5" fill="#ffffff" stroke="${color}" stroke-width="1.5"/><line x1="${f1(x - 3.2)}" y1="${f1(y + 3.2)}" x2="${f1(x + 3.2)}" y2="${f1(y - 3.2)}" stroke="${color}" stroke-width="1.5"/>${t}</g>`;
 }
