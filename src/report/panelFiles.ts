@@ -1,0 +1,76 @@
+/**
+ * The paper's panels as files: reads the three networks' report JSON (docs/robustness.json for LeNet5,
+ * docs/robustness-<arch>.json for the CIFAR networks), writes the six SVGs, and puts the cross-network
+ * section between its markers in docs/robustness.md. A missing JSON is a network not yet measured.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { SweepResult } from '../attacks/sweep.js';
+import { paperPanels, paperPanelsSection, panelSvg, withPanelsBlock, type PanelNetwork } from './panels.js';
+
+/** The paper's networks in the order of its figures, with the JSON each report writes. */
+const NETWORKS = [
+  { name: 'lenet5', label: 'LeNet5-caffe', json: 'robustness.json' },
+  { name: 'allcnnc', label: 'ALL-CNN-C', json: 'robustness-allcnnc.json' },
+  { name: 'resnet32', label: 'ResNet-32', json: 'robustness-resnet32.json' },
+] as const;
+
+export type PanelNetworkName = (typeof NETWORKS)[number]['name'];
+
+export interface PanelPaths {
+  /** The report that holds the block: docs/robustness.md. */
+  readonly markdown: string;
+  /** Folder of the six SVGs: docs/plots/panels. */
+  readonly plots: string;
+  readonly json: Readonly<Record<PanelNetworkName, string>>;
+}
+
+/** Where the reports of robustness-report.ts put everything, under one docs folder. */
+export function defaultPanelPaths(docs = 'docs'): PanelPaths {
+  return {
+    markdown: join(docs, 'robustness.md'),
+    plots: join(docs, 'plots', 'panels'),
+    json: Object.fromEntries(NETWORKS.map((n) => [n.name, join(docs, n.json)])) as Record<PanelNetworkName, string>,
+  };
+}
+
+/**
+ * A report's sweeps. Reports written before each series had its own floor (the LeNet5 one of commit
+ * 566b593) hold only the sweep's: that is then every series' floor, as it was when measured.
+ */
+function readSweeps(file: string): SweepResult[] {
+  const results = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
+  return results.map((r) => ({ ...r, series: r.series.map((s) => ({ ...s, accuracyFloor: s.accuracyFloor ?? r.accuracyFloor })) }));
+}
+
+function readNetworks(paths: PanelPaths): PanelNetwork[] {
+  const dir = dirname(paths.markdown);
+  return NETWORKS.map(({ name, label }) => {
+    const json = paths.json[name];
+    // LeNet5's full report is the markdown the block goes into; each CIFAR network's sits next to its JSON.
+    const doc = name === 'lenet5' ? '#summary' : relative(dir, json.replace(/\.json$/, '.md'));
+    const results = existsSync(json) ? readSweeps(json) : null;
+    return { name, label, results, docLink: doc, source: json };
+  });
+}
+
+/**
+ * Writes the panels of the measured networks and replaces the block in `paths.markdown`.
+ * @returns the SVG files written.
+ * @throws when the markdown does not exist (the LeNet5 report makes it).
+ */
+export function refreshPaperPanels(paths: PanelPaths): string[] {
+  if (!existsSync(paths.markdown)) throw new Error(`${paths.markdown} not found: the panels go into the LeNet5 report (scripts/robustness-report.ts writes it)`);
+  const networks = readNetworks(paths);
+  mkdirSync(paths.plots, { recursive: true });
+  const written: string[] = [];
+  for (const panel of paperPanels(networks)) {
+    if (!panel.result) continue;
+    const file = join(paths.plots, panel.file);
+    writeFileSync(file, panelSvg({ ...panel, result: panel.result }));
+    written.push(file);
+  }
+  const section = paperPanelsSection(networks, relative(dirname(paths.markdown), paths.plots));
+  writeFileSync(paths.markdown, withPanelsBlock(readFileSync(paths.markdown, 'utf8'), section));
+  return written;
+}
