@@ -14,6 +14,10 @@
  * Every attack that applies to the network runs (attack.unfit says which do not, and the report lists
  * them); the accuracy floor is the unattacked model's accuracy − 5 points (--floor F for an absolute one).
  *
+ * After either, the paper's panels (e)–(j) and the summary across the three networks are drawn again
+ * from the reports' JSON next to --out (docs/plots/panels/, the marked block of docs/robustness.md; see
+ * scripts/paper-panels.ts), so a regenerated LeNet5 report keeps the block and a CIFAR one updates it.
+ *
  * Flags: --quick, --models DIR (load naive.safetensors + key.json and default.safetensors + default.key.json if present; save
  * them there after training; default models/robustness[-quick]), --out FILE (default
  * docs/robustness.md), --plots DIR (default docs/plots), --attacks a,b,c (names from the registry and
@@ -37,6 +41,7 @@ import { loadKeyFile, loadModel } from '../src/cli/modelFiles.js';
 import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { plotSweep } from '../src/report/plot.js';
+import { isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
 import { plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
@@ -338,6 +343,22 @@ async function main(): Promise<void> {
   writeFileSync(a.out.replace(/\.md$/, '.json'), sweepToJson(results));
   writeFileSync(a.out.replace(/\.md$/, '.csv'), sweepToCsv(results));
   log(`wrote ${a.out}, ${results.length} plots in ${a.plots} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  refreshPanels(a);
+}
+
+/**
+ * The paper's panels follow every report: LeNet5's markdown was just written without the block, a CIFAR
+ * network's JSON changed what its panels and summary column show (scripts/paper-panels.ts does the same alone).
+ */
+function refreshPanels(a: Args): void {
+  if (!isPanelNetwork(a.arch)) return;
+  const paths = panelPathsBeside(a.out, a.arch);
+  if (!existsSync(paths.markdown)) {
+    log(`paper panels not refreshed: no ${paths.markdown} (the LeNet5 report) beside ${a.out}`);
+    return;
+  }
+  const written = refreshPaperPanels(paths);
+  log(`paper panels: ${written.length} plots in ${paths.plots}, block refreshed in ${paths.markdown}`);
 }
 
 main().catch((e: unknown) => {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SweepPoint, SweepResult, SweepSeries } from '../src/attacks/sweep.js';
-import { defaultPanelPaths, refreshPaperPanels } from '../src/report/panelFiles.js';
+import { defaults } from '../src/core/config.js';
+import { defaultPanelPaths, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
 import { PANELS_END, PANELS_START, paperPanels, paperPanelsSection, plotPanel, withPanelsBlock, type PanelNetwork } from '../src/report/panels.js';
 import { sweepToJson } from '../src/report/sweepFiles.js';
 import { all, parseXml, type XmlNode } from './svg-helpers.js';
@@ -145,6 +146,15 @@ describe('paper panels section', () => {
     assert.match(md, /the table reads the 'default' series .* also has 'paper'/);
   });
 
+  it('when a CIFAR report compares training strategies, then the table reads the default strategy\'s series', () => {
+    const strategy = defaults.training.strategy;
+    const other = strategy === 'naive' ? 'delve' : 'naive';
+    const both = network('allcnnc', 'ALL-CNN-C', [sweep('quantize', [series(other, [point(8, 0.1, 0.99)], 0.95), series(strategy, [point(8, 0.9, 0.99)], 0.95)])]);
+    const section = paperPanelsSection([both], 'p');
+    assert.equal(tableRows(section).get('k-bit quantization per tensor')![0], 'yes');
+    assert.ok(section.includes(`ALL-CNN-C (${strategy})`));
+  });
+
   it('when a series fails where its accuracy is still above its own floor, then the row says **no** with the strength and accuracy', () => {
     assert.equal(rows.get('k-bit quantization per tensor')![1], '**no** (fails at bits = 4, accuracy 90.00%)');
     assert.equal(rows.get('neuron permutation')![1], '**no** (fails at fraction of units moved = 100%, accuracy 92.00%)');
@@ -215,5 +225,17 @@ describe('panels block in the report', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('panel paths beside a report', () => {
+  it('when the report is LeNet5\'s, then it carries the block and its JSON is the LeNet5 one; a CIFAR report points at the LeNet5 markdown beside it', () => {
+    const lenet = panelPathsBeside(join('d', 'lenet.md'), 'lenet5');
+    assert.equal(lenet.markdown, join('d', 'lenet.md'));
+    assert.equal(lenet.json.lenet5, join('d', 'lenet.json'));
+    assert.equal(lenet.plots, join('d', 'plots', 'panels'));
+    const resnet = panelPathsBeside(join('d', 'robustness-resnet32.md'), 'resnet32');
+    assert.equal(resnet.markdown, join('d', 'robustness.md'));
+    assert.deepEqual(resnet.json, { lenet5: join('d', 'robustness.json'), allcnnc: join('d', 'robustness-allcnnc.json'), resnet32: join('d', 'robustness-resnet32.json') });
   });
 });

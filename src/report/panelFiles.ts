@@ -38,6 +38,21 @@ export function defaultPanelPaths(docs = 'docs'): PanelPaths {
  * A report's sweeps. Reports written before each series had its own floor (the LeNet5 one of commit
  * 566b593) hold only the sweep's: that is then every series' floor, as it was when measured.
  */
+export function isPanelNetwork(arch: string): arch is PanelNetworkName {
+  return NETWORKS.some((n) => n.name === arch);
+}
+
+/**
+ * The panel files around one network's report, as robustness-report.ts writes it: `report` (its
+ * markdown) holds that network's sweeps in the JSON beside it; the other networks' JSON and the LeNet5
+ * markdown that carries the block are in the same folder under their default names.
+ */
+export function panelPathsBeside(report: string, arch: PanelNetworkName): PanelPaths {
+  const d = defaultPanelPaths(dirname(report));
+  const json = { ...d.json, [arch]: report.replace(/\.md$/, '.json') };
+  return { ...d, json, ...(arch === 'lenet5' ? { markdown: report } : {}) };
+}
+
 function readSweeps(file: string): SweepResult[] {
   const results = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
   return results.map((r) => ({ ...r, series: r.series.map((s) => ({ ...s, accuracyFloor: s.accuracyFloor ?? r.accuracyFloor })) }));
