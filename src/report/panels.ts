@@ -7,8 +7,8 @@
 import type { SweepPoint, SweepResult, SweepSeries } from '../attacks/sweep.js';
 import { defaults } from '../core/config.js';
 import { detectionWhereAccurate, heading, pct, strengthLabel } from './markdown.js';
-import { DODGE, esc, f1, fmt, marker, markers, noScoreMark, palette } from './plot.js';
-import { accuracyRange, fittingLabels, labelWidth, niceTicks } from './plotScales.js';
+import { DODGE, esc, f1, fmt, marker, markers, noScoreMark, palette, strengthAxisLabel, strengthTick } from './plot.js';
+import { accuracyRange, fittingLabels, labelWidth, niceTicks, scoreAxisLow } from './plotScales.js';
 
 export interface PanelOptions {
   /** Default 430 × 300: two side by side fit a page. */
@@ -62,12 +62,6 @@ function yAxis(range: { lo: number; hi: number; broken: boolean }, f: Frame): YA
   return { ...range, y: (v) => f.bottom - ((Math.max(range.lo, Math.min(range.hi, v)) - range.lo) / (range.hi - range.lo)) * (f.bottom - f.top) };
 }
 
-/** The score axis runs to 1 and down to 0, or lower in tenths when a score is negative. */
-function scoreRange(points: readonly SweepPoint[]): { lo: number; hi: number; broken: boolean } {
-  const rs = points.map((p) => p.r).filter(Number.isFinite);
-  return { lo: Math.min(0, Math.floor(Math.min(0, ...rs) * 10) / 10), hi: 1, broken: false };
-}
-
 /** Strength → x; many bits to few when the attack's strength is decreasing, as the paper draws quantization. */
 function xScale(strengths: readonly number[], decreasing: boolean, f: Frame): (v: number) => number {
   let [lo, hi] = [strengths[0] ?? 0, strengths[strengths.length - 1] ?? 1];
@@ -82,7 +76,7 @@ function xScale(strengths: readonly number[], decreasing: boolean, f: Frame): (v
 
 function xAxis(strengths: readonly number[], unit: string, X: (v: number) => number, f: Frame): string[] {
   const ticks = strengths.length <= 10 ? strengths : niceTicks(strengths[0]!, strengths[strengths.length - 1]!, 6);
-  const text = ticks.map((t) => (unit === '%' ? fmt(t * 100) : fmt(t)));
+  const text = ticks.map((t) => strengthTick(unit, t));
   const labelled = new Set(fittingLabels(ticks.map(X), text.map(labelWidth)));
   return ticks.flatMap((t, i) => [
     `<line x1="${f1(X(t))}" x2="${f1(X(t))}" y1="${f.bottom}" y2="${f.bottom + 4}" stroke="#333"/>`,
@@ -114,20 +108,18 @@ function referenceLine(cls: string, y: number, dash: string, f: Frame): string {
  */
 function seriesLine(
   s: SweepSeries, points: readonly SweepPoint[], quantity: 'r' | 'accuracy', si: number, x: (v: number) => number, axis: YAxis, f: Frame,
-): { svg: string[]; unscored: boolean } {
+): string[] {
   const color = palette[si % palette.length]!;
   const value = (p: SweepPoint) => (quantity === 'r' ? p.r : p.accuracy);
   let d = '';
   let pen = false;
-  let unscored = false;
   const dots: string[] = [];
   for (const p of points) {
     const v = value(p);
     const px = x(p.strength);
     // JSON keeps NaN as null: both mean "no value".
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
+    if (!Number.isFinite(v)) {
       pen = false;
-      unscored = true;
       dots.push(noScoreMark(px, f.bottom, color, `${s.model}: no ${quantity}${p.error ? ` (${p.error.slice(0, 120)})` : ''}`));
       continue;
     }
@@ -137,7 +129,7 @@ function seriesLine(
   }
   const dash = quantity === 'accuracy' ? ` stroke-dasharray="${ACCURACY_DASH}"` : '';
   const path = `<path class="series" data-model="${esc(s.model)}" data-quantity="${quantity}" d="${d.trim() || `M${f.left} ${f.top}`}" fill="none" stroke="${color}" stroke-width="1.8"${dash}${d ? '' : ' visibility="hidden"'}/>`;
-  return { svg: [path, ...dots], unscored };
+  return [path, ...dots];
 }
 
 /** The legend in three groups, each on its own row(s): the models' colours, the two quantities, the reference lines. */
@@ -187,16 +179,14 @@ export function plotPanel(result: SweepResult, opts: PanelOptions = {}): string 
   const drawn = result.series.map((s) => drawnPoints(s, opts.baselineAtZero ?? false));
   const all = drawn.flat();
   const strengths = [...new Set(all.map((p) => p.strength))].sort((a, b) => a - b);
-  const unscored = all.some((p) => typeof p.r !== 'number' || !Number.isFinite(p.r));
+  const unscored = all.some((p) => !Number.isFinite(p.r));
   const margin = { left: 46, right: 50 };
   const legend = layoutLegend(legendGroups(result, unscored), margin.left, W - margin.left - margin.right, 36);
   const f: Frame = { left: margin.left, right: W - margin.right, top: 36 + legend.rows * LEGEND_ROW, bottom: H - 38 };
   const x = xScale(strengths, result.attack.decreasing, f);
-  const score = yAxis(scoreRange(all), f);
+  const score = yAxis({ lo: scoreAxisLow(all.map((p) => p.r)), hi: 1, broken: false }, f);
   const accuracy = yAxis(accuracyRange(all.map((p) => p.accuracy), result.accuracyFloor), f);
   const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
-  const unit = result.attack.unit;
-  const xLabel = `${result.attack.strengthName}${unit && unit !== result.attack.strengthName ? ` (${unit})` : ''}`;
   // Shrinks a caption that would not fit the width (bold 13 px is about 1.15 × the 12 px estimate).
   const titleSize = Math.min(13, Math.floor((13 * (W - 12)) / (labelWidth(title) * 1.15 * (13 / 12))));
 
@@ -209,16 +199,15 @@ export function plotPanel(result: SweepResult, opts: PanelOptions = {}): string 
     `<text transform="translate(12,${f1((f.top + f.bottom) / 2)}) rotate(-90)" text-anchor="middle">watermark score r</text>`, '</g>',
     `<g class="axis" id="accuracy">`, ...yTicks('right', accuracy, true, f),
     `<text transform="translate(${W - 8},${f1((f.top + f.bottom) / 2)}) rotate(90)" text-anchor="middle">test accuracy (%)</text>`, '</g>',
-    ...xAxis(strengths, unit, x, f),
-    `<text x="${f1((f.left + f.right) / 2)}" y="${H - 6}" text-anchor="middle">${esc(xLabel)}</text>`,
+    ...xAxis(strengths, result.attack.unit, x, f),
+    `<text x="${f1((f.left + f.right) / 2)}" y="${H - 6}" text-anchor="middle">${esc(strengthAxisLabel(result.attack))}</text>`,
   ];
   if (result.rThreshold !== null && result.rThreshold >= score.lo) parts.push(referenceLine('threshold', score.y(result.rThreshold), THRESHOLD_DASH, f));
   parts.push(referenceLine('floor', accuracy.y(result.accuracyFloor), FLOOR_DASH, f));
   // Accuracy first, so the score lines — what the figure is about — are drawn on top.
   for (const quantity of ['accuracy', 'r'] as const) {
     result.series.forEach((s, si) => {
-      const line = seriesLine(s, drawn[si]!, quantity, si, (v) => x(v) + dodge(si), quantity === 'r' ? score : accuracy, f);
-      parts.push(...line.svg);
+      parts.push(...seriesLine(s, drawn[si]!, quantity, si, (v) => x(v) + dodge(si), quantity === 'r' ? score : accuracy, f));
     });
   }
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#333"/>`, '</svg>');

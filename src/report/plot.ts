@@ -12,7 +12,7 @@
  * point has no value.
  */
 import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
-import { accuracyRange, fittingLabels, labelWidth, niceTicks } from './plotScales.js';
+import { accuracyRange, fittingLabels, labelWidth, niceTicks, scoreAxisLow } from './plotScales.js';
 
 export interface PlotOptions {
   readonly width?: number;
@@ -38,6 +38,14 @@ export function fmt(v: number): string {
 }
 
 export const f1 = (v: number): string => v.toFixed(1);
+
+/** The x axis's title: the strength's name, with its unit when that says more. */
+export function strengthAxisLabel(attack: SweepResult['attack']): string {
+  return `${attack.strengthName}${attack.unit && attack.unit !== attack.strengthName ? ` (${attack.unit})` : ''}`;
+}
+
+/** A strength as an x tick: fractions in percent when the unit is '%'. */
+export const strengthTick = (unit: string, v: number): string => (unit === '%' ? fmt(v * 100) : fmt(v));
 
 /** A model's marker: filled for the first model, hollow (white inside) for the others. */
 export function marker(kind: (typeof markers)[number], x: number, y: number, color: string, hollow: boolean): string {
@@ -75,8 +83,7 @@ interface Panel {
 
 function panelsOf(result: SweepResult): Panel[] {
   const points = result.series.flatMap((s) => s.points);
-  const rs = points.map((p) => p.r).filter((r) => Number.isFinite(r));
-  const rlo = Math.min(0, Math.floor(Math.min(...rs, 0) * 10) / 10);
+  const rlo = scoreAxisLow(points.map((p) => p.r));
   const acc = accuracyRange(points.map((p) => p.accuracy), result.accuracyFloor);
   return [
     {
@@ -112,7 +119,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
   const pw = (W - left - right - gap) / 2;
   const ph = H - top - bottom;
   const title = opts.title ?? `${result.attack.title}${result.invariant ? ' (invariant alignment)' : ''}`;
-  const xLabel = `${result.attack.strengthName}${result.attack.unit && result.attack.unit !== result.attack.strengthName ? ` (${result.attack.unit})` : ''}`;
+  const xLabel = strengthAxisLabel(result.attack);
   const reverse = result.attack.decreasing;
   const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
   let unscored = false;
@@ -147,7 +154,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
       parts.push(`<text x="${x0 - 6}" y="${f1(mid + 4)}" text-anchor="end" font-size="10" fill="#555">no score</text>`);
     }
     const xticks = strengths.length <= 10 ? strengths : niceTicks(xmin0, xmax0, 6);
-    const xtext = xticks.map((t) => (result.attack.unit === '%' ? fmt(t * 100) : fmt(t)));
+    const xtext = xticks.map((t) => strengthTick(result.attack.unit, t));
     const labelled = new Set(fittingLabels(xticks.map(X), xtext.map(labelWidth)));
     xticks.forEach((t, i) => {
       parts.push(`<line x1="${f1(X(t))}" x2="${f1(X(t))}" y1="${top + ph}" y2="${top + ph + 4}" stroke="#333"/>`);

@@ -14,6 +14,11 @@ function niceStep(lo: number, hi: number, count: number): number {
   return [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
 }
 
+/** The foot of the score axis (its top is r = 1): 0, or lower in tenths when a score is negative. */
+export function scoreAxisLow(rs: readonly number[]): number {
+  return Math.floor(Math.min(0, ...rs.filter(Number.isFinite)) * 10) / 10;
+}
+
 /** Below this, a zoomed accuracy axis would save little room: it starts at 0 and needs no break. */
 const ZOOM_FROM = 0.3;
 
