@@ -187,8 +187,8 @@ export function plotPanel(result: SweepResult, opts: PanelOptions = {}): string 
   const score = yAxis({ lo: scoreAxisLow(all.map((p) => p.r)), hi: 1, broken: false }, f);
   const accuracy = yAxis(accuracyRange(all.map((p) => p.accuracy), result.accuracyFloor), f);
   const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
-  // Shrinks a caption that would not fit the width (bold 13 px is about 1.15 × the 12 px estimate).
-  const titleSize = Math.min(13, Math.floor((13 * (W - 12)) / (labelWidth(title) * 1.15 * (13 / 12))));
+  // Shrinks a caption that would not fit the width (labelWidth's digit-wide estimate covers bold letters).
+  const titleSize = Math.min(13, Math.floor((13 * (W - 12)) / (labelWidth(title) * (13 / 12))));
 
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
