@@ -8,6 +8,8 @@ import { createGradientEngine } from '../src/training/engine.js';
 import { initParams } from '../src/core/init.js';
 import { forward } from '../src/training/graph.js';
 import { relErr } from './engine-helpers.js';
+import { readFileSync } from 'node:fs';
+import { importOnnxGraph } from '../src/formats/onnx/importGraph.js';
 
 /**
  * The plain tfjs formulation the fast ops must agree with, in training mode: batch norm from the batch
@@ -174,9 +176,12 @@ const oddNet: Architecture = {
   ],
 };
 
+/** Networks imported from PyTorch's ONNX exports (scripts/make_import_fixtures.py): residual block with batch norms; flatten → dropout → dense head. */
+const imported = ['resblock_train', 'flathead_train'].map((f) => importOnnxGraph(new Uint8Array(readFileSync(new URL(`./fixtures/import/${f}.onnx`, import.meta.url)))).architecture);
+
 const engines = [{ backend: 'wasm', threads: 1 }, { backend: 'onnxruntime', threads: 2 }] as const;
 for (const { backend, threads } of engines) {
-  for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet, miniResnet, miniAllCnn, getArchitecture('resnet32')]) {
+  for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet, miniResnet, miniAllCnn, ...imported, getArchitecture('resnet32')]) {
     test(`when the ${backend} engine computes ${arch.name} gradients, then they match tfjs cpu autodiff of the plain formulation`, async () => {
       const params = randomParams(arch, 7);
       const batch = { ...randomBatch(arch, arch.name === 'resnet32' ? 2 : 3, 11), seed: 5 };

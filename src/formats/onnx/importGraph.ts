@@ -1,0 +1,355 @@
+/**
+ * ONNX graph → a trainable Architecture of ours, its canonical param set and the origin map back to
+ * the file's own tensor names and layouts (issue 12: a licensor's own network).
+ *
+ * Supported: Conv (group 1, dilation 1, square kernel, equal strides, symmetric pads or auto_pad),
+ * BatchNormalization (training_mode = 1 exports too: the running-statistics outputs must be unread),
+ * Relu (fused into the conv / dense / batch norm / add before it), MaxPool (kernel = stride, no pads),
+ * GlobalAveragePool and ReduceMean over H and W, Add of two activations, Gemm and MatMul + Add with
+ * constant weights, Flatten / Reshape to [N, -1], Dropout, Identity. Anything else is refused with
+ * WM_ERR_GRAPH_UNSUPPORTED naming the op type and the node, never half-imported.
+ *
+ * The architecture's name is content-addressed (`onnx-` + 12 hex of the SHA-256 of its canonical
+ * JSON), so the same graph always imports to the same name and two graphs never share one.
+ */
+import { createHash } from 'node:crypto';
+import {
+  activationShapes, layerInputs, paramSpecs, type Activation, type Architecture, type Layer,
+} from '../../core/architectures.js';
+import { canonicalJson } from '../../core/canonicalJson.js';
+import type { ParamSet, ParamTensor } from '../../core/paramSet.js';
+import { FormatError } from '../errors.js';
+import { DEFAULT_ONNX_READ_LIMITS, readOnnx } from './read.js';
+import { decodeGraph, type GraphAttribute, type GraphNode } from './graphDecode.js';
+import { canonicalShape, toCanonical, type OriginLayout, type OriginMap, type OriginTensor } from './origin.js';
+
+export interface ImportedGraph {
+  readonly architecture: Architecture;
+  /** Canonical names and layouts (`conv1/kernel` HWIO, …), `arch` set to the architecture's name. */
+  readonly params: ParamSet;
+  readonly origin: OriginMap;
+}
+
+export const IMPORTED_PREFIX = 'onnx-';
+
+/** True for a name importOnnxGraph gives (content-addressed), as opposed to a registry name. */
+export function isImportedName(name: string): boolean {
+  return /^onnx-[0-9a-f]{12}$/.test(name);
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type BuiltLayer = Mutable<Layer> & { activation?: Activation };
+
+/** What a value of the graph is: the network's input, a layer's output, or a constant. */
+type Value = { readonly kind: 'input' } | { readonly kind: 'layer'; readonly index: number } | { readonly kind: 'constant' };
+
+const FUSES_RELU = new Set(['conv2d', 'dense', 'batchNorm', 'add']);
+
+function unsupported(node: GraphNode, why: string): FormatError {
+  return new FormatError('WM_ERR_GRAPH_UNSUPPORTED', `ONNX node '${node.name || '(unnamed)'}' (op ${node.opType}${node.domain ? `, domain ${node.domain}` : ''}): ${why}`);
+}
+
+const SUPPORTED_OPS = 'Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool, ReduceMean over H and W, Add, Gemm, MatMul (+ Add), Flatten, Reshape to [N, -1], Dropout, Identity';
+
+/**
+ * Imports the graph of an ONNX model as an architecture the training engines run.
+ * @throws FormatError WM_ERR_GRAPH_UNSUPPORTED naming the op type and node of the first thing that
+ * cannot be expressed; the reader's own FormatErrors for a malformed file.
+ */
+export function importOnnxGraph(bytes: Uint8Array): ImportedGraph {
+  const graph = decodeGraph(bytes, DEFAULT_ONNX_READ_LIMITS);
+  const weights = new Map(readOnnx(bytes, { asStored: true }).tensors.map((t) => [t.name, t] as const));
+  const whole: GraphNode = { name: '(graph)', opType: 'Graph', domain: '', inputs: [], outputs: [], attributes: new Map() };
+
+  const dataInputs = graph.inputs.filter((i) => !graph.initializers.has(i.name));
+  if (dataInputs.length !== 1) throw unsupported(whole, `the graph must take one input (an image batch [N, C, H, W]); it takes ${dataInputs.length}`);
+  const input = dataInputs[0]!;
+  const [, c, h, w] = input.dims;
+  if (input.dims.length !== 4 || ![c, h, w].every((d) => typeof d === 'number' && d > 0)) {
+    throw unsupported(whole, `input '${input.name}' must be [N, C, H, W] with fixed C, H and W; it is [${input.dims.map((d) => d || '?').join(', ')}]`);
+  }
+  if (graph.outputs.length !== 1) throw unsupported(whole, `the graph must have one output (the logits); it has ${graph.outputs.length}`);
+
+  const readers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) if (i) readers.set(i, (readers.get(i) ?? 0) + 1);
+  readers.set(graph.outputs[0]!, (readers.get(graph.outputs[0]!) ?? 0) + 1);
+  const readersOf = (v: string) => readers.get(v) ?? 0;
+
+  const values = new Map<string, Value>([[input.name, { kind: 'input' }]]);
+  for (const name of graph.initializers) values.set(name, { kind: 'constant' });
+  for (const name of graph.int64Constants.keys()) values.set(name, { kind: 'constant' });
+  const layers: BuiltLayer[] = [];
+  /** The index of each layer's reading of each ONNX value, to name `inputs`. */
+  const layerOf = new Map<number, string>();
+  const origins: OriginTensor[] = [];
+  const counters = new Map<string, number>();
+  const absorbed = new Set<GraphNode>();
+
+  const layerName = (type: string): string => {
+    const k = (counters.get(type) ?? 0) + 1;
+    counters.set(type, k);
+    return `${type}${k}`;
+  };
+  const activation = (node: GraphNode, name: string): Value => {
+    const v = values.get(name);
+    if (!v) throw unsupported(node, `reads '${name}', which no supported node before it produces`);
+    if (v.kind === 'constant') throw unsupported(node, `reads the constant '${name}' where an activation is expected`);
+    return v;
+  };
+  const ref = (v: Value): string => (v.kind === 'layer' ? layerOf.get(v.index)! : 'input');
+  const shapeOf = (v: Value): number[] => {
+    if (v.kind === 'input') return [h as number, w as number, c as number];
+    return v.kind === 'layer' ? activationShapes(draft(layers, [h as number, w as number, c as number]))[v.index]! : [];
+  };
+  const add = (node: GraphNode, layer: BuiltLayer, from: readonly Value[], output: string): number => {
+    const index = layers.length;
+    const wiredToPrevious = from.length === 1 && (index === 0 ? from[0]!.kind === 'input' : from[0]!.kind === 'layer' && from[0]!.index === index - 1);
+    if (!wiredToPrevious) layer.inputs = from.map(ref);
+    layers.push(layer);
+    layerOf.set(index, layer.name!);
+    try {
+      activationShapes(draft(layers, [h as number, w as number, c as number]));
+    } catch (e) {
+      throw unsupported(node, (e as Error).message.replace(/^Architecture '[^']*': /, ''));
+    }
+    values.set(output, { kind: 'layer', index });
+    return index;
+  };
+  const weight = (node: GraphNode, name: string | undefined, what: string): ParamTensor => {
+    const t = name ? weights.get(name) : undefined;
+    if (!t || !graph.initializers.has(name!)) throw unsupported(node, `its ${what} must be a float initializer of the graph${name ? `; '${name}' is not` : ''}`);
+    return t;
+  };
+  const keep = (layer: string, role: string, t: ParamTensor, layout: OriginLayout, flattenFrom?: readonly [number, number, number]): void => {
+    origins.push({ canonical: `${layer}/${role}`, original: t.name, shape: [...t.shape], layout, ...(flattenFrom ? { flattenFrom } : {}) });
+  };
+  const onlyReaders = (node: GraphNode, extra: readonly string[]): void => {
+    for (const o of extra) if (o && readersOf(o) > 0) throw unsupported(node, `its output '${o}' is read by another node; only the first output of this op can be imported`);
+  };
+
+  for (const node of graph.nodes) {
+    if (absorbed.has(node)) continue;
+    if (node.domain !== '') throw unsupported(node, `ops of domain '${node.domain}' are not supported; supported are ${SUPPORTED_OPS}`);
+    const a = (k: string): GraphAttribute | undefined => node.attributes.get(k);
+    const out = node.outputs[0] ?? '';
+    switch (node.opType) {
+      case 'Identity':
+        values.set(out, activation(node, node.inputs[0]!));
+        break;
+      case 'Constant':
+        values.set(out, { kind: 'constant' });
+        break;
+      case 'Dropout': {
+        const x = activation(node, node.inputs[0]!);
+        onlyReaders(node, node.outputs.slice(1));
+        const ratioName = node.inputs[1];
+        const ratio = ratioName ? weights.get(ratioName)?.data[0] : (a('ratio')?.f ?? 0.5);
+        if (ratio === undefined || !(ratio >= 0 && ratio < 1)) throw unsupported(node, 'its ratio must be a constant in [0, 1)');
+        if (ratio === 0) values.set(out, x);
+        else add(node, { type: 'dropout', name: layerName('dropout'), rate: ratio }, [x], out);
+        break;
+      }
+      case 'Conv': {
+        const x = activation(node, node.inputs[0]!);
+        const wt = weight(node, node.inputs[1], 'weight');
+        if (wt.shape.length !== 4) throw unsupported(node, `only 2-D convolutions are supported; the weight is [${wt.shape.join(', ')}]`);
+        const [filters, , kh, kw] = wt.shape as [number, number, number, number];
+        if ((a('group')?.i ?? 1) !== 1) throw unsupported(node, `grouped convolution (group ${a('group')!.i}) is not supported`);
+        if ((a('dilations')?.ints ?? [1, 1]).some((d) => d !== 1)) throw unsupported(node, `dilation ${a('dilations')!.ints!.join('x')} is not supported`);
+        if (kh !== kw) throw unsupported(node, `only square kernels are supported; this one is ${kh}x${kw}`);
+        const strides = a('strides')?.ints ?? [1, 1];
+        if (strides.length !== 2 || strides[0] !== strides[1]) throw unsupported(node, `only equal strides are supported; found ${strides.join('x')}`);
+        const name = layerName('conv');
+        const bias = node.inputs[2] ? weight(node, node.inputs[2], 'bias') : undefined;
+        add(node, { type: 'conv2d', name, filters, kernel: kh, stride: strides[0]!, padding: convPadding(node, kh), activation: 'none', ...(bias ? {} : { useBias: false }) }, [x], out);
+        keep(name, 'kernel', wt, 'oihw');
+        if (bias) keep(name, 'bias', bias, 'same');
+        break;
+      }
+      case 'BatchNormalization': {
+        const x = activation(node, node.inputs[0]!);
+        if (shapeOf(x).length !== 3) throw unsupported(node, 'batch norm of a flat tensor is not supported; only of [N, C, H, W] maps');
+        onlyReaders(node, node.outputs.slice(1));
+        const name = layerName('bn');
+        const parts = ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((role, k) => [role, weight(node, node.inputs[k + 1], role)] as const);
+        add(node, { type: 'batchNorm', name, epsilon: a('epsilon')?.f ?? 1e-5, momentum: a('momentum')?.f ?? 0.9, activation: 'none' }, [x], out);
+        for (const [role, t] of parts) keep(name, role, t, 'same');
+        break;
+      }
+      case 'Relu': {
+        const x = activation(node, node.inputs[0]!);
+        const target = reluTarget(node, x, layers, readersOf, graph.nodes);
+        layers[target]!.activation = 'relu';
+        values.set(out, x);
+        break;
+      }
+      case 'MaxPool': {
+        const x = activation(node, node.inputs[0]!);
+        onlyReaders(node, node.outputs.slice(1));
+        const k = a('kernel_shape')?.ints ?? [];
+        const s = a('strides')?.ints ?? [1, 1];
+        const pads = a('pads')?.ints ?? [0, 0, 0, 0];
+        const autoPad = a('auto_pad')?.s ?? 'NOTSET';
+        if (k.length !== 2 || k[0] !== k[1] || s[0] !== k[0] || s[1] !== k[1]) throw unsupported(node, `only square pools with stride = kernel are supported; kernel ${k.join('x')}, stride ${s.join('x')}`);
+        if (pads.some((p) => p !== 0) || !['NOTSET', 'VALID'].includes(autoPad) || (a('ceil_mode')?.i ?? 0) !== 0 || (a('dilations')?.ints ?? []).some((d) => d !== 1)) {
+          throw unsupported(node, 'padded, ceil-mode or dilated pooling is not supported');
+        }
+        add(node, { type: 'maxPool', name: layerName('pool'), size: k[0]! }, [x], out);
+        break;
+      }
+      case 'GlobalAveragePool':
+      case 'ReduceMean': {
+        const x = activation(node, node.inputs[0]!);
+        if (node.opType === 'ReduceMean') {
+          const axes = a('axes')?.ints ?? (node.inputs[1] ? graph.int64Constants.get(node.inputs[1]) : undefined) ?? [];
+          if ([...axes].map((d) => (d < 0 ? d + 4 : d)).sort().join() !== '2,3') throw unsupported(node, `only a mean over H and W (axes 2, 3) is supported; axes ${axes.join(', ')}`);
+        }
+        add(node, { type: 'globalAvgPool', name: layerName('gap') }, [x], out);
+        break;
+      }
+      case 'Flatten':
+      case 'Reshape': {
+        const x = activation(node, node.inputs[0]!);
+        const shape = shapeOf(x);
+        const size = shape.reduce((p, d) => p * d, 1);
+        if (node.opType === 'Flatten' && (a('axis')?.i ?? 1) !== 1) throw unsupported(node, `only Flatten with axis 1 is supported; axis ${a('axis')!.i}`);
+        if (node.opType === 'Reshape') {
+          const to = node.inputs[1] ? graph.int64Constants.get(node.inputs[1]) : undefined;
+          const ok = to && to.length === 2 && (to[0] === -1 || to[0] === 0 ? to[1] === -1 || to[1] === size : to[1] === -1 || to[1] === 0 ? false : to[0] === -1);
+          if (!ok) throw unsupported(node, `only a reshape to [N, -1] with a constant shape is supported${to ? `; shape [${to.join(', ')}]` : ''}`);
+        }
+        // A flatten of what is already [N, features] (after a global pool) changes nothing.
+        if (shape.length === 1) values.set(out, x);
+        else add(node, { type: 'flatten', name: layerName('flatten') }, [x], out);
+        break;
+      }
+      case 'Gemm': {
+        const x = activation(node, node.inputs[0]!);
+        if ((a('transA')?.i ?? 0) !== 0 || (a('alpha')?.f ?? 1) !== 1 || (a('beta')?.f ?? 1) !== 1) throw unsupported(node, 'only Gemm with transA = 0 and alpha = beta = 1 is supported');
+        const wt = weight(node, node.inputs[1], 'weight');
+        if (!node.inputs[2]) throw unsupported(node, 'a dense layer without a bias is not supported');
+        const transB = (a('transB')?.i ?? 0) === 1;
+        dense(node, x, wt, weight(node, node.inputs[2], 'bias'), transB ? 'outIn' : 'inOut', out);
+        break;
+      }
+      case 'MatMul': {
+        const x = activation(node, node.inputs[0]!);
+        const wt = weight(node, node.inputs[1], 'weight');
+        const next = graph.nodes.filter((n) => n.inputs.includes(out));
+        const biasAdd = next.length === 1 && next[0]!.opType === 'Add' && readersOf(out) === 1 ? next[0]! : undefined;
+        const biasName = biasAdd?.inputs.find((i) => i !== out);
+        if (!biasAdd || !biasName || !graph.initializers.has(biasName)) throw unsupported(node, 'a MatMul must be followed by the Add of a constant bias (only then is it a dense layer)');
+        absorbed.add(biasAdd);
+        dense(node, x, wt, weight(biasAdd, biasName, 'bias'), 'inOut', biasAdd.outputs[0]!);
+        break;
+      }
+      case 'Add': {
+        const [p, q] = node.inputs;
+        if (node.inputs.length !== 2 || graph.initializers.has(p!) || graph.initializers.has(q!)) throw unsupported(node, 'only the sum of two activations (a residual connection) or a MatMul bias is supported');
+        add(node, { type: 'add', name: layerName('add'), inputs: ['', ''], activation: 'none' }, [activation(node, p!), activation(node, q!)], out);
+        break;
+      }
+      case 'AveragePool':
+        throw unsupported(node, `average pooling is not supported yet (the training engines have no such layer); supported are ${SUPPORTED_OPS}`);
+      default:
+        throw unsupported(node, `op not supported; supported are ${SUPPORTED_OPS}`);
+    }
+  }
+
+  function dense(node: GraphNode, x: Value, wt: ParamTensor, bias: ParamTensor, layout: OriginLayout, out: string): void {
+    if (wt.shape.length !== 2) throw unsupported(node, `the weight must be 2-D; it is [${wt.shape.join(', ')}]`);
+    const inShape = shapeOf(x);
+    if (inShape.length !== 1) throw unsupported(node, `a dense layer needs [N, features]; put a Flatten before it (its input is [${inShape.join(', ')}] per sample)`);
+    const units = layout === 'outIn' ? wt.shape[0]! : wt.shape[1]!;
+    const name = layerName('fc');
+    add(node, { type: 'dense', name, units, activation: 'none' }, [x], out);
+    keep(name, 'kernel', wt, layout, flattenSource(layers, x, shapeOf));
+    keep(name, 'bias', bias, 'same');
+  }
+
+  const result = values.get(graph.outputs[0]!);
+  if (!result || result.kind !== 'layer' || result.index !== layers.length - 1) throw unsupported(whole, `the output '${graph.outputs[0]}' must be the last layer's result`);
+  const counts = layerInputs(draft(layers, [h as number, w as number, c as number])).flat();
+  const unread = layers.findIndex((_, i) => i < layers.length - 1 && !counts.includes(i));
+  if (unread >= 0) throw unsupported(whole, `layer ${layers[unread]!.name}'s result is not used on the way to the output`);
+
+  const shapes = activationShapes(draft(layers, [h as number, w as number, c as number]));
+  const last = shapes[shapes.length - 1]!;
+  if (last.length !== 1) throw unsupported(whole, `the output must be [N, classes]; it is [N, ${last.join(', ')}]`);
+  const body = { inputShape: [h, w, c] as [number, number, number], classes: last[0]!, layers: layers as Layer[] };
+  const name = IMPORTED_PREFIX + createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 12);
+  const architecture: Architecture = { name, description: `imported from ONNX: ${describe(layers)}`, ...body };
+
+  const byCanonical = new Map(origins.map((o) => [o.canonical, o] as const));
+  const tensors = paramSpecs(architecture).map((s) => {
+    const o = byCanonical.get(s.name)!;
+    if (canonicalShape(o).join() !== s.shape.join()) throw unsupported(whole, `initializer '${o.original}' has shape [${o.shape.join(', ')}], which does not fit ${s.name} [${s.shape.join(', ')}]`);
+    return { name: s.name, shape: [...s.shape], data: toCanonical(weights.get(o.original)!.data, o) };
+  });
+  const ordered = paramSpecs(architecture).map((s) => byCanonical.get(s.name)!);
+  return { architecture, params: { arch: name, tensors }, origin: { tensors: ordered } };
+}
+
+/** An architecture of the layers so far (for shapes and wiring checks). */
+function draft(layers: readonly BuiltLayer[], inputShape: [number, number, number]): Architecture {
+  return { name: 'import', description: '', inputShape, classes: 0, layers: layers as Layer[] };
+}
+
+/** Conv padding as our layer states it: symmetric explicit pads, or TensorFlow's 'same' (SAME_UPPER) / 'valid'. */
+function convPadding(node: GraphNode, kernel: number): number | 'same' | 'valid' {
+  const autoPad = node.attributes.get('auto_pad')?.s ?? 'NOTSET';
+  if (autoPad === 'SAME_UPPER') return 'same';
+  if (autoPad === 'VALID') return 'valid';
+  if (autoPad !== 'NOTSET') throw unsupported(node, `auto_pad ${autoPad} is not supported (SAME_UPPER, VALID or explicit symmetric pads are)`);
+  const pads = node.attributes.get('pads')?.ints ?? [0, 0, 0, 0];
+  if (pads.length !== 4 || pads.some((p) => p !== pads[0])) throw unsupported(node, `only symmetric padding is supported; pads [${pads.join(', ')}]`);
+  if (pads[0]! >= kernel) throw unsupported(node, `padding ${pads[0]} is not smaller than the kernel ${kernel}`);
+  return pads[0]!;
+}
+
+/**
+ * The layer whose activation a Relu on `x` becomes. Directly: the conv / dense / batch norm / add that
+ * made x, when nothing else reads x unactivated. Through a max pool: max and ReLU commute
+ * (max(relu(a), relu(b)) = relu(max(a, b)), ReLU being monotone), so `pool → relu` is `relu → pool`
+ * when the pool's input and output have no other reader.
+ * @throws FormatError naming the Relu when neither applies.
+ */
+function reluTarget(node: GraphNode, x: Value, layers: readonly BuiltLayer[], readers: (v: string) => number, nodes: readonly GraphNode[]): number {
+  if (x.kind !== 'layer') throw unsupported(node, 'a ReLU on the network input is not supported');
+  const fusable = (i: number) => FUSES_RELU.has(layers[i]!.type) && layers[i]!.activation === 'none';
+  const producedBy = (v: string) => nodes.find((n) => n.outputs[0] === v);
+  const own = nodes.filter((n) => n.inputs.includes(node.inputs[0]!));
+  if (readers(node.inputs[0]!) !== 1 || own.length !== 1) throw unsupported(node, `'${node.inputs[0]}' is also read without the ReLU; a ReLU must be the only reader of its input to fuse into the layer before it`);
+  if (fusable(x.index)) return x.index;
+  const pool = layers[x.index]!;
+  const poolNode = producedBy(node.inputs[0]!);
+  if (pool.type === 'maxPool' && poolNode && readers(poolNode.inputs[0]!) === 1) {
+    const before = layers.findIndex((_, i) => i === x.index - 1);
+    const reads = pool.inputs ? layers.findIndex((l) => l.name === pool.inputs![0]) : before;
+    if (reads >= 0 && fusable(reads)) return reads;
+  }
+  throw unsupported(node, `a ReLU must follow a Conv, Gemm/MatMul, BatchNormalization or Add (or a MaxPool of one) that nothing else reads; it follows ${layers[x.index]!.type} ${layers[x.index]!.name}`);
+}
+
+/**
+ * The [h, w, c] map a dense layer on `x` reads through a flatten (dropouts in between act per element,
+ * so they do not reorder it), when it has spatial extent; the flatten runs in CHW order in the file.
+ */
+function flattenSource(layers: readonly BuiltLayer[], x: Value, shapeOf: (v: Value) => number[]): [number, number, number] | undefined {
+  const prev = (k: number): Value => {
+    const l = layers[k]!;
+    if (!l.inputs) return k === 0 ? { kind: 'input' } : { kind: 'layer', index: k - 1 };
+    return l.inputs[0] === 'input' ? { kind: 'input' } : { kind: 'layer', index: layers.findIndex((m) => m.name === l.inputs![0]) };
+  };
+  let v = x;
+  while (v.kind === 'layer' && layers[v.index]!.type === 'dropout') v = prev(v.index);
+  if (v.kind !== 'layer' || layers[v.index]!.type !== 'flatten') return undefined;
+  const shape = shapeOf(prev(v.index));
+  return shape.length === 3 && shape[0]! * shape[1]! > 1 ? (shape as [number, number, number]) : undefined;
+}
+
+function describe(layers: readonly BuiltLayer[]): string {
+  const counts = new Map<string, number>();
+  for (const l of layers) counts.set(l.type, (counts.get(l.type) ?? 0) + 1);
+  return [...counts].map(([t, n]) => `${n} ${t}`).join(', ');
+}

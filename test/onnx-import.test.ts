@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { importOnnxGraph } from '../src/formats/onnx/importGraph.js';
+import { GraphBuilder } from '../src/formats/onnx/graph.js';
+import { readOnnx } from '../src/formats/onnx/read.js';
+import { fromOriginal, originalTensors } from '../src/formats/onnx/origin.js';
+import { predictLogits } from '../src/eval/accuracy.js';
+import { createGradientEngine } from '../src/training/engine.js';
+import { assertCode } from './format-helpers.js';
+
+// PyTorch-made networks outside the registry (scripts/make_import_fixtures.py).
+export const importFixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/import/${name}`, import.meta.url)));
+const reference = (net: string) => JSON.parse(new TextDecoder().decode(importFixture(`${net}_reference.json`))) as { input: number[]; logits: number[] };
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+for (const file of ['resblock_train', 'resblock_folded', 'flathead_train', 'flathead_folded']) {
+  const net = file.split('_')[0]!;
+  test(`when PyTorch's ${file}.onnx is imported, then the standard export and both training engines give PyTorch's logits`, async () => {
+    const { architecture, params } = importOnnxGraph(importFixture(`${file}.onnx`));
+    const ref = reference(net);
+    // One channel: the NCHW samples are NHWC bytes as they are.
+    const x = Float32Array.from(ref.input);
+    assert.ok(maxDiff(await predictLogits(params, architecture, x), ref.logits) < 1e-4);
+    for (const backend of ['onnxruntime', 'wasm'] as const) {
+      const engine = await createGradientEngine(architecture, { backend, threads: 1 });
+      const logits = await engine.predict(params.tensors.map((t) => t.data), x, 4);
+      await engine.dispose();
+      assert.ok(maxDiff(logits, ref.logits) < 1e-4, `${backend}: ${maxDiff(logits, ref.logits)}`);
+    }
+  });
+}
+
+test('when the training-mode export is imported, then batch norms stay, every tensor keeps its state_dict name, and the origin map gives the initializers back bit for bit', () => {
+  const bytes = importFixture('resblock_train.onnx');
+  const { architecture, params, origin } = importOnnxGraph(bytes);
+  assert.match(architecture.name, /^onnx-[0-9a-f]{12}$/);
+  assert.equal(architecture.layers.filter((l) => l.type === 'batchNorm').length, 4);
+  assert.deepEqual(architecture.inputShape, [28, 28, 1]);
+  assert.equal(architecture.classes, 10);
+  const stored = readOnnx(bytes, { asStored: true }).tensors;
+  const back = originalTensors(params, origin);
+  assert.deepEqual(back.map((t) => t.name).sort(), stored.map((t) => t.name).sort());
+  for (const t of back) assert.deepEqual(bits(t.data), bits(stored.find((s) => s.name === t.name)!.data), t.name);
+  const again = fromOriginal(stored, origin)!;
+  params.tensors.forEach((t, i) => assert.deepEqual(bits(again.tensors[i]!.data), bits(t.data), t.name));
+});
+
+test('when the same graph is imported twice, then it gets the same content-addressed name; a folded export is another architecture', () => {
+  const a = importOnnxGraph(importFixture('resblock_train.onnx')).architecture;
+  assert.equal(importOnnxGraph(importFixture('resblock_train.onnx')).architecture.name, a.name);
+  const folded = importOnnxGraph(importFixture('resblock_folded.onnx')).architecture;
+  assert.notEqual(folded.name, a.name);
+  assert.equal(folded.layers.filter((l) => l.type === 'batchNorm').length, 0);
+  assert.ok(folded.layers.every((l) => l.type !== 'conv2d' || l.useBias !== false), 'folded convolutions carry the norms as biases');
+});
+
+test('when a dense layer reads a flatten through a dropout, then its weight rows are reordered CHW → HWC and the dropout keeps its rate', () => {
+  const { architecture, origin } = importOnnxGraph(importFixture('flathead_train.onnx'));
+  assert.deepEqual(origin.tensors.find((o) => o.original === 'fc1.weight')!.flattenFrom, [5, 5, 12]);
+  const dropout = architecture.layers.find((l) => l.type === 'dropout');
+  assert.ok(dropout && Math.abs(dropout.rate - 0.3) < 1e-6);
+});
+
+// ---- refusals: graphs built with our own writer ---------------------------------------------------------
+
+/** x [N, 2, 6, 6] → conv c1 (2→4, 3x3) → `body` → Gemm to 3 classes over whatever `body` returns (flattened). */
+function graphWith(body: (g: GraphBuilder, y: string) => string, conv: Record<string, number | number[]> = {}): Uint8Array {
+  const g = new GraphBuilder('t');
+  const x = g.input('x', ['N', 2, 6, 6]);
+  const w = g.initializer('c1.weight', [4, 2, 3, 3], new Float32Array(72).fill(0.1));
+  const y = g.node('Conv', [x, w], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], ...conv }, 'c1_out');
+  const z = g.node('Flatten', [g.node('GlobalAveragePool', [body(g, y)])], { axis: 1 });
+  const logits = g.node('Gemm', [z, g.initializer('fc.weight', [3, 4], new Float32Array(12)), g.initializer('fc.bias', [3], new Float32Array(3))], { transB: 1 }, 'logits');
+  g.output(logits, ['N', 3]);
+  return g.finish('test', '0');
+}
+
+test('when a graph holds an op our layers cannot express, then the import is refused naming the op type and the node', () => {
+  assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('Sigmoid', [y], {}, 'squash'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'Sigmoid:squash' \(op Sigmoid\): op not supported; supported are Conv/);
+  assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('AveragePool', [y], { kernel_shape: [2, 2], strides: [2, 2] }, 'avg'))), 'WM_ERR_GRAPH_UNSUPPORTED', /\(op AveragePool\): average pooling is not supported yet/);
+});
+
+test('when a Conv is grouped or padded asymmetrically, then it is refused naming the node and the setting', () => {
+  assertCode(() => importOnnxGraph(graphWith((_, y) => y, { group: 2 })), 'WM_ERR_GRAPH_UNSUPPORTED', /'Conv:c1_out' \(op Conv\): grouped convolution \(group 2\)/);
+  assertCode(() => importOnnxGraph(graphWith((_, y) => y, { pads: [0, 0, 1, 1] })), 'WM_ERR_GRAPH_UNSUPPORTED', /'Conv:c1_out' \(op Conv\): only symmetric padding is supported; pads \[0, 0, 1, 1\]/);
+});
+
+test('when a ReLU reads a tensor that something else also reads unactivated, then it is refused: it cannot be fused', () => {
+  const shared = graphWith((g, y) => g.node('Add', [g.node('Relu', [y], {}, 'r'), y], {}, 'sum'));
+  assertCode(() => importOnnxGraph(shared), 'WM_ERR_GRAPH_UNSUPPORTED', /'Relu:r' \(op Relu\): 'c1_out' is also read without the ReLU/);
+});
+
+test('when a ReLU follows a max pool of a linear conv, then it moves before the pool (they commute) and the conv carries it', () => {
+  const g = graphWith((b, y) => b.node('Relu', [b.node('MaxPool', [y], { kernel_shape: [2, 2], strides: [2, 2] })]));
+  const { architecture } = importOnnxGraph(g);
+  assert.deepEqual(architecture.layers.slice(0, 2).map((l) => [l.type, 'activation' in l ? l.activation : '-']), [['conv2d', 'relu'], ['maxPool', '-']]);
+});
