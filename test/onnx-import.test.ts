@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { importOnnxGraph } from '../src/formats/onnx/importGraph.js';
 import { GraphBuilder } from '../src/formats/onnx/graph.js';
 import { readOnnx } from '../src/formats/onnx/read.js';
@@ -8,9 +7,8 @@ import { fromOriginal, originalTensors } from '../src/formats/onnx/origin.js';
 import { predictLogits } from '../src/eval/accuracy.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { assertCode } from './format-helpers.js';
+import { importFixture } from './import-helpers.js';
 
-// PyTorch-made networks outside the registry (scripts/make_import_fixtures.py).
-export const importFixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/import/${name}`, import.meta.url)));
 const reference = (net: string) => JSON.parse(new TextDecoder().decode(importFixture(`${net}_reference.json`))) as { input: number[]; logits: number[] };
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);

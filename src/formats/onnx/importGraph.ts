@@ -32,9 +32,9 @@ export interface ImportedGraph {
 
 export const IMPORTED_PREFIX = 'onnx-';
 
-/** True for a name importOnnxGraph gives (content-addressed), as opposed to a registry name. */
-export function isImportedName(name: string): boolean {
-  return /^onnx-[0-9a-f]{12}$/.test(name);
+/** `onnx-` + the first 12 hex digits of the SHA-256 of the architecture's canonical JSON (name and description left out). */
+export function importedArchitectureName(body: Omit<Architecture, 'name' | 'description'>): string {
+  return IMPORTED_PREFIX + createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 12);
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -277,7 +277,7 @@ export function importOnnxGraph(bytes: Uint8Array): ImportedGraph {
   const last = shapes[shapes.length - 1]!;
   if (last.length !== 1) throw unsupported(whole, `the output must be [N, classes]; it is [N, ${last.join(', ')}]`);
   const body = { inputShape: [h, w, c] as [number, number, number], classes: last[0]!, layers: layers as Layer[] };
-  const name = IMPORTED_PREFIX + createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 12);
+  const name = importedArchitectureName(body);
   const architecture: Architecture = { name, description: `imported from ONNX: ${describe(layers)}`, ...body };
 
   const byCanonical = new Map(origins.map((o) => [o.canonical, o] as const));
