@@ -201,13 +201,39 @@ const resnet32: Architecture = (() => {
 
 const registry = new Map<string, Architecture>([lenet5, mlp, allcnnc, resnet32].map((a) => [a.name, a]));
 
+/**
+ * Architectures imported from a licensor's ONNX graph (formats/onnx/importGraph.ts), registered by the
+ * process that meets them (a model record's meta, a task or verification group that carries one), so
+ * that code resolving an architecture by name finds them. Their names are content-addressed (a hash
+ * of the architecture), so registering is idempotent and a name can never come to mean another
+ * network: a different architecture under a known name is refused.
+ */
+const imported = new Map<string, Architecture>();
+
+/** The built-in registry's names (imported architectures are per model, not offered for training from scratch). */
 export function architectureNames(): string[] {
   return [...registry.keys()];
 }
 
+/**
+ * Makes an imported architecture resolvable by name in this process.
+ * @throws Error when the name is a built-in one, or already registered for a different architecture.
+ */
+export function registerArchitecture(arch: Architecture): void {
+  if (registry.has(arch.name)) throw new Error(`registerArchitecture: '${arch.name}' is a built-in architecture`);
+  const known = imported.get(arch.name);
+  if (known && JSON.stringify(known) !== JSON.stringify(arch)) throw new Error(`registerArchitecture: '${arch.name}' is already registered as another architecture`);
+  if (!known) imported.set(arch.name, arch);
+}
+
+/** A built-in or registered imported architecture by name; undefined for any other name. */
+export function findArchitecture(name: string | null | undefined): Architecture | undefined {
+  return name ? (registry.get(name) ?? imported.get(name)) : undefined;
+}
+
 /** @throws Error naming the unknown architecture and the supported ones. */
 export function getArchitecture(name: string): Architecture {
-  const a = registry.get(name);
+  const a = findArchitecture(name);
   if (!a) throw new Error(`Unknown architecture '${name}'. Supported architectures are: ${architectureNames().join(', ')}.`);
   return a;
 }
@@ -366,11 +392,11 @@ export function trainableParameterCount(arch: Architecture): number {
 }
 
 /**
- * The tensors of a model that may carry key positions: for a registered architecture its conv and
+ * The tensors of a model that may carry key positions: for a known architecture its conv and
  * dense kernels and biases; for anything else every tensor (nothing tells them apart).
  */
 export function keyableTensors<T extends { name: string }>(arch: string | undefined, tensors: readonly T[]): T[] {
-  const a = arch !== undefined ? registry.get(arch) : undefined;
+  const a = findArchitecture(arch);
   if (!a) return [...tensors];
   const keyable = new Set(paramSpecs(a).filter((s) => s.keyable).map((s) => s.name));
   return tensors.filter((t) => keyable.has(t.name));
