@@ -7,6 +7,8 @@ import { fromOriginal, originalTensors } from '../src/formats/onnx/origin.js';
 import { predictLogits } from '../src/eval/accuracy.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { assertCode } from './format-helpers.js';
+import { FormatError } from '../src/formats/errors.js';
+import { paramSpecs } from '../src/core/architectures.js';
 import { importFixture } from './import-helpers.js';
 
 const reference = (net: string) => JSON.parse(new TextDecoder().decode(importFixture(`${net}_reference.json`))) as { input: number[]; logits: number[] };
@@ -94,4 +96,28 @@ test('when a ReLU follows a max pool of a linear conv, then it moves before the 
   const g = graphWith((b, y) => b.node('Relu', [b.node('MaxPool', [y], { kernel_shape: [2, 2], strides: [2, 2] })]));
   const { architecture } = importOnnxGraph(g);
   assert.deepEqual(architecture.layers.slice(0, 2).map((l) => [l.type, 'activation' in l ? l.activation : '-']), [['conv2d', 'relu'], ['maxPool', '-']]);
+});
+
+test('when 500 mutated copies of a graph are imported, then each gives a consistent network or a FormatError, quickly', () => {
+  const original = importFixture('resblock_train.onnx');
+  let seed = 20261203;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const outcomes = { imported: 0, refused: 0 };
+  const started = Date.now();
+  for (let i = 0; i < 500; i++) {
+    const bytes = i % 5 === 0 ? original.slice(0, rnd(original.length)) : original.slice();
+    for (let k = 0; k < 1 + rnd(4); k++) bytes[rnd(bytes.length)] = rnd(256);
+    try {
+      const { architecture, params, origin } = importOnnxGraph(bytes);
+      const specs = paramSpecs(architecture);
+      assert.deepEqual(params.tensors.map((t) => [t.name, t.shape.join('x'), t.data.length]), specs.map((s) => [s.name, s.shape.join('x'), s.shape.reduce((a, b) => a * b, 1)]));
+      assert.equal(origin.tensors.length, specs.length);
+      outcomes.imported++;
+    } catch (e) {
+      assert.ok(e instanceof FormatError, `case ${i}: ${String(e)}`);
+      outcomes.refused++;
+    }
+  }
+  assert.ok(outcomes.imported > 0 && outcomes.refused > 0, JSON.stringify(outcomes));
+  assert.ok(Date.now() - started < 30_000, `${Date.now() - started} ms`);
 });

@@ -33,7 +33,7 @@ process.on('disconnect', () => {
 });
 
 async function run(task: Task): Promise<TaskResult> {
-  if (task.kind !== 'train' && task.architecture) {
+  if (task.architecture) {
     const { registerArchitecture } = await import('../core/architectures.js');
     registerArchitecture(task.architecture);
   }

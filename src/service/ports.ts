@@ -77,6 +77,8 @@ export interface JobProgress {
 export interface TrainTask {
   readonly kind: 'train';
   readonly arch: string;
+  /** The architecture itself when it was imported from ONNX: the child process cannot resolve its name. */
+  readonly architecture?: Architecture;
   readonly dataset: string;
   readonly strategy: 'none' | 'naive' | 'delve';
   readonly epochs: number;

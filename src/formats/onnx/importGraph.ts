@@ -18,7 +18,7 @@ import {
 } from '../../core/architectures.js';
 import { canonicalJson } from '../../core/canonicalJson.js';
 import type { ParamSet, ParamTensor } from '../../core/paramSet.js';
-import { FormatError } from '../errors.js';
+import { FormatError, guardRead } from '../errors.js';
 import { DEFAULT_ONNX_READ_LIMITS, readOnnx } from './read.js';
 import { decodeGraph, type GraphAttribute, type GraphNode } from './graphDecode.js';
 import { canonicalShape, toCanonical, type OriginLayout, type OriginMap, type OriginTensor } from './origin.js';
@@ -57,6 +57,11 @@ const SUPPORTED_OPS = 'Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePoo
  * cannot be expressed; the reader's own FormatErrors for a malformed file.
  */
 export function importOnnxGraph(bytes: Uint8Array): ImportedGraph {
+  // Untrusted input: anything but our own FormatErrors (a stray TypeError) is a malformed file, never a 500.
+  return guardRead('ONNX graph import', () => importGraph(bytes));
+}
+
+function importGraph(bytes: Uint8Array): ImportedGraph {
   const graph = decodeGraph(bytes, DEFAULT_ONNX_READ_LIMITS);
   const weights = new Map(readOnnx(bytes, { asStored: true }).tensors.map((t) => [t.name, t] as const));
   const whole: GraphNode = { name: '(graph)', opType: 'Graph', domain: '', inputs: [], outputs: [], attributes: new Map() };
