@@ -34,6 +34,12 @@ export interface MaxPoolLayer extends Wired {
   readonly name?: string;
   readonly size: number;
 }
+/** Average pooling with window = stride = size ('valid': trailing rows and columns that fill no window are dropped). */
+export interface AvgPoolLayer extends Wired {
+  readonly type: 'avgPool';
+  readonly name?: string;
+  readonly size: number;
+}
 export interface FlattenLayer extends Wired {
   readonly type: 'flatten';
   readonly name?: string;
@@ -80,7 +86,7 @@ export interface DropoutLayer extends Wired {
   readonly name?: string;
   readonly rate: number;
 }
-export type Layer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer | BatchNormLayer | AddLayer | ShortcutLayer | GlobalAvgPoolLayer | DropoutLayer;
+export type Layer = Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DenseLayer | BatchNormLayer | AddLayer | ShortcutLayer | GlobalAvgPoolLayer | DropoutLayer;
 export type ParamLayer = Conv2dLayer | DenseLayer | BatchNormLayer;
 /** The layers a plain chain of conv/pool/dense uses: what the function-preserving attacks and the NHWC ONNX writer understand. */
 export type ChainLayer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer;
@@ -320,7 +326,8 @@ export function activationShapes(arch: Architecture): number[][] {
         out.push([convOut(h, layer), convOut(w, layer), layer.filters]);
         break;
       }
-      case 'maxPool': {
+      case 'maxPool':
+      case 'avgPool': {
         const [h, w, c] = spatial();
         out.push([Math.floor(h / layer.size), Math.floor(w / layer.size), c]);
         break;
