@@ -12,6 +12,8 @@ affine parameters randomised too, so they matter):
             max pool 2, conv 16@3x3 stride 2 + BN + ReLU, global average pool, linear 10
   flathead  conv 6@5x5 + ReLU, max pool 2, conv 12@3x3, max pool 2, ReLU (after the pool), flatten,
             dropout 0.3, linear 32 + ReLU, linear 10
+  avgpool   conv 4@3x3 pad 1 + BN + ReLU, average pool 2, conv 8@3x3 + ReLU, average pool 3 (12 -> 4),
+            flatten, linear 10
 
 For each NAME it writes into test/fixtures/import/:
   NAME_train.onnx        torch.onnx.export in TRAINING mode without constant folding: batch norms and
@@ -70,6 +72,20 @@ class FlatHeadNet(nn.Module):
     def forward(self, x):
         x = self.drop(torch.flatten(self.features(x), 1))
         return self.fc2(torch.relu(self.fc1(x)))
+
+
+class AvgPoolNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = nn.functional.avg_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
+        x = nn.functional.avg_pool2d(torch.relu(self.conv2(x)), 3)
+        return self.fc(torch.flatten(x, 1))
 
 
 def randomise_norms(model, gen):
@@ -140,6 +156,7 @@ def main():
     torch.manual_seed(0)
     make("resblock", ResBlockNet(), 1)
     make("flathead", FlatHeadNet(), 2)
+    make("avgpool", AvgPoolNet(), 3)
 
 
 if __name__ == "__main__":

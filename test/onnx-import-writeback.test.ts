@@ -69,7 +69,7 @@ const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).
 // .ci/run installs python3-torch and sets CI: there a missing torch fails, not skips.
 const skipWithoutTorch = hasTorch || process.env.CI ? false : `${python} cannot import torch (apt-get install python3-torch)`;
 
-for (const net of ['resblock', 'flathead']) {
+for (const net of ['resblock', 'flathead', 'avgpool']) {
   test(`when a ${net} uploaded as .pt + graph is written back as safetensors and .pt, then PyTorch loads both strictly and computes our logits`, { skip: skipWithoutTorch }, async () => {
     const m = readImportedModel([{ name: `${net}_train.onnx`, bytes: importFixture(`${net}_train.onnx`) }, { name: `${net}.pt`, bytes: importFixture(`${net}.pt`) }])!;
     const changed = nudged(m.params);

@@ -15,7 +15,7 @@ const reference = (net: string) => JSON.parse(new TextDecoder().decode(importFix
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
-for (const file of ['resblock_train', 'resblock_folded', 'flathead_train', 'flathead_folded']) {
+for (const file of ['resblock_train', 'resblock_folded', 'flathead_train', 'flathead_folded', 'avgpool_train', 'avgpool_folded']) {
   const net = file.split('_')[0]!;
   test(`when PyTorch's ${file}.onnx is imported, then the standard export and both training engines give PyTorch's logits`, async () => {
     const { architecture, params } = importOnnxGraph(importFixture(`${file}.onnx`));
@@ -77,9 +77,10 @@ function graphWith(body: (g: GraphBuilder, y: string) => string, conv: Record<st
   return g.finish('test', '0');
 }
 
-test('when a graph holds an op our layers cannot express, then the import is refused naming the op type and the node', () => {
+test('when a graph holds an op or a setting our layers cannot express, then the import is refused naming the op type and the node', () => {
   assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('Sigmoid', [y], {}, 'squash'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'Sigmoid:squash' \(op Sigmoid\): op not supported; supported are Conv/);
-  assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('AveragePool', [y], { kernel_shape: [2, 2], strides: [2, 2] }, 'avg'))), 'WM_ERR_GRAPH_UNSUPPORTED', /\(op AveragePool\): average pooling is not supported yet/);
+  assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('AveragePool', [y], { kernel_shape: [3, 3], strides: [1, 1] }, 'avg'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'AveragePool:avg' \(op AveragePool\): only square pools with stride = kernel are supported; kernel 3x3, stride 1x1/);
+  assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('Pad', [y, g.int64Initializer('pads', [0, 0, 1, 1, 0, 0, 1, 1])], {}, 'pad'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'Pad:pad' \(op Pad\): only a Pad of zero width/);
 });
 
 test('when a Conv is grouped or padded asymmetrically, then it is refused naming the node and the setting', () => {

@@ -4,7 +4,7 @@
  *
  * Supported: Conv (group 1, dilation 1, square kernel, equal strides, symmetric pads or auto_pad),
  * BatchNormalization (training_mode = 1 exports too: the running-statistics outputs must be unread),
- * Relu (fused into the conv / dense / batch norm / add before it), MaxPool (kernel = stride, no pads),
+ * Relu (fused into the conv / dense / batch norm / add before it), MaxPool and AveragePool (kernel = stride, no pads),
  * GlobalAveragePool and ReduceMean over H and W, Add of two activations, Gemm and MatMul + Add with
  * constant weights, Flatten / Reshape to [N, -1], Dropout, Identity. Anything else is refused with
  * WM_ERR_GRAPH_UNSUPPORTED naming the op type and the node, never half-imported.
@@ -49,7 +49,7 @@ function unsupported(node: GraphNode, why: string): FormatError {
   return new FormatError('WM_ERR_GRAPH_UNSUPPORTED', `ONNX node '${node.name || '(unnamed)'}' (op ${node.opType}${node.domain ? `, domain ${node.domain}` : ''}): ${why}`);
 }
 
-const SUPPORTED_OPS = 'Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool, ReduceMean over H and W, Add, Gemm, MatMul (+ Add), Flatten, Reshape to [N, -1], Dropout, Identity';
+const SUPPORTED_OPS = 'Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, Add, Gemm, MatMul (+ Add), Flatten, Reshape to [N, -1], Dropout, Identity, Pad of zero width';
 
 /**
  * Imports the graph of an ONNX model as an architecture the training engines run.
@@ -144,6 +144,13 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
       case 'Constant':
         values.set(out, { kind: 'constant' });
         break;
+      case 'Pad': {
+        // torch.onnx.export writes avg_pool2d as a Pad of zero width before the AveragePool: the identity.
+        const pads = a('pads')?.ints ?? (node.inputs[1] ? graph.int64Constants.get(node.inputs[1]) : undefined);
+        if (!pads || pads.some((p) => p !== 0)) throw unsupported(node, 'only a Pad of zero width is supported (padding belongs in the Conv)');
+        values.set(out, activation(node, node.inputs[0]!));
+        break;
+      }
       case 'Dropout': {
         const x = activation(node, node.inputs[0]!);
         onlyReaders(node, node.outputs.slice(1));
@@ -188,7 +195,8 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         values.set(out, x);
         break;
       }
-      case 'MaxPool': {
+      case 'MaxPool':
+      case 'AveragePool': {
         const x = activation(node, node.inputs[0]!);
         onlyReaders(node, node.outputs.slice(1));
         const k = a('kernel_shape')?.ints ?? [];
@@ -199,7 +207,8 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         if (pads.some((p) => p !== 0) || !['NOTSET', 'VALID'].includes(autoPad) || (a('ceil_mode')?.i ?? 0) !== 0 || (a('dilations')?.ints ?? []).some((d) => d !== 1)) {
           throw unsupported(node, 'padded, ceil-mode or dilated pooling is not supported');
         }
-        add(node, { type: 'maxPool', name: layerName('pool'), size: k[0]! }, [x], out);
+        // Without pads, AveragePool's count_include_pad changes nothing.
+        add(node, { type: node.opType === 'MaxPool' ? 'maxPool' : 'avgPool', name: layerName('pool'), size: k[0]! }, [x], out);
         break;
       }
       case 'GlobalAveragePool':
@@ -254,8 +263,6 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         add(node, { type: 'add', name: layerName('add'), inputs: ['', ''], activation: 'none' }, [activation(node, p!), activation(node, q!)], out);
         break;
       }
-      case 'AveragePool':
-        throw unsupported(node, `average pooling is not supported yet (the training engines have no such layer); supported are ${SUPPORTED_OPS}`);
       default:
         throw unsupported(node, `op not supported; supported are ${SUPPORTED_OPS}`);
     }
