@@ -90,7 +90,10 @@ test('when a Conv is grouped or padded asymmetrically, then it is refused naming
 
 test('when a ReLU reads a tensor that something else also reads unactivated, then it is refused: it cannot be fused', () => {
   const shared = graphWith((g, y) => g.node('Add', [g.node('Relu', [y], {}, 'r'), y], {}, 'sum'));
-  assertCode(() => importOnnxGraph(shared), 'WM_ERR_GRAPH_UNSUPPORTED', /'Relu:r' \(op Relu\): 'c1_out' is also read without the ReLU/);
+  assertCode(() => importOnnxGraph(shared), 'WM_ERR_GRAPH_UNSUPPORTED', /'Relu:r' \(op Relu\): a ReLU must be the only reader .*'c1_out' comes from conv2d conv1, which is also read without the ReLU/);
+  // The same through another name of the conv's output.
+  const aliased = graphWith((g, y) => g.node('Add', [g.node('Relu', [g.node('Identity', [y], {}, 'z')], {}, 'r'), y], {}, 'sum'));
+  assertCode(() => importOnnxGraph(aliased), 'WM_ERR_GRAPH_UNSUPPORTED', /'Relu:r' \(op Relu\): .*'z' comes from conv2d conv1, which is also read without the ReLU/);
 });
 
 test('when a ReLU follows a max pool of a linear conv, then it moves before the pool (they commute) and the conv carries it', () => {

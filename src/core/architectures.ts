@@ -315,50 +315,56 @@ export function activationShapes(arch: Architecture): number[][] {
   const out: number[][] = [];
   arch.layers.forEach((layer, i) => {
     const ins = inputs[i]!.map((j) => (j < 0 ? [...arch.inputShape] : out[j]!));
-    const shape = ins[0]!;
-    const fail = (why: string): never => {
-      throw new Error(`Architecture '${arch.name}': layer ${layerId(arch, i)} ${why}`);
-    };
-    const spatial = (): [number, number, number] => (shape.length === 3 ? (shape as [number, number, number]) : fail(`needs an [h, w, c] input; found [${shape.join(', ')}]`));
-    switch (layer.type) {
-      case 'conv2d': {
-        const [h, w] = spatial();
-        out.push([convOut(h, layer), convOut(w, layer), layer.filters]);
-        break;
-      }
-      case 'maxPool':
-      case 'avgPool': {
-        const [h, w, c] = spatial();
-        out.push([Math.floor(h / layer.size), Math.floor(w / layer.size), c]);
-        break;
-      }
-      case 'shortcut': {
-        const [h, w, c] = spatial();
-        if (layer.filters < c) fail(`cannot pad ${c} channels down to ${layer.filters}`);
-        out.push([Math.ceil(h / layer.stride), Math.ceil(w / layer.stride), layer.filters]);
-        break;
-      }
-      case 'globalAvgPool':
-        out.push([spatial()[2]]);
-        break;
-      case 'flatten':
-        out.push([shape.reduce((a, b) => a * b, 1)]);
-        break;
-      case 'dense':
-        if (shape.length !== 1) fail('needs a vector input: put a flatten or a global pool before it');
-        out.push([layer.units]);
-        break;
-      case 'add':
-        if (ins.length !== 2 || ins[1]!.join() !== shape.join()) fail(`adds inputs of shapes ${ins.map((s) => `[${s.join(', ')}]`).join(' and ')}`);
-        out.push(shape);
-        break;
-      case 'batchNorm':
-      case 'dropout':
-        out.push(shape);
-        break;
+    try {
+      out.push(layerOutputShape(layer, ins));
+    } catch (e) {
+      throw new Error(`Architecture '${arch.name}': layer ${layerId(arch, i)} ${(e as Error).message}`);
     }
   });
   return out;
+}
+
+/**
+ * The output shape of one layer from its inputs' shapes (as activationShapes gives them), so a graph
+ * can be checked layer by layer as it is built.
+ * @throws Error saying what the layer cannot take (message without the layer's name).
+ */
+export function layerOutputShape(layer: Layer, ins: readonly (readonly number[])[]): number[] {
+  const shape = [...ins[0]!];
+  const fail = (why: string): never => {
+    throw new Error(why);
+  };
+  const spatial = (): [number, number, number] => (shape.length === 3 ? (shape as [number, number, number]) : fail(`needs an [h, w, c] input; found [${shape.join(', ')}]`));
+  const nonEmpty = (out: number[]): number[] => (out.every((d) => d >= 1) ? out : fail(`leaves no output from its [${shape.join(', ')}] input`));
+  switch (layer.type) {
+    case 'conv2d': {
+      const [h, w] = spatial();
+      return nonEmpty([convOut(h, layer), convOut(w, layer), layer.filters]);
+    }
+    case 'maxPool':
+    case 'avgPool': {
+      const [h, w, c] = spatial();
+      return nonEmpty([Math.floor(h / layer.size), Math.floor(w / layer.size), c]);
+    }
+    case 'shortcut': {
+      const [h, w, c] = spatial();
+      if (layer.filters < c) fail(`cannot pad ${c} channels down to ${layer.filters}`);
+      return [Math.ceil(h / layer.stride), Math.ceil(w / layer.stride), layer.filters];
+    }
+    case 'globalAvgPool':
+      return [spatial()[2]];
+    case 'flatten':
+      return [shape.reduce((a, b) => a * b, 1)];
+    case 'dense':
+      if (shape.length !== 1) fail('needs a vector input: put a flatten or a global pool before it');
+      return [layer.units];
+    case 'add':
+      if (ins.length !== 2 || ins[1]!.join() !== shape.join()) fail(`adds inputs of shapes ${ins.map((x) => `[${x.join(', ')}]`).join(' and ')}`);
+      return shape;
+    case 'batchNorm':
+    case 'dropout':
+      return shape;
+  }
 }
 
 /** The parameter tensors in canonical order: layer order; kernel, bias; gamma, beta, moving mean, moving variance. */

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  activationShapes, layerInputs, paramSpecs, type Activation, type Architecture, type Layer,
+  layerInputs, layerOutputShape, paramSpecs, type Activation, type Architecture, type Layer,
 } from '../../core/architectures.js';
 import { canonicalJson } from '../../core/canonicalJson.js';
 import type { ParamSet, ParamTensor } from '../../core/paramSet.js';
@@ -75,17 +75,34 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
   }
   if (graph.outputs.length !== 1) throw unsupported(whole, `the graph must have one output (the logits); it has ${graph.outputs.length}`);
 
-  const readers = new Map<string, number>();
-  for (const n of graph.nodes) for (const i of n.inputs) if (i) readers.set(i, (readers.get(i) ?? 0) + 1);
-  readers.set(graph.outputs[0]!, (readers.get(graph.outputs[0]!) ?? 0) + 1);
-  const readersOf = (v: string) => readers.get(v) ?? 0;
+  // Who reads and who makes each value, looked up once (the walk below must stay linear in the nodes).
+  const consumers = new Map<string, GraphNode[]>();
+  const producers = new Map<string, GraphNode>();
+  for (const n of graph.nodes) {
+    for (const i of n.inputs) if (i) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
+    for (const o of n.outputs) if (o) producers.set(o, n);
+  }
+  const readersOf = (v: string) => (consumers.get(v)?.length ?? 0) + (v === graph.outputs[0] ? 1 : 0);
 
   const values = new Map<string, Value>([[input.name, { kind: 'input' }]]);
   for (const name of graph.initializers) values.set(name, { kind: 'constant' });
   for (const name of graph.int64Constants.keys()) values.set(name, { kind: 'constant' });
   const layers: BuiltLayer[] = [];
-  /** The index of each layer's reading of each ONNX value, to name `inputs`. */
-  const layerOf = new Map<number, string>();
+  const shapes: number[][] = [];
+  /** Layer index by name (every layer is named), for the wiring. */
+  const indexOf = new Map<string, number>();
+  /** The value names that hold each layer's output: its own and those of the no-op nodes after it (Identity, …). */
+  const names = new Map<number, string[]>();
+  const alias = (name: string, v: Value): void => {
+    values.set(name, v);
+    if (v.kind === 'layer') names.get(v.index)!.push(name);
+  };
+  /**
+   * True when exactly one node reads layer i's output, through any of its names: each no-op node
+   * after it reads one name and adds one, so the reads must number the names.
+   */
+  const readOnce = (i: number): boolean => names.get(i)!.reduce((n, v) => n + readersOf(v), 0) === names.get(i)!.length;
+  const fusable = (i: number): boolean => FUSES_RELU.has(layers[i]!.type) && layers[i]!.activation === 'none' && readOnce(i);
   const origins: OriginTensor[] = [];
   const counters = new Map<string, number>();
   const absorbed = new Set<GraphNode>();
@@ -101,24 +118,34 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
     if (v.kind === 'constant') throw unsupported(node, `reads the constant '${name}' where an activation is expected`);
     return v;
   };
-  const ref = (v: Value): string => (v.kind === 'layer' ? layerOf.get(v.index)! : 'input');
-  const shapeOf = (v: Value): number[] => {
-    if (v.kind === 'input') return [h as number, w as number, c as number];
-    return v.kind === 'layer' ? activationShapes(draft(layers, [h as number, w as number, c as number]))[v.index]! : [];
-  };
-  const add = (node: GraphNode, layer: BuiltLayer, from: readonly Value[], output: string): number => {
+  const ref = (v: Value): string => (v.kind === 'layer' ? layers[v.index]!.name! : 'input');
+  const shapeOf = (v: Value): number[] => (v.kind === 'layer' ? shapes[v.index]! : [h as number, w as number, c as number]);
+  const add = (node: GraphNode, layer: BuiltLayer, from: readonly Value[], output: string): void => {
     const index = layers.length;
     const wiredToPrevious = from.length === 1 && (index === 0 ? from[0]!.kind === 'input' : from[0]!.kind === 'layer' && from[0]!.index === index - 1);
     if (!wiredToPrevious) layer.inputs = from.map(ref);
-    layers.push(layer);
-    layerOf.set(index, layer.name!);
     try {
-      activationShapes(draft(layers, [h as number, w as number, c as number]));
+      shapes.push(layerOutputShape(layer as Layer, from.map(shapeOf)));
     } catch (e) {
-      throw unsupported(node, (e as Error).message.replace(/^Architecture '[^']*': /, ''));
+      throw unsupported(node, (e as Error).message);
     }
+    layers.push(layer);
+    indexOf.set(layer.name!, index);
     values.set(output, { kind: 'layer', index });
-    return index;
+    names.set(index, [output]);
+  };
+  /**
+   * The layer whose activation a Relu on layer i's output becomes. Directly: the conv / dense / batch
+   * norm / add i itself, when nothing else reads its output unactivated. Through a max pool: max and ReLU
+   * commute (max(relu(a), relu(b)) = relu(max(a, b)), ReLU being monotone), so `pool → relu` is
+   * `relu → pool` when the pool's input and output have no other reader. (Not so for an average pool.)
+   */
+  const reluTarget = (i: number): number | undefined => {
+    if (fusable(i)) return i;
+    const pool = layers[i]!;
+    if (pool.type !== 'maxPool' || !readOnce(i)) return undefined;
+    const from = pool.inputs ? indexOf.get(pool.inputs[0]!) : i - 1;
+    return from !== undefined && from >= 0 && fusable(from) ? from : undefined;
   };
   const weight = (node: GraphNode, name: string | undefined, what: string): ParamTensor => {
     const t = name ? weights.get(name) : undefined;
@@ -137,9 +164,11 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
     if (node.domain !== '') throw unsupported(node, `ops of domain '${node.domain}' are not supported; supported are ${SUPPORTED_OPS}`);
     const a = (k: string): GraphAttribute | undefined => node.attributes.get(k);
     const out = node.outputs[0] ?? '';
+    const redefined = node.outputs.find((o) => o && values.has(o));
+    if (redefined) throw unsupported(node, `it defines '${redefined}' again; an ONNX graph defines each value once`);
     switch (node.opType) {
       case 'Identity':
-        values.set(out, activation(node, node.inputs[0]!));
+        alias(out, activation(node, node.inputs[0]!));
         break;
       case 'Constant':
         values.set(out, { kind: 'constant' });
@@ -148,7 +177,7 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         // torch.onnx.export writes avg_pool2d as a Pad of zero width before the AveragePool: the identity.
         const pads = a('pads')?.ints ?? (node.inputs[1] ? graph.int64Constants.get(node.inputs[1]) : undefined);
         if (!pads || pads.some((p) => p !== 0)) throw unsupported(node, 'only a Pad of zero width is supported (padding belongs in the Conv)');
-        values.set(out, activation(node, node.inputs[0]!));
+        alias(out, activation(node, node.inputs[0]!));
         break;
       }
       case 'Dropout': {
@@ -157,7 +186,7 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         const ratioName = node.inputs[1];
         const ratio = ratioName ? weights.get(ratioName)?.data[0] : (a('ratio')?.f ?? 0.5);
         if (ratio === undefined || !(ratio >= 0 && ratio < 1)) throw unsupported(node, 'its ratio must be a constant in [0, 1)');
-        if (ratio === 0) values.set(out, x);
+        if (ratio === 0) alias(out, x);
         else add(node, { type: 'dropout', name: layerName('dropout'), rate: ratio }, [x], out);
         break;
       }
@@ -190,9 +219,15 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
       }
       case 'Relu': {
         const x = activation(node, node.inputs[0]!);
-        const target = reluTarget(node, x, layers, readersOf, graph.nodes);
+        const target = x.kind === 'layer' ? reluTarget(x.index) : undefined;
+        if (target === undefined) {
+          const after = x.kind === 'layer' ? `${layers[x.index]!.type} ${layers[x.index]!.name}` : 'the network input';
+          throw unsupported(node, `a ReLU must be the only reader of a Conv, Gemm/MatMul, BatchNormalization or Add (or of a MaxPool of one) to fuse into it; '${node.inputs[0]}' comes from ${after}${x.kind === 'layer' && !readOnce(x.index) ? ', which is also read without the ReLU' : ''}`);
+        }
         layers[target]!.activation = 'relu';
+        // Past this point the layer's output is the activated one: only the ReLU's name may refer to it.
         values.set(out, x);
+        names.set((x as { index: number }).index, [out]);
         break;
       }
       case 'MaxPool':
@@ -233,7 +268,7 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
           if (!ok) throw unsupported(node, `only a reshape to [N, -1] with a constant shape is supported${to ? `; shape [${to.join(', ')}]` : ''}`);
         }
         // A flatten of what is already [N, features] (after a global pool) changes nothing.
-        if (shape.length === 1) values.set(out, x);
+        if (shape.length === 1) alias(out, x);
         else add(node, { type: 'flatten', name: layerName('flatten') }, [x], out);
         break;
       }
@@ -249,7 +284,7 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
       case 'MatMul': {
         const x = activation(node, node.inputs[0]!);
         const wt = weight(node, node.inputs[1], 'weight');
-        const next = graph.nodes.filter((n) => n.inputs.includes(out));
+        const next = consumers.get(out) ?? [];
         const biasAdd = next.length === 1 && next[0]!.opType === 'Add' && readersOf(out) === 1 ? next[0]! : undefined;
         const biasName = biasAdd?.inputs.find((i) => i !== out);
         if (!biasAdd || !biasName || !graph.initializers.has(biasName)) throw unsupported(node, 'a MatMul must be followed by the Add of a constant bias (only then is it a dense layer)');
@@ -275,17 +310,16 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
     const units = layout === 'outIn' ? wt.shape[0]! : wt.shape[1]!;
     const name = layerName('fc');
     add(node, { type: 'dense', name, units, activation: 'none' }, [x], out);
-    keep(name, 'kernel', wt, layout, flattenSource(layers, x, shapeOf));
+    keep(name, 'kernel', wt, layout, flattenSource(layers, indexOf, x, shapeOf));
     keep(name, 'bias', bias, 'same');
   }
 
   const result = values.get(graph.outputs[0]!);
   if (!result || result.kind !== 'layer' || result.index !== layers.length - 1) throw unsupported(whole, `the output '${graph.outputs[0]}' must be the last layer's result`);
-  const counts = layerInputs(draft(layers, [h as number, w as number, c as number])).flat();
-  const unread = layers.findIndex((_, i) => i < layers.length - 1 && !counts.includes(i));
+  const read = new Set(layerInputs({ name: 'import', description: '', inputShape: [h as number, w as number, c as number], classes: 0, layers: layers as Layer[] }).flat());
+  const unread = layers.findIndex((_, i) => i < layers.length - 1 && !read.has(i));
   if (unread >= 0) throw unsupported(whole, `layer ${layers[unread]!.name}'s result is not used on the way to the output`);
 
-  const shapes = activationShapes(draft(layers, [h as number, w as number, c as number]));
   const last = shapes[shapes.length - 1]!;
   if (last.length !== 1) throw unsupported(whole, `the output must be [N, classes]; it is [N, ${last.join(', ')}]`);
   const body = { inputShape: [h, w, c] as [number, number, number], classes: last[0]!, layers: layers as Layer[] };
@@ -302,11 +336,6 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
   return { architecture, params: { arch: name, tensors }, origin: { tensors: ordered } };
 }
 
-/** An architecture of the layers so far (for shapes and wiring checks). */
-function draft(layers: readonly BuiltLayer[], inputShape: [number, number, number]): Architecture {
-  return { name: 'import', description: '', inputShape, classes: 0, layers: layers as Layer[] };
-}
-
 /** Conv padding as our layer states it: symmetric explicit pads, or TensorFlow's 'same' (SAME_UPPER) / 'valid'. */
 function convPadding(node: GraphNode, kernel: number): number | 'same' | 'valid' {
   const autoPad = node.attributes.get('auto_pad')?.s ?? 'NOTSET';
@@ -320,38 +349,14 @@ function convPadding(node: GraphNode, kernel: number): number | 'same' | 'valid'
 }
 
 /**
- * The layer whose activation a Relu on `x` becomes. Directly: the conv / dense / batch norm / add that
- * made x, when nothing else reads x unactivated. Through a max pool: max and ReLU commute
- * (max(relu(a), relu(b)) = relu(max(a, b)), ReLU being monotone), so `pool → relu` is `relu → pool`
- * when the pool's input and output have no other reader.
- * @throws FormatError naming the Relu when neither applies.
- */
-function reluTarget(node: GraphNode, x: Value, layers: readonly BuiltLayer[], readers: (v: string) => number, nodes: readonly GraphNode[]): number {
-  if (x.kind !== 'layer') throw unsupported(node, 'a ReLU on the network input is not supported');
-  const fusable = (i: number) => FUSES_RELU.has(layers[i]!.type) && layers[i]!.activation === 'none';
-  const producedBy = (v: string) => nodes.find((n) => n.outputs[0] === v);
-  const own = nodes.filter((n) => n.inputs.includes(node.inputs[0]!));
-  if (readers(node.inputs[0]!) !== 1 || own.length !== 1) throw unsupported(node, `'${node.inputs[0]}' is also read without the ReLU; a ReLU must be the only reader of its input to fuse into the layer before it`);
-  if (fusable(x.index)) return x.index;
-  const pool = layers[x.index]!;
-  const poolNode = producedBy(node.inputs[0]!);
-  if (pool.type === 'maxPool' && poolNode && readers(poolNode.inputs[0]!) === 1) {
-    const before = layers.findIndex((_, i) => i === x.index - 1);
-    const reads = pool.inputs ? layers.findIndex((l) => l.name === pool.inputs![0]) : before;
-    if (reads >= 0 && fusable(reads)) return reads;
-  }
-  throw unsupported(node, `a ReLU must follow a Conv, Gemm/MatMul, BatchNormalization or Add (or a MaxPool of one) that nothing else reads; it follows ${layers[x.index]!.type} ${layers[x.index]!.name}`);
-}
-
-/**
  * The [h, w, c] map a dense layer on `x` reads through a flatten (dropouts in between act per element,
  * so they do not reorder it), when it has spatial extent; the flatten runs in CHW order in the file.
  */
-function flattenSource(layers: readonly BuiltLayer[], x: Value, shapeOf: (v: Value) => number[]): [number, number, number] | undefined {
+function flattenSource(layers: readonly BuiltLayer[], indexOf: ReadonlyMap<string, number>, x: Value, shapeOf: (v: Value) => number[]): [number, number, number] | undefined {
   const prev = (k: number): Value => {
     const l = layers[k]!;
     if (!l.inputs) return k === 0 ? { kind: 'input' } : { kind: 'layer', index: k - 1 };
-    return l.inputs[0] === 'input' ? { kind: 'input' } : { kind: 'layer', index: layers.findIndex((m) => m.name === l.inputs![0]) };
+    return l.inputs[0] === 'input' ? { kind: 'input' } : { kind: 'layer', index: indexOf.get(l.inputs[0]!)! };
   };
   let v = x;
   while (v.kind === 'layer' && layers[v.index]!.type === 'dropout') v = prev(v.index);
