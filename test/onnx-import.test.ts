@@ -125,3 +125,19 @@ test('when 500 mutated copies of a graph are imported, then each gives a consist
   assert.ok(outcomes.imported > 0 && outcomes.refused > 0, JSON.stringify(outcomes));
   assert.ok(Date.now() - started < 30_000, `${Date.now() - started} ms`);
 });
+
+test('when a conv map is reshaped to [-1, C·H·W] before a MatMul + bias, then it is a flatten and a dense layer reading CHW rows; a fixed batch size is refused', () => {
+  const build = (shape: number[]) => {
+    const g = new GraphBuilder('t');
+    const x = g.input('x', ['N', 2, 6, 6]);
+    const y = g.node('Conv', [x, g.initializer('c.weight', [4, 2, 3, 3], new Float32Array(72))], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+    const z = g.node('Reshape', [y, g.int64Initializer('shape', shape)], {}, 'flat');
+    const m = g.node('MatMul', [z, g.initializer('fc.weight', [144, 3], new Float32Array(432))]);
+    g.output(g.node('Add', [m, g.initializer('fc.bias', [3], new Float32Array(3))], {}, 'logits'), ['N', 3]);
+    return g.finish('test', '0');
+  };
+  const { architecture, origin } = importOnnxGraph(build([-1, 144]));
+  assert.deepEqual(architecture.layers.map((l) => l.type), ['conv2d', 'flatten', 'dense']);
+  assert.deepEqual(origin.tensors.find((o) => o.original === 'fc.weight'), { canonical: 'fc1/kernel', original: 'fc.weight', shape: [144, 3], layout: 'inOut', flattenFrom: [6, 6, 4] });
+  assertCode(() => importOnnxGraph(build([8, 144])), 'WM_ERR_GRAPH_UNSUPPORTED', /'Reshape:flat' \(op Reshape\): only a reshape to \[N, -1\] with a constant shape is supported; shape \[8, 144\]/);
+});

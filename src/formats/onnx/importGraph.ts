@@ -6,11 +6,12 @@
  * BatchNormalization (training_mode = 1 exports too: the running-statistics outputs must be unread),
  * Relu (fused into the conv / dense / batch norm / add before it), MaxPool and AveragePool (kernel = stride, no pads),
  * GlobalAveragePool and ReduceMean over H and W, Add of two activations, Gemm and MatMul + Add with
- * constant weights, Flatten / Reshape to [N, -1], Dropout, Identity. Anything else is refused with
+ * constant weights, Flatten / Reshape to [N, -1], Dropout, Identity, a Pad of zero width (PyTorch's
+ * avg_pool2d export). Anything else is refused with
  * WM_ERR_GRAPH_UNSUPPORTED naming the op type and the node, never half-imported.
  *
  * The architecture's name is content-addressed (`onnx-` + 12 hex of the SHA-256 of its canonical
- * JSON), so the same graph always imports to the same name and two graphs never share one.
+ * JSON, 48 bits), so the same graph always imports to the same name and two graphs do not share one.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -75,18 +76,13 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
   }
   if (graph.outputs.length !== 1) throw unsupported(whole, `the graph must have one output (the logits); it has ${graph.outputs.length}`);
 
-  // Who reads and who makes each value, looked up once (the walk below must stay linear in the nodes).
+  // Who reads each value, looked up once (the walk below must stay linear in the nodes).
   const consumers = new Map<string, GraphNode[]>();
-  const producers = new Map<string, GraphNode>();
-  for (const n of graph.nodes) {
-    for (const i of n.inputs) if (i) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
-    for (const o of n.outputs) if (o) producers.set(o, n);
-  }
+  for (const n of graph.nodes) for (const i of n.inputs) if (i) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
   const readersOf = (v: string) => (consumers.get(v)?.length ?? 0) + (v === graph.outputs[0] ? 1 : 0);
 
   const values = new Map<string, Value>([[input.name, { kind: 'input' }]]);
   for (const name of graph.initializers) values.set(name, { kind: 'constant' });
-  for (const name of graph.int64Constants.keys()) values.set(name, { kind: 'constant' });
   const layers: BuiltLayer[] = [];
   const shapes: number[][] = [];
   /** Layer index by name (every layer is named), for the wiring. */
@@ -264,7 +260,8 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         if (node.opType === 'Flatten' && (a('axis')?.i ?? 1) !== 1) throw unsupported(node, `only Flatten with axis 1 is supported; axis ${a('axis')!.i}`);
         if (node.opType === 'Reshape') {
           const to = node.inputs[1] ? graph.int64Constants.get(node.inputs[1]) : undefined;
-          const ok = to && to.length === 2 && (to[0] === -1 || to[0] === 0 ? to[1] === -1 || to[1] === size : to[1] === -1 || to[1] === 0 ? false : to[0] === -1);
+          // [0, -1], [0, C·H·W] or [-1, C·H·W]: the batch kept, the rest in one row (a fixed batch size is not).
+          const ok = to?.length === 2 && ((to[0] === 0 && (to[1] === -1 || to[1] === size)) || (to[0] === -1 && to[1] === size));
           if (!ok) throw unsupported(node, `only a reshape to [N, -1] with a constant shape is supported${to ? `; shape [${to.join(', ')}]` : ''}`);
         }
         // A flatten of what is already [N, features] (after a global pool) changes nothing.
