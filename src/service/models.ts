@@ -114,8 +114,9 @@ function readImport(files: readonly ModelFileIn[]): (ImportedModel & { format: s
     const m = readImportedModel(files);
     return m && { ...m, format: m.weights };
   } catch (e) {
-    const alone = files.length === 1;
-    if (alone && (e as { code?: string }).code === 'WM_ERR_GRAPH_UNSUPPORTED') return undefined;
+    // A graph alone that cannot be imported is still a model to verify against, as before imports.
+    const graphAlone = files.length === 1;
+    if (graphAlone && (e as { code?: string }).code === 'WM_ERR_GRAPH_UNSUPPORTED') return undefined;
     throw fromFormatError(e) ?? e;
   }
 }
@@ -160,7 +161,8 @@ export async function loadParams(ctx: ServiceContext, model: ModelRecord): Promi
   const files = [];
   for (const f of model.files) files.push({ name: f.name, bytes: await ctx.blobs.get(f) });
   // An imported upload keeps the licensor's files: read through its graph (releases are stored canonical).
-  const { params } = model.source === 'upload' && importedMeta(model) ? { params: importedParams(files, model) } : ctx.engines.readModel(files, model.arch ?? undefined);
+  const imported = importedMeta(model);
+  const { params } = model.source === 'upload' && imported ? { params: importedParams(files, model) } : ctx.engines.readModel(files, model.arch ?? undefined);
   const set = { ...params, ...(model.arch ? { arch: model.arch } : {}) };
   ctx.cache.params.set(model.id, set);
   return set;

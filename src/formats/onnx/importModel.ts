@@ -23,8 +23,8 @@ export interface ImportedModel extends ImportedGraph {
 export const EXPORT_HINT = 'Export the graph from the same model in training mode, which keeps the batch norms and the state_dict names: torch.onnx.export(model, x, "model.onnx", training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)';
 
 /**
- * The imported network of an upload, or undefined when the files are not one ONNX graph (plus at most
- * a state_dict) or are our own export of a built-in architecture (read as that architecture).
+ * The imported network of an upload, or undefined when the files are not exactly one ONNX graph (plus
+ * at most a state_dict) or are our own export of a built-in architecture (read as that architecture).
  * @throws FormatError WM_ERR_GRAPH_UNSUPPORTED naming the op and node the graph cannot be imported at;
  * WM_ERR_FORMAT_UNSUPPORTED when the state_dict's names or shapes do not match the graph's
  * initializers (with how to export); the readers' own errors for broken files.
@@ -33,7 +33,8 @@ export function readImportedModel(files: readonly ModelFile[]): ImportedModel | 
   const sniffed = files.map((f) => sniffFormat(f.bytes));
   const graphs = files.filter((_, i) => sniffed[i] === 'onnx');
   const stateDicts = files.filter((_, i) => sniffed[i] === 'pt' || sniffed[i] === 'safetensors');
-  if (graphs.length !== 1 || stateDicts.length > 1) return undefined;
+  // Anything else beside them (external tensor data) is not an import: the graph is read as tensors.
+  if (graphs.length !== 1 || stateDicts.length > 1 || files.length !== 1 + stateDicts.length) return undefined;
   const graph = graphs[0]!;
   if (readModel([graph]).params.arch !== undefined) return undefined;
   const imported = importOnnxGraph(graph.bytes);
