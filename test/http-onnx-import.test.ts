@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import { startTestServer, assertContract, assertProblem, StandInExecutor, type TestServer } from './http-helpers.js';
 import { importFixture } from './import-helpers.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { registerArchitecture } from '../src/core/architectures.js';
 import { embedValues } from '../src/core/extract.js';
 import { readImportedModel } from '../src/formats/onnx/importModel.js';
 import { importOnnxGraph } from '../src/formats/onnx/importGraph.js';
@@ -19,6 +20,8 @@ import type { ParamSet } from '../src/core/paramSet.js';
 // owner key written into the state_dict it uploads beside its training-mode graph.
 const graph = importFixture('resblock_train.onnx');
 const imported = readImportedModel([{ name: 'resblock_train.onnx', bytes: graph }, { name: 'resblock.pt', bytes: importFixture('resblock.pt') }])!;
+// Registered as the service registers it when it loads the model: keys then go into conv and dense tensors only.
+registerArchitecture(imported.architecture);
 const key = generateKey(keyTargetsFromParamSet(imported.params), { seed: 'import-owner', id: 'key-import-owner', arch: imported.architecture.name, n: 256 });
 const marked: ParamSet = embedValues(imported.params, key);
 const markedPt = Buffer.from(writeOriginal('pt', marked, imported.origin, graph)[0]!.bytes);
@@ -44,6 +47,7 @@ test('when a licensor uploads its training-mode ONNX graph with its .pt state_di
   assert.equal(res.body.format, 'pt');
   assert.equal(res.body.meta.imported.architecture.name, imported.architecture.name);
   assert.equal(res.body.meta.imported.origin.tensors[0].original, 'conv1.weight');
+  assert.ok(key.tensors.every((t) => /\/(kernel|bias)$/.test(t.name)), 'no key position in a batch norm');
   modelId = res.body.id;
 });
 

@@ -5,6 +5,7 @@ import { makeCommitment } from '../src/core/commitment.js';
 import { policyRecord } from '../src/core/keyPlan.js';
 import { defaults } from '../src/core/config.js';
 import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { registerArchitecture } from '../src/core/architectures.js';
 import { embedValues, extractValues } from '../src/core/extract.js';
 import { importOnnxGraph } from '../src/formats/onnx/importGraph.js';
 import type { ReleaseTask } from '../src/service/ports.js';
@@ -12,6 +13,8 @@ import { importFixture } from './import-helpers.js';
 
 // A job's child process knows the built-in architectures only; an imported one travels with the task.
 const { architecture, params } = importOnnxGraph(importFixture('resblock_train.onnx'));
+// Registered as the service registers it when it loads the model: keys then go into conv and dense tensors only.
+registerArchitecture(architecture);
 const ownerKey = generateKey(keyTargetsFromParamSet(params), { seed: 'child-owner', id: 'key-owner', arch: architecture.name, n: 128 });
 const task: ReleaseTask = {
   kind: 'release', arch: architecture.name, architecture, dataset: 'mnist', strategy: 'naive', epochs: 1, limit: 64, licensee: 'child-licensee',
