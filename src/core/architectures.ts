@@ -6,6 +6,8 @@
  * Canonical layout (the param set's): NHWC activations, conv kernels HWIO, dense kernels [in, out],
  * flatten in HWC order. Parameter names are `<layer>/kernel` and `<layer>/bias`.
  */
+import { canonicalJson } from './canonicalJson.js';
+
 export type Activation = 'relu' | 'none';
 /** 'same' and 'valid' as TensorFlow computes them; a number is PyTorch's symmetric explicit padding. */
 export type Padding = 'valid' | 'same' | number;
@@ -228,7 +230,8 @@ export function architectureNames(): string[] {
 export function registerArchitecture(arch: Architecture): void {
   if (registry.has(arch.name)) throw new Error(`registerArchitecture: '${arch.name}' is a built-in architecture`);
   const known = imported.get(arch.name);
-  if (known && JSON.stringify(known) !== JSON.stringify(arch)) throw new Error(`registerArchitecture: '${arch.name}' is already registered as another architecture`);
+  // Compared as canonical JSON: an architecture read back from a store may list its keys in another order.
+  if (known && canonicalJson(known) !== canonicalJson(arch)) throw new Error(`registerArchitecture: '${arch.name}' is already registered as another architecture`);
   if (!known) imported.set(arch.name, arch);
 }
 
