@@ -51,6 +51,11 @@ test('when a licensor uploads its training-mode ONNX graph with its .pt state_di
   modelId = res.body.id;
 });
 
+test('when a model is uploaded naming an imported architecture as its arch, then 400: an imported architecture comes with its graph', async () => {
+  const res = await s.http.post('/v1/models').set(as('issuer')).field('arch', imported.architecture.name).attach('file', markedPt, 'resblock.pt');
+  assertProblem(res, 400, 'WM_ERR_ARCH_UNKNOWN', 'registerModel');
+});
+
 test('when the imported model is read again from its stored files, then it is the uploaded weights in canonical layout', async () => {
   const { ctx } = s.server.service;
   ctx.cache.params.clear();

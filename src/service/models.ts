@@ -63,7 +63,8 @@ export async function registerUploadedModel(
   actor: Actor,
   input: { name?: string; arch?: string; files: readonly ModelFileIn[]; key?: Uint8Array | string },
 ): Promise<ModelView> {
-  if (input.arch && !ctx.engines.knownArchitecture(input.arch)) {
+  // Only built-in names: an imported architecture comes with its graph (uploaded without `arch`).
+  if (input.arch && !ctx.engines.architectures().includes(input.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${input.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
   const imported = input.arch ? undefined : readImport(input.files);
