@@ -18,16 +18,24 @@ import { importFixture } from './import-helpers.js';
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+const python = '/usr/bin/python3';
+const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+// .ci/run installs python3-torch and sets CI: there a missing torch fails, not skips.
+const skipWithoutTorch = hasTorch || process.env.CI ? false : `${python} cannot import torch (apt-get install python3-torch)`;
+// onnx.checker, where Python's onnx is (Debian python3-onnx; .ci/run installs it and sets CI: there a missing onnx fails).
+const skipWithoutOnnx = spawnSync(python, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0 || process.env.CI ? false : `${python} cannot import onnx (apt-get install python3-onnx)`;
 /** Other weights than the file's (as a fine-tune would leave them), so a writer that copied the original would fail. */
 const nudged = (set: ParamSet): ParamSet => ({ ...set, tensors: set.tensors.map((t) => ({ ...t, data: t.data.map((v, i) => v * 1.01 + 0.001 * Math.sin(i)) })) });
 
-test('when a state_dict is uploaded with its training-mode graph, then its names match the initializers and its counters are kept', () => {
-  const m = readImportedModel([{ name: 'resblock_train.onnx', bytes: importFixture('resblock_train.onnx') }, { name: 'resblock.pt', bytes: importFixture('resblock.pt') }])!;
-  assert.equal(m.weights, 'pt');
-  assert.deepEqual(m.origin.counters?.map((c) => [c.name, c.value]), ['bn1', 'block_bn1', 'block_bn2', 'bn2'].map((b) => [`${b}.num_batches_tracked`, 17]));
-  const fromGraph = importOnnxGraph(importFixture('resblock_train.onnx')).params;
-  m.params.tensors.forEach((t, i) => assert.deepEqual(bits(t.data), bits(fromGraph.tensors[i]!.data), t.name));
-});
+for (const file of ['resblock.pt', 'resblock.safetensors']) {
+  test(`when ${file} is uploaded with its training-mode graph, then its names match the initializers and its counters are kept`, () => {
+    const m = readImportedModel([{ name: 'resblock_train.onnx', bytes: importFixture('resblock_train.onnx') }, { name: file, bytes: importFixture(file) }])!;
+    assert.equal(m.weights, file.split('.')[1]);
+    assert.deepEqual(m.origin.counters?.map((c) => [c.name, c.value]), ['bn1', 'block_bn1', 'block_bn2', 'bn2'].map((b) => [`${b}.num_batches_tracked`, 17]));
+    const fromGraph = importOnnxGraph(importFixture('resblock_train.onnx')).params;
+    m.params.tensors.forEach((t, i) => assert.deepEqual(bits(t.data), bits(fromGraph.tensors[i]!.data), t.name));
+  });
+}
 
 test('when a state_dict is uploaded with a BN-folded graph, then it is refused saying to export in training mode', () => {
   assertCode(
@@ -51,6 +59,15 @@ test('when new weights are written back as ONNX, then the graph keeps its nodes,
   changed.tensors.forEach((t, i) => assert.deepEqual(bits(again.params.tensors[i]!.data), bits(t.data), t.name));
 });
 
+test('when a training-mode graph is written back with new weights, then onnx.checker (full check, shape inference) accepts it', { skip: skipWithoutOnnx }, () => {
+  const original = importFixture('resblock_train.onnx');
+  const { params, origin } = importOnnxGraph(original);
+  const path = join(tempDir('import-onnx-check'), 'model.onnx');
+  writeFileSync(path, writeOriginal('onnx', nudged(params), origin, original)[0]!.bytes);
+  const check = spawnSync(python, ['-c', 'import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', path], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stderr);
+});
+
 test('when a folded graph is written back with new weights, then onnxruntime runs it and gives our engine\'s logits', async () => {
   const original = importFixture('resblock_folded.onnx');
   const { params, origin, architecture } = importOnnxGraph(original);
@@ -64,10 +81,6 @@ test('when a folded graph is written back with new weights, then onnxruntime run
   assert.ok(maxDiff(out.logits!.data as Float32Array, ours) < 1e-4, `max difference ${maxDiff(out.logits!.data as Float32Array, ours)}`);
 });
 
-const python = '/usr/bin/python3';
-const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-// .ci/run installs python3-torch and sets CI: there a missing torch fails, not skips.
-const skipWithoutTorch = hasTorch || process.env.CI ? false : `${python} cannot import torch (apt-get install python3-torch)`;
 
 for (const [net, withStateDict] of [['resblock', true], ['flathead', true], ['avgpool', true], ['resblock', false]] as const) {
   test(`when a ${net} uploaded as ${withStateDict ? '.pt + graph' : 'its graph alone (no batch-norm counters)'} is written back as safetensors and .pt, then PyTorch loads both strictly and computes our logits`, { skip: skipWithoutTorch }, async () => {
