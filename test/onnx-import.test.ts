@@ -8,7 +8,12 @@ import { predictLogits } from '../src/eval/accuracy.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { assertCode } from './format-helpers.js';
 import { FormatError } from '../src/formats/errors.js';
-import { paramSpecs } from '../src/core/architectures.js';
+import { paramSpecs, registerArchitecture } from '../src/core/architectures.js';
+import { generateKey, keyTargetsFromParamSet } from '../src/core/keygen.js';
+import { embedValues, extractValues } from '../src/core/extract.js';
+import { getAttack } from '../src/attacks/index.js';
+import { alignToKey } from '../src/core/align/index.js';
+import { scoreAgainstKey } from '../src/core/score.js';
 import { importFixture } from './import-helpers.js';
 
 const reference = (net: string) => JSON.parse(new TextDecoder().decode(importFixture(`${net}_reference.json`))) as { input: number[]; logits: number[] };
@@ -141,3 +146,16 @@ test('when a conv map is reshaped to [-1, C·H·W] before a MatMul + bias, then 
   assert.deepEqual(origin.tensors.find((o) => o.original === 'fc.weight'), { canonical: 'fc1/kernel', original: 'fc.weight', shape: [144, 3], layout: 'inOut', flattenFrom: [6, 6, 4] });
   assertCode(() => importOnnxGraph(build([8, 144])), 'WM_ERR_GRAPH_UNSUPPORTED', /'Reshape:flat' \(op Reshape\): only a reshape to \[N, -1\] with a constant shape is supported; shape \[8, 144\]/);
 });
+
+for (const net of ['resblock', 'flathead']) {
+  test(`when a marked imported ${net} has its neurons permuted, then alignment onto the reference undoes it and the key reads back exactly`, async () => {
+    const { architecture, params } = importOnnxGraph(importFixture(`${net}_train.onnx`));
+    registerArchitecture(architecture);
+    const key = generateKey(keyTargetsFromParamSet(params), { seed: net, id: `key-${net}`, arch: architecture.name, n: 256 });
+    const marked = embedValues(params, key);
+    const { set } = await getAttack('permute').run(marked, architecture, 1, { seed: 5 });
+    assert.ok(scoreAgainstKey(extractValues(set, key), key).r < 0.9, 'the permutation moved the marked values');
+    const aligned = alignToKey(set, key, { reference: marked, arch: architecture, invariant: true });
+    assert.deepEqual(Array.from(extractValues(aligned.params, key)), Array.from(key.values));
+  });
+}
