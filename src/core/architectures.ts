@@ -91,7 +91,7 @@ export interface DropoutLayer extends Wired {
 export type Layer = Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DenseLayer | BatchNormLayer | AddLayer | ShortcutLayer | GlobalAvgPoolLayer | DropoutLayer;
 export type ParamLayer = Conv2dLayer | DenseLayer | BatchNormLayer;
 /** The layers a plain chain of conv/pool/dense uses: what the function-preserving attacks and the NHWC ONNX writer understand. */
-export type ChainLayer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer;
+export type ChainLayer = Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DenseLayer;
 
 export interface Architecture {
   readonly name: string;
@@ -287,10 +287,10 @@ export function chainLayers(arch: Architecture, purpose: string): readonly Chain
   const inputs = layerInputs(arch);
   return arch.layers.map((layer, i) => {
     const wired = inputs[i]!.length === 1 && inputs[i]![0] === i - 1;
-    const plain = layer.type === 'conv2d' ? layer.useBias !== false : ['maxPool', 'flatten', 'dense'].includes(layer.type);
+    const plain = layer.type === 'conv2d' ? layer.useBias !== false : ['maxPool', 'avgPool', 'flatten', 'dense'].includes(layer.type);
     if (!wired || !plain) {
       const what = layer.type === 'conv2d' && layer.useBias === false ? 'conv2d layer without a bias' : `${layer.type} layer`;
-      throw new Error(`${purpose} supports plain chains of conv, max pool, flatten and dense layers; ${arch.name} has ${what} ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
+      throw new Error(`${purpose} supports plain chains of conv, max or average pool, flatten and dense layers; ${arch.name} has ${what} ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
     }
     return layer as ChainLayer;
   });

@@ -138,7 +138,7 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
     const imported = importedMeta(model);
     if (!imported && ONNX_LAYOUT[format] === 'nhwc' && !isChain(getArchitecture(model.arch!))) {
       // The NHWC graph transposes around each op of a chain; batch norm, residual sums and the shortcut have no NHWC writer.
-      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its NHWC ONNX export is not supported (that writer takes plain chains of conv, max pool, flatten and dense layers); download it as onnx (the standard NCHW layout), safetensors or tfjs`);
+      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its NHWC ONNX export is not supported (that writer takes plain chains of conv, max or average pool, flatten and dense layers); download it as onnx (the standard NCHW layout), safetensors or tfjs`);
     }
     const params = await loadParams(ctx, model);
     // An imported network goes back in the licensor's own graph, names and layouts.

@@ -77,6 +77,7 @@ function emit(g: GraphBuilder, layer: ChainLayer, at: Cursor, params: Params): C
   switch (layer.type) {
     case 'conv2d': return conv2d(g, layer, at, params);
     case 'maxPool': return { value: g.node('MaxPool', [nchw(g, at)], poolAttributes(layer)), layout: 'nchw' };
+    case 'avgPool': return { value: g.node('AveragePool', [nchw(g, at)], poolAttributes(layer)), layout: 'nchw' };
     case 'flatten': return flatten(g, at);
     case 'dense': return dense(g, layer, at, params);
   }
