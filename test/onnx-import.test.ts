@@ -147,7 +147,7 @@ test('when a conv map is reshaped to [-1, C·H·W] before a MatMul + bias, then 
   assertCode(() => importOnnxGraph(build([8, 144])), 'WM_ERR_GRAPH_UNSUPPORTED', /'Reshape:flat' \(op Reshape\): only a reshape to \[N, -1\] with a constant shape is supported; shape \[8, 144\]/);
 });
 
-for (const net of ['resblock', 'flathead']) {
+for (const net of ['resblock', 'flathead', 'avgpool']) {
   test(`when a marked imported ${net} has its neurons permuted, then alignment onto the reference undoes it and the key reads back exactly`, async () => {
     const { architecture, params } = importOnnxGraph(importFixture(`${net}_train.onnx`));
     registerArchitecture(architecture);

@@ -1,7 +1,7 @@
 /**
  * The channels of a graph network that can be permuted without changing its function: those a conv
- * writes only for one batch norm that feeds only the next conv (ResNet's conv1 → bn1 → conv2 inside a
- * block). Channels of the residual stream are tied across a whole stage by the additions and the
+ * writes only for one batch norm that feeds only the next conv, through pools if any (ResNet's conv1 →
+ * bn1 → conv2 inside a block). Channels of the residual stream are tied across a whole stage by the additions and the
  * option-A shortcut's padding, so they are not listed. Pure: shared by the permutation attack and by
  * alignment, which undoes it.
  */
@@ -23,7 +23,9 @@ export function privateChannelGroups(arch: Architecture): PrivateChannelGroup[] 
   const groups: PrivateChannelGroup[] = [];
   arch.layers.forEach((layer, i) => {
     if (layer.type !== 'conv2d') return;
-    const normAt = inputs[i]![0]!;
+    let normAt = inputs[i]![0]!;
+    // Pools act per channel: between the norm and the conv reading it they move with the channels.
+    while (normAt >= 0 && (arch.layers[normAt]!.type === 'maxPool' || arch.layers[normAt]!.type === 'avgPool') && consumers[normAt] === 1) normAt = inputs[normAt]![0]!;
     const norm = arch.layers[normAt];
     if (norm?.type !== 'batchNorm' || consumers[normAt] !== 1) return;
     const producerAt = inputs[normAt]![0]!;
