@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Loads an imported network written back by weightmark into its PyTorch class, strictly.
 
-    /usr/bin/python3 scripts/check_import_writeback.py {resblock|flathead|avgpool} MODEL.safetensors MODEL.pt INPUT.json
+    /usr/bin/python3 scripts/check_import_writeback.py {resblock|flathead|avgpool|viewhead} MODEL.safetensors MODEL.pt INPUT.json
 
 Both files must load with model.load_state_dict(..., strict=True): the safetensors through a reader of
 its own (F32 and I64, as safetensors.torch.load_file returns them), the .pt through
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from make_import_fixtures import AvgPoolNet, FlatHeadNet, ResBlockNet
+from make_import_fixtures import AvgPoolNet, FlatHeadNet, ResBlockNet, ViewHeadNet
 
 DTYPES = {"F32": np.float32, "I64": np.int64}
 
@@ -37,7 +37,7 @@ def load_safetensors(path):
 
 def main():
     net, safetensors, pt, inputs = sys.argv[1:5]
-    model = {"resblock": ResBlockNet, "flathead": FlatHeadNet, "avgpool": AvgPoolNet}[net]()
+    model = {"resblock": ResBlockNet, "flathead": FlatHeadNet, "avgpool": AvgPoolNet, "viewhead": ViewHeadNet}[net]()
     from_safetensors = load_safetensors(safetensors)
     from_pt = torch.load(pt, weights_only=True)
     if sorted(from_safetensors) != sorted(from_pt) or any(not torch.equal(from_safetensors[k], from_pt[k]) for k in from_pt):

@@ -14,6 +14,8 @@ affine parameters randomised too, so they matter):
             dropout 0.3, linear 32 + ReLU, linear 10
   avgpool   conv 4@3x3 pad 1 + BN + ReLU, average pool 2, conv 8@3x3 + ReLU, average pool 3 (12 -> 4),
             flatten, linear 10
+  viewhead  conv 3@3x3 stride 2 + ReLU, x.view(x.size(0), -1) (exported as Shape, Gather, Unsqueeze,
+            Concat, Reshape), linear 10
 
 For each NAME it writes into test/fixtures/import/:
   NAME_train.onnx        torch.onnx.export in TRAINING mode without constant folding: batch norms and
@@ -88,6 +90,17 @@ class AvgPoolNet(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class ViewHeadNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, stride=2)
+        self.fc = nn.Linear(3 * 13 * 13, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
 def randomise_norms(model, gen):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -157,6 +170,7 @@ def main():
     make("resblock", ResBlockNet(), 1)
     make("flathead", FlatHeadNet(), 2)
     make("avgpool", AvgPoolNet(), 3)
+    make("viewhead", ViewHeadNet(), 4)
 
 
 if __name__ == "__main__":

@@ -179,8 +179,8 @@ const oddNet: Architecture = {
   ],
 };
 
-/** Networks imported from PyTorch's ONNX exports (scripts/make_import_fixtures.py): residual block with batch norms; flatten → dropout → dense head; average pools. */
-const imported = ['resblock_train', 'flathead_train', 'avgpool_train'].map((f) => importOnnxGraph(new Uint8Array(readFileSync(new URL(`./fixtures/import/${f}.onnx`, import.meta.url)))).architecture);
+/** Networks imported from PyTorch's ONNX exports (scripts/make_import_fixtures.py): residual block with batch norms; flatten → dropout → dense head; average pools; x.view(x.size(0), -1). */
+const imported = ['resblock_train', 'flathead_train', 'avgpool_train', 'viewhead_train'].map((f) => importOnnxGraph(new Uint8Array(readFileSync(new URL(`./fixtures/import/${f}.onnx`, import.meta.url)))).architecture);
 
 /** Average pools whose windows leave a row and a column out (9x8 by 2; 4x4 by 3), the second after a linear conv. */
 const avgNet: Architecture = {

@@ -82,7 +82,7 @@ test('when a folded graph is written back with new weights, then onnxruntime run
 });
 
 
-for (const [net, withStateDict] of [['resblock', true], ['flathead', true], ['avgpool', true], ['resblock', false]] as const) {
+for (const [net, withStateDict] of [['resblock', true], ['flathead', true], ['avgpool', true], ['viewhead', true], ['resblock', false]] as const) {
   test(`when a ${net} uploaded as ${withStateDict ? '.pt + graph' : 'its graph alone (no batch-norm counters)'} is written back as safetensors and .pt, then PyTorch loads both strictly and computes our logits`, { skip: skipWithoutTorch }, async () => {
     const files = [{ name: `${net}_train.onnx`, bytes: importFixture(`${net}_train.onnx`) }, ...(withStateDict ? [{ name: `${net}.pt`, bytes: importFixture(`${net}.pt`) }] : [])];
     const m = readImportedModel(files)!;

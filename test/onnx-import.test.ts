@@ -20,7 +20,7 @@ const reference = (net: string) => JSON.parse(new TextDecoder().decode(importFix
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
-for (const file of ['resblock_train', 'resblock_folded', 'flathead_train', 'flathead_folded', 'avgpool_train', 'avgpool_folded']) {
+for (const file of ['resblock_train', 'resblock_folded', 'flathead_train', 'flathead_folded', 'avgpool_train', 'avgpool_folded', 'viewhead_train', 'viewhead_folded']) {
   const net = file.split('_')[0]!;
   test(`when PyTorch's ${file}.onnx is imported, then the standard export and both training engines give PyTorch's logits`, async () => {
     const { architecture, params } = importOnnxGraph(importFixture(`${file}.onnx`));
@@ -86,6 +86,7 @@ test('when a graph holds an op or a setting our layers cannot express, then the 
   assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('Sigmoid', [y], {}, 'squash'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'Sigmoid:squash' \(op Sigmoid\): op not supported; supported are Conv/);
   assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('AveragePool', [y], { kernel_shape: [3, 3], strides: [1, 1] }, 'avg'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'AveragePool:avg' \(op AveragePool\): only square pools with stride = kernel are supported; kernel 3x3, stride 1x1/);
   assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('Pad', [y, g.int64Initializer('pads', [0, 0, 1, 1, 0, 0, 1, 1])], {}, 'pad'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'Pad:pad' \(op Pad\): only a Pad of zero width/);
+  assertCode(() => importOnnxGraph(graphWith((g, y) => g.node('Gather', [y, g.int64Initializer('at', [0, 1])], {}, 'pick'))), 'WM_ERR_GRAPH_UNSUPPORTED', /'Gather:pick' \(op Gather\): only a Gather of a Shape's dimensions/);
 });
 
 test('when a Conv is grouped or padded asymmetrically, then it is refused naming the node and the setting', () => {
@@ -159,3 +160,8 @@ for (const net of ['resblock', 'flathead', 'avgpool']) {
     assert.deepEqual(Array.from(extractValues(aligned.params, key)), Array.from(key.values));
   });
 }
+
+test('when PyTorch exported x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Reshape), then it is a flatten, and the Shape node does not count as a reader of the ReLU', () => {
+  const { architecture } = importOnnxGraph(importFixture('viewhead_train.onnx'));
+  assert.deepEqual(architecture.layers.map((l) => [l.type, 'activation' in l ? l.activation : '-']), [['conv2d', 'relu'], ['flatten', '-'], ['dense', 'none']]);
+});

@@ -6,8 +6,8 @@
  * BatchNormalization (training_mode = 1 exports too: the running-statistics outputs must be unread),
  * Relu (fused into the conv / dense / batch norm / add before it), MaxPool and AveragePool (kernel = stride, no pads),
  * GlobalAveragePool and ReduceMean over H and W, Add of two activations, Gemm and MatMul + Add with
- * constant weights, Flatten / Reshape to [N, -1], Dropout, Identity, a Pad of zero width (PyTorch's
- * avg_pool2d export). Anything else is refused with
+ * constant weights, Flatten / Reshape to [N, -1] (its shape constant or computed from a Shape, as
+ * x.view(x.size(0), -1) exports), Dropout, Identity, a Pad of zero width (PyTorch's avg_pool2d export). Anything else is refused with
  * WM_ERR_GRAPH_UNSUPPORTED naming the op type and the node, never half-imported.
  *
  * The architecture's name is content-addressed (`onnx-` + 12 hex of the SHA-256 of its canonical
@@ -50,7 +50,7 @@ function unsupported(node: GraphNode, why: string): FormatError {
   return new FormatError('WM_ERR_GRAPH_UNSUPPORTED', `ONNX node '${node.name || '(unnamed)'}' (op ${node.opType}${node.domain ? `, domain ${node.domain}` : ''}): ${why}`);
 }
 
-const SUPPORTED_OPS = 'Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, Add, Gemm, MatMul (+ Add), Flatten, Reshape to [N, -1], Dropout, Identity, Pad of zero width';
+const SUPPORTED_OPS = 'Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, Add, Gemm, MatMul (+ Add), Flatten, Reshape to [N, -1] (with Shape, Gather, Unsqueeze, Concat computing it), Dropout, Identity, Pad of zero width';
 
 /**
  * Imports the graph of an ONNX model as an architecture the training engines run.
@@ -76,12 +76,23 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
   }
   if (graph.outputs.length !== 1) throw unsupported(whole, `the graph must have one output (the logits); it has ${graph.outputs.length}`);
 
-  // Who reads each value, looked up once (the walk below must stay linear in the nodes).
+  // Who reads each value, looked up once (the walk below must stay linear in the nodes). A Shape node
+  // reads only the dimensions, not the values: it does not count.
   const consumers = new Map<string, GraphNode[]>();
-  for (const n of graph.nodes) for (const i of n.inputs) if (i) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
+  for (const n of graph.nodes) if (n.opType !== 'Shape') for (const i of n.inputs) if (i) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
   const readersOf = (v: string) => (consumers.get(v)?.length ?? 0) + (v === graph.outputs[0] ? 1 : 0);
 
   const values = new Map<string, Value>([[input.name, { kind: 'input' }]]);
+  /**
+   * Small integer vectors computed from an activation's shape, as `x.view(x.size(0), -1)` exports
+   * (Shape → Gather → Unsqueeze → Concat → Reshape); 'N' stands for the batch size.
+   */
+  const shapeInts = new Map<string, readonly (number | 'N')[]>();
+  const intsOf = (name: string | undefined): readonly (number | 'N')[] | undefined => (name ? (shapeInts.get(name) ?? graph.int64Constants.get(name)) : undefined);
+  const shapeValue = (out: string, ints: readonly (number | 'N')[]): void => {
+    shapeInts.set(out, ints);
+    values.set(out, { kind: 'constant' });
+  };
   for (const name of graph.initializers) values.set(name, { kind: 'constant' });
   const layers: BuiltLayer[] = [];
   const shapes: number[][] = [];
@@ -252,6 +263,34 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         add(node, { type: 'globalAvgPool', name: layerName('gap') }, [x], out);
         break;
       }
+      case 'Shape': {
+        const x = activation(node, node.inputs[0]!);
+        if (a('start') || a('end')) throw unsupported(node, 'only the whole shape is supported (no start or end)');
+        const s = shapeOf(x);
+        shapeValue(out, ['N', ...(s.length === 3 ? [s[2]!, s[0]!, s[1]!] : s)]);
+        break;
+      }
+      case 'Gather': {
+        const data = shapeInts.get(node.inputs[0] ?? '');
+        const at = intsOf(node.inputs[1]);
+        const picked = data && at && (a('axis')?.i ?? 0) === 0 ? at.map((i) => (typeof i === 'number' ? data[i < 0 ? i + data.length : i] : undefined)) : undefined;
+        if (!picked || picked.some((v) => v === undefined)) throw unsupported(node, "only a Gather of a Shape's dimensions by constant indices is supported (as x.size(0) exports)");
+        shapeValue(out, picked as (number | 'N')[]);
+        break;
+      }
+      case 'Unsqueeze': {
+        const v = intsOf(node.inputs[0]);
+        const axes = a('axes')?.ints ?? intsOf(node.inputs[1]);
+        if (!v || v.length !== 1 || axes?.join() !== '0') throw unsupported(node, 'only an Unsqueeze of one shape number or constant (as x.size(0) exports) is supported');
+        shapeValue(out, v);
+        break;
+      }
+      case 'Concat': {
+        const parts = node.inputs.map(intsOf);
+        if ((a('axis')?.i ?? 0) !== 0 || parts.some((p) => p === undefined)) throw unsupported(node, 'only a Concat of shape numbers (the shape of a Reshape) is supported');
+        shapeValue(out, parts.flatMap((p) => [...p!]));
+        break;
+      }
       case 'Flatten':
       case 'Reshape': {
         const x = activation(node, node.inputs[0]!);
@@ -259,9 +298,9 @@ function importGraph(bytes: Uint8Array): ImportedGraph {
         const size = shape.reduce((p, d) => p * d, 1);
         if (node.opType === 'Flatten' && (a('axis')?.i ?? 1) !== 1) throw unsupported(node, `only Flatten with axis 1 is supported; axis ${a('axis')!.i}`);
         if (node.opType === 'Reshape') {
-          const to = node.inputs[1] ? graph.int64Constants.get(node.inputs[1]) : undefined;
-          // [0, -1], [0, C·H·W] or [-1, C·H·W]: the batch kept, the rest in one row (a fixed batch size is not).
-          const ok = to?.length === 2 && ((to[0] === 0 && (to[1] === -1 || to[1] === size)) || (to[0] === -1 && to[1] === size));
+          const to = intsOf(node.inputs[1]);
+          // [N or 0, -1], [N or 0, C·H·W] or [-1, C·H·W]: the batch kept, the rest in one row (a fixed batch size is not).
+          const ok = to?.length === 2 && (((to[0] === 0 || to[0] === 'N') && (to[1] === -1 || to[1] === size)) || (to[0] === -1 && to[1] === size));
           if (!ok) throw unsupported(node, `only a reshape to [N, -1] with a constant shape is supported${to ? `; shape [${to.join(', ')}]` : ''}`);
         }
         // A flatten of what is already [N, features] (after a global pool) changes nothing.
