@@ -238,6 +238,8 @@ export function forward(set: ParamSet, arch: Architecture, input: Float32Array):
       shape = [oh, ow, c];
     } else if (l.type === 'flatten') {
       shape = [x.length];
+    } else if (l.type === 'avgPool') {
+      throw new Error('the reference forward pass models no average pool');
     } else {
       const k = get(`${l.name}/kernel`);
       const b = get(`${l.name}/bias`);

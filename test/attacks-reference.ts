@@ -106,6 +106,8 @@ export function referenceForward(arch: Architecture, set: ParamSet, input: Float
       shape = [oh, ow, C];
     } else if (layer.type === 'flatten') {
       shape = [x.length];
+    } else if (layer.type === 'avgPool') {
+      throw new Error('the reference forward pass models no average pool');
     } else {
       const k = get(`${layer.name}/kernel`);
       const b = get(`${layer.name}/bias`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activationShapes, architectureOf, chainLayers, getArchitecture, isChain, keyableTensors, layerInputs, paramSpecs, trainableParameterCount, type Architecture } from '../src/core/architectures.js';
+import { activationShapes, architectureNames, architectureOf, findArchitecture, registerArchitecture, chainLayers, getArchitecture, isChain, keyableTensors, layerInputs, paramSpecs, trainableParameterCount, type Architecture } from '../src/core/architectures.js';
 import { initParams } from '../src/core/init.js';
 import { defaultDatasetFor } from '../src/data/datasets.js';
 
@@ -63,4 +63,18 @@ test('when a model does not name its architecture, then the one its tensors fit 
   assert.equal(architectureOf(specs.map((s, i) => (i === 0 ? { ...s, shape: [1, 1, 3, 16] } : s))), undefined, 'a shape differs');
   assert.equal(defaultDatasetFor(getArchitecture('resnet32').inputShape), 'cifar10');
   assert.equal(defaultDatasetFor(getArchitecture('lenet5').inputShape), 'mnist');
+});
+
+test('when an imported architecture is registered, then it resolves by name; again (keys in any order) is a no-op; another network under its name or a built-in name is refused', () => {
+  const arch: Architecture = {
+    name: 'onnx-000000000001', description: 'test', inputShape: [4, 4, 1], classes: 2,
+    layers: [{ type: 'flatten', name: 'flatten1' }, { type: 'dense', name: 'fc1', units: 2, activation: 'none' }],
+  };
+  assert.equal(findArchitecture(arch.name), undefined);
+  registerArchitecture(arch);
+  assert.equal(getArchitecture(arch.name), arch);
+  registerArchitecture(JSON.parse(JSON.stringify({ layers: arch.layers, classes: 2, inputShape: [4, 4, 1], description: 'test', name: arch.name })));
+  assert.throws(() => registerArchitecture({ ...arch, classes: 3 }), /'onnx-000000000001' is already registered as another architecture/);
+  assert.throws(() => registerArchitecture({ ...arch, name: 'lenet5' }), /'lenet5' is a built-in architecture/);
+  assert.ok(!architectureNames().includes(arch.name), 'imported architectures are not offered for training from scratch');
 });

@@ -8,6 +8,8 @@ import { createGradientEngine } from '../src/training/engine.js';
 import { initParams } from '../src/core/init.js';
 import { forward } from '../src/training/graph.js';
 import { relErr } from './engine-helpers.js';
+import { readFileSync } from 'node:fs';
+import { importOnnxGraph } from '../src/formats/onnx/importGraph.js';
 
 /**
  * The plain tfjs formulation the fast ops must agree with, in training mode: batch norm from the batch
@@ -39,6 +41,9 @@ function referenceLogits(arch: Architecture, params: tf.Tensor[], x: tf.Tensor4D
       }
       case 'maxPool':
         out[i] = tf.maxPool(a as tf.Tensor4D, l.size, l.size, 'valid');
+        break;
+      case 'avgPool':
+        out[i] = tf.avgPool(a as tf.Tensor4D, l.size, l.size, 'valid');
         break;
       case 'flatten':
         out[i] = a.reshape([a.shape[0]!, -1]);
@@ -174,9 +179,28 @@ const oddNet: Architecture = {
   ],
 };
 
+/** Networks imported from PyTorch's ONNX exports (scripts/make_import_fixtures.py): residual block with batch norms; flatten → dropout → dense head; average pools; x.view(x.size(0), -1). */
+const imported = ['resblock_train', 'flathead_train', 'avgpool_train', 'viewhead_train'].map((f) => importOnnxGraph(new Uint8Array(readFileSync(new URL(`./fixtures/import/${f}.onnx`, import.meta.url)))).architecture);
+
+/** Average pools whose windows leave a row and a column out (9x8 by 2; 4x4 by 3), the second after a linear conv. */
+const avgNet: Architecture = {
+  name: 'avg-net',
+  description: 'test-only',
+  inputShape: [11, 10, 2],
+  classes: 3,
+  layers: [
+    { type: 'conv2d', name: 'c1', filters: 4, kernel: 3, stride: 1, padding: 'valid', activation: 'relu' },
+    { type: 'avgPool', size: 2 },
+    { type: 'conv2d', name: 'c2', filters: 5, kernel: 1, stride: 1, padding: 'valid', activation: 'none' },
+    { type: 'avgPool', size: 3 },
+    { type: 'flatten' },
+    { type: 'dense', name: 'd1', units: 3, activation: 'none' },
+  ],
+};
+
 const engines = [{ backend: 'wasm', threads: 1 }, { backend: 'onnxruntime', threads: 2 }] as const;
 for (const { backend, threads } of engines) {
-  for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet, miniResnet, miniAllCnn, getArchitecture('resnet32')]) {
+  for (const arch of [getArchitecture('lenet5'), getArchitecture('mlp'), oddNet, miniResnet, miniAllCnn, avgNet, ...imported, getArchitecture('resnet32')]) {
     test(`when the ${backend} engine computes ${arch.name} gradients, then they match tfjs cpu autodiff of the plain formulation`, async () => {
       const params = randomParams(arch, 7);
       const batch = { ...randomBatch(arch, arch.name === 'resnet32' ? 2 : 3, 11), seed: 5 };

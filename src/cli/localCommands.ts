@@ -15,7 +15,10 @@ import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import { readDatasetPath, type DatasetOnDisk } from '../data/datasetPath.js';
-import { writeModel, WRITE_FORMATS, type WriteFormat } from '../formats/index.js';
+import { writeModel, WRITE_FORMATS, type ModelFile, type WriteFormat } from '../formats/index.js';
+import { importOnnxGraph } from '../formats/onnx/importGraph.js';
+import { fromOriginal } from '../formats/onnx/origin.js';
+import { ORIGINAL_FORMATS, writeOriginal, type OriginalFormat } from '../formats/onnx/writeOriginal.js';
 import { asCanonical } from '../formats/onnx/index.js';
 import { decodePngGrey, encodePngGrey } from '../formats/png.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
@@ -394,26 +397,49 @@ export async function runFinetune(argv: string[]): Promise<number> {
 }
 
 export async function runExport(argv: string[]): Promise<number> {
-  const a = parse(argv, { model: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' } });
+  const a = parse(argv, { model: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' }, graph: { type: 'string' } });
   if (a.help) {
     console.log(`weightmark export --model FILE_OR_DIR --format ${WRITE_FORMATS.join('|')} --out PATH [--arch NAME]
+weightmark export --model FILE --graph LICENSOR.onnx --format ${ORIGINAL_FORMATS.join('|')} --out PATH
   onnx (default): standard ONNX as torch.onnx.export writes it (input NCHW, conv1.weight OIHW, fc weights [out, in])
   onnx-nhwc: input NHWC, our canonical tensors (conv1/kernel HWIO, dense kernels [in, out])
-  pt: a torch.save checkpoint of the PyTorch state_dict (conv1.weight OIHW, fc weights [out, in]) for model.load_state_dict`);
+  pt: a torch.save checkpoint of the PyTorch state_dict (conv1.weight OIHW, fc weights [out, in]) for model.load_state_dict
+  --graph: the model is a licensor's own network (docs/architectures.md, "Your own network"), its weights in our
+    canonical names or in the graph's; written back as that graph with new initializers (onnx), or as its
+    state_dict under the graph's names and layouts (safetensors, pt)`);
     return 0;
   }
-  const format = oneOf<WriteFormat>(a.format, 'format', WRITE_FORMATS, 'onnx');
   const out = required(a.out, 'out');
   const { params } = loadModel(required(a.model, 'model'));
+  if (a.graph !== undefined) return writeFiles(exportImported(params, readFileSync(a.graph), oneOf<OriginalFormat>(a.format, 'format', ORIGINAL_FORMATS, 'onnx')), out, a.json, `the licensor's graph ${a.graph}`);
+  const format = oneOf<WriteFormat>(a.format, 'format', WRITE_FORMATS, 'onnx');
   const arch = modelArchitecture(a.arch, params);
   // A PyTorch state_dict (a .pt, or safetensors / npz in PyTorch names and layouts) converts exactly.
-  const files = writeModel(asCanonical(params.tensors, arch, 'standard') ?? params, format, arch);
+  return writeFiles({ format, files: writeModel(asCanonical(params.tensors, arch, 'standard') ?? params, format, arch) }, out, a.json, arch.name);
+}
+
+/**
+ * An imported network's weights (canonical names, or the graph's own) in the graph's form; PyTorch's
+ * batch-norm counters are kept when the file has them.
+ * @throws UsageError when the weights are neither.
+ */
+function exportImported(params: ParamSet, graph: Uint8Array, format: OriginalFormat): { format: string; files: ModelFile[] } {
+  const imported = importOnnxGraph(graph);
+  const canonical = asCanonical(params.tensors, imported.architecture, 'nhwc') ?? fromOriginal(params.tensors, imported.origin);
+  if (!canonical) throw new UsageError(`--model holds neither the canonical tensors of the graph's network (${imported.params.tensors.map((t) => t.name).slice(0, 3).join(', ')}, …) nor its initializers (${imported.origin.tensors.map((o) => o.original).slice(0, 3).join(', ')}, …)`);
+  const counters = params.tensors.filter((t) => t.name.endsWith('.num_batches_tracked') && t.data.length === 1).map((t) => ({ name: t.name, value: t.data[0]! }));
+  return { format, files: writeOriginal(format, canonical, { ...imported.origin, ...(counters.length ? { counters } : {}) }, graph) };
+}
+
+/** Writes one file to `out`, several into the folder `out`; says what it wrote. */
+function writeFiles(written: { format: string; files: readonly ModelFile[] }, out: string, json: boolean | undefined, what: string): number {
+  const { format, files } = written;
   if (files.length === 1) writeFileSync(out, files[0]!.bytes);
   else {
     mkdirSync(out, { recursive: true });
     for (const f of files) writeFileSync(join(out, f.name), f.bytes);
   }
-  if (a.json) console.log(JSON.stringify({ format, out, files: files.map((f) => f.name) }));
-  else console.log(`Exported ${arch.name} as ${format} to ${out}`);
+  if (json) console.log(JSON.stringify({ format, out, files: files.map((f) => f.name) }));
+  else console.log(`Exported ${what} as ${format} to ${out}`);
   return 0;
 }

@@ -6,6 +6,8 @@
  * Canonical layout (the param set's): NHWC activations, conv kernels HWIO, dense kernels [in, out],
  * flatten in HWC order. Parameter names are `<layer>/kernel` and `<layer>/bias`.
  */
+import { canonicalJson } from './canonicalJson.js';
+
 export type Activation = 'relu' | 'none';
 /** 'same' and 'valid' as TensorFlow computes them; a number is PyTorch's symmetric explicit padding. */
 export type Padding = 'valid' | 'same' | number;
@@ -31,6 +33,12 @@ export interface Conv2dLayer extends Wired {
 }
 export interface MaxPoolLayer extends Wired {
   readonly type: 'maxPool';
+  readonly name?: string;
+  readonly size: number;
+}
+/** Average pooling with window = stride = size ('valid': trailing rows and columns that fill no window are dropped). */
+export interface AvgPoolLayer extends Wired {
+  readonly type: 'avgPool';
   readonly name?: string;
   readonly size: number;
 }
@@ -80,10 +88,10 @@ export interface DropoutLayer extends Wired {
   readonly name?: string;
   readonly rate: number;
 }
-export type Layer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer | BatchNormLayer | AddLayer | ShortcutLayer | GlobalAvgPoolLayer | DropoutLayer;
+export type Layer = Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DenseLayer | BatchNormLayer | AddLayer | ShortcutLayer | GlobalAvgPoolLayer | DropoutLayer;
 export type ParamLayer = Conv2dLayer | DenseLayer | BatchNormLayer;
 /** The layers a plain chain of conv/pool/dense uses: what the function-preserving attacks and the NHWC ONNX writer understand. */
-export type ChainLayer = Conv2dLayer | MaxPoolLayer | FlattenLayer | DenseLayer;
+export type ChainLayer = Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DenseLayer;
 
 export interface Architecture {
   readonly name: string;
@@ -201,13 +209,40 @@ const resnet32: Architecture = (() => {
 
 const registry = new Map<string, Architecture>([lenet5, mlp, allcnnc, resnet32].map((a) => [a.name, a]));
 
+/**
+ * Architectures imported from a licensor's ONNX graph (formats/onnx/importGraph.ts), registered by the
+ * process that meets them (a model record's meta, a task or verification group that carries one), so
+ * that code resolving an architecture by name finds them. Their names are content-addressed (a hash
+ * of the architecture), so registering is idempotent and a name can never come to mean another
+ * network: a different architecture under a known name is refused.
+ */
+const imported = new Map<string, Architecture>();
+
+/** The built-in registry's names (imported architectures are per model, not offered for training from scratch). */
 export function architectureNames(): string[] {
   return [...registry.keys()];
 }
 
+/**
+ * Makes an imported architecture resolvable by name in this process.
+ * @throws Error when the name is a built-in one, or already registered for a different architecture.
+ */
+export function registerArchitecture(arch: Architecture): void {
+  if (registry.has(arch.name)) throw new Error(`registerArchitecture: '${arch.name}' is a built-in architecture`);
+  const known = imported.get(arch.name);
+  // Compared as canonical JSON: an architecture read back from a store may list its keys in another order.
+  if (known && canonicalJson(known) !== canonicalJson(arch)) throw new Error(`registerArchitecture: '${arch.name}' is already registered as another architecture`);
+  if (!known) imported.set(arch.name, arch);
+}
+
+/** A built-in or registered imported architecture by name; undefined for any other name. */
+export function findArchitecture(name: string | null | undefined): Architecture | undefined {
+  return name ? (registry.get(name) ?? imported.get(name)) : undefined;
+}
+
 /** @throws Error naming the unknown architecture and the supported ones. */
 export function getArchitecture(name: string): Architecture {
-  const a = registry.get(name);
+  const a = findArchitecture(name);
   if (!a) throw new Error(`Unknown architecture '${name}'. Supported architectures are: ${architectureNames().join(', ')}.`);
   return a;
 }
@@ -252,10 +287,10 @@ export function chainLayers(arch: Architecture, purpose: string): readonly Chain
   const inputs = layerInputs(arch);
   return arch.layers.map((layer, i) => {
     const wired = inputs[i]!.length === 1 && inputs[i]![0] === i - 1;
-    const plain = layer.type === 'conv2d' ? layer.useBias !== false : ['maxPool', 'flatten', 'dense'].includes(layer.type);
+    const plain = layer.type === 'conv2d' ? layer.useBias !== false : ['maxPool', 'avgPool', 'flatten', 'dense'].includes(layer.type);
     if (!wired || !plain) {
       const what = layer.type === 'conv2d' && layer.useBias === false ? 'conv2d layer without a bias' : `${layer.type} layer`;
-      throw new Error(`${purpose} supports plain chains of conv, max pool, flatten and dense layers; ${arch.name} has ${what} ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
+      throw new Error(`${purpose} supports plain chains of conv, max or average pool, flatten and dense layers; ${arch.name} has ${what} ${layerId(arch, i)}${wired ? '' : ' outside a chain'}`);
     }
     return layer as ChainLayer;
   });
@@ -283,49 +318,56 @@ export function activationShapes(arch: Architecture): number[][] {
   const out: number[][] = [];
   arch.layers.forEach((layer, i) => {
     const ins = inputs[i]!.map((j) => (j < 0 ? [...arch.inputShape] : out[j]!));
-    const shape = ins[0]!;
-    const fail = (why: string): never => {
-      throw new Error(`Architecture '${arch.name}': layer ${layerId(arch, i)} ${why}`);
-    };
-    const spatial = (): [number, number, number] => (shape.length === 3 ? (shape as [number, number, number]) : fail(`needs an [h, w, c] input; found [${shape.join(', ')}]`));
-    switch (layer.type) {
-      case 'conv2d': {
-        const [h, w] = spatial();
-        out.push([convOut(h, layer), convOut(w, layer), layer.filters]);
-        break;
-      }
-      case 'maxPool': {
-        const [h, w, c] = spatial();
-        out.push([Math.floor(h / layer.size), Math.floor(w / layer.size), c]);
-        break;
-      }
-      case 'shortcut': {
-        const [h, w, c] = spatial();
-        if (layer.filters < c) fail(`cannot pad ${c} channels down to ${layer.filters}`);
-        out.push([Math.ceil(h / layer.stride), Math.ceil(w / layer.stride), layer.filters]);
-        break;
-      }
-      case 'globalAvgPool':
-        out.push([spatial()[2]]);
-        break;
-      case 'flatten':
-        out.push([shape.reduce((a, b) => a * b, 1)]);
-        break;
-      case 'dense':
-        if (shape.length !== 1) fail('needs a vector input: put a flatten or a global pool before it');
-        out.push([layer.units]);
-        break;
-      case 'add':
-        if (ins.length !== 2 || ins[1]!.join() !== shape.join()) fail(`adds inputs of shapes ${ins.map((s) => `[${s.join(', ')}]`).join(' and ')}`);
-        out.push(shape);
-        break;
-      case 'batchNorm':
-      case 'dropout':
-        out.push(shape);
-        break;
+    try {
+      out.push(layerOutputShape(layer, ins));
+    } catch (e) {
+      throw new Error(`Architecture '${arch.name}': layer ${layerId(arch, i)} ${(e as Error).message}`);
     }
   });
   return out;
+}
+
+/**
+ * The output shape of one layer from its inputs' shapes (as activationShapes gives them), so a graph
+ * can be checked layer by layer as it is built.
+ * @throws Error saying what the layer cannot take (message without the layer's name).
+ */
+export function layerOutputShape(layer: Layer, ins: readonly (readonly number[])[]): number[] {
+  const shape = [...ins[0]!];
+  const fail = (why: string): never => {
+    throw new Error(why);
+  };
+  const spatial = (): [number, number, number] => (shape.length === 3 ? (shape as [number, number, number]) : fail(`needs an [h, w, c] input; found [${shape.join(', ')}]`));
+  const nonEmpty = (out: number[]): number[] => (out.every((d) => d >= 1) ? out : fail(`leaves no output from its [${shape.join(', ')}] input`));
+  switch (layer.type) {
+    case 'conv2d': {
+      const [h, w] = spatial();
+      return nonEmpty([convOut(h, layer), convOut(w, layer), layer.filters]);
+    }
+    case 'maxPool':
+    case 'avgPool': {
+      const [h, w, c] = spatial();
+      return nonEmpty([Math.floor(h / layer.size), Math.floor(w / layer.size), c]);
+    }
+    case 'shortcut': {
+      const [h, w, c] = spatial();
+      if (layer.filters < c) fail(`cannot pad ${c} channels down to ${layer.filters}`);
+      return [Math.ceil(h / layer.stride), Math.ceil(w / layer.stride), layer.filters];
+    }
+    case 'globalAvgPool':
+      return [spatial()[2]];
+    case 'flatten':
+      return [shape.reduce((a, b) => a * b, 1)];
+    case 'dense':
+      if (shape.length !== 1) fail('needs a vector input: put a flatten or a global pool before it');
+      return [layer.units];
+    case 'add':
+      if (ins.length !== 2 || ins[1]!.join() !== shape.join()) fail(`adds inputs of shapes ${ins.map((x) => `[${x.join(', ')}]`).join(' and ')}`);
+      return shape;
+    case 'batchNorm':
+    case 'dropout':
+      return shape;
+  }
 }
 
 /** The parameter tensors in canonical order: layer order; kernel, bias; gamma, beta, moving mean, moving variance. */
@@ -366,11 +408,11 @@ export function trainableParameterCount(arch: Architecture): number {
 }
 
 /**
- * The tensors of a model that may carry key positions: for a registered architecture its conv and
+ * The tensors of a model that may carry key positions: for a known architecture its conv and
  * dense kernels and biases; for anything else every tensor (nothing tells them apart).
  */
 export function keyableTensors<T extends { name: string }>(arch: string | undefined, tensors: readonly T[]): T[] {
-  const a = arch !== undefined ? registry.get(arch) : undefined;
+  const a = findArchitecture(arch);
   if (!a) return [...tensors];
   const keyable = new Set(paramSpecs(a).filter((s) => s.keyable).map((s) => s.name));
   return tensors.filter((t) => keyable.has(t.name));

@@ -14,6 +14,8 @@ export const FORMAT_ERRORS = {
   // A pickle that names code to import or an opcode beyond torch's weights-only format: refused unrun.
   WM_ERR_FORMAT_UNSAFE_PICKLE: { status: 422, title: 'Pickle goes beyond weights-only' },
   WM_ERR_FORMAT_MISSING_FILE: { status: 422, title: 'A file the model refers to was not uploaded' },
+  // An ONNX graph imported as a trainable network (onnx/importGraph.ts) with an op or a setting our layers cannot express.
+  WM_ERR_GRAPH_UNSUPPORTED: { status: 422, title: 'Graph cannot be imported' },
 } as const;
 
 export type FormatErrorCode = keyof typeof FORMAT_ERRORS;

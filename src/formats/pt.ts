@@ -296,7 +296,7 @@ function materialise(name: string, t: Tensor, data: Uint8Array, littleEndian: bo
  */
 export function writePt(set: ParamSet, arch: Architecture): Uint8Array {
   const byName = new Map(set.tensors.map((t) => [t.name, t] as const));
-  const records: { name: string; shape: readonly number[]; storage: 'FloatStorage' | 'LongStorage'; bytes: Uint8Array }[] = [];
+  const records: StateDictRecord[] = [];
   for (const s of standardSpecs(arch)) {
     const t = byName.get(s.canonical.name);
     const size = s.shape.reduce((a, b) => a * b, 1);
@@ -306,6 +306,20 @@ export function writePt(set: ParamSet, arch: Architecture): Uint8Array {
       records.push({ name: s.name.replace(/running_var$/, 'num_batches_tracked'), shape: [], storage: 'LongStorage', bytes: new Uint8Array(8) });
     }
   }
+  return writeStateDict(records);
+}
+
+/** One tensor of a state_dict to write: float32 values, or an int64 counter (`num_batches_tracked`). */
+export interface StateDictRecord {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly storage: 'FloatStorage' | 'LongStorage';
+  /** Little-endian float32 or int64 values. */
+  readonly bytes: Uint8Array;
+}
+
+/** The torch.save zip of an OrderedDict of these tensors, in order (torch.load(weights_only=True) reads it). */
+export function writeStateDict(records: readonly StateDictRecord[]): Uint8Array {
   const pickle: Uint8Array[] = [emit.proto2(), emit.global('collections', 'OrderedDict'), emit.op('EMPTY_TUPLE'), emit.op('REDUCE'), emit.mark()];
   records.forEach((r, key) => {
     const numel = r.shape.reduce((a, b) => a * b, 1);

@@ -106,23 +106,30 @@ export function readSafetensors(bytes: Uint8Array, limits: ReadLimits = DEFAULT_
 }
 
 /**
- * Writes a param set as safetensors, every tensor F32, names as given, in the set's order. The header
+ * Writes a param set as safetensors, every tensor F32 (then any `counters`, I64 scalars), names as given, in the set's order. The header
  * is padded with spaces so that the data starts 8-byte aligned (readers can then view it zero-copy).
  * @throws Error when a tensor's data length does not match its shape or names repeat.
  */
-export function writeSafetensors(set: ParamSet, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(set: ParamSet, metadata?: Record<string, string>, counters: readonly { name: string; value: number }[] = []): Uint8Array {
   const entries: [string, unknown][] = [];
   const seen = new Set<string>(['__metadata__']);
   if (metadata) entries.push(['__metadata__', metadata]);
+  const blobs: Uint8Array[] = [];
   let offset = 0;
+  const add = (name: string, dtype: 'F32' | 'I64', shape: readonly number[], bytes: Uint8Array): void => {
+    if (seen.has(name)) throw new Error(`writeSafetensors: tensor name '${name}' repeats or is reserved`);
+    seen.add(name);
+    entries.push([name, { dtype, shape: [...shape], data_offsets: [offset, offset + bytes.length] }]);
+    blobs.push(bytes);
+    offset += bytes.length;
+  };
   for (const t of set.tensors) {
-    if (seen.has(t.name)) throw new Error(`writeSafetensors: tensor name '${t.name}' repeats or is reserved`);
-    seen.add(t.name);
     const size = t.shape.reduce((a, b) => a * b, 1);
     if (size !== t.data.length) throw new Error(`writeSafetensors: tensor '${t.name}' has ${t.data.length} values but shape [${t.shape.join(', ')}]`);
-    entries.push([t.name, { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] }]);
-    offset += t.data.byteLength;
+    add(t.name, 'F32', t.shape, float32Bytes(t.data));
   }
+  // Scalar int64 counters (PyTorch's `num_batches_tracked`), for a state_dict written back complete.
+  for (const c of counters) add(c.name, 'I64', [], new Uint8Array(new BigInt64Array([BigInt(c.value)]).buffer));
   let json = JSON.stringify(Object.fromEntries(entries));
   let headerBytes = new TextEncoder().encode(json);
   const pad = (8 - ((8 + headerBytes.length) % 8)) % 8;
@@ -134,9 +141,9 @@ export function writeSafetensors(set: ParamSet, metadata?: Record<string, string
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
-  for (const t of set.tensors) {
-    out.set(float32Bytes(t.data), pos);
-    pos += t.data.byteLength;
+  for (const b of blobs) {
+    out.set(b, pos);
+    pos += b.length;
   }
   return out;
 }

@@ -271,10 +271,13 @@ export function kerasTopology(arch: Architecture): Record<string, unknown> {
           },
         };
       case 'maxPool':
+      case 'avgPool': {
+        const [className, prefix] = layer.type === 'maxPool' ? ['MaxPooling2D', 'max_pooling2d'] : ['AveragePooling2D', 'average_pooling2d'];
         return {
-          class_name: 'MaxPooling2D',
-          config: { name: `max_pooling2d_${++pools}`, trainable: true, dtype: 'float32', ...first, pool_size: [layer.size, layer.size], padding: 'valid', strides: [layer.size, layer.size], data_format: 'channels_last' },
+          class_name: className,
+          config: { name: `${prefix}_${++pools}`, trainable: true, dtype: 'float32', ...first, pool_size: [layer.size, layer.size], padding: 'valid', strides: [layer.size, layer.size], data_format: 'channels_last' },
         };
+      }
       case 'flatten':
         return { class_name: 'Flatten', config: { name: `flatten_${++flattens}`, trainable: true, dtype: 'float32', ...first, data_format: 'channels_last' } };
       case 'dense':

@@ -12,7 +12,8 @@
  * inflation of the invariant stage.
  */
 import { alignToKey } from '../core/align/index.js';
-import { architectureNames, getArchitecture } from '../core/architectures.js';
+import { findArchitecture, type Architecture } from '../core/architectures.js';
+import { fromOriginal, type OriginMap } from '../formats/onnx/origin.js';
 import { scoreBank, type BankScore, type KeyBank } from '../core/keyBank.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { Score } from '../core/score.js';
@@ -27,6 +28,13 @@ export interface GroupInput {
   /** Omitted when the worker already holds it. */
   readonly reference?: ParamSet;
   readonly arch?: string | null;
+  /** The reference's architecture when it was imported from ONNX: worker threads cannot resolve its name. */
+  readonly architecture?: Architecture;
+  /**
+   * The imported reference's origin map: a suspect holding its original tensor names (the licensor's
+   * ONNX, .pt or safetensors) is read into canonical layout through it before alignment.
+   */
+  readonly origin?: OriginMap;
   /**
    * Positions masked out of every content comparison: those of the keys whose values the reference
    * itself carries (its owner key), so alignment choices never read them. As a key over the
@@ -81,9 +89,10 @@ interface Aligned {
 }
 
 function align(suspect: ParamSet, g: GroupInput, reference: ParamSet, invariant: boolean): Aligned {
-  const arch = g.arch && architectureNames().includes(g.arch) ? getArchitecture(g.arch) : undefined;
+  const arch = g.architecture ?? findArchitecture(g.arch);
+  const mapped = g.origin ? fromOriginal(suspect.tensors, g.origin) : undefined;
   try {
-    const a = alignToKey(suspect, g.mask, { reference, ...(arch ? { arch } : {}), invariant });
+    const a = alignToKey(mapped ?? suspect, g.mask, { reference, ...(arch ? { arch } : {}), invariant });
     return { params: a.params, mapping: a.mapping.map((m) => ({ ...m })), notes: [...a.notes], comparisons: a.comparisons };
   } catch (e) {
     return { failure: (e as Error).message, mapping: [], notes: [], comparisons: 1 };

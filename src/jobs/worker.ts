@@ -34,6 +34,10 @@ process.on('disconnect', () => {
 });
 
 async function run(task: Task): Promise<TaskResult> {
+  if (task.architecture) {
+    const { registerArchitecture } = await import('../core/architectures.js');
+    registerArchitecture(task.architecture);
+  }
   const { trainModel, toParamSet } = await import('../training/train.js');
   const onProgress = (p: { epoch: number; epochs: number; step: number; stepsPerEpoch: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number }): void => {
     const progress: JobProgress = { phase: 'training', ...p, fraction: (p.epoch - 1 + p.step / Math.max(1, p.stepsPerEpoch)) / Math.max(1, p.epochs) };

@@ -5,6 +5,7 @@
  * fine-tuning attacks need tfjs); the numbers are the job's result. A request names one `attack` or a
  * `chain` of steps (src/attacks/chainSpec.ts), checked here so a bad chain is a 400 before any job.
  */
+import { importedMeta } from './importedModels.js';
 import type { JobRecord } from '../store/types.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { attackNames, buildChain, checkOptions, formatChain, getAttack, type AttackOptions, type ChainStepSpec } from '../attacks/index.js';
@@ -72,9 +73,10 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
       const model = await getModel(ctx, req.modelId);
       const keyRec = model.ownerKeyId ? await ctx.store.getKey(model.ownerKeyId) : undefined;
       if (!keyRec) throw new Error(`model '${model.id}' lost its key`);
+      const imported = importedMeta(model);
       const out = await ctx.executor.run(
         {
-          kind: 'attack', arch: model.arch!, attack: req.chain ? formatChain(req.chain) : req.attack!, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
+          kind: 'attack', arch: model.arch!, ...(imported ? { architecture: imported.architecture } : {}), attack: req.chain ? formatChain(req.chain) : req.attack!, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
           ...(req.chain ? { chain: req.chain } : {}), ...(req.options ? { options: req.options } : {}),
           fpr: ctx.config.fpr, model: await loadParams(ctx, model), key: await openKey(ctx, keyRec),
           ...(req.strengths ? { strengths: req.strengths } : {}), ...(req.quick !== undefined ? { quick: req.quick } : {}),

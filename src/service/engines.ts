@@ -2,7 +2,7 @@
  * The production engines: core (keys, extraction, scores, alignment) and formats. Nothing here
  * imports tfjs; alignment runs in a pool of worker threads.
  */
-import { architectureNames, getArchitecture } from '../core/architectures.js';
+import { architectureNames, findArchitecture, getArchitecture } from '../core/architectures.js';
 import { generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
 import { extractValues } from '../core/extract.js';
 import { scoreAgainstKey } from '../core/score.js';
@@ -45,7 +45,7 @@ export async function loadProductionEngines(opts: { verifyWorkers: number }): Pr
     },
     extractValues,
     scoreAgainstKey,
-    knownArchitecture: (name) => architectureNames().includes(name),
+    knownArchitecture: (name) => findArchitecture(name) !== undefined,
     architectures: () => architectureNames(),
     datasets: () => ['mnist', 'fashion-mnist'],
     close: async () => {

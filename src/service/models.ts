@@ -9,6 +9,9 @@ import type { FileRef, KeyRecord, ModelRecord, StoreWriter } from '../store/type
 import { AppError, fromFormatError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import type { ModelFileIn } from './ports.js';
+import { registerArchitecture } from '../core/architectures.js';
+import { readImportedModel, type ImportedModel } from '../formats/onnx/importModel.js';
+import { importedMeta, importedMetaOf, importedParams } from './importedModels.js';
 
 export interface ModelView {
   id: string;
@@ -60,10 +63,12 @@ export async function registerUploadedModel(
   actor: Actor,
   input: { name?: string; arch?: string; files: readonly ModelFileIn[]; key?: Uint8Array | string },
 ): Promise<ModelView> {
-  if (input.arch && !ctx.engines.knownArchitecture(input.arch)) {
+  // Only built-in names: an imported architecture comes with its graph (uploaded without `arch`).
+  if (input.arch && !ctx.engines.architectures().includes(input.arch)) {
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `architecture '${input.arch}' is unknown; supported: ${ctx.engines.architectures().join(', ')}`);
   }
-  const { format, params } = readUploadedModel(ctx, input.files, input.arch);
+  const imported = input.arch ? undefined : readImport(input.files);
+  const { format, params } = imported ?? readUploadedModel(ctx, input.files, input.arch);
   const key = input.key !== undefined ? parseUploadedKey(ctx, input.key, params) : undefined;
   const refs: FileRef[] = [];
   for (const f of input.files) refs.push(await ctx.blobs.put(f.name, f.bytes));
@@ -72,7 +77,7 @@ export async function registerUploadedModel(
   const model: ModelRecord = {
     id,
     name: input.name || input.files[0]!.name,
-    arch: input.arch ?? params.arch ?? null,
+    arch: input.arch ?? imported?.architecture.name ?? params.arch ?? null,
     source: 'upload',
     format,
     files: refs,
@@ -81,8 +86,9 @@ export async function registerUploadedModel(
     parentModelId: null,
     createdBy: actor.sub,
     createdAt: new Date().toISOString(),
-    meta: {},
+    meta: imported ? { imported: importedMetaOf(imported, input.files, refs) } : {},
   };
+  if (imported) registerArchitecture(imported.architecture);
   await ctx.store.write((w) => {
     w.insertModel({ ...model, ownerKeyId: null });
     if (keyRecord) {
@@ -96,6 +102,24 @@ export async function registerUploadedModel(
   });
   ctx.cache.params.set(id, { ...params, ...(model.arch ? { arch: model.arch } : {}) });
   return modelView(model);
+}
+
+/**
+ * An upload of a graph that is not a built-in architecture, as an imported network (its state_dict
+ * matched to the graph when one came with it); undefined when the files hold no single ONNX graph, or
+ * hold one whose ops the engines cannot train and no state_dict (such a model is still registered,
+ * for verification, as its tensors). @throws AppError 422 for a state_dict that does not fit its graph.
+ */
+function readImport(files: readonly ModelFileIn[]): (ImportedModel & { format: string }) | undefined {
+  try {
+    const m = readImportedModel(files);
+    return m && { ...m, format: m.weights };
+  } catch (e) {
+    // A graph alone that cannot be imported is still a model to verify against, as before imports.
+    const graphAlone = files.length === 1;
+    if (graphAlone && (e as { code?: string }).code === 'WM_ERR_GRAPH_UNSUPPORTED') return undefined;
+    throw fromFormatError(e) ?? e;
+  }
 }
 
 /** Seals a watermark key with the master key (AAD = the key record's id). */
@@ -118,9 +142,11 @@ export async function storeMadeModel(
   return { model, write: (w) => w.insertModel(model) };
 }
 
+/** A model record; an imported model's architecture is registered in this process on the way. */
 export async function getModel(ctx: ServiceContext, id: string): Promise<ModelRecord> {
   const m = await ctx.store.getModel(id);
   if (!m) throw new AppError('WM_ERR_MODEL_NOT_FOUND', `no model with id '${id}'; list models with GET /v1/models`);
+  importedMeta(m);
   return m;
 }
 
@@ -135,7 +161,9 @@ export async function loadParams(ctx: ServiceContext, model: ModelRecord): Promi
   if (hit) return hit;
   const files = [];
   for (const f of model.files) files.push({ name: f.name, bytes: await ctx.blobs.get(f) });
-  const { params } = ctx.engines.readModel(files, model.arch ?? undefined);
+  // An imported upload keeps the licensor's files: read through its graph (releases are stored canonical).
+  const imported = importedMeta(model);
+  const { params } = model.source === 'upload' && imported ? { params: importedParams(files, model) } : ctx.engines.readModel(files, model.arch ?? undefined);
   const set = { ...params, ...(model.arch ? { arch: model.arch } : {}) };
   ctx.cache.params.set(model.id, set);
   return set;

@@ -4,6 +4,7 @@
  * verification path only ever touches `readModel`, `alignToKey`, `extractValues`, `scoreAgainstKey`:
  * no tfjs is loaded in the service process (training runs in a child process, see src/jobs/).
  */
+import type { Architecture } from '../core/architectures.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { KeyCommitment } from '../core/commitment.js';
@@ -87,6 +88,8 @@ export interface UploadedTrainingData {
 export interface TrainTask {
   readonly kind: 'train';
   readonly arch: string;
+  /** The architecture itself when it was imported from ONNX: the child process cannot resolve its name. */
+  readonly architecture?: Architecture;
   /** A built-in dataset's name, or an uploaded dataset's id (then `uploaded` carries it). */
   readonly dataset: string;
   /** An uploaded dataset: training uses its training split and evaluates on its held-out split. */
@@ -114,6 +117,8 @@ export interface TrainTask {
 export interface ReleaseTask {
   readonly kind: 'release';
   readonly arch: string;
+  /** The architecture itself when it was imported from ONNX: the child process cannot resolve its name. */
+  readonly architecture?: Architecture;
   readonly dataset: string;
   /** The uploaded dataset the owner's model was trained on: the release fine-tunes on its training split. */
   readonly uploaded?: UploadedTrainingData;
@@ -132,6 +137,8 @@ export interface ReleaseTask {
 export interface AttackTask {
   readonly kind: 'attack';
   readonly arch: string;
+  /** The architecture itself when it was imported from ONNX: the child process cannot resolve its name. */
+  readonly architecture?: Architecture;
   /** The attack's name; for a chain, its text form (src/attacks/chainSpec.ts), shown in progress. */
   readonly attack: string;
   /** Several attacks in a row, swept as one (the step without a strength, else the last, is swept). */

@@ -15,6 +15,7 @@ import { checkDatasetFits, jobCommitment } from './training.js';
 import { uploadedTrainingData } from './datasets.js';
 import { getArchitecture, isChain } from '../core/architectures.js';
 import { TaskCancelled, type DownloadFormat, type ModelFileIn } from './ports.js';
+import { importedMeta, writeImportedDownload } from './importedModels.js';
 
 export interface ReleaseRequest {
   licensee: string;
@@ -63,13 +64,15 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
       if (!ownerKeyRec) throw new Error(`model '${owner.id}' lost its owner key`);
       const ownerKey = await openKey(ctx, ownerKeyRec);
       const ownerModel = await loadParams(ctx, owner);
+      const imported = importedMeta(owner);
       const keyId = newId('key');
       // a model trained on an uploaded dataset is fine-tuned on it again (unless the request names a built-in one)
       const uploaded = !input.dataset && typeof owner.meta.datasetId === 'string' ? await uploadedTrainingData(ctx, owner.meta.datasetId) : undefined;
       onProgress({ phase: 'embedding', fraction: 0 });
       const out = await ctx.executor.run(
         {
-          kind: 'release', arch: owner.arch!, dataset: uploaded?.id ?? input.dataset ?? String(owner.meta.dataset ?? 'mnist'), ...(uploaded ? { uploaded } : {}), strategy: input.strategy ?? 'naive',
+          kind: 'release', arch: owner.arch!, ...(imported ? { architecture: imported.architecture } : {}), dataset: uploaded?.id ?? input.dataset ?? String(owner.meta.dataset ?? 'mnist'),
+          ...(uploaded ? { uploaded } : {}), strategy: input.strategy ?? 'naive',
           epochs: input.epochs ?? 1, ...(input.limit !== undefined ? { limit: input.limit } : {}), ...(input.lr !== undefined ? { lr: input.lr } : {}),
           licensee: input.licensee, ownerModel, ownerKey, keyId, commitment: await jobCommitment(ctx, input.commitment),
         },
@@ -80,7 +83,7 @@ export function releaseHandler(ctx: ServiceContext): JobHandler {
       const licenseeKey = out.key;
       const made = await storeMadeModel(ctx, {
         name: `${owner.name} for ${input.licensee}`, arch: owner.arch!, source: 'release', params: { ...out.params, arch: owner.arch! }, parentModelId: owner.id,
-        createdBy: job.createdBy, meta: { jobId: job.id, releaseId: input.releaseId, licensee: input.licensee, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}) },
+        createdBy: job.createdBy, meta: { jobId: job.id, releaseId: input.releaseId, licensee: input.licensee, ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(imported ? { imported } : {}) },
       });
       const keyRecord = sealKey(ctx, made.model.id, 'licensee', licenseeKey, keyId);
       return {
@@ -136,19 +139,21 @@ export async function downloadRelease(ctx: ServiceContext, actor: Actor, id: str
   let artifact = await ctx.store.getArtifact(id, format);
   if (!artifact) {
     const model = await getModel(ctx, release.releaseModelId);
-    if (ONNX_LAYOUT[format] === 'nhwc' && !isChain(getArchitecture(model.arch!))) {
+    const imported = importedMeta(model);
+    if (!imported && ONNX_LAYOUT[format] === 'nhwc' && !isChain(getArchitecture(model.arch!))) {
       // The NHWC graph transposes around each op of a chain; batch norm, residual sums and the shortcut have no NHWC writer.
-      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its NHWC ONNX export is not supported (that writer takes plain chains of conv, max pool, flatten and dense layers); download it as onnx (the standard NCHW layout), safetensors or tfjs`);
+      throw new AppError('WM_ERR_DOWNLOAD_FORMAT', `release '${id}' is a ${model.arch}: its NHWC ONNX export is not supported (that writer takes plain chains of conv, max or average pool, flatten and dense layers); download it as onnx (the standard NCHW layout), safetensors or tfjs`);
     }
     const params = await loadParams(ctx, model);
-    const written = ctx.engines.writeModel(params, format, model.arch!);
+    // An imported network goes back in the licensor's own graph, names and layouts.
+    const written = imported ? await writeImportedDownload(ctx, imported, params, format, `release '${id}'`) : ctx.engines.writeModel(params, format, model.arch!);
     const refs: FileRef[] = [];
     for (const f of written) refs.push(await ctx.blobs.put(f.name, f.bytes));
     const issuedAt = new Date().toISOString();
     const manifestJws = ctx.signing.signJws(
       {
         typ: 'weightmark-release-manifest', releaseId: release.id, modelId: release.modelId, releaseModelId: release.releaseModelId,
-        licensee: release.licensee, format, ...(ONNX_LAYOUT[format] ? { layout: ONNX_LAYOUT[format] } : {}),
+        licensee: release.licensee, format, ...(imported ? { layout: 'original' } : ONNX_LAYOUT[format] ? { layout: ONNX_LAYOUT[format] } : {}),
         files: refs.map((r) => ({ name: r.name, sha256: r.sha256, size: r.size })), issuedAt,
       },
       ctx.config.issuer,

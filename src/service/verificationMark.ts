@@ -8,7 +8,7 @@
  * which only an admin may export (GET /v1/models/{id}/key). Auditors keep the per-layer figures.
  */
 import { alignToKey } from '../core/align/index.js';
-import { architectureNames, getArchitecture } from '../core/architectures.js';
+import { findArchitecture } from '../core/architectures.js';
 import { extractValues } from '../core/extract.js';
 import type { ParamSet } from '../core/paramSet.js';
 import { extractedPicture } from '../core/picture.js';
@@ -62,7 +62,7 @@ export async function drawMark(ctx: ServiceContext, readSuspect: () => ParamSet,
     const referenceModel = await getModel(ctx, candidate.referenceModelId);
     const reference = await loadReference(ctx, referenceModel);
     const archName = key.arch ?? referenceModel.arch;
-    const arch = archName && architectureNames().includes(archName) ? getArchitecture(archName) : undefined;
+    const arch = findArchitecture(archName);
     // Read again only here, on the rare path of a picture key: the verification worker keeps no copy.
     const aligned = alignToKey(readSuspect(), key, { reference, ...(arch ? { arch } : {}), invariant: candidate.alignment === 'invariant' });
     const { width, height } = key.image;

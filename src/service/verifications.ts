@@ -18,6 +18,7 @@ import type { VerificationRecord } from '../store/types.js';
 import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import { getModel, loadReference, openKey, readUploadedModel } from './models.js';
+import { importedMeta } from './importedModels.js';
 import type { GroupInput, GroupOutcome, ModelFileIn } from './ports.js';
 import { candidateIndex, type CandidateIndex, type IndexedKey, type ReferenceGroup } from './candidateIndex.js';
 import { keyProvenance, type Provenance } from './commitments.js';
@@ -157,9 +158,11 @@ async function chooseGroups(ctx: ServiceContext, index: CandidateIndex, req: Ver
   }
   const inputs: GroupInput[] = [];
   for (const s of selected) {
-    const reference = await loadReference(ctx, await getModel(ctx, s.group.modelId));
+    const model = await getModel(ctx, s.group.modelId);
+    const reference = await loadReference(ctx, model);
+    const imported = importedMeta(model);
     inputs.push({
-      referenceId: s.group.digest, reference, arch: s.group.arch, mask: s.group.mask, bank: s.group.bank, ...(s.only ? { only: s.only } : {}),
+      referenceId: s.group.digest, reference, arch: s.group.arch, ...(imported ? { architecture: imported.architecture, origin: imported.origin } : {}), mask: s.group.mask, bank: s.group.bank, ...(s.only ? { only: s.only } : {}),
       ...(s.group.anchored ? { inflation: 1 } : {}),
     });
   }

@@ -111,6 +111,8 @@ function inferenceLayer(layer: Layer, a: tf.Tensor[], params: readonly tf.Tensor
   switch (layer.type) {
     case 'maxPool':
       return tf.maxPool(a[0] as tf.Tensor4D, layer.size, layer.size, 'valid');
+    case 'avgPool':
+      return tf.avgPool(a[0] as tf.Tensor4D, layer.size, layer.size, 'valid');
     case 'flatten':
       return flatten(a[0]!);
     case 'dense':
@@ -330,6 +332,9 @@ export function lossAndGradients(arch: Architecture, params: readonly tf.Tensor[
         break;
       case 'globalAvgPool':
         send(from, runEngineKernel('WmGlobalAvgPoolGrad', [g], { xShape: [...input(i).shape] })[0]!);
+        break;
+      case 'avgPool':
+        send(from, runEngineKernel('WmAvgPoolGrad', [g], { size: layer.size, xShape: [...input(i).shape] })[0]!);
         break;
       case 'dropout':
         send(from, s.mask ? tf.mul(g, s.mask) : g);

@@ -80,6 +80,36 @@ const globalAvgPoolGrad: JsKernel = {
   },
 };
 
+/**
+ * Gradient of average pooling with window = stride = size ('valid'): each pooled gradient spread evenly
+ * over its size×size window; rows and columns that fill no window get 0. Attrs size, xShape [n, h, w, c].
+ */
+const avgPoolGrad: JsKernel = {
+  name: 'WmAvgPoolGrad',
+  outputs(_inputs, attrs) {
+    return [{ shape: attrs['xShape'] as number[], dtype: 'float32' }];
+  },
+  compute([dy], [dx], _inputs, attrs) {
+    const [n, h, w, c] = attrs['xShape'] as [number, number, number, number];
+    const k = attrs['size'] as number;
+    const oh = Math.floor(h / k);
+    const ow = Math.floor(w / k);
+    const dyv = dy as Float32Array;
+    const dxv = dx as Float32Array;
+    dxv.fill(0);
+    const inv = 1 / (k * k);
+    for (let b = 0; b < n; b++) {
+      for (let y = 0; y < oh * k; y++) {
+        for (let x = 0; x < ow * k; x++) {
+          const dst = ((b * h + y) * w + x) * c;
+          const src = ((b * oh + Math.floor(y / k)) * ow + Math.floor(x / k)) * c;
+          for (let ch = 0; ch < c; ch++) dxv[dst + ch] = dyv[src + ch]! * inv;
+        }
+      }
+    }
+  },
+};
+
 /** The wasm engine's dropout mask kernel (the masks are dropoutMask.ts's). Attrs: seed, layer, sampleOffset, rate. Input x (for its shape). */
 const dropoutMask: JsKernel = {
   name: 'WmDropoutMask',
@@ -93,4 +123,4 @@ const dropoutMask: JsKernel = {
   },
 };
 
-export const graphKernels: readonly JsKernel[] = [shortcut, shortcutGrad, globalAvgPoolGrad, dropoutMask];
+export const graphKernels: readonly JsKernel[] = [shortcut, shortcutGrad, globalAvgPoolGrad, avgPoolGrad, dropoutMask];

@@ -162,6 +162,8 @@ function forwardLayer(e: Emitter, i: number, a: string[], p: Params, at: number,
       saved[i] = { output: y!, indices: indices! };
       return y!;
     }
+    case 'avgPool':
+      return e.op('AveragePool', [a[0]!], { kernel_shape: [layer.size, layer.size], strides: [layer.size, layer.size] });
     case 'flatten':
       return shape.length === 3 ? e.op('Flatten', [e.op('Transpose', [a[0]!], { perm: NCHW_TO_NHWC })], { axis: 1 }) : a[0]!;
     case 'dense': {
@@ -363,6 +365,18 @@ function backwardLayer(
         d = e.op('Reshape', [d, e.ints([0, c, oh * s, ow * s])]);
         if (oh * s !== h || ow * s !== w) d = e.op('Slice', [d, e.ints([0, 0]), e.ints([h, w]), e.ints([2, 3])]);
       }
+      return send(from, d);
+    }
+    case 'avgPool': {
+      // Each pooled gradient / k² over its k×k window: [n, c, oh, 1, ow, 1] expanded to [n, c, oh, k, ow, k],
+      // read as [n, c, oh·k, ow·k]; rows and columns that filled no window get 0 (padded at the end).
+      const [h, w, c] = inShape as [number, number, number];
+      const k = layer.size;
+      const oh = Math.floor(h / k);
+      const ow = Math.floor(w / k);
+      let d = e.op('Reshape', [e.op('Mul', [g, e.scalar(1 / (k * k))]), e.ints([0, c, oh, 1, ow, 1])]);
+      d = e.op('Reshape', [e.op('Expand', [d, e.ints([1, c, oh, k, ow, k])]), e.ints([0, c, oh * k, ow * k])]);
+      if (oh * k !== h || ow * k !== w) d = e.op('Pad', [d, e.ints([0, 0, 0, 0, 0, 0, h - oh * k, w - ow * k])]);
       return send(from, d);
     }
     case 'globalAvgPool': {

@@ -212,7 +212,7 @@ function decodeSparse(bytes: Uint8Array, origin: string, limits: DecodeLimits): 
   return { ...values, sparse: { indices, dims } };
 }
 
-function decodeTensor(bytes: Uint8Array, origin: string, limits: DecodeLimits): TensorRef {
+export function decodeTensor(bytes: Uint8Array, origin: string, limits: DecodeLimits): TensorRef {
   let name = '';
   let dataType = 0;
   let raw: Uint8Array | undefined;

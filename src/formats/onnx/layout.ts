@@ -14,7 +14,7 @@
  * reader uses them to return our own standard exports in canonical layout (a file stripped of them
  * reads as stored and alignment maps it like any PyTorch export).
  */
-import { activationShapes, architectureNames, getArchitecture, paramSpecs, type Architecture, type ParamSpec } from '../../core/architectures.js';
+import { activationShapes, architectureNames, getArchitecture, layerInputs, paramSpecs, type Architecture, type ParamSpec } from '../../core/architectures.js';
 import type { ParamSet, ParamTensor } from '../../core/paramSet.js';
 
 export type OnnxLayout = 'standard' | 'nhwc';
@@ -46,10 +46,16 @@ const TORCH_SUFFIX: Record<ParamSpec['role'], string> = {
  */
 export function standardSpecs(arch: Architecture): StandardSpec[] {
   const shapes = activationShapes(arch);
+  const inputs = layerInputs(arch);
   const flattenFrom = new Map<string, readonly [number, number, number]>();
   arch.layers.forEach((layer, i) => {
-    if (layer.type !== 'dense' || arch.layers[i - 1]?.type !== 'flatten') return;
-    const before = i >= 2 ? shapes[i - 2]! : [...arch.inputShape];
+    if (layer.type !== 'dense') return;
+    // Dropouts between the flatten and the dense layer act per element: they do not reorder it.
+    let j = inputs[i]![0]!;
+    while (j >= 0 && arch.layers[j]!.type === 'dropout') j = inputs[j]![0]!;
+    if (j < 0 || arch.layers[j]!.type !== 'flatten') return;
+    const k = inputs[j]![0]!;
+    const before = k >= 0 ? shapes[k]! : [...arch.inputShape];
     if (before.length === 3) flattenFrom.set(layer.name, before as [number, number, number]);
   });
   return paramSpecs(arch).map((spec) => {

@@ -22,6 +22,9 @@ export interface Field {
   readonly hi: number;
   /** WIRE_LEN: the payload; WIRE_I32/WIRE_I64: its 4/8 bytes; WIRE_VARINT: empty. */
   readonly bytes: Uint8Array;
+  /** The whole field (tag included) spans [start, end) of the message: for copying it unchanged. */
+  readonly start: number;
+  readonly end: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -64,6 +67,7 @@ export function int64(lo: number, hi: number): number {
 export function* fields(buf: Uint8Array): Generator<Field> {
   let pos = 0;
   while (pos < buf.length) {
+    const start = pos;
     const [tagLo, tagHi, afterTag] = readVarint(buf, pos);
     pos = afterTag;
     const no = tagLo >>> 3;
@@ -75,14 +79,14 @@ export function* fields(buf: Uint8Array): Generator<Field> {
       case WIRE_VARINT: {
         const [lo, hi, next] = readVarint(buf, pos);
         pos = next;
-        yield { no, wire, lo, hi, bytes: EMPTY };
+        yield { no, wire, lo, hi, bytes: EMPTY, start, end: pos };
         break;
       }
       case WIRE_I64:
       case WIRE_I32: {
         const n = wire === WIRE_I64 ? 8 : 4;
         if (pos + n > buf.length) throw truncated(`a fixed-width field ${no}`);
-        yield { no, wire, lo: 0, hi: 0, bytes: buf.subarray(pos, pos + n) };
+        yield { no, wire, lo: 0, hi: 0, bytes: buf.subarray(pos, pos + n), start, end: pos + n };
         pos += n;
         break;
       }
@@ -93,7 +97,7 @@ export function* fields(buf: Uint8Array): Generator<Field> {
           throw truncated(`field ${no} (declares ${len} bytes, ${buf.length - next} remain)`);
         }
         pos = next + len;
-        yield { no, wire, lo: 0, hi: 0, bytes: buf.subarray(next, pos) };
+        yield { no, wire, lo: 0, hi: 0, bytes: buf.subarray(next, pos), start, end: pos };
         break;
       }
       default:

@@ -8,7 +8,7 @@
  * kernels are stored HWIO and turned into OIHW by a Transpose node that onnxruntime folds into a
  * constant when the session is created.
  */
-import { chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer, type MaxPoolLayer } from '../../core/architectures.js';
+import { chainLayers, type Architecture, type ChainLayer, type Conv2dLayer, type DenseLayer, type MaxPoolLayer, type AvgPoolLayer } from '../../core/architectures.js';
 import type { ParamTensor } from '../../core/paramSet.js';
 import { GraphBuilder, type AttributeValue } from './graph.js';
 
@@ -41,7 +41,7 @@ export function convAttributes(layer: Conv2dLayer): Record<string, AttributeValu
   return { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride], ...padding };
 }
 
-export function poolAttributes(layer: MaxPoolLayer): Record<string, AttributeValue> {
+export function poolAttributes(layer: MaxPoolLayer | AvgPoolLayer): Record<string, AttributeValue> {
   return { kernel_shape: [layer.size, layer.size], strides: [layer.size, layer.size] };
 }
 
@@ -77,6 +77,7 @@ function emit(g: GraphBuilder, layer: ChainLayer, at: Cursor, params: Params): C
   switch (layer.type) {
     case 'conv2d': return conv2d(g, layer, at, params);
     case 'maxPool': return { value: g.node('MaxPool', [nchw(g, at)], poolAttributes(layer)), layout: 'nchw' };
+    case 'avgPool': return { value: g.node('AveragePool', [nchw(g, at)], poolAttributes(layer)), layout: 'nchw' };
     case 'flatten': return flatten(g, at);
     case 'dense': return dense(g, layer, at, params);
   }

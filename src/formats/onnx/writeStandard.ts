@@ -51,6 +51,8 @@ function emit(g: GraphBuilder, layer: Layer, ins: readonly Cursor[], inChannels:
     }
     case 'maxPool':
       return { value: g.node('MaxPool', [map('a pooling layer')], poolAttributes(layer)), flat: false };
+    case 'avgPool':
+      return { value: g.node('AveragePool', [map('a pooling layer')], poolAttributes(layer)), flat: false };
     case 'flatten':
       return at.flat ? at : { value: g.node('Flatten', [at.value], { axis: 1 }), flat: true };
     case 'dense': {
