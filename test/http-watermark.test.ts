@@ -69,6 +69,33 @@ test('when the fine-tune runs on an uploaded dataset, then before and after are 
   assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ datasetId: data.body.id, dataset: 'mnist' }), 400, 'WM_ERR_VALIDATION', 'watermarkModel');
 });
 
+test('when a network imported from ONNX with its .pt is watermarked and released, then the release downloads as the licensor\'s graph and names the licensee', { timeout: 120_000 }, async () => {
+  // resblock: a PyTorch network outside the registry (conv + BN, residual block, pools), exported in training mode.
+  const up = await s.http.post('/v1/models').set(as('issuer')).field('name', 'resblock')
+    .attach('file', file('import/resblock.pt'), 'resblock.pt').attach('file', file('import/resblock_train.onnx'), 'resblock.onnx');
+  assert.equal(up.status, 201, JSON.stringify(up.body));
+  assert.match(up.body.arch, /^onnx-[0-9a-f]{12}$/);
+  const data = await s.http.post('/v1/datasets').set(as('issuer')).attach('file', Buffer.from(mnistNpz(400)), 'mnist400.npz');
+  const wm = await s.http.post(`/v1/models/${up.body.id}/watermark`).set(as('issuer')).send({ datasetId: data.body.id, epochs: 1, seed: 2 });
+  assert.equal(wm.status, 202, JSON.stringify(wm.body));
+  const job = await jobOutcome(s, wm.body.id, 90_000);
+  assert.equal(job.status, 'succeeded', String(job.error));
+  const { modelId } = job.result as { modelId: string };
+  const marked = (await s.http.get(`/v1/models/${modelId}`).set(as('issuer'))).body;
+  assert.equal(marked.arch, up.body.arch);
+  assert.ok(marked.meta.imported, 'the watermarked copy keeps the licensor\'s graph and origin map');
+  const rel = await s.http.post(`/v1/models/${modelId}/releases`).set(as('issuer')).send({ licensee: 'hooli', epochs: 1, limit: 200 });
+  assert.equal(rel.status, 202, JSON.stringify(rel.body));
+  assert.equal((await jobOutcome(s, rel.body.job.id, 90_000)).status, 'succeeded');
+  for (const format of ['onnx', 'safetensors', 'pt']) {
+    const dl = await s.http.get(`/v1/releases/${rel.body.release.id}/download`).set(as('issuer')).query({ format }).buffer(true).parse(binaryBody);
+    assert.equal(dl.status, 200, `${format}: ${dl.status}`);
+    const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', dl.body as Buffer, `leak.${format}`);
+    assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 400));
+    assert.equal(v.body.leakedBy, 'hooli', `${format}: ${v.body.decision}`);
+  }
+});
+
 test('when the original unwatermarked upload is verified, then the post-hoc key does not claim it', { timeout: 60_000 }, async () => {
   // The key's positions and values were drawn for the fine-tuned copy: the model as PyTorch left it holds no mark.
   const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', file('pt/lenet5.pt'), 'original.pt');
@@ -91,6 +118,9 @@ test('when the watermark request is wrong, then it is refused before any job', a
   const id = await upload('torch lenet5 again', 'lenet5');
   assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ strategy: 'none' }), 400, 'WM_ERR_VALIDATION', 'watermarkModel');
   assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ dataset: 'cifar10' }), 422, 'WM_ERR_DATASET_MISMATCH', 'watermarkModel');
+  const tooBig = await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ keyN: 100_000 });
+  assertProblem(tooBig, 400, 'WM_ERR_VALIDATION', 'watermarkModel');
+  assert.match(tooBig.body.detail, /does not fit lenet5: at most 86/);
   assertProblem(await s.http.post('/v1/models/mdl_doesnotexist/watermark').set(as('issuer')).send({}), 404, 'WM_ERR_MODEL_NOT_FOUND', 'watermarkModel');
   assertProblem(await s.http.post(`/v1/models/${id}/watermark`).set(as('verifier')).send({}), 403, 'WM_ERR_FORBIDDEN', 'watermarkModel');
 });

@@ -88,6 +88,20 @@ function splitCapped(n: number, weights: readonly number[], caps: readonly numbe
   return out;
 }
 
+/** Most positions each layer may hold (maxFraction of its size, at least 3), layers in first-seen order. */
+function layerCaps(targets: readonly PlanTarget[], policy: AllocationPolicy): number[] {
+  const layerNames = [...new Set(targets.map((t) => t.layer))];
+  return layerNames.map((l) => {
+    const size = targets.reduce((a, t) => a + (t.layer === l ? sizeOf(t.shape) : 0), 0);
+    return Math.max(Math.min(size, 3), Math.floor(policy.maxFraction * size));
+  });
+}
+
+/** The largest key the policy fits into these tensors. */
+export function keyCapacity(targets: readonly PlanTarget[], policy: AllocationPolicy): number {
+  return layerCaps(targets, policy).reduce((a, b) => a + b, 0);
+}
+
 /**
  * Positions per tensor: per layer, a floor of min(minPerLayer, maxFraction × size); the rest shared
  * by size or √size (never past maxFraction of a layer); within a layer, in proportion to tensor size.
@@ -97,7 +111,7 @@ export function allocateByLayer(targets: readonly PlanTarget[], n: number, polic
   const layerNames = [...new Set(targets.map((t) => t.layer))];
   const sizes = targets.map((t) => sizeOf(t.shape));
   const layerSize = layerNames.map((l) => targets.reduce((a, t, i) => a + (t.layer === l ? sizes[i]! : 0), 0));
-  const caps = layerSize.map((s) => Math.max(Math.min(s, 3), Math.floor(policy.maxFraction * s)));
+  const caps = layerCaps(targets, policy);
   const capTotal = caps.reduce((a, b) => a + b, 0);
   if (n > capTotal) throw new Error(`A key of ${n} positions does not fit: at most ${capTotal} (${policy.maxFraction} of each layer)`);
   const floors = caps.map((c) => Math.min(policy.minPerLayer, c));

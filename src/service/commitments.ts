@@ -4,8 +4,9 @@
  * verification leans on a key (its provenance).
  */
 import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment } from '../core/commitment.js';
-import { checkDerivation } from '../core/keyPlan.js';
-import { policyRecord } from '../core/keyPlan.js';
+import { checkDerivation, keyCapacity, planTargets, policyRecord } from '../core/keyPlan.js';
+import { getArchitecture, paramSpecs } from '../core/architectures.js';
+import { AppError } from './errors.js';
 import { defaults } from '../core/config.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { CommitmentRecord, StoreWriter } from '../store/types.js';
@@ -21,7 +22,7 @@ export interface NewCommitment {
 /** A fresh commitment for the key a job will embed, sealed and signed, not yet written. */
 export function newCommitment(ctx: ServiceContext, actor: Actor, input: { subject: string; arch: string; n?: number }): NewCommitment {
   const commitment = makeCommitment({
-    owner: actor.sub, subject: input.subject, arch: input.arch, n: input.n ?? defaults.key.n, allocation: policyRecord(defaults.key.allocation),
+    owner: actor.sub, subject: input.subject, arch: input.arch, n: keySize(input.arch, input.n), allocation: policyRecord(defaults.key.allocation),
   });
   const digest = commitmentDigest(commitment);
   const statement = { typ: 'weightmark-key-commitment', digest, committedAt: commitment.createdAt, owner: commitment.owner, subject: commitment.subject, arch: commitment.arch, n: commitment.n };
@@ -36,6 +37,20 @@ export function newCommitment(ctx: ServiceContext, actor: Actor, input: { subjec
       w.appendAudit({ actor: actor.sub, role: actor.role, action: 'key.commit', target: input.subject, details: { digest, committedAt: commitment.createdAt, jws: record.jws } });
     },
   };
+}
+
+/**
+ * Positions in a new key: as asked, or defaults.key.n — capped at what the allocation policy fits into
+ * the architecture's keyable tensors (a licensor's small network holds fewer than 1,024).
+ * @throws AppError WM_ERR_VALIDATION when the asked size does not fit.
+ */
+export function keySize(archName: string, asked: number | undefined): number {
+  const targets = planTargets(paramSpecs(getArchitecture(archName)).filter((s) => s.keyable));
+  const capacity = keyCapacity(targets, defaults.key.allocation);
+  if (asked !== undefined && asked > capacity) {
+    throw new AppError('WM_ERR_VALIDATION', `a key of ${asked} positions does not fit ${archName}: at most ${capacity} (${defaults.key.allocation.maxFraction} of each layer's weights)`);
+  }
+  return asked ?? Math.min(defaults.key.n, capacity);
 }
 
 /** The commitment behind a record (the secret part included). @throws when it cannot be opened. */

@@ -9,6 +9,7 @@ import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import { newJob } from './jobSubmission.js';
 import { newCommitment, openCommitment } from './commitments.js';
+import { importedMeta } from './importedModels.js';
 import { getModel, loadParams, sealKey, storeAnchor, storeMadeModel } from './models.js';
 import { CHECKPOINT_PHASE, TaskCancelled } from './ports.js';
 import { getDataset, uploadedTrainingData } from './datasets.js';
@@ -110,7 +111,11 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       const uploaded = input.datasetId ? await uploadedTrainingData(ctx, input.datasetId) : undefined;
       const req = { ...input, dataset: uploaded?.id ?? input.dataset ?? defaultDatasetFor(getArchitecture(input.arch).inputShape) };
       const commitment = req.strategy === 'none' ? undefined : await jobCommitment(ctx, req.commitment);
-      const init = req.initModelId ? await loadParams(ctx, await getModel(ctx, req.initModelId)) : undefined;
+      const initModel = req.initModelId ? await getModel(ctx, req.initModelId) : undefined;
+      const init = initModel ? await loadParams(ctx, initModel) : undefined;
+      // A licensor's own network (imported from ONNX): the child process gets the architecture itself, and
+      // the new model keeps the graph and origin map so its releases download in the licensor's format.
+      const imported = initModel ? importedMeta(initModel) : undefined;
       const keyId = newId('key');
       const runDir = jobCheckpointDir(ctx, job.id);
       // shared queue: this worker may be taking the job over; the last checkpoint is in the shared store
@@ -120,7 +125,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
       let mirrored = Promise.resolve();
       const out = await ctx.executor.run(
         {
-          kind: 'train', arch: req.arch, dataset: req.dataset, ...(uploaded ? { uploaded } : {}), strategy: req.strategy, epochs: req.epochs,
+          kind: 'train', arch: req.arch, ...(imported ? { architecture: imported.architecture } : {}), dataset: req.dataset, ...(uploaded ? { uploaded } : {}), strategy: req.strategy, epochs: req.epochs,
           ...pick(req, ['batchSize', 'lr', 'momentum', 'weightDecay', 'limit', 'seed']),
           keyId, ...(commitment ? { commitment } : {}), ...(init ? { init } : {}), checkpointDir: runDir,
           ...(req.posthoc ? { embedAt: 0, evaluateInit: true } : {}),
@@ -145,7 +150,7 @@ export function trainingHandler(ctx: ServiceContext): JobHandler {
         name: req.name || `${req.arch}-${req.strategy}`, arch: req.arch, source: 'training', params: { ...out.params, arch: req.arch },
         ...(req.initModelId ? { parentModelId: req.initModelId } : {}), createdBy: job.createdBy,
         meta: {
-          jobId: job.id, ...(uploaded ? { datasetId: uploaded.id } : { dataset: req.dataset }), strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(req.posthoc ? { posthoc: true } : {}),
+          jobId: job.id, ...(imported ? { imported } : {}), ...(uploaded ? { datasetId: uploaded.id } : { dataset: req.dataset }), strategy: req.strategy, epochs: req.epochs, ...(anchor ? { anchor } : {}), ...(req.posthoc ? { posthoc: true } : {}),
           ...(out.initialAccuracy !== undefined ? { accuracyBefore: out.initialAccuracy } : {}), ...(out.testAccuracy !== undefined ? { testAccuracy: out.testAccuracy } : {}), ...(out.backend ? { backend: out.backend } : {}),
         },
       });
