@@ -222,13 +222,20 @@ def main():
     onnx_path = work / "small_resnet.onnx"
     torch.onnx.export(model.train(), torch.zeros(1, 1, 28, 28), str(onnx_path), training=torch.onnx.TrainingMode.TRAINING,
                       do_constant_folding=False, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
-    model.load_state_dict(state)  # tracing in training mode moved the running statistics
+    # Tracing in training mode runs one forward pass, which moves the batch norms' running statistics
+    # (in the model and in the exported initializers): put the trained ones back in both.
+    exported = onnx.load(str(onnx_path))
+    for t in exported.graph.initializer:
+        if t.name in state:
+            t.CopyFrom(numpy_helper.from_array(state[t.name].numpy(), t.name))
+    onnx.save(exported, str(onnx_path))
+    model.load_state_dict(state)
     model.eval()
 
     proc, url, env = start_service(work)
     report = {"producer": f"pytorch {torch.__version__}", "seed": args.seed, "pytorch": {"epochs": args.epochs, "trainImages": len(x_train), "seconds": torch_seconds, "testAccuracy": original}, "uploads": []}
     try:
-        issuer, verifier = Api(url, token(env, "issuer")), Api(url, token(env, "verifier"))
+        issuer, verifier, auditor = Api(url, token(env, "issuer")), Api(url, token(env, "verifier")), Api(url, token(env, "auditor"))
         up = args.upload
         ds = issuer.call("POST", "/v1/datasets", files=[("mnist.npz", npz_bytes({"x": idx("train-images-idx3-ubyte")[-up:], "y": idx("train-labels-idx1-ubyte")[-up:].astype(np.int64)}))], fields={"name": f"MNIST last {up} training images"})
         report["dataset"] = {"id": ds["id"], "samples": up, "split": ds["split"]}
@@ -243,7 +250,8 @@ def main():
             entry = {"upload": label, "modelId": m["id"], "arch": m["arch"], "watermarked": wm, "releases": []}
             for licensee in ("licensee-a", "licensee-b"):
                 rel = issuer.call("POST", f"/v1/models/{wm['modelId']}/releases", body={"licensee": licensee})
-                issuer.job(rel["job"]["id"])
+                rel_job = issuer.job(rel["job"]["id"])
+                print(f"  release to {licensee}: held-out accuracy {rel_job['result'].get('testAccuracy')}")
                 for fmt in FORMATS:
                     content = issuer.call("GET", f"/v1/releases/{rel['release']['id']}/download?format={fmt}", raw=True)
                     twin = SmallResNet()
@@ -251,6 +259,10 @@ def main():
                     acc = accuracy(twin, x_test, y_test)
                     v = verifier.call("POST", "/v1/verifications", files=[(f"suspect.{fmt}", content)])
                     row = {"licensee": licensee, "format": fmt, "bytes": len(content), "pytorchAccuracy": acc, "decision": v["decision"], "leakedBy": v.get("leakedBy"), "log10p": v.get("log10p")}
+                    if row["leakedBy"] != licensee:
+                        full = auditor.call("GET", f"/v1/verifications/{v['id']}")
+                        row["candidates"] = [{k: c.get(k) for k in ("kind", "licensee", "modelId", "decision", "r", "provenance")} for c in full["report"]["candidates"] if c.get("decision") == "match"]
+                        print(json.dumps(row["candidates"], indent=1)[:3000])
                     entry["releases"].append(row)
                     print(f"  {licensee} {fmt}: PyTorch accuracy {acc:.4f}, verification {v['decision']} naming {v.get('leakedBy')}")
             report["uploads"].append(entry)

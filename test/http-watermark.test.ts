@@ -96,6 +96,27 @@ test('when a network imported from ONNX with its .pt is watermarked and released
   }
 });
 
+test('when the same pretrained model is watermarked twice, then a leak of the second copy\'s release still names its licensee (the two share an anchor)', { timeout: 150_000 }, async () => {
+  // Both watermarked copies align onto the same anchor (the upload's weights), so their keys share a
+  // reference group; the licensee key's provenance must be checked against its own base model's key.
+  const marked: string[] = [];
+  for (const name of ['twice-1', 'twice-2']) {
+    const id = await upload(name, 'lenet5');
+    const wm = await s.http.post(`/v1/models/${id}/watermark`).set(as('issuer')).send({ epochs: 1, limit: 500, seed: 4 });
+    const job = await jobOutcome(s, wm.body.id, 90_000);
+    assert.equal(job.status, 'succeeded', String(job.error));
+    marked.push((job.result as { modelId: string }).modelId);
+  }
+  const rel = await s.http.post(`/v1/models/${marked[1]}/releases`).set(as('issuer')).send({ licensee: 'pied-piper', epochs: 1, limit: 300 });
+  assert.equal((await jobOutcome(s, rel.body.job.id, 90_000)).status, 'succeeded');
+  const dl = await s.http.get(`/v1/releases/${rel.body.release.id}/download`).set(as('issuer')).query({ format: 'safetensors' }).buffer(true).parse(binaryBody);
+  const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', dl.body as Buffer, 'leak.safetensors');
+  assert.equal(v.status, 201, JSON.stringify(v.body).slice(0, 400));
+  assert.equal(v.body.leakedBy, 'pied-piper');
+  const full = await s.http.get(`/v1/verifications/${v.body.id}`).set(as('auditor'));
+  assert.equal(full.body.verdict.modelId, marked[1], 'the verdict names the copy the release was made from');
+});
+
 test('when the original unwatermarked upload is verified, then the post-hoc key does not claim it', { timeout: 60_000 }, async () => {
   // The key's positions and values were drawn for the fine-tuned copy: the model as PyTorch left it holds no mark.
   const v = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', file('pt/lenet5.pt'), 'original.pt');

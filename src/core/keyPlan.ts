@@ -102,6 +102,12 @@ export function keyCapacity(targets: readonly PlanTarget[], policy: AllocationPo
   return layerCaps(targets, policy).reduce((a, b) => a + b, 0);
 }
 
+/** A new key's size when none is asked: defaults.key.n, at most maxShare of the weights and what the policy fits. */
+export function defaultKeySize(targets: readonly PlanTarget[], policy: AllocationPolicy, n: number, maxShare: number): number {
+  const weights = targets.reduce((a, t) => a + sizeOf(t.shape), 0);
+  return Math.max(1, Math.min(n, keyCapacity(targets, policy), Math.ceil(maxShare * weights)));
+}
+
 /**
  * Positions per tensor: per layer, a floor of min(minPerLayer, maxFraction × size); the rest shared
  * by size or √size (never past maxFraction of a layer); within a layer, in proportion to tensor size.

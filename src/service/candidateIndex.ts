@@ -26,8 +26,13 @@ export interface IndexedKey {
   readonly modelId: string;
   readonly releaseId: string | null;
   readonly licensee: string | null;
-  /** The model suspects are aligned onto for this key (the base model for a licensee key). */
+  /**
+   * The model suspects are aligned onto for this key: its group's, shared by every model with the same
+   * anchor (two models watermarked from one pretrained network share it).
+   */
   readonly referenceModelId: string;
+  /** The model the key was made for: its own for an owner key, the released model for a licensee key (whose owner key it avoided). */
+  readonly baseModelId: string;
   /** Row in the group's bank. */
   readonly row: number;
   readonly n: number;
@@ -117,7 +122,7 @@ async function buildIndex(ctx: ServiceContext, version: string, previous: Candid
     const bank = buildKeyBank(keys);
     const indexed: IndexedKey[] = g.refs.map(({ ref, release }, row) => ({
       keyId: ref.id, kind: ref.kind, modelId: ref.modelId, releaseId: release?.id ?? null, licensee: release?.licensee ?? null,
-      referenceModelId: g.model.id, row, n: ref.n,
+      referenceModelId: g.model.id, baseModelId: release?.baseModelId ?? ref.modelId, row, n: ref.n,
     }));
     const reference = await loadReference(ctx, g.model);
     const anchored = anchorOf(g.model) !== undefined;

@@ -4,7 +4,7 @@
  * verification leans on a key (its provenance).
  */
 import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment } from '../core/commitment.js';
-import { checkDerivation, keyCapacity, planTargets, policyRecord } from '../core/keyPlan.js';
+import { checkDerivation, defaultKeySize, keyCapacity, planTargets, policyRecord } from '../core/keyPlan.js';
 import { getArchitecture, paramSpecs } from '../core/architectures.js';
 import { AppError } from './errors.js';
 import { defaults } from '../core/config.js';
@@ -40,8 +40,8 @@ export function newCommitment(ctx: ServiceContext, actor: Actor, input: { subjec
 }
 
 /**
- * Positions in a new key: as asked, or defaults.key.n — capped at what the allocation policy fits into
- * the architecture's keyable tensors (a licensor's small network holds fewer than 1,024).
+ * Positions in a new key: as asked, or defaults.key.n — capped at defaults.key.maxShare of the
+ * architecture's keyable weights and at what the allocation policy fits into them.
  * @throws AppError WM_ERR_VALIDATION when the asked size does not fit.
  */
 export function keySize(archName: string, asked: number | undefined): number {
@@ -50,7 +50,7 @@ export function keySize(archName: string, asked: number | undefined): number {
   if (asked !== undefined && asked > capacity) {
     throw new AppError('WM_ERR_VALIDATION', `a key of ${asked} positions does not fit ${archName}: at most ${capacity} (${defaults.key.allocation.maxFraction} of each layer's weights)`);
   }
-  return asked ?? Math.min(defaults.key.n, capacity);
+  return asked ?? defaultKeySize(targets, defaults.key.allocation, defaults.key.n, defaults.key.maxShare);
 }
 
 /** The commitment behind a record (the secret part included). @throws when it cannot be opened. */

@@ -37,6 +37,8 @@ export interface CandidateScore {
   releaseId: string | null;
   licensee: string | null;
   referenceModelId: string;
+  /** The model the key was made for (IndexedKey.baseModelId): what a match says the suspect derives from. */
+  baseModelId: string;
   alignment: 'as read' | 'invariant' | null;
   r: number | null;
   n: number;
@@ -176,7 +178,7 @@ async function candidateScores(ctx: ServiceContext, index: CandidateIndex, selec
     const o = outcomes[gi]!;
     for (const res of o.results) {
       const k = group.keys[res.key]!;
-      const base = { keyId: k.keyId, kind: k.kind, modelId: k.modelId, releaseId: k.releaseId, licensee: k.licensee, referenceModelId: k.referenceModelId, n: k.n };
+      const base = { keyId: k.keyId, kind: k.kind, modelId: k.modelId, releaseId: k.releaseId, licensee: k.licensee, referenceModelId: k.referenceModelId, baseModelId: k.baseModelId, n: k.n };
       if (!res.score) {
         out.push({ ...base, alignment: null, r: null, pValue: 1, log10p: 0, atFloor: false, ber: null, decision: 'no match', layers: [], provenance: null, notes: [`not scored: ${res.error}`] });
         continue;
@@ -212,7 +214,7 @@ async function provenanceOf(ctx: ServiceContext, index: CandidateIndex, keyId: s
   const entry = index.byKeyId.get(keyId);
   const avoid = [];
   if (entry && entry.key.kind === 'licensee') {
-    const base = await getModel(ctx, entry.key.referenceModelId);
+    const base = await getModel(ctx, entry.key.baseModelId);
     const ownerRec = base.ownerKeyId ? await ctx.store.getKey(base.ownerKeyId) : undefined;
     if (ownerRec) avoid.push(await openKey(ctx, ownerRec));
   }
@@ -242,7 +244,7 @@ function buildReport(
   let conclusion: string;
   if (claim === 'ownership') {
     const p = top!.provenance as Extract<Provenance, { status: 'committed' }>;
-    conclusion = `The suspect carries watermark key ${top!.keyId} (${top!.atFloor ? 'p < ' : 'p = '}${top!.pValue.toExponential(2)}), committed by this service on ${p.committedAt} before that key's model was trained: evidence that the suspect derives from model ${top!.referenceModelId}${leaked ? `, from the copy released to ${leaked.licensee}` : ''}.`;
+    conclusion = `The suspect carries watermark key ${top!.keyId} (${top!.atFloor ? 'p < ' : 'p = '}${top!.pValue.toExponential(2)}), committed by this service on ${p.committedAt} before that key's model was trained: evidence that the suspect derives from model ${top!.baseModelId}${leaked ? `, from the copy released to ${leaked.licensee}` : ''}.`;
   } else if (claim === 'key match only') {
     conclusion = `The suspect's weights match key ${top!.keyId}, but that key's provenance is unverified (${(top!.provenance as Extract<Provenance, { status: 'unverified' }> | null)?.reason ?? 'not checked'}). A key can be fitted to any model after the fact, so this match is not evidence of ownership.`;
   } else {
@@ -302,7 +304,7 @@ function buildVerdict(report: VerificationReport, reportJws: string): Verificati
     evidence: match ? t.below : t.notBelow,
     claim: report.claim,
     leakedBy: match ? report.leakedBy : null,
-    modelId: report.claim === 'ownership' ? (report.best?.referenceModelId ?? null) : null,
+    modelId: report.claim === 'ownership' ? (report.best?.baseModelId ?? null) : null,
     fpr: report.fpr,
     reportDigest: crypto.createHash('sha256').update(reportJws).digest('hex'),
   };

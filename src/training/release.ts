@@ -47,7 +47,7 @@ export async function embedRelease(ownerModel: ParamSet, ownerKey: WatermarkKey,
   const start = embedValues(ownerModel, ownerKey);
   const strategy = opts.strategy && opts.strategy !== 'none' ? opts.strategy : defaults.release.strategy;
   const result = await trainModel({
-    arch, ...(opts.data ? { trainData: opts.data.train, testData: opts.data.test } : opts.dataset ? { dataset: opts.dataset } : {}), strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'constant',
+    arch, ...(opts.data ? { trainData: opts.data.train, testData: opts.data.test } : opts.dataset ? { dataset: opts.dataset } : {}), strategy, keys: [ownerKey], plan: committedTraining(opts.commitment, start, opts.keyId, { at: 0, avoid: [ownerKey] }), init: start, schedule: 'cosine',
     epochs: opts.epochs ?? defaults.release.epochs,
     limit: opts.limit ?? defaults.release.limit,
     lr: opts.lr ?? defaults.release.lr,
