@@ -7,12 +7,13 @@ export const defaults = {
     /** Positions per key. Detection power grows with √n: with n = 1,024 a residual r = 0.15 is still p ≈ 1e-6 (FINDINGS §2). */
     n: 1024,
     /**
-     * ...but never more than this share of the keyable weights: a licensor's small network (SmallResNet
-     * of docs/experiments/byo-model.md, 9,690 weights) lost 4–5 points of MNIST accuracy with an owner
-     * and a licensee key of 1,024 positions each (21% of its weights). 1% leaves every registry network
-     * at 1,024 and such a network at ~100 positions, still p < 1e-10 at r = 0.6.
+     * ...but never more than this share of the keyable weights. LeNet5 carries an owner and a licensee
+     * key of 1,024 positions (0.24% of its weights each) at unchanged accuracy; a licensor's 9,690-weight
+     * network lost 4–5 points of MNIST accuracy with two such keys (21% of its weights) and still 0.5–1
+     * point with 1% each (docs/experiments/byo-model.md). 0.5% leaves every registry network at 1,024
+     * and a 38k-weight network at 189 positions (p < 1e-10 still at r = 0.45).
      */
-    maxShare: 0.01,
+    maxShare: 0.005,
     /**
      * Scale-matched values are drawn N(0, s²) with s the tensor's own weight std, so marked weights do
      * not stand out in a histogram (values of ±0.1 in LeNet5 are several times its weight scale).
