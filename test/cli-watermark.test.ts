@@ -50,6 +50,24 @@ test('when the fine-tune runs on the licensor\'s own data (--data), then before 
   await assert.rejects(runWatermark(['--model', pt, '--data', data, '--dataset', 'mnist', '--out', join(dir, 'both')]), /not both/);
 });
 
+test('when a licensor\'s own network (a .pt with its ONNX graph) is watermarked from the CLI, then it is written back in that form and extract reads the key from either file', async () => {
+  const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/import/${f}`, import.meta.url));
+  const out = join(dir, 'imported');
+  const run = await captured(() => runWatermark(['--model', fixture('resblock.pt'), '--graph', fixture('resblock_train.onnx'), '--out', out, '--epochs', '1', '--limit', '500', '--test-limit', '500', '--json']));
+  assert.equal(run.code, 0, run.out);
+  const summary = JSON.parse(run.out);
+  assert.match(summary.arch, /^onnx-[0-9a-f]{12}$/);
+  assert.equal(summary.score.ber, 0);
+  for (const f of ['model.onnx', 'model.pt']) assert.ok(existsSync(join(out, f)), `${f} written in the licensor's form`);
+  const key = join(out, 'key.json');
+  for (const args of [['--model', join(out, 'model.onnx')], ['--model', join(out, 'model.pt'), '--graph', join(out, 'model.onnx')]]) {
+    const r = await captured(() => runExtract([...args, '--key', key, '--json']));
+    assert.equal(JSON.parse(r.out).decision, 'match', args.join(' '));
+  }
+  const original = await captured(() => runExtract(['--model', fixture('resblock_train.onnx'), '--key', key, '--json']));
+  assert.equal(JSON.parse(original.out).decision, 'no match');
+});
+
 test('when the watermark command is asked for strategy none, then it says which strategies embed a key', async () => {
   await assert.rejects(runWatermark(['--model', pt, '--out', join(dir, 'none'), '--strategy', 'none']), /--strategy.*naive.*delve/);
 });

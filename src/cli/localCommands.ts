@@ -28,7 +28,7 @@ import { enginePreferences } from '../training/engine.js';
 import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../store/trainingCheckpoint.js';
 import { UsageError, num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
-import { loadKeyFile, loadModel, loadReference } from './modelFiles.js';
+import { loadImported, loadKeyFile, loadModel, loadReference } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 export function progressReporter(bar: ProgressBar) {
@@ -309,9 +309,11 @@ export function modelArchitecture(flag: string | undefined, params: ParamSet): A
 }
 
 export async function runExtract(argv: string[]): Promise<number> {
-  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' } });
+  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' }, graph: { type: 'string' } });
   if (a.help) {
-    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--json]
+    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--graph LICENSOR.onnx] [--json]
+  --graph: the model is a licensor's own network (docs/architectures.md, "Your own network"): its state_dict read
+           through this graph (an .onnx --model of such a network is read through itself)
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
   --reference:  the model to realign permuted or rescaled suspects onto, in any format (ONNX, safetensors,
                 npz, a PyTorch .pt checkpoint, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
@@ -321,7 +323,9 @@ export async function runExtract(argv: string[]): Promise<number> {
   }
   const key = loadKeyFile(required(a.key, 'key'));
   const picture = a.image !== undefined ? { path: a.image, ...pictureSize(key) } : undefined;
-  const { format, params } = loadModel(required(a.model, 'model'));
+  // A licensor's own network (an ONNX graph that is none of ours, or its state_dict with --graph) reads through its graph.
+  const imported = a.graph !== undefined || required(a.model, 'model').endsWith('.onnx') ? loadImported(a.model!, a.graph) : undefined;
+  const { format, params } = imported ? { format: imported.weights, params: imported.params } : loadModel(a.model!);
   const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
   const referencePath = a.reference ?? (existsSync(anchorPath) ? anchorPath : undefined);
   const reference = referencePath ? loadReference(referencePath, key, a.arch ?? key.arch) : undefined;

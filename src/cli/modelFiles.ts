@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { getArchitecture } from '../core/architectures.js';
+import { getArchitecture, registerArchitecture } from '../core/architectures.js';
 import { parseKey } from '../core/keygen.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { readModel } from '../formats/index.js';
 import { asCanonical, standardSpecs } from '../formats/onnx/index.js';
+import { readImportedModel, type ImportedModel } from '../formats/onnx/importModel.js';
 import type { ModelFile, ModelFormat } from '../formats/types.js';
 
 /** Reads a model path: a single file, or every regular file of a folder (tfjs: model.json + shards). */
@@ -16,6 +17,24 @@ export function readModelPath(path: string): ModelFile[] {
   return readdirSync(path)
     .filter((f) => statSync(join(path, f)).isFile() && !f.startsWith('key') && f !== 'training.json')
     .map((f) => ({ name: f, bytes: readFileSync(join(path, f)) }));
+}
+
+/**
+ * A licensor's own network: an ONNX graph that is none of ours (`path` itself, or `graph` beside a
+ * state_dict at `path`), its architecture registered in this process; undefined when the files are no
+ * such import (a registry network, a tfjs folder, a state_dict without --graph).
+ */
+export function loadImported(path: string, graph?: string): (ImportedModel & { graphBytes: Uint8Array }) | undefined {
+  const files = [...readModelPath(path), ...(graph !== undefined ? readModelPath(graph) : [])];
+  let imported: ImportedModel | undefined;
+  try {
+    imported = readImportedModel(files);
+  } catch (e) {
+    throw new Error(`${graph ?? path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!imported) return undefined;
+  registerArchitecture(imported.architecture);
+  return { ...imported, graphBytes: files.find((f) => f.name === imported.graphFile)!.bytes };
 }
 
 /** A key file (--key), every failure naming the file: missing, not JSON (a model given by mistake), not a key. */
