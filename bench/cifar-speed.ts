@@ -6,7 +6,7 @@
  * swings 2-3x between runs on these shared machines, so windows are interleaved — ours, theirs, ours,
  * … — and the ratio is reported per pair, with its median.
  *
- *   npx tsx bench/cifar-speed.ts [--pairs 3] [--steps 3] [--threads 2]
+ *   npx tsx bench/cifar-speed.ts [--pairs 3] [--steps 10] [--threads 2]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -73,7 +73,7 @@ function theirs(steps: number, threads: number): Record<Net, number> | { missing
 export async function runCifarSpeed(opts: { pairs?: number; steps?: number; threads?: number; log?: (l: string) => void } = {}): Promise<void> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const pairs = opts.pairs ?? 3;
-  const steps = opts.steps ?? 3;
+  const steps = opts.steps ?? 10;
   const threads = opts.threads ?? 2;
   const loadBefore = loadavg();
   const engines = new Map<string, { engine: GradientEngine; params: Float32Array[]; velocity: Float32Array[] }>();

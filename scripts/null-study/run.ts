@@ -9,13 +9,15 @@
  *   npx tsx scripts/null-study/run.ts --model models/robustness/default.safetensors --key models/robustness/default.key.json \
  *     --random 1000 --trained .tmp/null/trained --out docs/null-study.json
  *
- * Suspects: --random N LeNet5s at PyTorch's default initialisation (seeds 1..N of core/init.ts), and
- * every safetensors file of --trained (PyTorch-trained, scripts/null-study/train_independent.py; and
- * any of ours). Writes the per-suspect numbers (JSON) and prints the tables.
+ * Suspects: --random N networks of the key's architecture (or --arch) at PyTorch's default initialisation
+ * (seeds 1..N of core/init.ts), and every safetensors file of --trained (PyTorch-trained:
+ * scripts/null-study/train_independent.py for LeNet5, train_independent_cifar.py for ResNet-32; and any
+ * of ours). Writes the per-suspect numbers (JSON) and prints the tables.
  */
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { keyableTensors } from '../../src/core/architectures.js';
 import { buildKeyBank } from '../../src/core/keyBank.js';
 import { parseKey } from '../../src/core/keygen.js';
 import { extractValues } from '../../src/core/extract.js';
@@ -26,15 +28,16 @@ import { defaults } from '../../src/core/config.js';
 import { readModel } from '../../src/formats/index.js';
 import { verifyGroups } from '../../src/jobs/verifyGroups.js';
 
-const { values: a } = parseArgs({ options: { model: { type: 'string' }, key: { type: 'string' }, random: { type: 'string', default: '1000' }, reference: { type: 'string' }, keys: { type: 'string' }, trained: { type: 'string' }, out: { type: 'string', default: 'docs/null-study.json' }, 'first-seed': { type: 'string', default: '1' } } });
+const { values: a } = parseArgs({ options: { arch: { type: 'string' }, model: { type: 'string' }, key: { type: 'string' }, random: { type: 'string', default: '1000' }, reference: { type: 'string' }, keys: { type: 'string' }, trained: { type: 'string' }, out: { type: 'string', default: 'docs/null-study.json' }, 'first-seed': { type: 'string', default: '1' } } });
 if (!a.model || !a.key) throw new Error('--model and --key are required');
 const read = (path: string): ParamSet => readModel([{ name: path, bytes: new Uint8Array(readFileSync(path)) }]).params;
-// The invariant stage aligns onto --reference (the model's alignment anchor) when given, else the model.
-const reference = { arch: 'lenet5', tensors: read(a.reference ?? a.model).tensors };
 const key = parseKey(JSON.parse(readFileSync(a.key, 'utf8')));
+// The invariant stage aligns onto --reference (the model's alignment anchor) when given, else the model.
+// The architecture is the key's: LeNet5 for the committed study, resnet32 for the CIFAR one.
+const arch = a.arch ?? key.arch ?? 'lenet5';
+const reference = { arch, tensors: read(a.reference ?? a.model).tensors };
 const bank = buildKeyBank([key]);
-const mask = { ...key, tensors: reference.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })) };
-const group = { referenceId: 'ref', reference, arch: 'lenet5', mask, bank };
+const group = { referenceId: 'ref', reference, arch, mask: key, bank };
 const fpr = defaults.score.fpr;
 
 interface Row {
@@ -81,13 +84,13 @@ if (a.keys) {
   const { scoreBank } = await import('../../src/core/keyBank.js');
   const K = Number(a.keys);
   const keys = Array.from({ length: K }, (_, i) => {
-    const c = makeCommitment({ owner: 'null-study', subject: `key ${i}`, arch: 'lenet5', n: key.values.length, allocation: policyRecord(defaults.key.allocation) });
-    return materializeKey(planFromCommitment(c, reference.tensors), reference, { id: `null-${i}`, arch: 'lenet5' });
+    const c = makeCommitment({ owner: 'null-study', subject: `key ${i}`, arch, n: key.values.length, allocation: policyRecord(defaults.key.allocation) });
+    return materializeKey(planFromCommitment(c, keyableTensors(arch, reference.tensors)), reference, { id: `null-${i}`, arch });
   });
   const kb = buildKeyBank(keys);
-  const g = { referenceId: 'anchor', reference, arch: 'lenet5', mask: { ...key, tensorIndex: [], flatIndex: [], values: [], signal: undefined }, bank: kb };
+  const g = { referenceId: 'anchor', reference, arch, mask: { ...key, tensorIndex: [], flatIndex: [], values: [], signal: undefined }, bank: kb };
   const suspects: [string, ParamSet][] = [];
-  for (let s = Number(a['first-seed']); s < Number(a['first-seed']) + Number(a.random); s++) suspects.push(['random init', initialParamSet('lenet5', s)]);
+  for (let s = Number(a['first-seed']); s < Number(a['first-seed']) + Number(a.random); s++) suspects.push(['random init', initialParamSet(arch, s)]);
   if (a.trained) for (const f of readdirSync(a.trained).filter((x) => x.endsWith('.safetensors')).sort()) suspects.push(['independently trained (PyTorch)', read(join(a.trained, f))]);
   const out: { source: string; read: number[]; invariant: number[]; final: number[]; tRead: number[]; tInv: number[] }[] = [];
   for (const [source, suspect] of suspects) {
@@ -129,7 +132,7 @@ if (a.keys) {
 const rows: Row[] = [];
 const first = Number(a['first-seed']);
 for (let s = first; s < first + Number(a.random); s++) {
-  rows.push(run('random init', `seed ${s}`, initialParamSet('lenet5', s)));
+  rows.push(run('random init', `seed ${s}`, initialParamSet(arch, s)));
   if (rows.length % 50 === 0) console.error(`${rows.length} done, last ${rows[rows.length - 1]!.seconds.toFixed(2)} s`);
 }
 if (a.trained) {

@@ -167,7 +167,11 @@ function embeddedMask(bank: KeyBank, keys: readonly IndexedKey[], reference: Par
   const own = keys.filter((k) => k.kind === 'owner' && models.get(k.modelId) && modelDigest(models.get(k.modelId)!) === digest).map((k) => k.row);
   const scores = own.length ? scoreBank(bank, reference, { fpr: 1e-6, comparisons: 1, combination: 'min', inflation: 1, detail: 0, only: own }) : [];
   const embedded = scores.filter((s) => 'score' in s && s.score.decision === 'match').map((s) => s.key);
-  const tIndex = new Map(reference.tensors.map((t, i) => [t.name, i]));
+  // Only tensors a key can mark: a reference tensor no key touches (batch norm's) is not required of a
+  // suspect, so a copy whose batch norms were folded into the convolutions still aligns.
+  const keyable = new Set(bank.tensors.map((t) => t.name));
+  const tensors = reference.tensors.filter((t) => keyable.has(t.name));
+  const tIndex = new Map(tensors.map((t, i) => [t.name, i]));
   const seen = new Set<string>();
   const ti: number[] = [];
   const fi: number[] = [];
@@ -184,6 +188,6 @@ function embeddedMask(bank: KeyBank, keys: readonly IndexedKey[], reference: Par
   }
   return {
     format: 'weightmark-key', version: 1, id: `mask-${digest.slice(0, 12)}`, ...(refModel.arch ? { arch: refModel.arch } : {}), valueKind: 'scale-matched',
-    tensors: reference.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })), tensorIndex: ti, flatIndex: fi, values: ti.map(() => 0),
+    tensors: tensors.map((t) => ({ name: t.name, shape: [...t.shape] })), tensorIndex: ti, flatIndex: fi, values: ti.map(() => 0),
   };
 }
