@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment } from '../core/commitment.js';
-import { checkDerivation, policyRecord } from '../core/keyPlan.js';
+import { checkDerivation, defaultKeySize, planTargets, policyRecord } from '../core/keyPlan.js';
 import { committedTraining } from '../training/committedKey.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { architectureNames, architectureOf, getArchitecture, type Architecture } from '../core/architectures.js';
+import { architectureNames, architectureOf, getArchitecture, keyableTensors, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
@@ -71,11 +71,13 @@ function readKeyImage(path: string): { width: number; height: number; pixels: Ui
 
 /**
  * The default key of a training run: a committed plan (core/keyPlan.ts), its commitment made now —
- * before training — from a random nonce (or one derived from --key-seed, for reproducible runs).
+ * before training — from a random nonce (or one derived from --key-seed, for reproducible runs). Without
+ * --n its size is the service's default: defaults.key.n, at most defaults.key.maxShare of the weights.
  */
 export function committedPlan(a: { 'key-seed'?: string; n?: string; 'embed-at'?: string }, init: ParamSet, archName: string, subject = `weightmark train (${archName})`): { commitment: KeyCommitment; plan: NonNullable<TrainOptions['plan']> } {
   const commitment = makeCommitment({
-    owner: process.env.USER ?? 'cli', subject, arch: archName, n: num(a.n, 'n', defaults.key.n, true),
+    owner: process.env.USER ?? 'cli', subject, arch: archName,
+    n: a.n !== undefined ? num(a.n, 'n', defaults.key.n, true) : defaultKeySize(planTargets(keyableTensors(archName, init.tensors)), defaults.key.allocation, defaults.key.n, defaults.key.maxShare),
     allocation: policyRecord(defaults.key.allocation), ...(a['key-seed'] !== undefined ? { nonce: createHash('sha256').update(a['key-seed']).digest('hex') } : {}),
   });
   const at = num(a['embed-at'], 'embed-at', defaults.key.embedAt);

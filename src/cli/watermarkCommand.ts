@@ -24,8 +24,6 @@ import { readDatasetPath } from '../data/datasetPath.js';
 import { checkDataFits, committedPlan, describeScore, modelArchitecture, progressReporter, scoreJson, writeKeyFile } from './localCommands.js';
 import { loadImported, loadModel } from './modelFiles.js';
 import { writeOriginal } from '../formats/onnx/writeOriginal.js';
-import { paramSpecs } from '../core/architectures.js';
-import { defaultKeySize, planTargets } from '../core/keyPlan.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 export async function runWatermark(argv: string[]): Promise<number> {
@@ -70,9 +68,7 @@ export async function runWatermark(argv: string[]): Promise<number> {
     throw new UsageError(`${arch.name} takes ${arch.inputShape.join('x')} inputs; ${dataset} has ${testData.shape.join('x')} images`);
   }
   const before = await evaluateAccuracy(init, arch, testData);
-  const targets = planTargets(paramSpecs(arch).filter((s) => s.keyable));
-  const n = a.n ?? String(defaultKeySize(targets, defaults.key.allocation, defaults.key.n, defaults.key.maxShare));
-  const { commitment, plan } = committedPlan({ ...a, n, 'embed-at': '0' }, init, arch.name, `weightmark watermark (${arch.name})`);
+  const { commitment, plan } = committedPlan({ ...a, 'embed-at': '0' }, init, arch.name, `weightmark watermark (${arch.name})`);
   const run = {
     epochs: num(a.epochs, 'epochs', defaults.watermark.epochs, true), lr: num(a.lr, 'lr', defaults.watermark.lr),
     momentum: num(a.momentum, 'momentum', defaults.training.momentum), weightDecay: num(a['weight-decay'], 'weight-decay', defaults.training.weightDecay),
