@@ -82,7 +82,7 @@ async function run(task: Task): Promise<TaskResult> {
       ...opt('momentum', task.momentum),
       ...opt('weightDecay', task.weightDecay),
       ...opt('limit', task.limit),
-      ...(task.limit ? { testLimit: Math.max(1000, task.limit) } : {}),
+      ...(testLimitOf(task) !== undefined ? { testLimit: testLimitOf(task) } : {}),
       onProgress,
       signal: abort.signal,
     });
@@ -107,11 +107,15 @@ async function run(task: Task): Promise<TaskResult> {
   return { params: r.params, key: r.licenseeKey, testAccuracy: r.testAccuracy, backend: r.training.backend, seconds: r.training.seconds };
 }
 
+/** A run on the first N training samples is tested on the first max(1000, N) test samples: a quick run stays quick. */
+const testLimitOf = (task: Extract<Task, { kind: 'train' }>): number | undefined => (task.limit ? Math.max(1000, task.limit) : undefined);
+
 /** Test accuracy of a model before training, on the test data the run will report on (an uploaded dataset's held-out split). */
 async function accuracyOf(set: ParamSet, arch: Architecture, task: Extract<Task, { kind: 'train' }>, heldOut: Dataset | undefined): Promise<number> {
   const { loadDataset } = await import('../data/datasets.js');
   const { evaluateAccuracy } = await import('../eval/accuracy.js');
-  const test = heldOut ?? loadDataset(task.dataset as DatasetName, 'test', task.limit ? { limit: Math.max(1000, task.limit) } : {});
+  const limit = testLimitOf(task);
+  const test = heldOut ?? loadDataset(task.dataset as DatasetName, 'test', limit !== undefined ? { limit } : {});
   return (await evaluateAccuracy(set, arch, test)).accuracy;
 }
 
