@@ -28,7 +28,10 @@ def main():
     ap.add_argument("release")
     ap.add_argument("out")
     a = ap.parse_args()
-    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(a.release).graph.initializer}
+    try:
+        weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(a.release).graph.initializer}
+    except Exception as e:  # onnx raises protobuf's DecodeError, or OSError for a missing file
+        sys.exit(f"{a.release} is not an ONNX file the onnx library can read ({type(e).__name__}: {e}); give the release downloaded with format=onnx")
     model = NETWORKS[a.arch]["make"]().eval()
     state = model.state_dict()
     missing = [k for k in state if k not in weights and not k.endswith("num_batches_tracked")]
