@@ -23,7 +23,8 @@
  * docs/robustness.md), --plots DIR (default docs/plots), --attacks a,b,c (names from the registry and
  * 'prune-then-fine-tune', 'hide'), --epochs N, --train-limit N, --test-limit N, --finetune-limit N,
  * --n N (key positions), --seed N, --threads N, --retrain, --floor F (accuracy that makes a stolen model
- * worth keeping; default 0.95).
+ * worth keeping; default 0.95), --merge (with --attacks: re-measure only those sections of the report
+ * already at --out, keep the others from its JSON, and render the whole report again).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -63,6 +64,8 @@ interface Args {
   seed: number;
   threads: number;
   retrain: boolean;
+  /** With --attacks: replace those sections in the report already at --out, keep the others. */
+  merge: boolean;
   floor: number | { drop: number };
   /** 'lenet5': the two MNIST owner models; otherwise one committed CIFAR-10 model from --model. */
   arch: string;
@@ -83,6 +86,7 @@ function parseArgs(argv: string[]): Args {
     return n;
   };
   const quick = flag('quick');
+  if (flag('merge') && value('attacks') === undefined) throw new Error('--merge re-measures some sections of an existing report: name them with --attacks a,b');
   const arch = value('arch') ?? 'lenet5';
   getArchitecture(arch);
   const model = value('model');
@@ -106,6 +110,7 @@ function parseArgs(argv: string[]): Args {
     seed: int('seed', 1)!,
     threads: int('threads', 1)!,
     retrain: flag('retrain'),
+    merge: flag('merge'),
     floor,
   };
 }
@@ -273,7 +278,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const fitting = all.filter((x) => {
     const why = x.unfit?.(arch);
-    if (why && !a.attacks) notes.push(`'${x.name}' does not apply to ${arch.name}: ${why}.`);
+    if (why && (!a.attacks || a.merge)) notes.push(`'${x.name}' does not apply to ${arch.name}: ${why}.`);
     return !why;
   });
   const chosen = a.attacks ? a.attacks.map((n) => all.find((x) => x.name === n) ?? getAttack(n)) : fitting;
@@ -322,6 +327,11 @@ async function main(): Promise<void> {
   await bench.dispose();
 
   const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
+  if (a.merge) {
+    const remeasured = results.map((r) => `'${r.attack.name}${r.invariant ? ' (invariant)' : ''}'`).join(', ');
+    const kept = mergeIntoPrevious(a, results, sections, all);
+    notes.push(`Sections re-measured by this command: ${remeasured}; the ${kept} others are the previous run's, read from ${a.out.replace(/\.md$/, '.json')} (the command that measured them is in the file's git history).`);
+  }
   notes.push(
     a.arch === 'lenet5'
       ? 'Accuracy is measured on the MNIST test set through ONNX Runtime (also after fine-tuning on Fashion-MNIST, where it shows how far the model was repurposed).'
@@ -335,7 +345,7 @@ async function main(): Promise<void> {
     ...(a.arch === 'lenet5' ? {} : { title: `Robustness of the watermark: ${arch.name} on CIFAR-10` }),
     command,
     generatedAt: new Date().toISOString(),
-    setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `Total time ${((Date.now() - t0) / 1000).toFixed(0)} s.`],
+    setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `${a.merge ? 'Time of this re-measurement' : 'Total time'} ${((Date.now() - t0) / 1000).toFixed(0)} s.`],
     notes,
   });
   mkdirSync(dirname(a.out), { recursive: true });
@@ -344,6 +354,28 @@ async function main(): Promise<void> {
   writeFileSync(a.out.replace(/\.md$/, '.csv'), sweepToCsv(results));
   log(`wrote ${a.out}, ${results.length} plots in ${a.plots} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   refreshPanels(a);
+}
+
+/**
+ * --merge: the previous report's results with this run's in place of the sections it re-measured (same
+ * attack and alignment), in the previous order; new ones at the end. `results` and `sections` become
+ * the whole report. Returns how many sections came from the previous run.
+ */
+function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[]): number {
+  const file = a.out.replace(/\.md$/, '.json');
+  if (!existsSync(file)) throw new Error(`--merge needs the report's JSON at ${file}; run the full report first`);
+  const previous = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
+  const id = (r: SweepResult) => `${r.attack.name}|${r.invariant}`;
+  const fresh = new Map(results.map((r) => [id(r), r]));
+  const merged = [...previous.map((r) => fresh.get(id(r)) ?? r), ...results.filter((r) => !previous.some((p) => id(p) === id(r)))];
+  const kept = merged.filter((r) => !fresh.has(id(r))).length;
+  results.splice(0, results.length, ...merged);
+  sections.splice(0, sections.length, ...merged.map((result) => ({
+    result,
+    plot: relative(dirname(a.out), join(a.plots, plotFileName(result))),
+    description: known.find((x) => x.name === result.attack.name)?.description,
+  })));
+  return kept;
 }
 
 /**

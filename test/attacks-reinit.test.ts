@@ -57,6 +57,27 @@ describe('re-initialise and retrain', () => {
     assert.deepEqual(featureLayers(getArchitecture('mlp')), []);
   });
 
+  it('when the network pools globally (ResNet-32, ALL-CNN-C), then reinit-classifier renews only what follows the pool — or the output conv — with every feature layer, batch norms included, frozen', async () => {
+    for (const [name, classifier, hidden] of [['resnet32', 'fc', 'stage3/block5/conv2'], ['allcnnc', 'conv9', 'conv8']] as const) {
+      const arch = getArchitecture(name);
+      const set = initialParamSet(arch, 3);
+      const { train, calls } = recorder();
+      await getAttack('reinit-classifier').run(set, arch, 1, { seed: 9, train });
+      const all = paramLayers(arch);
+      assert.deepEqual(featureLayers(arch), all.filter((l) => l !== classifier), name);
+      const renewed = set.tensors.filter((t) => !t.name.startsWith(`${classifier}/`));
+      // The features keep the owner's weights and are frozen, batch norm's scale and shift among them.
+      for (const t of renewed) assert.deepEqual(data(calls[0]!.init!, t.name), t.data, `${name} ${t.name} kept`);
+      assert.ok(calls[0]!.frozen!.every((t) => !t.startsWith(`${classifier}/`)), name);
+      if (name === 'resnet32') assert.ok(calls[0]!.frozen!.includes('stage3/block5/bn2/gamma'), calls[0]!.frozen!.join(','));
+      const kernel = `${classifier}/kernel`;
+      assert.deepEqual(data(calls[0]!.init!, kernel), data(initialParamSet(arch, 9), kernel), `${name} classifier drawn afresh`);
+      await getAttack('reinit-hidden').run(set, arch, 1, { seed: 9, train });
+      const changed = calls[1]!.init!.tensors.filter((t) => t.data.some((v, i) => v !== data(set, t.name)[i])).map((t) => t.name);
+      assert.ok(changed.includes(`${hidden}/kernel`) && changed.every((t) => t.startsWith(`${hidden}/`)), `${name}: reinit-hidden renews the last kernel layer before the output, not a batch norm (changed: ${changed.join(', ')})`);
+    }
+  });
+
   it('when retraining for 0 epochs, then the re-initialised model comes back without calling the trainer', async () => {
     const { train, calls } = recorder();
     const { set } = await getAttack('reinit-head').run(owner, lenet, 0, { seed: 5, train });

@@ -109,7 +109,7 @@ export const attacks: readonly Attack[] = [
   {
     name: 'reinit-classifier',
     title: 'classifier re-initialised, retrained on frozen features',
-    description: 'Transfer learning: every layer after the flatten (the classifier: fc1 and fc2 in LeNet5) re-initialised and retrained for the strength in epochs with the conv features frozen '
+    description: 'Transfer learning: the classifier — every layer with parameters after the flatten or global pool (fc1 and fc2 in LeNet5, fc in ResNet-32; the output 1x1 conv in ALL-CNN-C, whose classifier is convolutional) — re-initialised and retrained for the strength in epochs with the features before it frozen '
       + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to features. In an mlp every layer is re-initialised (training from scratch). Not cumulative.',
     strength: retrainEpochs,
     needsData: true,
@@ -121,7 +121,7 @@ export const attacks: readonly Attack[] = [
   {
     name: 'reinit-hidden',
     title: 'last hidden layer re-initialised, all fine-tuned',
-    description: 'The last hidden layer (the one before the output: fc1 in LeNet5) re-initialised and the whole network fine-tuned for the strength in epochs '
+    description: 'The last hidden layer (the last conv or dense before the output: fc1 in LeNet5, the last block\'s conv2 in ResNet-32) re-initialised and the whole network fine-tuned for the strength in epochs '
       + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to none. Not cumulative.',
     strength: retrainEpochs,
     needsData: true,

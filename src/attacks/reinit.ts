@@ -20,7 +20,7 @@
  * r 0.122) are reached only when fc1 is re-initialised too: the whole classifier (reinit-classifier:
  * 98.88%, r 0.063) or fc1 with everything fine-tuned (reinit-hidden: 98.81%, r 0.084).
  */
-import { paramSpecs, type Architecture } from '../core/architectures.js';
+import { paramSpecs, type Architecture, type Layer } from '../core/architectures.js';
 import { initialParamSet } from '../core/init.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { AttackContext, AttackResult } from './types.js';
@@ -37,14 +37,31 @@ export interface ReinitDefaults {
   readonly freeze: FreezeMode;
 }
 
-/** The layers with parameters before the architecture's flatten (its conv feature extractor; none for an mlp). */
+/**
+ * The architecture's feature extractor and classifier: the layers with parameters before and after the
+ * point where the feature maps become a vector (the first flatten or global average pool). A network
+ * whose classifier is convolutional (ALL-CNN-C: a 1x1 conv to the classes, then the pool) has no
+ * parameter after that point; its classifier is then its output layer. An mlp flattens first: every
+ * layer is classifier. Comparing only conv/dense layer types missed ResNet-32's batch norms and its
+ * global pool, so "the classifier" was the whole network.
+ */
+export function splitFeatures(arch: Architecture): { features: string[]; classifier: string[] } {
+  const withParams = new Set(paramLayers(arch));
+  const cut = arch.layers.findIndex((l) => l.type === 'flatten' || l.type === 'globalAvgPool');
+  const names = (layers: readonly Layer[]): string[] => layers.flatMap((l) => {
+    const name = 'name' in l ? l.name : undefined;
+    return name !== undefined && withParams.has(name) ? [name] : [];
+  });
+  if (cut < 0) return { features: [], classifier: names(arch.layers) };
+  const features = names(arch.layers.slice(0, cut));
+  const classifier = names(arch.layers.slice(cut + 1));
+  if (classifier.length > 0) return { features, classifier };
+  return { features: features.slice(0, -1), classifier: features.slice(-1) };
+}
+
+/** The layers with parameters of the architecture's feature extractor (PyTorch's `model.features`; none for an mlp). */
 export function featureLayers(arch: Architecture): string[] {
-  const out: string[] = [];
-  for (const layer of arch.layers) {
-    if (layer.type === 'flatten') return out;
-    if (layer.type === 'conv2d' || layer.type === 'dense') out.push(layer.name);
-  }
-  return [];
+  return splitFeatures(arch).features;
 }
 
 /** The layers to freeze for a freeze option. @throws Error on an unknown mode or layer, or a frozen re-initialised layer. */
@@ -75,6 +92,16 @@ export interface ReinitPlan {
   readonly set: ParamSet;
 }
 
+/**
+ * The last layer with a kernel before the output layer (fc1 in LeNet5, the last block's second conv in
+ * ResNet-32, conv8 in ALL-CNN-C): a batch norm between them only rescales channels, and re-initialising
+ * it alone (scale 1, shift 0) is not the attack the name promises.
+ */
+function lastHidden(arch: Architecture): string[] {
+  const kernels = arch.layers.flatMap((l) => (l.type === 'conv2d' || l.type === 'dense' ? [l.name] : []));
+  return kernels.slice(-2, -1);
+}
+
 /** Names of the layers with parameters, in order. */
 export function paramLayers(arch: Architecture): string[] {
   return [...new Set(paramSpecs(arch).map((s) => s.layer))];
@@ -103,8 +130,7 @@ function numOption(ctx: AttackContext, name: string, fallback: number): number {
  */
 export function planReinit(set: ParamSet, arch: Architecture, ctx: AttackContext, defaults: ReinitDefaults): ReinitPlan {
   const all = paramLayers(arch);
-  const features = featureLayers(arch);
-  const fallback = defaults.target === 'head' ? all.slice(-1) : defaults.target === 'last-hidden' ? all.slice(-2, -1) : all.filter((l) => !features.includes(l));
+  const fallback = defaults.target === 'head' ? all.slice(-1) : defaults.target === 'last-hidden' ? lastHidden(arch) : splitFeatures(arch).classifier;
   if (fallback.length === 0) throw new Error(`${arch.name} has no ${defaults.target} layer with parameters to re-initialise (its layers: ${all.join(', ')})`);
   const layers = listOption(ctx, 'layers') ?? fallback;
   const unknown = layers.filter((l) => !all.includes(l));
