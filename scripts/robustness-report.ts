@@ -94,12 +94,15 @@ function parseArgs(argv: string[]): Args {
   const floorFlag = value('floor');
   const floor = floorFlag !== undefined ? Number(floorFlag) : arch === 'lenet5' ? 0.95 : { drop: 0.05 };
   if (typeof floor === 'number' && !(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${floorFlag}'`);
+  const out = value('out') ?? (arch === 'lenet5' ? 'docs/robustness.md' : `docs/robustness-${arch}.md`);
+  // Checked before any sweep runs: a merge that cannot happen should not cost the sweeps first.
+  if (flag('merge') && !existsSync(out.replace(/\.md$/, '.json'))) throw new Error(`--merge needs the report's JSON at ${out.replace(/\.md$/, '.json')}; run the full report first`);
   return {
     quick,
     arch,
     model,
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
-    out: value('out') ?? (arch === 'lenet5' ? 'docs/robustness.md' : `docs/robustness-${arch}.md`),
+    out,
     plots: value('plots') ?? (arch === 'lenet5' ? 'docs/plots' : `docs/plots/${arch}`),
     attacks: value('attacks')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null,
     epochs: int('epochs', quick ? 2 : defaults.training.epochs)!,
@@ -363,7 +366,6 @@ async function main(): Promise<void> {
  */
 function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[]): number {
   const file = a.out.replace(/\.md$/, '.json');
-  if (!existsSync(file)) throw new Error(`--merge needs the report's JSON at ${file}; run the full report first`);
   const previous = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
   const id = (r: SweepResult) => `${r.attack.name}|${r.invariant}`;
   const fresh = new Map(results.map((r) => [id(r), r]));
