@@ -65,9 +65,9 @@ describe('re-initialise and retrain', () => {
       await getAttack('reinit-classifier').run(set, arch, 1, { seed: 9, train });
       const all = paramLayers(arch);
       assert.deepEqual(featureLayers(arch), all.filter((l) => l !== classifier), name);
-      const renewed = set.tensors.filter((t) => !t.name.startsWith(`${classifier}/`));
+      const kept = set.tensors.filter((t) => !t.name.startsWith(`${classifier}/`));
       // The features keep the owner's weights and are frozen, batch norm's scale and shift among them.
-      for (const t of renewed) assert.deepEqual(data(calls[0]!.init!, t.name), t.data, `${name} ${t.name} kept`);
+      for (const t of kept) assert.deepEqual(data(calls[0]!.init!, t.name), t.data, `${name} ${t.name} kept`);
       assert.ok(calls[0]!.frozen!.every((t) => !t.startsWith(`${classifier}/`)), name);
       if (name === 'resnet32') assert.ok(calls[0]!.frozen!.includes('stage3/block5/bn2/gamma'), calls[0]!.frozen!.join(','));
       const kernel = `${classifier}/kernel`;
