@@ -43,7 +43,7 @@ import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { plotSweep } from '../src/report/plot.js';
 import { isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
-import { plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
+import { mergeSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
 import { commitmentDigest, makeCommitment, parseCommitment } from '../src/core/commitment.js';
@@ -365,12 +365,8 @@ async function main(): Promise<void> {
  * the whole report. Returns how many sections came from the previous run.
  */
 function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[]): number {
-  const file = a.out.replace(/\.md$/, '.json');
-  const previous = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
-  const id = (r: SweepResult) => `${r.attack.name}|${r.invariant}`;
-  const fresh = new Map(results.map((r) => [id(r), r]));
-  const merged = [...previous.map((r) => fresh.get(id(r)) ?? r), ...results.filter((r) => !previous.some((p) => id(p) === id(r)))];
-  const kept = merged.filter((r) => !fresh.has(id(r))).length;
+  const previous = JSON.parse(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8')) as SweepResult[];
+  const { merged, kept } = mergeSweeps(previous, results);
   results.splice(0, results.length, ...merged);
   sections.splice(0, sections.length, ...merged.map((result) => ({
     result,

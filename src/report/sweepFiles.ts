@@ -33,3 +33,16 @@ export function sweepToCsv(results: SweepResult | readonly SweepResult[]): strin
 export function plotFileName(result: Pick<SweepResult, 'attack' | 'invariant'>): string {
   return `${result.attack.name}${result.invariant ? '-invariant' : ''}.svg`;
 }
+
+/**
+ * A partial re-measurement merged into the previous report: each fresh sweep replaces the previous one
+ * of the same attack and alignment in place (the report keeps its order), sweeps new to the report go
+ * last. `kept` counts the previous sweeps nothing replaced.
+ */
+export function mergeSweeps(previous: readonly SweepResult[], fresh: readonly SweepResult[]): { merged: SweepResult[]; kept: number } {
+  const id = (r: Pick<SweepResult, 'attack' | 'invariant'>) => `${r.attack.name}|${r.invariant}`;
+  const byId = new Map(fresh.map((r) => [id(r), r]));
+  const previousIds = new Set(previous.map(id));
+  const merged = [...previous.map((r) => byId.get(id(r)) ?? r), ...fresh.filter((r) => !previousIds.has(id(r)))];
+  return { merged, kept: previous.filter((r) => !byId.has(id(r))).length };
+}
