@@ -11,7 +11,7 @@ it as standard ONNX, then:
 
   1. builds the network in PyTorch with the same module paths (ResNet-32: stage1.block1.conv1, ...;
      option-A shortcut as F.pad(x[:, :, ::2, ::2]); ALL-CNN-C: conv1 ... conv9 with their dropouts;
-     the twins of ../shared/anchors/torch_cifar.py);
+     the twins of ../shared/anchors/torch_cifar.py, except that conv9 has no ReLU, as in our registry);
   2. loads our weights from that ONNX file by name (PyTorch's state_dict names and layouts);
   3. checks its eval-mode logits against onnxruntime-free reference: our engine's logits written by
      weightmark (max abs difference < 1e-4, else it fails);
@@ -101,7 +101,9 @@ class AllCnnC(nn.Module):
     def forward(self, x):
         x = self.drop_in(x)
         for k in range(1, 10):
-            x = F.relu(getattr(self, f"conv{k}")(x))
+            x = getattr(self, f"conv{k}")(x)
+            if k < 9:  # conv9's class maps stay raw logits, as in src/core/architectures.ts
+                x = F.relu(x)
             if k in (3, 6):
                 x = (self.drop1 if k == 3 else self.drop2)(x)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)

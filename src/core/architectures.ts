@@ -100,6 +100,11 @@ export interface Architecture {
   readonly inputShape: readonly [number, number, number];
   readonly classes: number;
   readonly layers: readonly Layer[];
+  /**
+   * Initial weights (src/core/init.ts): PyTorch's default scale unless 'he' (normal, std √(2/fanIn),
+   * zero biases), which a deep plain ReLU stack without batch norm needs for its signal to reach the logits.
+   */
+  readonly init?: 'he';
 }
 
 export type ParamRole = 'kernel' | 'bias' | 'gamma' | 'beta' | 'movingMean' | 'movingVariance';
@@ -148,22 +153,28 @@ const mlp: Architecture = {
   ],
 };
 
-/** Springenberg et al. 2015, model C, as the PyTorch twin (../shared/anchors/torch_cifar.py) builds it. */
+/** Springenberg et al. 2015, model C, as the anchor's PyTorch twin (../shared/anchors/torch_cifar.py) builds it but for conv9's ReLU. */
 const allcnnc: Architecture = (() => {
-  const conv = (name: string, filters: number, kernel: number, stride: number): Conv2dLayer =>
-    ({ type: 'conv2d', name, filters, kernel, stride, padding: (kernel - 1) / 2, activation: 'relu' });
+  const conv = (name: string, filters: number, kernel: number, stride: number, activation: Activation = 'relu'): Conv2dLayer =>
+    ({ type: 'conv2d', name, filters, kernel, stride, padding: (kernel - 1) / 2, activation });
   return {
     name: 'allcnnc',
-    description: 'ALL-CNN-C (Springenberg et al. 2015): dropout 0.2, 3x3 conv 96-96-96/2, dropout 0.5, 3x3 conv 192-192-192/2, dropout 0.5, 3x3 conv 192, 1x1 conv 192, 1x1 conv 10, global average pool (1,369,738 parameters)',
+    description: 'ALL-CNN-C (Springenberg et al. 2015): dropout 0.2, 3x3 conv 96-96-96/2, dropout 0.5, 3x3 conv 192-192-192/2, dropout 0.5, 3x3 conv 192, 1x1 conv 192, 1x1 conv 10 (no ReLU: logits), global average pool (1,369,738 parameters)',
     inputShape: [32, 32, 3],
     classes: 10,
+    // PyTorch's default scale shrinks the signal ~2.5x per layer here (logits' std 0.04 at initialisation)
+    // and the loss did not leave ln 10 in pilots (docs/architectures.md, "Choices").
+    init: 'he',
     layers: [
       { type: 'dropout', rate: 0.2 },
       conv('conv1', 96, 3, 1), conv('conv2', 96, 3, 1), conv('conv3', 96, 3, 2),
       { type: 'dropout', rate: 0.5 },
       conv('conv4', 192, 3, 1), conv('conv5', 192, 3, 1), conv('conv6', 192, 3, 2),
       { type: 'dropout', rate: 0.5 },
-      conv('conv7', 192, 3, 1), conv('conv8', 192, 1, 1), conv('conv9', 10, 1, 1),
+      conv('conv7', 192, 3, 1), conv('conv8', 192, 1, 1),
+      // Springenberg's table puts a ReLU here too; with it, SGD pushed all ten class maps below zero in
+      // the first epoch and the loss froze at ln 10, He init or not (docs/architectures.md, "Choices").
+      conv('conv9', 10, 1, 1, 'none'),
       { type: 'globalAvgPool' },
     ],
   };

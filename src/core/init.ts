@@ -11,7 +11,8 @@ import type { ParamSet } from './paramSet.js';
  * the stream of the other tensors is the same with or without norms).
  * He-normal made LeNet5's first logits ~10x too large (initial loss 7.9 instead of 2.3) and SGD at
  * lr ≥ 0.03 with momentum diverged; PyTorch's scale also keeps our runs comparable with FINDINGS and the
- * PyTorch anchor. Deterministic in `seed` (no Math.random), canonical order.
+ * PyTorch anchor. An architecture may ask for He-normal kernels and zero biases instead (`init: 'he'`).
+ * Deterministic in `seed` (no Math.random), canonical order.
  */
 export function initParams(arch: string | Architecture, seed: number): Float32Array[] {
   const a = typeof arch === 'string' ? getArchitecture(arch) : arch;
@@ -20,6 +21,12 @@ export function initParams(arch: string | Architecture, seed: number): Float32Ar
     const data = new Float32Array(s.shape.reduce((x, y) => x * y, 1));
     if (s.role === 'gamma' || s.role === 'movingVariance') return data.fill(1);
     if (s.role === 'beta' || s.role === 'movingMean') return data;
+    if (a.init === 'he') {
+      if (s.role === 'bias') return data;
+      const std = Math.sqrt(2 / s.fanIn);
+      for (let i = 0; i < data.length; i++) data[i] = std * normal();
+      return data;
+    }
     const bound = 1 / Math.sqrt(s.fanIn);
     // The CDF of a standard normal draw is uniform: reuses the seeded stream without a second generator.
     for (let i = 0; i < data.length; i++) data[i] = bound * (2 * normalCdf(normal()) - 1);
