@@ -199,7 +199,7 @@ function committedModel(a: Args): { key: WatermarkKey; models: SweepModel[]; set
   const anchorFile = join(dir, 'anchor.safetensors');
   const info = existsSync(join(dir, 'training.json')) ? (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as { strategy?: string; epochs?: number; seconds?: number; testAccuracy?: number; seed?: number }) : {};
   const label = info.strategy ?? 'model';
-  const trained = info.epochs !== undefined ? `; trained ${info.epochs} epochs in ${((info.seconds ?? 0) / 3600).toFixed(1)} h, seed ${info.seed}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
+  const trained = info.epochs !== undefined ? `; trained ${info.epochs} epoch${info.epochs === 1 ? '' : 's'} in ${((info.seconds ?? 0) / 3600).toFixed(1)} h, seed ${info.seed}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
   return {
     key,
     models: [{ label, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) }],

@@ -121,7 +121,7 @@ export const attacks: readonly Attack[] = [
   {
     name: 'reinit-hidden',
     title: 'last hidden layer re-initialised, all fine-tuned',
-    description: 'The last hidden layer (the last conv or dense before the output: fc1 in LeNet5, the last block\'s conv2 in ResNet-32) re-initialised and the whole network fine-tuned for the strength in epochs '
+    description: 'The last hidden layer (the last conv or dense before the output: fc1 in LeNet5, the last block\'s conv2 in ResNet-32, conv8 in ALL-CNN-C) re-initialised and the whole network fine-tuned for the strength in epochs '
       + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to none. Not cumulative.',
     strength: retrainEpochs,
     needsData: true,

@@ -336,7 +336,7 @@ export function paperPanelsSection(networks: readonly PanelNetwork[], plotDir: s
     "The paper's result figures: the watermark score against fine-tuning epochs and against quantization bits, for " +
       `${listed(networks.map((n) => n.label))}. Each network's sweeps come from its own report; the panels and this table are drawn from their JSON.`,
     '',
-    'Regenerate: each network\'s report redraws this block at its end — LeNet5 with `npx tsx scripts/robustness-report.ts --finetune-limit 10000 --threads 2` (about 20 min), a CIFAR network with `npx tsx scripts/robustness-report.ts --arch allcnnc|resnet32 --model DIR --finetune-limit 10000 --threads 2` (not timed yet); ' +
+    'Regenerate: each network\'s report redraws this block at its end — LeNet5 with `npx tsx scripts/robustness-report.ts --finetune-limit 10000 --threads 2` (about 20 min), a CIFAR network with `npx tsx scripts/robustness-report.ts --arch allcnnc|resnet32 --model DIR --finetune-limit 10000 --threads 2` (each section states its run time; ResNet-32\'s sweeps took about 1 h on one thread); ' +
       `\`npx tsx scripts/paper-panels.ts\` redraws it alone from the JSON (${PANELS_SECONDS}).`,
     '',
     ...networks.map((n) => networkLine(n, panels)),
