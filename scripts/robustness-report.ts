@@ -190,6 +190,15 @@ async function ownerModels(a: Args): Promise<{ key: WatermarkKey; models: SweepM
   return { key: models[0]!.key!, models, setup };
 }
 
+interface TrainingInfo { strategy?: string; epochs?: number; seconds?: number; testAccuracy?: number; seed?: number; warmStart?: { previous?: TrainingInfo | null } }
+
+/** "30 epochs in 5.5 h, seed 1", with the runs a warm start (--warm-start) continued listed first. */
+function describeTraining(info: TrainingInfo): string {
+  const own = `${info.epochs} epoch${info.epochs === 1 ? '' : 's'} in ${((info.seconds ?? 0) / 3600).toFixed(1)} h, seed ${info.seed}`;
+  const previous = info.warmStart?.previous;
+  return previous?.epochs !== undefined ? `${describeTraining(previous)} (${((previous.testAccuracy ?? 0) * 100).toFixed(2)}%), then warm-restarted for ${own}` : own;
+}
+
 /** One CIFAR-10 model as `weightmark train` wrote it: weights, key.json, anchor.safetensors, training.json. */
 function committedModel(a: Args): { key: WatermarkKey; models: SweepModel[]; setup: string[] } {
   const dir = a.model!;
@@ -197,9 +206,9 @@ function committedModel(a: Args): { key: WatermarkKey; models: SweepModel[]; set
   const params = { ...loadModel(dir, arch.name).params, arch: arch.name };
   const key = loadKeyFile(join(dir, 'key.json'));
   const anchorFile = join(dir, 'anchor.safetensors');
-  const info = existsSync(join(dir, 'training.json')) ? (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as { strategy?: string; epochs?: number; seconds?: number; testAccuracy?: number; seed?: number }) : {};
+  const info = existsSync(join(dir, 'training.json')) ? (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as TrainingInfo) : {};
   const label = info.strategy ?? 'model';
-  const trained = info.epochs !== undefined ? `; trained ${info.epochs} epoch${info.epochs === 1 ? '' : 's'} in ${((info.seconds ?? 0) / 3600).toFixed(1)} h, seed ${info.seed}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
+  const trained = info.epochs !== undefined ? `; trained ${describeTraining(info)}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
   return {
     key,
     models: [{ label, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) }],

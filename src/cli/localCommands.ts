@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment } from '../core/commitment.js';
 import { checkDerivation, defaultKeySize, planTargets, policyRecord } from '../core/keyPlan.js';
 import { committedTraining } from '../training/committedKey.js';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { architectureNames, architectureOf, getArchitecture, keyableTensors, type Architecture } from '../core/architectures.js';
+import { architectureNames, architectureOf, getArchitecture, keyableTensors, paramSpecs, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
@@ -128,10 +128,12 @@ interface TrainRun {
   readonly embedAt?: number;
   /** An explicit key (--key, --key-image, --key-message), serialised. */
   readonly key?: string;
+  /** --warm-start: the trained model folder the run starts from, and the digest of the weights it found there. */
+  readonly warmStart?: { readonly dir: string; readonly weightsSha256: string };
 }
 
 /** Flags that describe the run itself: a resumed run takes them from its checkpoint, never from the command line. */
-const RUN_FLAGS = ['arch', 'dataset', 'data', 'labels', 'holdout', 'strategy', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at'] as const;
+const RUN_FLAGS = ['arch', 'dataset', 'data', 'labels', 'holdout', 'strategy', 'warm-start', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at'] as const;
 
 function finiteOrNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
@@ -166,6 +168,73 @@ function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>, da
   };
 }
 
+/**
+ * A warm start's first weights, checked against the digest the run recorded; a resumed run starts from
+ * its checkpoint, so the folder only has to be unchanged when the run begins.
+ */
+function warmStartInit(w: NonNullable<TrainRun['warmStart']>, arch: Architecture, resuming: boolean): ParamSet | undefined {
+  if (resuming) return undefined;
+  const { params, sha256 } = warmStartWeights(w.dir, arch);
+  if (sha256 !== w.weightsSha256) throw new Error(`${w.dir} changed while the run was being set up`);
+  return params;
+}
+
+/** Flags a warm start cannot take: the key comes from the model folder, never a new one. */
+const WARM_START_REFUSES = ['key', 'key-seed', 'n', 'key-image', 'key-message', 'embed-at'] as const;
+
+/**
+ * A run that starts from a trained model folder (--warm-start DIR) with a fresh schedule: a warm restart
+ * (SGDR) when the settings are the first run's. A keyed folder keeps its key locked (naive or delve); a
+ * folder without key.json trains on as `--strategy none` — marking a trained model is `weightmark watermark`.
+ */
+function warmStartRun(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>, dir: string, data?: DatasetOnDisk): TrainRun {
+  const refused = WARM_START_REFUSES.filter((f) => a[f] !== undefined);
+  if (refused.length > 0) throw new UsageError(`--warm-start keeps the key of ${dir} (or none); drop ${refused.map((f) => `--${f}`).join(', ')}`);
+  const previous = readPreviousTraining(dir);
+  const archName = a.arch ?? previous?.arch;
+  if (archName === undefined) throw new UsageError(`${dir} has no training.json naming its architecture; give --arch`);
+  const arch = getArchitecture(archName);
+  const weights = warmStartWeights(dir, arch);
+  const keyPath = join(dir, 'key.json');
+  const key = existsSync(keyPath) ? loadKeyFile(keyPath) : undefined;
+  const strategy = oneOf<Strategy>(a.strategy, 'strategy', strategies, key ? defaults.training.strategy : 'none');
+  if (key && strategy === 'none') throw new UsageError(`${dir} carries key ${key.id}; training it with --strategy none would set its positions free. Use --strategy naive or delve`);
+  if (!key && strategy !== 'none') throw new UsageError(`${dir} holds no key.json: a warm start keeps a model's key and draws none. Use --strategy none, or 'weightmark watermark' to mark a trained model`);
+  if (key && key.arch !== undefined && key.arch !== arch.name) throw new Error(`${keyPath} is a key for ${key.arch}, not ${arch.name}`);
+  // Without a key flag and with strategy none, runFromFlags draws no key: the folder's is added below.
+  const base = runFromFlags({ ...a, arch: arch.name, strategy: 'none' }, data);
+  return { ...base, strategy, ...(key ? { key: serializeKey(key) } : {}), warmStart: { dir: resolve(dir), weightsSha256: weights.sha256 } };
+}
+
+function readPreviousTraining(dir: string): ({ arch?: string } & Record<string, unknown>) | undefined {
+  const path = join(dir, 'training.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as { arch?: string } & Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path} is not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+/** The model in DIR as the architecture's tensors, and the sha256 of their safetensors serialisation (recorded so a reader can check which weights a run started from). */
+function warmStartWeights(dir: string, arch: Architecture): { params: ParamSet; sha256: string } {
+  if (!existsSync(join(dir, 'model.json'))) throw new UsageError(`--warm-start takes a model folder as 'weightmark train --out' writes it; ${dir} has no model.json`);
+  const loaded = loadModel(dir, arch.name).params;
+  if (loaded.arch !== undefined && loaded.arch !== arch.name) throw new Error(`${dir} holds a ${loaded.arch}, not a ${arch.name}`);
+  const params = toParamSet(arch, paramsOf(arch, loaded, dir));
+  return { params, sha256: createHash('sha256').update(writeModel(params, 'safetensors')[0]!.bytes).digest('hex') };
+}
+
+/** @throws Error naming the first tensor of the architecture the folder lacks or holds in another shape. */
+function paramsOf(arch: Architecture, loaded: ParamSet, dir: string): Float32Array[] {
+  const byName = new Map(loaded.tensors.map((t) => [t.name, t]));
+  return paramSpecs(arch).map((spec) => {
+    const t = byName.get(spec.name);
+    if (!t || t.shape.join('x') !== spec.shape.join('x')) throw new Error(`${dir} does not fit ${arch.name}: tensor '${spec.name}' [${spec.shape.join(',')}] is ${t ? `[${t.shape.join(',')}]` : 'missing'}`);
+    return new Float32Array(t.data);
+  });
+}
+
 /** @throws Error naming both shapes when a dataset file does not fit the architecture. */
 export function checkDataFits(arch: Architecture, data: DatasetOnDisk, path: string): void {
   const { shape, classes } = data.summary;
@@ -187,13 +256,14 @@ export async function runTrain(argv: string[]): Promise<number> {
     out: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' }, seed: { type: 'string' }, 'key-seed': { type: 'string' }, key: { type: 'string' },
     n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
     replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
-    'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' }, resume: { type: 'string' },
+    'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' }, resume: { type: 'string' }, 'warm-start': { type: 'string' },
   });
   if (a.help) {
     console.log(`weightmark train --arch ${architectureNames().join('|')} [--dataset ${datasetNames.join('|')} (default: the first whose images fit the architecture) | --data FILE [--labels FILE] [--holdout 0.1]] --strategy ${strategies.join('|')} --epochs N --out DIR
   [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
   [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
   [--threads N] [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
+weightmark train --warm-start MODEL_DIR --epochs N --out DIR [--strategy ...] [--seed N] [--lr ...] [--dataset ...] [...]
 weightmark train --resume DIR [--threads N] [--backend ...] [--json]
   --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
   --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit
@@ -201,6 +271,10 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
           an .npz with x and y, or an IDX images file (its labels file found beside it by MNIST's naming, or
           --labels). Trains on all but a stratified --holdout share of each class (default 0.1) and reports
           accuracy on that held-out share (the split the service would draw for the same content)
+  --warm-start: start from the trained model in MODEL_DIR with a fresh schedule and momentum (a warm
+            restart): its key.json stays locked and its commitment and anchor carry over, or, without a key,
+            it trains on with --strategy none; training.json records the folder, its weights' sha256 and
+            its own training.json. Pick a new --seed, or the data order repeats the first run's
   --resume: continue the run whose checkpoint DIR holds (written after every epoch; Ctrl-C, a crash or a
             reboot lose at most the epoch under way); the run's own settings come from the checkpoint`);
     return 0;
@@ -221,19 +295,20 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
     if (hasCheckpoint(out)) throw new Error(`${out} holds an unfinished run; continue it with: weightmark train --resume ${out}`);
     if (a.data !== undefined && a.dataset !== undefined) throw new UsageError(`give --dataset (a built-in) or --data (a dataset file), not both`);
     const data = a.data !== undefined ? readDatasetPath(a.data, { ...(a.labels ? { labels: a.labels } : {}), ...(a.holdout ? { holdout: num(a.holdout, 'holdout', 0.1) } : {}) }) : undefined;
-    run = { ...runFromFlags(a, data), ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}) };
+    const fresh = a['warm-start'] !== undefined ? warmStartRun(a, a['warm-start'], data) : runFromFlags(a, data);
+    run = { ...fresh, ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : {}) };
   }
   const splits = dataOfRun(run)?.splits(run.limit !== undefined ? { limit: run.limit } : {});
   const dataLabel = run.data ? run.data.path : run.dataset!;
   const arch = getArchitecture(run.arch);
-  const init = toParamSet(arch, initParams(arch, run.seed));
+  const init = run.warmStart ? warmStartInit(run.warmStart, arch, resumeFrom !== undefined) : toParamSet(arch, initParams(arch, run.seed));
   const given = run.key !== undefined ? parseKey(JSON.parse(run.key)) : undefined;
-  const plan = run.commitment ? committedTraining(run.commitment, init, `key-${commitmentDigest(run.commitment).slice(0, 8)}`, { at: run.embedAt ?? defaults.key.embedAt }) : undefined;
+  const plan = run.commitment ? committedTraining(run.commitment, init ?? toParamSet(arch, initParams(arch, run.seed)), `key-${commitmentDigest(run.commitment).slice(0, 8)}`, { at: run.embedAt ?? defaults.key.embedAt }) : undefined;
   const bar = new ProgressBar();
   const { signal, release } = interruptSignal();
   try {
     const result = await trainModel({
-      arch, ...(splits ? { trainData: splits.train, testData: splits.heldOut } : { dataset: run.dataset! }), strategy: run.strategy, ...(given ? { key: given } : {}), ...(plan ? { plan } : {}), init,
+      arch, ...(splits ? { trainData: splits.train, testData: splits.heldOut } : { dataset: run.dataset! }), strategy: run.strategy, ...(given ? { key: given } : {}), ...(plan ? { plan } : {}), ...(init ? { init } : {}),
       epochs: run.epochs, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize,
       ...(run.limit !== undefined ? { limit: run.limit } : {}), ...(run.testLimit !== undefined ? { testLimit: run.testLimit } : {}), seed: run.seed, delve: { ...run.delve, margin: run.delve.margin ?? Infinity },
       ...(a.threads ? { threads: num(a.threads, 'threads', 1, true) } : run.threads ? { threads: run.threads } : {}),
@@ -254,6 +329,8 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
     if (run.commitment) writeKeyFile(join(out, 'commitment.json'), run.commitment);
     // The weights from before the key was drawn: extract aligns suspects onto them (docs/statistics.md).
     if (result.anchor) writeFileSync(join(out, 'anchor.safetensors'), writeModel(result.anchor, 'safetensors')[0]!.bytes);
+    // A warm start's key was drawn by the first run: its commitment and anchor still vouch for it.
+    if (run.warmStart) for (const f of ['commitment.json', 'anchor.safetensors']) if (existsSync(join(run.warmStart.dir, f))) copyFileSync(join(run.warmStart.dir, f), join(out, f));
     if (key) {
       writeKeyFile(join(out, 'key.json'), key);
       score = scoreAgainstKey(extractValues(result.params, key), key);
@@ -261,7 +338,8 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
     const summary = {
       arch: arch.name, ...(run.data ? { data: run.data.path, evaluatedOn: { split: 'held-out', samples: splits!.heldOut.n } } : { dataset: run.dataset }), strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
       backend: result.backend, threads: result.threads, seconds: result.seconds, samplesPerSec: result.samplesPerSec,
-      history: result.history, keyId: key?.id, out, ...(resumeFrom ? { resumedAfterEpoch: resumeFrom.epoch } : {}), ...(score ? { score: scoreJson(score) } : {}),
+      history: result.history, keyId: key?.id, out, ...(resumeFrom ? { resumedAfterEpoch: resumeFrom.epoch } : {}),
+      ...(run.warmStart ? { warmStart: { from: run.warmStart.dir, weightsSha256: run.warmStart.weightsSha256, previous: readPreviousTraining(run.warmStart.dir) ?? null } } : {}), ...(score ? { score: scoreJson(score) } : {}),
     };
     writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, seed: run.seed, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize, limit: run.limit ?? null }, null, 2));
     removeCheckpoint(out);
