@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runExtract, runTrain } from '../src/cli/localCommands.js';
 import { loadKeyFile, loadModel } from '../src/cli/modelFiles.js';
 import { extractValues } from '../src/core/extract.js';
@@ -43,7 +43,7 @@ test('when a keyed model is warm-started, then the weights move, its key stays e
   assert.equal(extract.decision, 'match');
   assert.deepEqual(extract.derivation, { ok: true }, 'commitment.json and anchor.safetensors came along');
   const training = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
-  assert.equal(training.warmStart.from, keyed);
+  assert.equal(resolve(training.warmStart.from), keyed, 'the folder, relative to where the command ran');
   assert.match(training.warmStart.weightsSha256, /^[0-9a-f]{64}$/);
   assert.equal(training.warmStart.previous.testAccuracy, JSON.parse(readFileSync(join(keyed, 'training.json'), 'utf8')).testAccuracy);
   assert.equal(training.seed, 4);
@@ -84,6 +84,6 @@ test('when a warm-started run gets Ctrl-C after an epoch, then --resume finishes
   const resumed = await cli(['--resume', interrupted]);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.deepEqual(readFileSync(join(interrupted, 'group1-shard1of1.bin')), readFileSync(join(straight, 'group1-shard1of1.bin')));
-  assert.equal(JSON.parse(readFileSync(join(interrupted, 'training.json'), 'utf8')).warmStart.from, keyed);
+  assert.equal(resolve(JSON.parse(readFileSync(join(interrupted, 'training.json'), 'utf8')).warmStart.from), keyed);
   assert.ok(existsSync(join(interrupted, 'commitment.json')));
 });

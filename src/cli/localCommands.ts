@@ -3,7 +3,7 @@ import { commitmentDigest, makeCommitment, parseCommitment, type KeyCommitment }
 import { checkDerivation, defaultKeySize, planTargets, policyRecord } from '../core/keyPlan.js';
 import { committedTraining } from '../training/committedKey.js';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { architectureNames, architectureOf, getArchitecture, keyableTensors, paramSpecs, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
@@ -339,7 +339,8 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
       arch: arch.name, ...(run.data ? { data: run.data.path, evaluatedOn: { split: 'held-out', samples: splits!.heldOut.n } } : { dataset: run.dataset }), strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
       backend: result.backend, threads: result.threads, seconds: result.seconds, samplesPerSec: result.samplesPerSec,
       history: result.history, keyId: key?.id, out, ...(resumeFrom ? { resumedAfterEpoch: resumeFrom.epoch } : {}),
-      ...(run.warmStart ? { warmStart: { from: run.warmStart.dir, weightsSha256: run.warmStart.weightsSha256, previous: readPreviousTraining(run.warmStart.dir) ?? null } } : {}), ...(score ? { score: scoreJson(score) } : {}),
+      // Relative to where the command ran, so a committed training.json names no machine's paths.
+      ...(run.warmStart ? { warmStart: { from: relative(process.cwd(), run.warmStart.dir), weightsSha256: run.warmStart.weightsSha256, previous: readPreviousTraining(run.warmStart.dir) ?? null } } : {}), ...(score ? { score: scoreJson(score) } : {}),
     };
     writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, seed: run.seed, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, batchSize: run.batchSize, limit: run.limit ?? null }, null, 2));
     removeCheckpoint(out);
