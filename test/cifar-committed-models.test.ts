@@ -23,7 +23,7 @@ const work = mkdtempSync(join(tmpdir(), 'wm-committed-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 const skip = existsSync(defaultCifar10Archive()) ? false : `no CIFAR-10 archive at ${defaultCifar10Archive()}`;
 
-const committed = ['resnet32'] as const;
+const committed = ['resnet32', 'allcnnc'] as const;
 
 for (const arch of committed) {
   const dir = join('models', arch);
