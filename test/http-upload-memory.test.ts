@@ -35,6 +35,12 @@ const rss = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFile
 
 test('when a verifier uploads 4 × 248 MiB of safetensors, then the request peaks within 1.5x its upload', { timeout: 300_000, skip: !fs.existsSync('/proc/self/status') && 'needs /proc to read peak RSS' }, async () => {
   const dir = tempDir('memory');
+  // Written before any request: the writes block this event loop for seconds (more on a loaded machine),
+  // past the server's 5 s keep-alive, and undici would then send the next request on a pooled socket the
+  // server had already closed (EPIPE).
+  const files = [0, 1, 2, 3].map((i) => path.join(dir, `shard-${i}.safetensors`));
+  files.forEach((f, i) => bigSafetensors(f, `block${i}.weight`, 248 * MiB));
+  const upload = files.reduce((a, f) => a + fs.statSync(f).size, 0);
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./upload-memory.server.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];
@@ -49,9 +55,6 @@ test('when a verifier uploads 4 × 248 MiB of safetensors, then the request peak
     warm.append('file', new Blob([new Uint8Array(safetensorsBytes(owner.params))]), 'warm.safetensors');
     assert.equal((await fetch(`${url}/v1/verifications`, { method: 'POST', headers: { Authorization: `Bearer ${verifier}` }, body: warm })).status, 201);
 
-    const files = [0, 1, 2, 3].map((i) => path.join(dir, `shard-${i}.safetensors`));
-    files.forEach((f, i) => bigSafetensors(f, `block${i}.weight`, 248 * MiB));
-    const upload = files.reduce((a, f) => a + fs.statSync(f).size, 0);
     const before = peakRss(child.pid!);
     const form = new FormData();
     for (const f of files) form.append('file', await fs.openAsBlob(f), path.basename(f));
