@@ -307,7 +307,9 @@ function networkLine(n: PanelNetwork, panels: readonly PaperPanel[]): string {
   if (!n.results) return `- **${n.label}** ${letters}: not yet measured${n.source ? ` (no \`${n.source}\`)` : ''}.`;
   const picked = [...new Set(n.results.map((r) => summarySeries(r)?.model))];
   const others = [...new Set(n.results.flatMap((r) => r.series.map((s) => s.model)))].filter((m) => !picked.includes(m));
-  const also = others.length ? `; the table reads the ${picked.map((m) => `'${m}'`).join(', ')} series (what the service makes by default), the full section also has ${others.map((m) => `'${m}'`).join(', ')}` : '';
+  const also = others.length
+    ? `; the table reads the ${picked.map((m) => `'${m}'`).join(', ')} series (what the service makes by default), the full section also has ${others.map((m) => `'${m}'`).join(', ')}`
+    : `; one series, ${picked.map((m) => `'${m}'`).join(', ')} (the committed model as its Setup describes it), with no paper-style key beside it`;
   return `- **${n.label}** ${letters}: [full section](${n.docLink})${also}.`;
 }
 
