@@ -306,6 +306,35 @@ async function main(): Promise<void> {
 
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
+  const failed: string[] = [];
+  const planned = chosen.reduce((n, x) => n + (x.functionPreserving ? 2 : 1), 0);
+  const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
+  // The report is written after every sweep, so an interrupted or crashed run keeps what it measured
+  // (with --merge, the earlier sections stay too); a sweep whose attack fails is a note, not the end of the run.
+  const write = (final: boolean): void => {
+    const report = { results: [...results], sections: [...sections] };
+    const runNotes = [...notes];
+    if (a.merge) {
+      const remeasured = results.map((r) => `'${r.attack.name}${r.invariant ? ' (invariant)' : ''}'`).join(', ') || 'none';
+      const kept = mergeIntoPrevious(a, report.results, report.sections, all);
+      runNotes.push(`Sections re-measured by this command: ${remeasured}; the ${kept} others are the previous run's, read from ${a.out.replace(/\.md$/, '.json')} (the command that measured them is in the file's git history).`);
+    }
+    runNotes.push(...failed, ...methodNotes(a, test.n));
+    if (a.quick) runNotes.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
+    if (!final) runNotes.unshift(`**Incomplete**: ${results.length + failed.length} of the ${planned} sweeps of this command ran so far; the report is rewritten after each.`);
+    const md = renderRobustnessReport(report.sections, {
+      ...(a.arch === 'lenet5' ? {} : { title: `Robustness of the watermark: ${arch.name} on CIFAR-10` }),
+      command,
+      generatedAt: new Date().toISOString(),
+      setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `${a.merge ? 'Time of this re-measurement' : 'Total time'} ${((Date.now() - t0) / 1000).toFixed(0)} s.`],
+      notes: runNotes,
+    });
+    mkdirSync(dirname(a.out), { recursive: true });
+    writeFileSync(a.out, md);
+    writeFileSync(a.out.replace(/\.md$/, '.json'), sweepToJson(report.results));
+    writeFileSync(a.out.replace(/\.md$/, '.csv'), sweepToCsv(report.results));
+    refreshPanels(a);
+  };
   mkdirSync(a.plots, { recursive: true });
   for (const attack of chosen) {
     if (attack.name === 'fine-tune-fashion' && !fashion) {
@@ -316,56 +345,51 @@ async function main(): Promise<void> {
     for (const invariant of attack.functionPreserving ? [false, true] : [false]) {
       const label = `${attack.name}${invariant ? ' (invariant)' : ''}`;
       log(`sweep ${label}: ${strengths.join(', ')}`);
-      const result = await runSweep({
-        attack,
-        strengths,
-        models,
-        scorer,
-        evaluate,
-        invariant,
-        accuracyFloor: a.floor,
-        seed: a.seed,
-        context,
-        baselines: baselines[invariant ? 'invariant' : 'plain'],
-        onProgress: (p: SweepProgress) =>
-          p.point && p.strength !== null && log(`  ${p.model} @ ${p.strength}: accuracy ${(p.point.accuracy * 100).toFixed(2)}%, r ${p.point.r.toFixed(3)}, ${p.point.decision} (${p.done}/${p.total})`),
-      });
+      let result: SweepResult;
+      try {
+        result = await runSweep({
+          attack,
+          strengths,
+          models,
+          scorer,
+          evaluate,
+          invariant,
+          accuracyFloor: a.floor,
+          seed: a.seed,
+          context,
+          baselines: baselines[invariant ? 'invariant' : 'plain'],
+          onProgress: (p: SweepProgress) =>
+            p.point && p.strength !== null && log(`  ${p.model} @ ${p.strength}: accuracy ${(p.point.accuracy * 100).toFixed(2)}%, r ${p.point.r.toFixed(3)}, ${p.point.decision} (${p.done}/${p.total})`),
+        });
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        log(`  ${label} failed: ${why}`);
+        failed.push(`'${label}' (${attack.title}): this command's sweep failed — ${why}${a.merge ? ' (a section of that name below is the previous run\'s)' : ''}.`);
+        write(false);
+        continue;
+      }
       results.push(result);
       const file = join(a.plots, plotFileName(result));
       writeFileSync(file, plotSweep(result));
       sections.push({ result, plot: relative(dirname(a.out), file), description: attack.description });
+      write(false);
     }
   }
   await bench.dispose();
+  write(true);
+  log(`wrote ${a.out}, ${results.length} plots in ${a.plots}${failed.length ? `, ${failed.length} sweep(s) failed` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+}
 
-  const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
-  if (a.merge) {
-    const remeasured = results.map((r) => `'${r.attack.name}${r.invariant ? ' (invariant)' : ''}'`).join(', ');
-    const kept = mergeIntoPrevious(a, results, sections, all);
-    notes.push(`Sections re-measured by this command: ${remeasured}; the ${kept} others are the previous run's, read from ${a.out.replace(/\.md$/, '.json')} (the command that measured them is in the file's git history).`);
-  }
-  notes.push(
+/** What every report says about how it measured. */
+function methodNotes(a: Args, testImages: number): string[] {
+  return [
     a.arch === 'lenet5'
       ? 'Accuracy is measured on the MNIST test set through ONNX Runtime (also after fine-tuning on Fashion-MNIST, where it shows how far the model was repurposed).'
-      : `Accuracy is measured on the first ${test.n} CIFAR-10 test images through ONNX Runtime; training attacks train on CIFAR-10's training images with the pad-crop-flip augmentation${a.finetuneLimit !== undefined ? ` (the first ${a.finetuneLimit} per epoch)` : ''}.`,
+      : `Accuracy is measured on the first ${testImages} CIFAR-10 test images through ONNX Runtime; training attacks train on CIFAR-10's training images with the pad-crop-flip augmentation${a.finetuneLimit !== undefined ? ` (the first ${a.finetuneLimit} per epoch)` : ''}.`,
     'Function-preserving attacks (permutation, rescaling, dummy neurons and the "hide" chain) are scored twice: with plain alignment (names and layouts only) and with invariant alignment, which undoes permutations, per-unit rescaling and dummy units against the owner\'s anchor (its weights from just before the key draw; the model itself when it has none). The anchor keeps the null exact but costs r on long runs, where the network drifted from it after the draw: see docs/statistics.md, "The alignment anchor".',
     'Training attacks continue from the previous strength (epochs add up); the optimizer state restarts at each point.',
     'Quantization: min-max uniform k-bit (2^k levels from min to max of each tensor or output channel; biases per tensor). int8-ort mirrors onnxruntime quantize_dynamic defaults (QInt8, symmetric per tensor, [-127, 127], zero point 0, kernels only).',
-  );
-  if (a.quick) notes.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
-  const md = renderRobustnessReport(sections, {
-    ...(a.arch === 'lenet5' ? {} : { title: `Robustness of the watermark: ${arch.name} on CIFAR-10` }),
-    command,
-    generatedAt: new Date().toISOString(),
-    setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `${a.merge ? 'Time of this re-measurement' : 'Total time'} ${((Date.now() - t0) / 1000).toFixed(0)} s.`],
-    notes,
-  });
-  mkdirSync(dirname(a.out), { recursive: true });
-  writeFileSync(a.out, md);
-  writeFileSync(a.out.replace(/\.md$/, '.json'), sweepToJson(results));
-  writeFileSync(a.out.replace(/\.md$/, '.csv'), sweepToCsv(results));
-  log(`wrote ${a.out}, ${results.length} plots in ${a.plots} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
-  refreshPanels(a);
+  ];
 }
 
 /**
