@@ -146,6 +146,11 @@ describe('paper panels section', () => {
     assert.match(md, /the table reads the 'default' series .* also has 'paper'/);
   });
 
+  it('when a network was measured with one series only, then its line says there is no paper-style key beside it', () => {
+    assert.match(md, /\*\*ResNet-32\*\* \(i\), \(j\): \[full section\]\(robustness-resnet32\.md\); one series, 'naive' .*no paper-style key beside it\./);
+    assert.doesNotMatch(md, /\*\*LeNet5-caffe\*\*[^\n]*one series/);
+  });
+
   it('when a CIFAR report compares training strategies, then the table reads the default strategy\'s series', () => {
     const strategy = defaults.training.strategy;
     const other = strategy === 'naive' ? 'delve' : 'naive';
