@@ -306,7 +306,7 @@ async function main(): Promise<void> {
 
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
-  const failed: string[] = [];
+  const failed: { label: string; name: string; invariant: boolean; title: string; why: string }[] = [];
   const planned = chosen.reduce((n, x) => n + (x.functionPreserving ? 2 : 1), 0);
   const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
   // The report is written after every sweep, so an interrupted or crashed run keeps what it measured
@@ -319,7 +319,8 @@ async function main(): Promise<void> {
       const kept = mergeIntoPrevious(a, report.results, report.sections, all);
       runNotes.push(`Sections re-measured by this command: ${remeasured}; the ${kept} others are the previous run's, read from ${a.out.replace(/\.md$/, '.json')} (the command that measured them is in the file's git history).`);
     }
-    runNotes.push(...failed, ...methodNotes(a, test.n));
+    const kept = (f: (typeof failed)[number]) => report.results.some((r) => r.attack.name === f.name && r.invariant === f.invariant);
+    runNotes.push(...failed.map((f) => `'${f.label}' (${f.title}): this command's sweep failed — ${f.why}${kept(f) ? '; its section below is the previous run\'s' : ''}.`), ...methodNotes(a, test.n));
     if (a.quick) runNotes.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
     if (!final) runNotes.unshift(`**Incomplete**: ${results.length + failed.length} of the ${planned} sweeps of this command ran so far; the report is rewritten after each.`);
     const md = renderRobustnessReport(report.sections, {
@@ -364,7 +365,7 @@ async function main(): Promise<void> {
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
         log(`  ${label} failed: ${why}`);
-        failed.push(`'${label}' (${attack.title}): this command's sweep failed — ${why}${a.merge ? ' (a section of that name below is the previous run\'s)' : ''}.`);
+        failed.push({ label, name: attack.name, invariant, title: attack.title, why });
         write(false);
         continue;
       }
