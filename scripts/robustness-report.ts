@@ -25,6 +25,9 @@
  * --n N (key positions), --seed N, --threads N, --retrain, --floor F (accuracy that makes a stolen model
  * worth keeping; default 0.95), --merge (with --attacks: re-measure only those sections of the report
  * already at --out, keep the others from its JSON, and render the whole report again).
+ *
+ * The report is rewritten after every sweep (an interrupted run keeps what it measured), and a sweep whose
+ * attack fails (e.g. training diverges) becomes a note instead of ending the run.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
