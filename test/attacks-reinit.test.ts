@@ -78,6 +78,24 @@ describe('re-initialise and retrain', () => {
     }
   });
 
+  it('when the classifier is the output layer alone (ALL-CNN-C, ResNet-32), then reinit-classifier says it is reinit-head there, and the two ask the trainer for the same thing; in LeNet5 and the mlp they differ', async () => {
+    const classifier = getAttack('reinit-classifier');
+    for (const name of ['allcnnc', 'resnet32']) {
+      const arch = getArchitecture(name);
+      assert.equal(classifier.sameAs?.(arch), 'reinit-head', name);
+      const set = initialParamSet(arch, 5);
+      const { train, calls } = recorder();
+      await classifier.run(set, arch, 2, { seed: 11, train });
+      await getAttack('reinit-head').run(set, arch, 2, { seed: 11, train });
+      const [a, b] = calls;
+      assert.deepEqual([...a!.frozen!].sort(), [...b!.frozen!].sort(), name);
+      assert.deepEqual(snapshot(a!.init!), snapshot(b!.init!), name);
+      assert.deepEqual({ ...a, init: undefined, frozen: undefined }, { ...b, init: undefined, frozen: undefined }, name);
+    }
+    for (const name of ['lenet5', 'mlp']) assert.equal(classifier.sameAs?.(getArchitecture(name)), undefined, name);
+    assert.equal(getAttack('reinit-head').sameAs, undefined);
+  });
+
   it('when retraining for 0 epochs, then the re-initialised model comes back without calling the trainer', async () => {
     const { train, calls } = recorder();
     const { set } = await getAttack('reinit-head').run(owner, lenet, 0, { seed: 5, train });

@@ -34,4 +34,13 @@ describe('training attacks through the real trainer', () => {
     const attackerKey = attackerKeygen(owner, arch, { n: 1024, seed: ctx.seed + 0x5eed });
     assert.ok(pearson(extractValues(set, attackerKey), attackerKey.values) > 0.9999);
   });
+
+  it('when overwriting at the low rate, then the trainer is asked for the naive embedding of the attacker\'s key at lr 0.01, and an lr option still wins', async () => {
+    const calls: Parameters<typeof ctx.train>[0][] = [];
+    const record = { ...ctx, train: async (req: Parameters<typeof ctx.train>[0]) => (calls.push(req), { params: req.init! }) };
+    await getAttack('overwrite-low-lr').run(owner, arch, 2, record);
+    await getAttack('overwrite-low-lr').run(owner, arch, 1, { ...record, options: { lr: 0.003 } });
+    assert.deepEqual(calls.map((c) => [c.strategy, c.lr, c.epochs, c.momentum]), [['naive', 0.01, 2, 0.9], ['naive', 0.003, 1, 0.9]]);
+    assert.equal(calls[0]!.key!.id, attackerKeygen(owner, arch, { n: 1024, seed: ctx.seed + 0x5eed }).id);
+  });
 });

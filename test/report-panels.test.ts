@@ -27,6 +27,8 @@ const attacks = {
   quantize: { name: 'quantize', title: 'k-bit quantization per tensor', strengthName: 'bits', unit: 'bits', decreasing: true, functionPreserving: false },
   'fine-tune': { name: 'fine-tune', title: 'fine-tuning at lr 0.1', strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
   permute: { name: 'permute', title: 'neuron permutation', strengthName: 'fraction of units moved', unit: '%', decreasing: false, functionPreserving: true },
+  'reinit-head': { name: 'reinit-head', title: 'head re-initialised, retrained alone', strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
+  'reinit-classifier': { name: 'reinit-classifier', title: 'classifier re-initialised, retrained on frozen features', strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
 } as const;
 
 function sweep(attack: keyof typeof attacks, list: SweepSeries[], invariant = false, accuracyFloor = 0.95): SweepResult {
@@ -169,6 +171,18 @@ describe('paper panels section', () => {
   it('when no attacked point keeps the accuracy, then the row says n/a; an attack a network did not run reads —', () => {
     assert.match(rows.get('fine-tuning at lr 0.1')![1]!, /^n\/a \(accuracy < 87\.00% everywhere\)$/);
     assert.equal(rows.get('neuron permutation')![0], '—');
+  });
+
+  it('when an attack is another one on a network (its twin), then that network\'s cell reads the twin\'s row and says so; without the twin it reads —', () => {
+    const lenetBoth = network('lenet5', 'LeNet5-caffe', [
+      sweep('reinit-head', [series('default', [point(1, 0.9, 0.99)], 0.95)]),
+      sweep('reinit-classifier', [series('default', [point(1, 0.1, 0.99)], 0.95)]),
+    ]);
+    const allcnnc = { ...network('allcnnc', 'ALL-CNN-C', [sweep('reinit-head', [series('naive', [point(1, 0.8, 0.7), point(2, 0.1, 0.6)], 0.68, point(0, 1, 0.73))])]), twins: { 'reinit-classifier': 'reinit-head' } };
+    const table = tableRows(paperPanelsSection([lenetBoth, allcnnc], 'p'));
+    assert.deepEqual(table.get('classifier re-initialised, retrained on frozen features'), ['**no** (fails at epochs = 1, accuracy 99.00%)', "yes (fails at epochs = 2, accuracy 60.00%) — the same attack as 'head re-initialised, retrained alone' on ALL-CNN-C"]);
+    const untwinned = tableRows(paperPanelsSection([lenetBoth, { ...allcnnc, twins: {} }], 'p'));
+    assert.equal(untwinned.get('classifier re-initialised, retrained on frozen features')![1], '—');
   });
 
   it('when a network has no results, then it is not yet measured: no column, no numbers, no image', () => {

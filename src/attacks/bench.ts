@@ -1,12 +1,13 @@
 /**
  * The real collaborators of an attack run or a sweep, assembled once from a key and a test set: the key
- * scorer, the ONNX Runtime accuracy evaluator and the attack context (a trainer whose gradient engine is
+ * scorer, the ONNX Runtime accuracy evaluator (once per distinct model) and the attack context (a trainer whose gradient engine is
  * created on the first training attack, one per architecture, and the attacker's key generator).
  * Shared by `weightmark attack` and scripts/robustness-report.ts.
  */
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { LabelledData } from '../eval/accuracy.js';
 import { createGradientEngine, type GradientEngine } from '../training/engine.js';
+import { cachedEvaluator } from './evaluatorCache.js';
 import { attackerKeygen, keyScorer, onnxEvaluator, trainerFor } from './pipeline.js';
 import type { Evaluator, Scorer } from './sweep.js';
 import type { AttackContext, TrainFn } from './types.js';
@@ -48,7 +49,8 @@ export function attackBench(o: BenchOptions): AttackBench {
   };
   return {
     scorer: keyScorer(o.key, o.fpr !== undefined ? { fpr: o.fpr } : {}),
-    evaluate: onnxEvaluator(o.testData),
+    // Plain and invariant sweeps of a function-preserving attack evaluate the very same weights.
+    evaluate: cachedEvaluator(onnxEvaluator(o.testData)),
     context: { train, keygen: attackerKeygen, ...(o.dataLimit !== undefined ? { dataLimit: o.dataLimit } : {}) },
     async dispose() {
       const settled = await Promise.allSettled(engines);

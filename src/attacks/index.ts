@@ -11,7 +11,7 @@ import { lowRank, parseRanks } from './lowRank.js';
 import { addGaussianNoise } from './noise.js';
 import { pruneMagnitude } from './prune.js';
 import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
-import { reinitRetrain } from './reinit.js';
+import { reinitRetrain, sameReinit } from './reinit.js';
 import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
 import { addDummyUnits, dummyUnfit, permuteUnits, rescaleUnits } from './units.js';
 
@@ -117,6 +117,7 @@ export const attacks: readonly Attack[] = [
     functionPreserving: false,
     cumulative: false,
     run: (set, arch, s, ctx) => reinitRetrain(set, arch, s, ctx, { target: 'classifier', freeze: 'features' }, 'reinit-classifier'),
+    sameAs: (arch) => (sameReinit(arch, { target: 'classifier', freeze: 'features' }, { target: 'head', freeze: 'rest' }) ? 'reinit-head' : undefined),
   },
   {
     name: 'reinit-hidden',
@@ -187,6 +188,18 @@ export const attacks: readonly Attack[] = [
     functionPreserving: false,
     cumulative: true,
     run: (set, arch, s, ctx) => overwrite(set, arch, s, ctx),
+  },
+  {
+    name: 'overwrite-low-lr',
+    title: 'overwriting with the attacker\'s key at lr 0.01',
+    description: 'The attacker\'s own random key embedded with the naive strategy at the rate that keeps a CIFAR network\'s accuracy (SGD lr 0.01, momentum 0.9): '
+      + 'at lr 0.1 fine-tuning alone costs ResNet-32 and ALL-CNN-C most of their accuracy, and overwriting ALL-CNN-C diverges.',
+    strength: epochs,
+    needsData: true,
+    changesShape: false,
+    functionPreserving: false,
+    cumulative: true,
+    run: (set, arch, s, ctx) => overwrite(set, arch, s, { ...ctx, options: { lr: 0.01, ...ctx.options } }),
   },
 ];
 

@@ -107,7 +107,7 @@ export function paramLayers(arch: Architecture): string[] {
   return [...new Set(paramSpecs(arch).map((s) => s.layer))];
 }
 
-function listOption(ctx: AttackContext, name: string): string[] | undefined {
+function listOption(ctx: Pick<AttackContext, 'options'>, name: string): string[] | undefined {
   const v = ctx.options?.[name];
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new Error(`option ${name} must be a comma-separated list of layer names, got ${JSON.stringify(v)}`);
@@ -123,19 +123,44 @@ function numOption(ctx: AttackContext, name: string, fallback: number): number {
   return v;
 }
 
-/**
- * Chooses the layers, re-initialises them and lists the tensors to freeze. Pure.
- * @throws Error when an option is malformed, names a layer the architecture lacks (listing those it
- *   has), or when the set lacks a tensor of the architecture or holds it in another shape.
- */
-export function planReinit(set: ParamSet, arch: Architecture, ctx: AttackContext, defaults: ReinitDefaults): ReinitPlan {
+/** The layers re-initialised and the layers frozen, from the options or the attack's defaults. */
+function reinitLayers(arch: Architecture, ctx: Pick<AttackContext, 'options'>, defaults: ReinitDefaults): { layers: string[]; frozen: string[] } {
   const all = paramLayers(arch);
   const fallback = defaults.target === 'head' ? all.slice(-1) : defaults.target === 'last-hidden' ? lastHidden(arch) : splitFeatures(arch).classifier;
   if (fallback.length === 0) throw new Error(`${arch.name} has no ${defaults.target} layer with parameters to re-initialise (its layers: ${all.join(', ')})`);
   const layers = listOption(ctx, 'layers') ?? fallback;
   const unknown = layers.filter((l) => !all.includes(l));
   if (unknown.length > 0) throw new Error(`cannot re-initialise ${unknown.map((l) => `'${l}'`).join(', ')}: ${arch.name} has the layers ${all.join(', ')}`);
-  const frozenSet = new Set(frozenLayers(arch, ctx.options?.freeze ?? defaults.freeze, layers));
+  return { layers, frozen: frozenLayers(arch, ctx.options?.freeze ?? defaults.freeze, layers) };
+}
+
+/**
+ * Whether two re-initialisation attacks, at their defaults, re-initialise and freeze the same layers on
+ * `arch` — then they train the same model from the same seed. On ALL-CNN-C and ResNet-32 the classifier
+ * is the output layer alone and the features are everything else, so "classifier on frozen features"
+ * is "head, rest frozen" (measured bit-identical on ALL-CNN-C, 3 epochs).
+ */
+export function sameReinit(arch: Architecture, a: ReinitDefaults, b: ReinitDefaults): boolean {
+  const plan = (d: ReinitDefaults) => {
+    try {
+      const p = reinitLayers(arch, {}, d);
+      return JSON.stringify([[...p.layers].sort(), [...p.frozen].sort()]);
+    } catch {
+      return undefined;
+    }
+  };
+  const pa = plan(a);
+  return pa !== undefined && pa === plan(b);
+}
+
+/**
+ * Chooses the layers, re-initialises them and lists the tensors to freeze. Pure.
+ * @throws Error when an option is malformed, names a layer the architecture lacks (listing those it
+ *   has), or when the set lacks a tensor of the architecture or holds it in another shape.
+ */
+export function planReinit(set: ParamSet, arch: Architecture, ctx: AttackContext, defaults: ReinitDefaults): ReinitPlan {
+  const { layers, frozen: frozenLayerNames } = reinitLayers(arch, ctx, defaults);
+  const frozenSet = new Set(frozenLayerNames);
   const specs = paramSpecs(arch);
   const fresh = initialParamSet(arch, ctx.seed >>> 0);
   const chosen = new Set(layers);

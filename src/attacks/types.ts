@@ -80,4 +80,9 @@ export interface Attack {
   run(set: ParamSet, arch: Architecture, strength: number, ctx: AttackContext): Promise<AttackResult>;
   /** Why the attack cannot run on `arch` (no batch norm to re-estimate, images of another shape), or undefined when it can. */
   unfit?(arch: Architecture): string | undefined;
+  /**
+   * The name of another attack of the registry that does exactly what this one does on `arch` (same
+   * layers touched, same training, same seeds), or undefined: a report runs one of the two.
+   */
+  sameAs?(arch: Architecture): string | undefined;
 }

@@ -131,6 +131,7 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
   const { getAttack, buildChain } = await import('../attacks/index.js');
   const { runSweep } = await import('../attacks/sweep.js');
   const { keyScorer, onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
+  const { cachedEvaluator } = await import('../attacks/evaluatorCache.js');
   const { getArchitecture } = await import('../core/architectures.js');
   const { loadDataset } = await import('../data/datasets.js');
   // A chain sweeps its open step; with every strength written and no list asked for, it runs once as written.
@@ -146,7 +147,8 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
     strengths,
     models: [{ label: 'model', params: task.model, arch }],
     scorer: keyScorer(task.key, { fpr: task.fpr }),
-    evaluate: onnxEvaluator(test),
+    // Strength 0 of most sweeps is the unattacked model the baseline already measured.
+    evaluate: cachedEvaluator(onnxEvaluator(test)),
     invariant: task.invariant,
     seed: task.seed,
     // Without a floor in the request: MNIST's absolute 95%, CIFAR-10's unattacked accuracy − 5 points.

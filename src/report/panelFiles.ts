@@ -5,7 +5,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { attacks } from '../attacks/index.js';
 import type { SweepResult } from '../attacks/sweep.js';
+import { getArchitecture } from '../core/architectures.js';
 import { paperPanels, paperPanelsSection, panelSvg, withPanelsBlock, type PanelNetwork } from './panels.js';
 
 /** The paper's networks in the order of its figures, with the JSON each report writes. */
@@ -65,7 +67,12 @@ function readNetworks(paths: PanelPaths): PanelNetwork[] {
     // LeNet5's full report is the markdown the block goes into; each CIFAR network's sits next to its JSON.
     const doc = name === 'lenet5' ? '#summary' : relative(dir, json.replace(/\.json$/, '.md'));
     const results = existsSync(json) ? readSweeps(json) : null;
-    return { name, label, results, docLink: doc, source: json };
+    const arch = getArchitecture(name);
+    const twins = Object.fromEntries(attacks.flatMap((x) => {
+      const twin = x.sameAs?.(arch);
+      return twin ? [[x.name, twin]] : [];
+    }));
+    return { name, label, results, docLink: doc, source: json, twins };
   });
 }
 

@@ -226,6 +226,8 @@ export interface PanelNetwork {
   readonly docLink: string;
   /** Where its sweeps are read from, for the "not yet measured" line. */
   readonly source?: string;
+  /** Attacks that are another attack on this network (attack name → the other's), read from the other's row. */
+  readonly twins?: Readonly<Record<string, string>>;
 }
 
 /** The paper's two attacks per network: fine-tuning (e, g, i) and k-bit quantization per tensor (f, h, j). */
@@ -298,8 +300,17 @@ function summaryTable(measured: readonly (PanelNetwork & { results: readonly Swe
   return [
     `| attack | ${header.join(' | ')} |`,
     `|---|${measured.map(() => '---|').join('')}`,
-    ...[...rows].map(([key, r]) => `| ${heading(r)} | ${measured.map((n) => summaryCell(n.results.find((x) => sweepKey(x) === key))).join(' | ')} |`),
+    ...[...rows].map(([key, r]) => `| ${heading(r)} | ${measured.map((n) => networkCell(n, key, r)).join(' | ')} |`),
   ];
+}
+
+/** The network's own row, else — for an attack that is another one on this network — that one's, saying so. */
+function networkCell(n: PanelNetwork & { results: readonly SweepResult[] }, key: string, row: SweepResult): string {
+  const own = n.results.find((x) => sweepKey(x) === key);
+  const twin = n.twins?.[row.attack.name];
+  const other = own || !twin ? undefined : n.results.find((x) => x.attack.name === twin && x.invariant === row.invariant);
+  if (!other) return summaryCell(own);
+  return `${summaryCell(other)} — the same attack as '${heading(other)}' on ${n.label}`;
 }
 
 function networkLine(n: PanelNetwork, panels: readonly PaperPanel[]): string {

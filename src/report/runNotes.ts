@@ -1,0 +1,50 @@
+/**
+ * The notes a robustness report run writes under its tables. The report is rewritten after every sweep,
+ * so these say how far the run got, which sweeps failed (and whether an older measurement of that
+ * attack is still shown), and, for a --merge, which sections this command measured.
+ */
+import type { SweepResult } from '../attacks/sweep.js';
+
+export interface FailedSweep {
+  /** e.g. "permute (invariant)". */
+  readonly label: string;
+  readonly name: string;
+  readonly invariant: boolean;
+  readonly title: string;
+  /** The attack's error message. */
+  readonly why: string;
+}
+
+export interface RunNotesInput {
+  /** Notes gathered before the sweeps (attacks that do not apply, attacks measured as their twin, skipped ones). */
+  readonly notes: readonly string[];
+  readonly failed: readonly FailedSweep[];
+  /** Every section the report now holds (with --merge: the previous run's and this one's). */
+  readonly results: readonly SweepResult[];
+  /** Sweeps this command measured so far. */
+  readonly measured: readonly SweepResult[];
+  /** Sweeps this command set out to run. */
+  readonly planned: number;
+  /** False while sweeps remain. */
+  readonly final: boolean;
+  readonly quick?: boolean;
+  /** With --merge: how many sections came from the previous report, and its JSON. */
+  readonly merge?: { readonly kept: number; readonly json: string };
+  /** How the report measured (always last). */
+  readonly method: readonly string[];
+}
+
+const sweepLabel = (r: { attack: { name: string }; invariant: boolean }) => `'${r.attack.name}${r.invariant ? ' (invariant)' : ''}'`;
+
+export function runNotes(i: RunNotesInput): string[] {
+  const out = [...i.notes];
+  if (i.merge) {
+    const remeasured = i.measured.map(sweepLabel).join(', ') || 'none';
+    out.push(`Sections re-measured by this command: ${remeasured}; the ${i.merge.kept} others are the previous run's, read from ${i.merge.json} (the command that measured them is in the file's git history).`);
+  }
+  const shown = (f: FailedSweep) => i.results.some((r) => r.attack.name === f.name && r.invariant === f.invariant);
+  out.push(...i.failed.map((f) => `'${f.label}' (${f.title}): this command's sweep failed — ${f.why}${shown(f) ? '; its section below is the previous run\'s' : ''}.`), ...i.method);
+  if (i.quick) out.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
+  if (!i.final) out.unshift(`**Incomplete**: ${i.measured.length + i.failed.length} of the ${i.planned} sweeps of this command ran so far; the report is rewritten after each.`);
+  return out;
+}

@@ -1,0 +1,48 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import type { SweepResult } from '../src/attacks/sweep.js';
+import { runNotes, type FailedSweep } from '../src/report/runNotes.js';
+
+const result = (name: string, invariant = false): SweepResult => ({
+  attack: { name, title: name, strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: invariant },
+  invariant, accuracyFloor: 0.68, rThreshold: 0.15, series: [], seconds: 1,
+});
+const overwrite: FailedSweep = { label: 'overwrite', name: 'overwrite', invariant: false, title: "overwriting with the attacker's key", why: 'Training diverged (loss NaN at epoch 1, step 28)' };
+const method = ['How accuracy is measured.'];
+
+describe('the notes of a report run', () => {
+  it('when sweeps remain, then the notes open by saying how many of the planned sweeps ran, failed ones included; the last write drops it', () => {
+    const measured = [result('float16')];
+    const partial = runNotes({ notes: [], failed: [overwrite], results: measured, measured, planned: 4, final: false, method });
+    assert.equal(partial[0], '**Incomplete**: 2 of the 4 sweeps of this command ran so far; the report is rewritten after each.');
+    const done = runNotes({ notes: [], failed: [overwrite], results: measured, measured, planned: 2, final: true, method });
+    assert.ok(done.every((n) => !n.includes('Incomplete')));
+    assert.equal(done.at(-1), method[0], 'how it measured comes last');
+  });
+
+  it('when a sweep failed, then its note gives the error, and says so when the section shown is an older run\'s', () => {
+    const fresh = runNotes({ notes: [], failed: [overwrite], results: [], measured: [], planned: 1, final: true, method });
+    assert.ok(fresh.includes("'overwrite' (overwriting with the attacker's key): this command's sweep failed — Training diverged (loss NaN at epoch 1, step 28)."), fresh.join('\n'));
+    const older = [result('overwrite')];
+    const merged = runNotes({ notes: [], failed: [overwrite], results: older, measured: [], planned: 1, final: true, merge: { kept: 1, json: 'docs/r.json' }, method });
+    assert.ok(merged.some((n) => n.endsWith("Training diverged (loss NaN at epoch 1, step 28); its section below is the previous run's.")), merged.join('\n'));
+    // The invariant section of the same attack is another sweep: it does not count as the failed one's.
+    const otherMode = runNotes({ notes: [], failed: [overwrite], results: [result('overwrite', true)], measured: [], planned: 1, final: true, method });
+    assert.ok(otherMode.every((n) => !n.includes('previous run')));
+  });
+
+  it('when merging, then the notes list the sections this command measured and how many others came from the previous JSON', () => {
+    const measured = [result('permute'), result('permute', true)];
+    const notes = runNotes({ notes: ["'dummy' does not apply to resnet32: residual stream."], failed: [], results: [...measured, result('quantize')], measured, planned: 2, final: true, merge: { kept: 1, json: 'docs/robustness-resnet32.json' }, method });
+    assert.deepEqual(notes.slice(0, 2), [
+      "'dummy' does not apply to resnet32: residual stream.",
+      "Sections re-measured by this command: 'permute', 'permute (invariant)'; the 1 others are the previous run's, read from docs/robustness-resnet32.json (the command that measured them is in the file's git history).",
+    ]);
+  });
+
+  it('when the run is quick, then that comes first (after the incomplete marker, while sweeps remain)', () => {
+    const notes = runNotes({ notes: [], failed: [], results: [], measured: [], planned: 3, final: false, quick: true, method });
+    assert.match(notes[0]!, /^\*\*Incomplete\*\*: 0 of the 3/);
+    assert.match(notes[1]!, /^\*\*Quick run\*\*/);
+  });
+});
