@@ -27,9 +27,10 @@
  * already at --out, keep the others from its JSON, and render the whole report again).
  *
  * The report is rewritten after every sweep (an interrupted run keeps what it measured), and a sweep whose
- * attack fails (e.g. training diverges) becomes a note instead of ending the run.
+ * attack fails (e.g. training diverges) becomes a note instead of ending the run; the failures are kept
+ * in <report>.failed.json, so a later --merge of other attacks still says why that attack has no section.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { attacks as registry, chainAttack, getAttack } from '../src/attacks/index.js';
 import { attackBench } from '../src/attacks/bench.js';
@@ -44,7 +45,7 @@ import { defaultDatasetFor, loadDataset } from '../src/data/datasets.js';
 import { loadKeyFile, loadModel } from '../src/cli/modelFiles.js';
 import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
-import { runNotes, type FailedSweep } from '../src/report/runNotes.js';
+import { failuresOnFile, runNotes, type FailedSweep } from '../src/report/runNotes.js';
 import { plotSweep } from '../src/report/plot.js';
 import { isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
 import { mergeSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
@@ -331,6 +332,7 @@ async function main(): Promise<void> {
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
   const failed: FailedSweep[] = [];
+  const failuresFile = a.out.replace(/\.md$/, '.failed.json');
   const planned = chosen.reduce((n, x) => n + (x.functionPreserving ? 2 : 1), 0);
   const command = `npx tsx scripts/robustness-report.ts ${process.argv.slice(2).join(' ')}`.trim();
   // The report is written after every sweep, so an interrupted or crashed run keeps what it measured
@@ -338,13 +340,18 @@ async function main(): Promise<void> {
   const write = (final: boolean): void => {
     const report = { results: [...results], sections: [...sections] };
     const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all) : 0;
+    const onFile = failuresOnFile(a.merge ? readFailures(failuresFile) : [], results, failed, command);
+    if (onFile.length) writeFileSync(failuresFile, `${JSON.stringify(onFile, null, 2)}\n`);
+    else rmSync(failuresFile, { force: true });
+    // failuresOnFile lists the earlier runs' first, this run's last.
+    const earlierFailed = onFile.slice(0, onFile.length - failed.length);
     const md = renderRobustnessReport(report.sections, {
       ...(a.arch === 'lenet5' ? {} : { title: `Robustness of the watermark: ${arch.name} on CIFAR-10` }),
       command,
       generatedAt: new Date().toISOString(),
       setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `${a.merge ? 'Time of this re-measurement' : 'Total time'} ${((Date.now() - t0) / 1000).toFixed(0)} s.`],
       notes: runNotes({
-        notes, failed, results: report.results, measured: results, planned, final, quick: a.quick, method: methodNotes(a, test.n),
+        notes, failed, earlierFailed, results: report.results, measured: results, planned, final, quick: a.quick, method: methodNotes(a, test.n),
         ...(a.merge ? { merge: { kept, json: a.out.replace(/\.md$/, '.json') } } : {}),
       }),
     });
@@ -397,6 +404,16 @@ async function main(): Promise<void> {
   await bench.dispose();
   write(true);
   log(`wrote ${a.out}, ${results.length} plots in ${a.plots}${failed.length ? `, ${failed.length} sweep(s) failed` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+}
+
+/** The failed sweeps a report keeps beside its JSON (none when the file is absent). */
+function readFailures(file: string): FailedSweep[] {
+  if (!existsSync(file)) return [];
+  const list = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  if (!Array.isArray(list) || !list.every((f) => typeof f?.name === 'string' && typeof f?.why === 'string' && typeof f?.invariant === 'boolean')) {
+    throw new Error(`${file} is not a list of failed sweeps ({ name, invariant, title, why, command })`);
+  }
+  return list as FailedSweep[];
 }
 
 /** What every report says about how it measured. */

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { SweepResult } from '../src/attacks/sweep.js';
-import { runNotes, type FailedSweep } from '../src/report/runNotes.js';
+import { failuresOnFile, runNotes, type FailedSweep } from '../src/report/runNotes.js';
 
 const result = (name: string, invariant = false): SweepResult => ({
   attack: { name, title: name, strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: invariant },
@@ -44,5 +44,18 @@ describe('the notes of a report run', () => {
     const notes = runNotes({ notes: [], failed: [], results: [], measured: [], planned: 3, final: false, quick: true, method });
     assert.match(notes[0]!, /^\*\*Incomplete\*\*: 0 of the 3/);
     assert.match(notes[1]!, /^\*\*Quick run\*\*/);
+  });
+
+  it('when a later merge measures other attacks, then the earlier failure stays on file and in the notes, with the command that saw it; measuring the attack again retires it', () => {
+    const first = failuresOnFile([], [], [overwrite], 'report --attacks overwrite --merge');
+    assert.deepEqual(first, [{ ...overwrite, command: 'report --attacks overwrite --merge' }]);
+    const later = failuresOnFile(first, [result('overwrite-low-lr')], [], 'report --attacks overwrite-low-lr --merge');
+    assert.deepEqual(later, first, 'another attack measured: the failure is still the only record of why overwrite has no section');
+    const notes = runNotes({ notes: [], failed: [], earlierFailed: later, results: [result('overwrite-low-lr')], measured: [result('overwrite-low-lr')], planned: 1, final: true, merge: { kept: 3, json: 'r.json' }, method });
+    assert.ok(notes.includes("'overwrite' (overwriting with the attacker's key): its sweep failed in an earlier run (`report --attacks overwrite --merge`) — Training diverged (loss NaN at epoch 1, step 28)."), notes.join('\n'));
+    assert.deepEqual(failuresOnFile(later, [result('overwrite')], [], 'report --attacks overwrite --merge'), [], 'measured now: retired');
+    assert.deepEqual(failuresOnFile(later, [result('overwrite', true)], [], 'x'), later, 'the invariant sweep is another sweep');
+    const again = failuresOnFile(later, [], [{ ...overwrite, why: 'diverged at step 3' }], 'cmd2');
+    assert.deepEqual(again.map((f) => [f.why, f.command]), [['diverged at step 3', 'cmd2']], 'failing again replaces the old record');
   });
 });

@@ -13,12 +13,28 @@ export interface FailedSweep {
   readonly title: string;
   /** The attack's error message. */
   readonly why: string;
+  /** The command whose sweep failed, when it was an earlier run's (kept by --merge). */
+  readonly command?: string;
+}
+
+/**
+ * The failures a report keeps on file (beside its JSON) after a run: the earlier ones whose attack and
+ * alignment this run neither measured nor saw fail again, then this run's, stamped with its command. A
+ * --merge would otherwise drop the only record of why an attack has no section (ALL-CNN-C's overwrite
+ * at lr 0.1 diverges: no model to score).
+ */
+export function failuresOnFile(earlier: readonly FailedSweep[], measured: readonly SweepResult[], failedNow: readonly FailedSweep[], command: string): FailedSweep[] {
+  const same = (a: { name: string; invariant: boolean }, b: { name: string; invariant: boolean }) => a.name === b.name && a.invariant === b.invariant;
+  const redone = (f: FailedSweep) => measured.some((r) => same({ name: r.attack.name, invariant: r.invariant }, f)) || failedNow.some((g) => same(g, f));
+  return [...earlier.filter((f) => !redone(f)), ...failedNow.map((f) => ({ ...f, command }))];
 }
 
 export interface RunNotesInput {
   /** Notes gathered before the sweeps (attacks that do not apply, attacks measured as their twin, skipped ones). */
   readonly notes: readonly string[];
   readonly failed: readonly FailedSweep[];
+  /** Earlier runs' failures still on file (failuresOnFile), for attacks this command did not run. */
+  readonly earlierFailed?: readonly FailedSweep[];
   /** Every section the report now holds (with --merge: the previous run's and this one's). */
   readonly results: readonly SweepResult[];
   /** Sweeps this command measured so far. */
@@ -43,7 +59,11 @@ export function runNotes(i: RunNotesInput): string[] {
     out.push(`Sections re-measured by this command: ${remeasured}; the ${i.merge.kept} others are the previous run's, read from ${i.merge.json} (the command that measured them is in the file's git history).`);
   }
   const shown = (f: FailedSweep) => i.results.some((r) => r.attack.name === f.name && r.invariant === f.invariant);
-  out.push(...i.failed.map((f) => `'${f.label}' (${f.title}): this command's sweep failed — ${f.why}${shown(f) ? '; its section below is the previous run\'s' : ''}.`), ...i.method);
+  out.push(
+    ...(i.earlierFailed ?? []).map((f) => `'${f.label}' (${f.title}): its sweep failed in an earlier run${f.command ? ` (\`${f.command}\`)` : ''} — ${f.why}${shown(f) ? '; its section below is from a run before that' : ''}.`),
+    ...i.failed.map((f) => `'${f.label}' (${f.title}): this command's sweep failed — ${f.why}${shown(f) ? '; its section below is the previous run\'s' : ''}.`),
+    ...i.method,
+  );
   if (i.quick) out.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
   if (!i.final) out.unshift(`**Incomplete**: ${i.measured.length + i.failed.length} of the ${i.planned} sweeps of this command ran so far; the report is rewritten after each.`);
   return out;
