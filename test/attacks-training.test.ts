@@ -43,4 +43,14 @@ describe('training attacks through the real trainer', () => {
     assert.deepEqual(calls.map((c) => [c.strategy, c.lr, c.epochs, c.momentum]), [['naive', 0.01, 2, 0.9], ['naive', 0.003, 1, 0.9]]);
     assert.equal(calls[0]!.key!.id, attackerKeygen(owner, arch, { n: 1024, seed: ctx.seed + 0x5eed }).id);
   });
+
+  it('when a training attack is given a negative or non-numeric rate, then it refuses before training, naming the option', async () => {
+    let trained = 0;
+    const record = { ...ctx, train: async (req: Parameters<typeof ctx.train>[0]) => (trained++, { params: req.init! }) };
+    for (const name of ['overwrite-low-lr', 'overwrite', 'fine-tune', 'fine-tune-low-lr']) {
+      await assert.rejects(async () => getAttack(name).run(owner, arch, 1, { ...record, options: { lr: -1 } }), /option lr must be a non-negative number, got -1/, name);
+      await assert.rejects(async () => getAttack(name).run(owner, arch, 1, { ...record, options: { momentum: 'high' } }), /option momentum must be a non-negative number, got "high"/, name);
+    }
+    assert.equal(trained, 0);
+  });
 });

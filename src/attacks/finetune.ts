@@ -11,6 +11,7 @@
 import type { Architecture } from '../core/architectures.js';
 import { datasetNames, datasetShapes, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import type { ParamSet } from '../core/paramSet.js';
+import { numOption } from './options.js';
 import type { AttackContext, AttackResult } from './types.js';
 
 export interface FineTuneOptions {
@@ -19,11 +20,6 @@ export interface FineTuneOptions {
   readonly lr?: number;
   readonly momentum?: number;
   readonly weightDecay?: number;
-}
-
-function num(ctx: AttackContext, name: string, fallback: number): number {
-  const v = ctx.options?.[name];
-  return typeof v === 'number' ? v : fallback;
 }
 
 function needTrainer(ctx: AttackContext, attack: string): NonNullable<AttackContext['train']> {
@@ -58,9 +54,9 @@ export async function fineTune(set: ParamSet, arch: Architecture, epochs: number
     strategy: 'none',
     init: set,
     epochs,
-    lr: opts.lr ?? num(ctx, 'lr', 0.1),
-    momentum: opts.momentum ?? num(ctx, 'momentum', 0.9),
-    weightDecay: opts.weightDecay ?? num(ctx, 'weightDecay', 5e-4),
+    lr: opts.lr ?? numOption(ctx, 'lr', 0.1),
+    momentum: opts.momentum ?? numOption(ctx, 'momentum', 0.9),
+    weightDecay: opts.weightDecay ?? numOption(ctx, 'weightDecay', 5e-4),
     schedule: 'constant',
     seed: ctx.seed,
     ...(ctx.dataLimit !== undefined ? { limit: ctx.dataLimit } : {}),
@@ -78,7 +74,7 @@ export async function overwrite(set: ParamSet, arch: Architecture, epochs: numbe
   if (epochs === 0) return { set: copy(set), arch };
   const train = needTrainer(ctx, 'overwrite');
   if (!ctx.keygen) throw new Error(`attack 'overwrite' needs ctx.keygen to make the attacker's key`);
-  const key = ctx.keygen(set, arch, { n: num(ctx, 'n', 1024), seed: ctx.seed + 0x5eed });
+  const key = ctx.keygen(set, arch, { n: numOption(ctx, 'n', 1024), seed: ctx.seed + 0x5eed });
   const res = await train({
     arch,
     dataset: defaultDatasetFor(arch.inputShape),
@@ -86,9 +82,9 @@ export async function overwrite(set: ParamSet, arch: Architecture, epochs: numbe
     key,
     init: set,
     epochs,
-    lr: num(ctx, 'lr', 0.1),
-    momentum: num(ctx, 'momentum', 0.9),
-    weightDecay: num(ctx, 'weightDecay', 5e-4),
+    lr: numOption(ctx, 'lr', 0.1),
+    momentum: numOption(ctx, 'momentum', 0.9),
+    weightDecay: numOption(ctx, 'weightDecay', 5e-4),
     schedule: 'constant',
     seed: ctx.seed,
     ...(ctx.dataLimit !== undefined ? { limit: ctx.dataLimit } : {}),

@@ -11,6 +11,7 @@ import { lowRank, parseRanks } from './lowRank.js';
 import { addGaussianNoise } from './noise.js';
 import { pruneMagnitude } from './prune.js';
 import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
+import { numOption } from './options.js';
 import { reinitRetrain, sameReinit } from './reinit.js';
 import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
 import { addDummyUnits, dummyUnfit, permuteUnits, rescaleUnits } from './units.js';
@@ -164,7 +165,7 @@ export const attacks: readonly Attack[] = [
     changesShape: false,
     functionPreserving: false,
     cumulative: true,
-    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { lr: opt(ctx, 'lr', 0.01) }),
+    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { lr: numOption(ctx, 'lr', 0.01) }),
   },
   {
     name: 'fine-tune-fashion',
@@ -175,7 +176,7 @@ export const attacks: readonly Attack[] = [
     changesShape: false,
     functionPreserving: false,
     cumulative: true,
-    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { dataset: 'fashion-mnist', lr: opt(ctx, 'lr', 0.01) }),
+    run: (set, arch, s, ctx) => fineTune(set, arch, s, ctx, { dataset: 'fashion-mnist', lr: numOption(ctx, 'lr', 0.01) }),
     unfit: (arch) => otherDatasetUnfit('fashion-mnist', arch),
   },
   {

@@ -23,6 +23,7 @@
 import { paramSpecs, type Architecture, type Layer } from '../core/architectures.js';
 import { initialParamSet } from '../core/init.js';
 import type { ParamSet } from '../core/paramSet.js';
+import { numOption } from './options.js';
 import type { AttackContext, AttackResult } from './types.js';
 import { defaultDatasetFor } from '../data/datasets.js';
 
@@ -116,12 +117,6 @@ function listOption(ctx: Pick<AttackContext, 'options'>, name: string): string[]
   return names;
 }
 
-function numOption(ctx: AttackContext, name: string, fallback: number): number {
-  const v = ctx.options?.[name];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`option ${name} must be a non-negative number, got ${JSON.stringify(v)}`);
-  return v;
-}
 
 /** The layers re-initialised and the layers frozen, from the options or the attack's defaults. */
 function reinitLayers(arch: Architecture, ctx: Pick<AttackContext, 'options'>, defaults: ReinitDefaults): { layers: string[]; frozen: string[] } {
