@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { addGaussianNoise, float16RoundTrip, int8Dynamic, pruneMagnitude, quantizeUniform } from '../src/attacks/index.js';
+import { addGaussianNoise, float16RoundTrip, getAttack, int8Dynamic, pruneMagnitude, quantizeUniform } from '../src/attacks/index.js';
 import { distinctLevels } from '../src/attacks/quantize.js';
 import { meanStd } from '../src/attacks/tensors.js';
 import type { ParamSet } from '../src/core/paramSet.js';
@@ -40,6 +40,16 @@ describe('quantization', () => {
     const t = out.tensors[0]!;
     const step = Math.max(...set.tensors[0]!.data.map(Math.abs)) / 7;
     for (const v of t.data) assert.ok(Math.abs(v / step - Math.round(v / step)) < 1e-4);
+  });
+
+  it('when an attack option has a value it does not know, then the attack refuses, naming the option and its choices', async () => {
+    const run = (attack: string, options: Record<string, string | number | boolean>) => getAttack(attack).run(set, tinyLenet, 4, { seed: 1, options });
+    await assert.rejects(run('quantize', { mode: 'symetric' }), /option mode must be one of minmax, symmetric, got "symetric"/);
+    await assert.rejects(run('quantize-channel', { mode: 4 }), /option mode must be one of minmax, symmetric/);
+    await assert.rejects(run('int8-ort', { weightType: 'int4' }), /option weightType must be one of int8, uint8/);
+    await assert.rejects(run('int8-ort', { perChannel: 'yes' }), /option perChannel must be true or false, got "yes"/);
+    const symmetric = await run('quantize', { mode: 'symmetric' });
+    assert.deepEqual(symmetric.set.tensors[0]!.data, quantizeUniform(set, 4, { mode: 'symmetric' }).tensors[0]!.data);
   });
 
   it('when bits are outside 2..16, then quantization throws', () => {

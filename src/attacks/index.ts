@@ -11,15 +11,10 @@ import { lowRank, parseRanks } from './lowRank.js';
 import { addGaussianNoise } from './noise.js';
 import { pruneMagnitude } from './prune.js';
 import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
-import { numOption } from './options.js';
+import { boolOption, choiceOption, numOption } from './options.js';
 import { reinitRetrain, sameReinit } from './reinit.js';
 import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
 import { addDummyUnits, dummyUnfit, permuteUnits, rescaleUnits } from './units.js';
-
-function opt<T extends string | number | boolean>(ctx: AttackContext, name: string, fallback: T): T {
-  const v = ctx.options?.[name];
-  return (v !== undefined && typeof v === typeof fallback ? v : fallback) as T;
-}
 
 /** A string option, or undefined. @throws naming the option when it is given as another type. */
 function textOption(ctx: AttackContext, name: string, example: string): string | undefined {
@@ -73,12 +68,12 @@ const single: StrengthSpec = { name: 'applied', unit: '', defaults: [1], quick: 
 
 export const attacks: readonly Attack[] = [
   pure('quantize', 'k-bit quantization per tensor', 'Uniform k-bit quantization per tensor (min-max: 2^k levels from min to max; option mode=symmetric), biases included.', bits, {}, (set, _a, s, ctx) =>
-    quantizeUniform(set, s, { mode: opt(ctx, 'mode', 'minmax') as 'minmax' | 'symmetric', granularity: 'tensor' })),
+    quantizeUniform(set, s, { mode: choiceOption(ctx, 'mode', ['minmax', 'symmetric'], 'minmax'), granularity: 'tensor' })),
   pure('quantize-channel', 'k-bit quantization per output channel', 'Uniform k-bit quantization per output channel of each kernel (min-max), biases per tensor.', bits, {}, (set, _a, s, ctx) =>
-    quantizeUniform(set, s, { mode: opt(ctx, 'mode', 'minmax') as 'minmax' | 'symmetric', granularity: 'channel' })),
+    quantizeUniform(set, s, { mode: choiceOption(ctx, 'mode', ['minmax', 'symmetric'], 'minmax'), granularity: 'channel' })),
   pure('float16', 'float16 round trip', 'Every tensor to IEEE half precision and back.', single, {}, (set) => float16RoundTrip(set)),
   pure('int8-ort', 'ONNX Runtime dynamic int8', 'quantize_dynamic defaults: kernels per tensor, symmetric int8 in [-127, 127], zero point 0; biases float.', single, {}, (set, _a, _s, ctx) =>
-    int8Dynamic(set, { weightType: opt(ctx, 'weightType', 'int8') as 'int8' | 'uint8', perChannel: opt(ctx, 'perChannel', false) })),
+    int8Dynamic(set, { weightType: choiceOption(ctx, 'weightType', ['int8', 'uint8'], 'int8'), perChannel: boolOption(ctx, 'perChannel', false) })),
   pure('prune', 'magnitude pruning per layer', 'The smallest |w| of each kernel set to zero.', fractionPruned, {}, (set, _a, s) => pruneMagnitude(set, s, 'layer')),
   pure('prune-global', 'global magnitude pruning', 'The smallest |w| over all kernels together set to zero.', fractionPruned, {}, (set, _a, s) => pruneMagnitude(set, s, 'global')),
   pure('noise', 'Gaussian noise', 'w + N(0, (s · std of the tensor)²) on every tensor.', { name: 'σ / tensor std', unit: '×std', defaults: [0.01, 0.03, 0.1, 0.3, 0.5, 1], quick: [0.1, 0.5] }, {}, (set, _a, s, ctx) =>
