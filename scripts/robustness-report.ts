@@ -47,7 +47,7 @@ import { readModel, writeModel } from '../src/formats/index.js';
 import { renderRobustnessReport, type ReportSection } from '../src/report/markdown.js';
 import { failuresOnFile, runNotes, type FailedSweep } from '../src/report/runNotes.js';
 import { plotSweep } from '../src/report/plot.js';
-import { isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
+import { failuresBeside, isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
 import { mergeSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
@@ -77,6 +77,14 @@ interface Args {
   model: string | undefined;
 }
 
+/** A mistake in the command line: its message alone says what to change, so no stack trace is printed. */
+class UsageError extends Error {}
+
+/** Every attack a report on `arch` can run: the registry and the report's own chains. */
+function reportAttacks(arch: Architecture): Attack[] {
+  return [...registry, ...(arch.name === 'lenet5' ? extraAttacks() : graphExtras(arch))];
+}
+
 function parseArgs(argv: string[]): Args {
   const flag = (name: string) => argv.includes(`--${name}`);
   const value = (name: string): string | undefined => {
@@ -87,21 +95,31 @@ function parseArgs(argv: string[]): Args {
     const v = value(name);
     if (v === undefined) return fallback;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} needs a non-negative integer, got '${v}'`);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} needs a non-negative integer, got '${v}'`);
     return n;
   };
   const quick = flag('quick');
-  if (flag('merge') && value('attacks') === undefined) throw new Error('--merge re-measures some sections of an existing report: name them with --attacks a,b');
+  if (flag('merge') && value('attacks') === undefined) throw new UsageError('--merge re-measures some sections of an existing report: name them with --attacks a,b');
   const arch = value('arch') ?? 'lenet5';
-  getArchitecture(arch);
+  const archSpec = (() => {
+    try {
+      return getArchitecture(arch);
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+  })();
   const model = value('model');
-  if (arch !== 'lenet5' && model === undefined) throw new Error(`--arch ${arch} reports on a committed model: pass --model DIR (a folder \`weightmark train\` wrote, with key.json)`);
+  if (arch !== 'lenet5' && model === undefined) throw new UsageError(`--arch ${arch} reports on a committed model: pass --model DIR (a folder \`weightmark train\` wrote, with key.json)`);
   const floorFlag = value('floor');
   const floor = floorFlag !== undefined ? Number(floorFlag) : arch === 'lenet5' ? 0.95 : { drop: 0.05 };
-  if (typeof floor === 'number' && !(floor > 0 && floor <= 1)) throw new Error(`--floor needs an accuracy in (0, 1], got '${floorFlag}'`);
+  if (typeof floor === 'number' && !(floor > 0 && floor <= 1)) throw new UsageError(`--floor needs an accuracy in (0, 1], got '${floorFlag}'`);
+  const names = value('attacks')?.split(',').map((s) => s.trim()).filter(Boolean);
+  const known = reportAttacks(archSpec).map((x) => x.name);
+  const unknown = names?.filter((n) => !known.includes(n)) ?? [];
+  if (unknown.length) throw new UsageError(`--attacks: unknown ${unknown.map((n) => `'${n}'`).join(', ')}; the ${arch} report knows ${known.join(', ')}`);
   const out = value('out') ?? (arch === 'lenet5' ? 'docs/robustness.md' : `docs/robustness-${arch}.md`);
   // Checked before any sweep runs: a merge that cannot happen should not cost the sweeps first.
-  if (flag('merge') && !existsSync(out.replace(/\.md$/, '.json'))) throw new Error(`--merge needs the report's JSON at ${out.replace(/\.md$/, '.json')}; run the full report first`);
+  if (flag('merge') && !existsSync(out.replace(/\.md$/, '.json'))) throw new UsageError(`--merge needs the report's JSON at ${out.replace(/\.md$/, '.json')}; run the full report first`);
   return {
     quick,
     arch,
@@ -109,7 +127,7 @@ function parseArgs(argv: string[]): Args {
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
     out,
     plots: value('plots') ?? (arch === 'lenet5' ? 'docs/plots' : `docs/plots/${arch}`),
-    attacks: value('attacks')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null,
+    attacks: names ?? null,
     epochs: int('epochs', quick ? 2 : defaults.training.epochs)!,
     trainLimit: int('train-limit', quick ? 2000 : undefined),
     testLimit: int('test-limit', quick ? 1000 : undefined),
@@ -295,7 +313,7 @@ async function main(): Promise<void> {
     }
   })();
 
-  const all = [...registry, ...(a.arch === 'lenet5' ? extraAttacks() : graphExtras(arch))];
+  const all = reportAttacks(arch);
   const notes: string[] = [];
   const wholeReport = !a.attacks || a.merge;
   const fitting = all.filter((x) => {
@@ -312,7 +330,7 @@ async function main(): Promise<void> {
     const twin = twinOf(x);
     if (twin && wholeReport) notes.push(`'${x.name}' is the same attack as '${twin}' on ${arch.name} (the same layers re-initialised and frozen, the same training and seeds): a full report measures it once, as '${twin}'.`);
   }
-  const asked = a.attacks ? a.attacks.map((n) => all.find((x) => x.name === n) ?? getAttack(n)) : fitting;
+  const asked = a.attacks ? a.attacks.map((n) => all.find((x) => x.name === n)!) : fitting;
   const chosen = asked.filter((x) => {
     const twin = twinOf(x);
     if (twin && !a.attacks) return false;
@@ -340,7 +358,7 @@ async function main(): Promise<void> {
   const write = (final: boolean): void => {
     const report = { results: [...results], sections: [...sections] };
     const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all) : 0;
-    const onFile = failuresOnFile(a.merge ? readFailures(failuresFile) : [], results, failed, command);
+    const onFile = failuresOnFile(a.merge ? failuresBeside(failuresFile) : [], results, failed, command);
     if (onFile.length) writeFileSync(failuresFile, `${JSON.stringify(onFile, null, 2)}\n`);
     else rmSync(failuresFile, { force: true });
     // failuresOnFile lists the earlier runs' first, this run's last.
@@ -406,16 +424,6 @@ async function main(): Promise<void> {
   log(`wrote ${a.out}, ${results.length} plots in ${a.plots}${failed.length ? `, ${failed.length} sweep(s) failed` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 }
 
-/** The failed sweeps a report keeps beside its JSON (none when the file is absent). */
-function readFailures(file: string): FailedSweep[] {
-  if (!existsSync(file)) return [];
-  const list = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-  if (!Array.isArray(list) || !list.every((f) => typeof f?.name === 'string' && typeof f?.why === 'string' && typeof f?.invariant === 'boolean')) {
-    throw new Error(`${file} is not a list of failed sweeps ({ name, invariant, title, why, command })`);
-  }
-  return list as FailedSweep[];
-}
-
 /** What every report says about how it measured. */
 function methodNotes(a: Args, testImages: number): string[] {
   return [
@@ -461,6 +469,6 @@ function refreshPanels(a: Args): void {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.stderr.write(`${e instanceof UsageError ? `robustness-report: ${e.message}` : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { SweepResult } from '../src/attacks/sweep.js';
 import { mergeSweeps } from '../src/report/sweepFiles.js';
@@ -34,5 +35,15 @@ describe('robustness-report --merge (mergeSweeps)', () => {
     const { merged, kept } = mergeSweeps(previous, [sweep('reinit-hidden', false, 'new'), sweep('finetune', false, 'new')]);
     assert.deepEqual(tags(merged), ['finetune:new', 'permute:old', 'permute+inv:old', 'noise:old', 'reinit-hidden:new']);
     assert.equal(kept, 3);
+  });
+});
+
+describe('robustness-report command line', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'scripts/robustness-report.ts', ...args], { encoding: 'utf8' });
+
+  it('when --attacks names an attack the report does not know, then it stops before any work with the names it knows (its own chains included) and no stack trace', () => {
+    const r = run('--arch', 'allcnnc', '--model', 'models/allcnnc', '--attacks', 'hide,overwrit', '--out', 'no-such-dir/report.md');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^robustness-report: --attacks: unknown 'overwrit'; the allcnnc report knows .*overwrite-low-lr, prune-then-fine-tune-low-lr, hide\n$/);
   });
 });
