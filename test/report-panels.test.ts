@@ -28,6 +28,7 @@ const attacks = {
   'fine-tune': { name: 'fine-tune', title: 'fine-tuning at lr 0.1', strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
   permute: { name: 'permute', title: 'neuron permutation', strengthName: 'fraction of units moved', unit: '%', decreasing: false, functionPreserving: true },
   'reinit-head': { name: 'reinit-head', title: 'head re-initialised, retrained alone', strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
+  overwrite: { name: 'overwrite', title: "overwriting with the attacker's key", strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
   'reinit-classifier': { name: 'reinit-classifier', title: 'classifier re-initialised, retrained on frozen features', strengthName: 'epochs', unit: 'epochs', decreasing: false, functionPreserving: false },
 } as const;
 
@@ -183,6 +184,15 @@ describe('paper panels section', () => {
     assert.deepEqual(table.get('classifier re-initialised, retrained on frozen features'), ['**no** (fails at epochs = 1, accuracy 99.00%)', "yes (fails at epochs = 2, accuracy 60.00%) — the same attack as 'head re-initialised, retrained alone' on ALL-CNN-C"]);
     const untwinned = tableRows(paperPanelsSection([lenetBoth, { ...allcnnc, twins: {} }], 'p'));
     assert.equal(untwinned.get('classifier re-initialised, retrained on frozen features')![1], '—');
+  });
+
+  it('when a network\'s sweep of an attack failed (on file, not measured since), then its cell says so with the reason instead of —', () => {
+    const lenetOverwrite = network('lenet5', 'LeNet5-caffe', [sweep('overwrite', [series('default', [point(1, 0.9, 0.99)], 0.95)])]);
+    const allcnnc = { ...network('allcnnc', 'ALL-CNN-C', [sweep('fine-tune', [series('naive', [point(1, 0.9, 0.7)], 0.68)])]), failed: [{ name: 'overwrite', invariant: false, why: 'Training diverged at epoch 1, step 28 (loss NaN); lower the learning rate' }] };
+    const table = tableRows(paperPanelsSection([lenetOverwrite, allcnnc], 'p'));
+    assert.equal(table.get("overwriting with the attacker's key")![1], 'sweep failed (Training diverged at epoch 1, step 28 (loss NaN))');
+    const measuredSince = { ...allcnnc, results: [...(allcnnc.results ?? []), sweep('overwrite', [series('naive', [point(1, 0.9, 0.7)], 0.68)])] };
+    assert.equal(tableRows(paperPanelsSection([lenetOverwrite, measuredSince], 'p')).get("overwriting with the attacker's key")![1], 'yes');
   });
 
   it('when a network has no results, then it is not yet measured: no column, no numbers, no image', () => {

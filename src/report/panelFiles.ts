@@ -8,6 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { attacks } from '../attacks/index.js';
 import type { SweepResult } from '../attacks/sweep.js';
 import { getArchitecture } from '../core/architectures.js';
+import { parseFailures, type FailedSweep } from './runNotes.js';
 import { paperPanels, paperPanelsSection, panelSvg, withPanelsBlock, type PanelNetwork } from './panels.js';
 
 /** The paper's networks in the order of its figures, with the JSON each report writes. */
@@ -55,6 +56,11 @@ export function panelPathsBeside(report: string, arch: PanelNetworkName): PanelP
   return { ...d, json, ...(arch === 'lenet5' ? { markdown: report } : {}) };
 }
 
+/** The failed sweeps a report keeps in `file` (`<report>.failed.json`); none when the file is absent. */
+export function failuresBeside(file: string): FailedSweep[] {
+  return existsSync(file) ? parseFailures(readFileSync(file, 'utf8'), file) : [];
+}
+
 function readSweeps(file: string): SweepResult[] {
   const results = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
   return results.map((r) => ({ ...r, series: r.series.map((s) => ({ ...s, accuracyFloor: s.accuracyFloor ?? r.accuracyFloor })) }));
@@ -72,7 +78,8 @@ function readNetworks(paths: PanelPaths): PanelNetwork[] {
       const twin = x.sameAs?.(arch);
       return twin ? [[x.name, twin]] : [];
     }));
-    return { name, label, results, docLink: doc, source: json, twins };
+    const failed = results ? failuresBeside(json.replace(/\.json$/, '.failed.json')) : [];
+    return { name, label, results, docLink: doc, source: json, twins, failed };
   });
 }
 

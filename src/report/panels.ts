@@ -6,6 +6,7 @@
  */
 import type { SweepPoint, SweepResult, SweepSeries } from '../attacks/sweep.js';
 import { defaults } from '../core/config.js';
+import type { FailedSweep } from './runNotes.js';
 import { detectionWhereAccurate, heading, pct, strengthLabel } from './markdown.js';
 import { DODGE, esc, f1, fmt, marker, markers, noScoreMark, palette, strengthAxisLabel, strengthTick } from './plot.js';
 import { accuracyRange, fittingLabels, labelWidth, niceTicks, scoreAxisLow } from './plotScales.js';
@@ -228,6 +229,8 @@ export interface PanelNetwork {
   readonly source?: string;
   /** Attacks that are another attack on this network (attack name → the other's), read from the other's row. */
   readonly twins?: Readonly<Record<string, string>>;
+  /** Sweeps whose last run failed and that have no measurement since (the report's .failed.json). */
+  readonly failed?: readonly Pick<FailedSweep, 'name' | 'invariant' | 'why'>[];
 }
 
 /** The paper's two attacks per network: fine-tuning (e, g, i) and k-bit quantization per tensor (f, h, j). */
@@ -309,6 +312,8 @@ function networkCell(n: PanelNetwork & { results: readonly SweepResult[] }, key:
   const own = n.results.find((x) => sweepKey(x) === key);
   const twin = n.twins?.[row.attack.name];
   const other = own || !twin ? undefined : n.results.find((x) => x.attack.name === twin && x.invariant === row.invariant);
+  const failed = own ? undefined : n.failed?.find((f) => f.name === row.attack.name && f.invariant === row.invariant);
+  if (failed && !other) return `sweep failed (${failed.why.split(';')[0]})`;
   if (!other) return summaryCell(own);
   return `${summaryCell(other)} — the same attack as '${heading(other)}' on ${n.label}`;
 }
@@ -357,7 +362,7 @@ export function paperPanelsSection(networks: readonly PanelNetwork[], plotDir: s
   ];
   if (measured.length) {
     out.push(
-      'Per attack and network: is the mark detected at every strength where the attacked model keeps its accuracy (≥ the floor of that network\'s report), and where detection first fails; — where the attack is not in that network\'s report.',
+      'Per attack and network: is the mark detected at every strength where the attacked model keeps its accuracy (≥ the floor of that network\'s report), and where detection first fails; "sweep failed" where its last run produced no model to score (the reason in brackets), — where the attack is not in that network\'s report.',
       '',
       ...summaryTable(measured),
       '',

@@ -29,6 +29,18 @@ export function failuresOnFile(earlier: readonly FailedSweep[], measured: readon
   return [...earlier.filter((f) => !redone(f)), ...failedNow.map((f) => ({ ...f, command }))];
 }
 
+/**
+ * A report's failed sweeps as kept beside its JSON (`<report>.failed.json`).
+ * @throws when the text is not such a list; `source` names it in the message.
+ */
+export function parseFailures(text: string, source: string): FailedSweep[] {
+  const list = JSON.parse(text) as unknown;
+  if (!Array.isArray(list) || !list.every((f) => typeof f?.name === 'string' && typeof f?.why === 'string' && typeof f?.invariant === 'boolean')) {
+    throw new Error(`${source} is not a list of failed sweeps ({ name, invariant, title, why, command })`);
+  }
+  return list as FailedSweep[];
+}
+
 export interface RunNotesInput {
   /** Notes gathered before the sweeps (attacks that do not apply, attacks measured as their twin, skipped ones). */
   readonly notes: readonly string[];
