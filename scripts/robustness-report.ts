@@ -48,7 +48,7 @@ import { renderRobustnessReport, type ReportSection } from '../src/report/markdo
 import { failuresOnFile, runNotes, type FailedSweep } from '../src/report/runNotes.js';
 import { plotSweep } from '../src/report/plot.js';
 import { failuresBeside, isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
-import { mergeSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
+import { mergeSweeps, parseSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
 import { commitmentDigest, makeCommitment, parseCommitment } from '../src/core/commitment.js';
@@ -380,11 +380,11 @@ async function main(): Promise<void> {
     refreshPanels(a);
   };
   mkdirSync(a.plots, { recursive: true });
+  // Said in every whole report (a --merge too), not only when asked for: the section is missing either way.
+  const noFashion = `'fine-tune-fashion' not measured here: Fashion-MNIST not found (install Debian's dataset-fashion-mnist).`;
+  if (!fashion && (wholeReport || chosen.some((x) => x.name === 'fine-tune-fashion')) && fitting.some((x) => x.name === 'fine-tune-fashion')) notes.push(noFashion);
   for (const attack of chosen) {
-    if (attack.name === 'fine-tune-fashion' && !fashion) {
-      notes.push(`'${attack.name}' skipped: Fashion-MNIST not found (install Debian's dataset-fashion-mnist).`);
-      continue;
-    }
+    if (attack.name === 'fine-tune-fashion' && !fashion) continue;
     const strengths = a.quick ? attack.strength.quick : attack.strength.defaults;
     for (const invariant of attack.functionPreserving ? [false, true] : [false]) {
       const label = `${attack.name}${invariant ? ' (invariant)' : ''}`;
@@ -442,7 +442,7 @@ function methodNotes(a: Args, testImages: number): string[] {
  * the whole report. Returns how many sections came from the previous run.
  */
 function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[]): number {
-  const previous = JSON.parse(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8')) as SweepResult[];
+  const previous = parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8'));
   const { merged, kept } = mergeSweeps(previous, results);
   results.splice(0, results.length, ...merged);
   sections.splice(0, sections.length, ...merged.map((result) => ({

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { SweepResult } from '../src/attacks/sweep.js';
-import { mergeSweeps } from '../src/report/sweepFiles.js';
+import { detectionWhereAccurate } from '../src/report/markdown.js';
+import { mergeSweeps, parseSweeps, sweepToJson } from '../src/report/sweepFiles.js';
 
 /** A sweep reduced to what the merge reads (attack name, alignment) and a tag telling runs apart. */
 function sweep(name: string, invariant: boolean, run: string): SweepResult {
@@ -35,6 +36,15 @@ describe('robustness-report --merge (mergeSweeps)', () => {
     const { merged, kept } = mergeSweeps(previous, [sweep('reinit-hidden', false, 'new'), sweep('finetune', false, 'new')]);
     assert.deepEqual(tags(merged), ['finetune:new', 'permute:old', 'permute+inv:old', 'noise:old', 'reinit-hidden:new']);
     assert.equal(kept, 3);
+  });
+});
+
+describe('reading a report back (parseSweeps)', () => {
+  it('when a series predates per-series floors (only the sweep has one), then it gets the sweep\'s floor, so a merged report still reads "yes" where it was detected', () => {
+    const old = { ...sweep('quantize', false, 'old'), series: [{ model: 'default', baseline: null, points: [{ strength: 8, accuracy: 0.99, r: 0.99, n: 10, pValue: 1e-9, log10p: -9, ber: 0, decision: 'match', seconds: 0 }], firstFailure: null, detectedWhereAccurate: true }] };
+    const [read] = parseSweeps(sweepToJson([old as unknown as SweepResult]));
+    assert.equal(read!.series[0]!.accuracyFloor, 0.95);
+    assert.equal(detectionWhereAccurate(read!.series[0]!), 'yes');
   });
 });
 

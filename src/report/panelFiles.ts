@@ -6,9 +6,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { attacks } from '../attacks/index.js';
-import type { SweepResult } from '../attacks/sweep.js';
 import { getArchitecture } from '../core/architectures.js';
 import { parseFailures, type FailedSweep } from './runNotes.js';
+import { parseSweeps } from './sweepFiles.js';
 import { paperPanels, paperPanelsSection, panelSvg, withPanelsBlock, type PanelNetwork } from './panels.js';
 
 /** The paper's networks in the order of its figures, with the JSON each report writes. */
@@ -37,10 +37,6 @@ export function defaultPanelPaths(docs = 'docs'): PanelPaths {
   };
 }
 
-/**
- * A report's sweeps. Reports written before each series had its own floor (the LeNet5 one of commit
- * 566b593) hold only the sweep's: that is then every series' floor, as it was when measured.
- */
 export function isPanelNetwork(arch: string): arch is PanelNetworkName {
   return NETWORKS.some((n) => n.name === arch);
 }
@@ -61,18 +57,13 @@ export function failuresBeside(file: string): FailedSweep[] {
   return existsSync(file) ? parseFailures(readFileSync(file, 'utf8'), file) : [];
 }
 
-function readSweeps(file: string): SweepResult[] {
-  const results = JSON.parse(readFileSync(file, 'utf8')) as SweepResult[];
-  return results.map((r) => ({ ...r, series: r.series.map((s) => ({ ...s, accuracyFloor: s.accuracyFloor ?? r.accuracyFloor })) }));
-}
-
 function readNetworks(paths: PanelPaths): PanelNetwork[] {
   const dir = dirname(paths.markdown);
   return NETWORKS.map(({ name, label }) => {
     const json = paths.json[name];
     // LeNet5's full report is the markdown the block goes into; each CIFAR network's sits next to its JSON.
     const doc = name === 'lenet5' ? '#summary' : relative(dir, json.replace(/\.json$/, '.md'));
-    const results = existsSync(json) ? readSweeps(json) : null;
+    const results = existsSync(json) ? parseSweeps(readFileSync(json, 'utf8')) : null;
     const arch = getArchitecture(name);
     const twins = Object.fromEntries(attacks.flatMap((x) => {
       const twin = x.sameAs?.(arch);

@@ -1,6 +1,16 @@
 /** A sweep as files: JSON (NaN written as null) and CSV (one row per model and point, baseline first). */
 import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
 
+/**
+ * A report's sweeps from its JSON. Reports written before each series had its own floor (the LeNet5 one
+ * of commit 566b593) hold only the sweep's: that is then every series' floor, as it was when measured —
+ * without it a merged or redrawn summary would find no point above an undefined floor.
+ */
+export function parseSweeps(text: string): SweepResult[] {
+  const results = JSON.parse(text) as SweepResult[];
+  return results.map((r) => ({ ...r, series: r.series.map((s) => ({ ...s, accuracyFloor: s.accuracyFloor ?? r.accuracyFloor })) }));
+}
+
 export function sweepToJson(result: SweepResult | readonly SweepResult[]): string {
   return JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
 }
