@@ -51,6 +51,17 @@ test('when a licensor uploads its training-mode ONNX graph with its .pt state_di
   modelId = res.body.id;
 });
 
+test('when models are listed, then the imported one names its network and links to its record; the graph and origin map stay there', async () => {
+  const list = await s.http.get('/v1/models').set(as('issuer'));
+  assert.equal(list.status, 200);
+  assertContract(list, 'listModels');
+  const entry = list.body.items.find((m: { id: string }) => m.id === modelId);
+  assert.deepEqual(entry.meta.imported, { architecture: { name: imported.architecture.name, description: imported.architecture.description }, weights: 'pt', detail: `/v1/models/${modelId}` });
+  const one = await s.http.get(`/v1/models/${modelId}`).set(as('issuer'));
+  assert.equal(one.body.meta.imported.origin.tensors[0].original, 'conv1.weight');
+  assert.ok(JSON.stringify(one.body).length > 4 * JSON.stringify(entry).length, 'the record carries what the list leaves out');
+});
+
 test('when a model is uploaded naming an imported architecture as its arch, then 400: an imported architecture comes with its graph', async () => {
   const res = await s.http.post('/v1/models').set(as('issuer')).field('arch', imported.architecture.name).attach('file', markedPt, 'resblock.pt');
   assertProblem(res, 400, 'WM_ERR_ARCH_UNKNOWN', 'registerModel');

@@ -11,7 +11,7 @@ import { newId, type Actor, type ServiceContext } from './context.js';
 import type { ModelFileIn } from './ports.js';
 import { registerArchitecture } from '../core/architectures.js';
 import { readImportedModel, type ImportedModel } from '../formats/onnx/importModel.js';
-import { importedMeta, importedMetaOf, importedParams } from './importedModels.js';
+import { importedMeta, importedMetaOf, importedParams, type ImportedMeta } from './importedModels.js';
 
 export interface ModelView {
   id: string;
@@ -29,6 +29,17 @@ export interface ModelView {
 }
 
 export const modelView = (m: ModelRecord): ModelView => ({ ...m });
+
+/**
+ * A model as a list entry: an imported model's graph and origin map (one entry per layer and per tensor,
+ * tens of kB for a real network) stay on GET /v1/models/{id}; the list names the network and links there.
+ */
+export function modelListView(m: ModelRecord): ModelView {
+  const imported = (m.meta as { imported?: ImportedMeta }).imported;
+  if (!imported) return modelView(m);
+  const { name, description } = imported.architecture;
+  return { ...m, meta: { ...m.meta, imported: { architecture: { name, description }, weights: imported.weights, detail: `/v1/models/${m.id}` } } };
+}
 
 /**
  * Reads uploaded files into a param set (canonical, when `arch` names the architecture of a PyTorch
@@ -152,7 +163,7 @@ export async function getModel(ctx: ServiceContext, id: string): Promise<ModelRe
 
 export async function listModels(ctx: ServiceContext, page: { limit: number; offset: number }) {
   const { items, total } = await ctx.store.listModels(page);
-  return { items: items.map(modelView), total, limit: page.limit, offset: page.offset };
+  return { items: items.map(modelListView), total, limit: page.limit, offset: page.offset };
 }
 
 /** A model's param set, from the cache or its files. */
