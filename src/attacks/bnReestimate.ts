@@ -7,7 +7,7 @@
  */
 import type { Architecture } from '../core/architectures.js';
 import { paramSpecs } from '../core/architectures.js';
-import { defaultDatasetFor } from '../data/datasets.js';
+import { ownDataset } from './options.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { AttackContext, AttackResult } from './types.js';
 
@@ -27,7 +27,7 @@ export async function reestimateNorms(set: ParamSet, arch: Architecture, batches
   if (!ctx.train) throw new Error("attack 'bn-reestimate' needs data and a trainer; pass ctx.train (trainModel)");
   const res = await ctx.train({
     arch,
-    dataset: defaultDatasetFor(arch.inputShape),
+    dataset: ownDataset(ctx, arch),
     strategy: 'none',
     init: set,
     // Every trainable tensor frozen: only the running statistics, which follow the batches, move.

@@ -9,9 +9,9 @@
  * { lr, momentum, weightDecay, n (overwriting: positions in the attacker's key) }.
  */
 import type { Architecture } from '../core/architectures.js';
-import { datasetNames, datasetShapes, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
+import { datasetNames, datasetShapes, type DatasetName } from '../data/datasets.js';
 import type { ParamSet } from '../core/paramSet.js';
-import { numOption } from './options.js';
+import { numOption, ownDataset } from './options.js';
 import type { AttackContext, AttackResult } from './types.js';
 
 export interface FineTuneOptions {
@@ -43,9 +43,10 @@ export function otherDatasetUnfit(dataset: DatasetName, arch: Architecture): str
 /** Fine-tunes every parameter for `epochs` epochs. epochs 0 returns a copy. */
 export async function fineTune(set: ParamSet, arch: Architecture, epochs: number, ctx: AttackContext, opts: FineTuneOptions = {}): Promise<AttackResult> {
   if (!(epochs >= 0)) throw new Error(`fine-tuning epochs must be ≥ 0, got ${epochs}`);
-  const dataset = opts.dataset ?? defaultDatasetFor(arch.inputShape);
-  const unfit = otherDatasetUnfit(dataset, arch);
+  // Another dataset (fine-tune-fashion) must fit the network's input; its own data does by construction.
+  const unfit = opts.dataset && otherDatasetUnfit(opts.dataset, arch);
   if (unfit) throw new Error(unfit);
+  const dataset = opts.dataset ?? ownDataset(ctx, arch);
   if (epochs === 0) return { set: copy(set), arch };
   const train = needTrainer(ctx, 'fine-tune');
   const res = await train({
@@ -77,7 +78,7 @@ export async function overwrite(set: ParamSet, arch: Architecture, epochs: numbe
   const key = ctx.keygen(set, arch, { n: numOption(ctx, 'n', 1024), seed: ctx.seed + 0x5eed });
   const res = await train({
     arch,
-    dataset: defaultDatasetFor(arch.inputShape),
+    dataset: ownDataset(ctx, arch),
     strategy: 'naive',
     key,
     init: set,

@@ -1,4 +1,6 @@
 /** Reading an attack's options (ctx.options): a wrong value is an error naming the option, never a silent default. */
+import type { Architecture } from '../core/architectures.js';
+import { defaultDatasetFor } from '../data/datasets.js';
 import type { AttackContext } from './types.js';
 
 /**
@@ -29,4 +31,9 @@ export function boolOption(ctx: Pick<AttackContext, 'options'>, name: string, fa
   if (v === undefined) return fallback;
   if (typeof v !== 'boolean') throw new Error(`option ${name} must be true or false, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** The data a training attack trains on: the model's own (ctx.dataset), else the built-in its input fits. */
+export function ownDataset(ctx: Pick<AttackContext, 'dataset'>, arch: Architecture): string {
+  return ctx.dataset ?? defaultDatasetFor(arch.inputShape);
 }

@@ -45,6 +45,11 @@ export interface TrainerOptions {
   readonly engine?: GradientEngine;
   readonly backend?: EnginePreference;
   readonly threads?: number;
+  /**
+   * Data that is not a built-in dataset (an uploaded dataset's splits), by the name a request gives:
+   * its training split (the first `limit` samples when given) and the test data scored after each epoch.
+   */
+  readonly data?: (name: string, limit: number | undefined) => { train: Dataset; test: Dataset } | undefined;
 }
 
 /** trainModel with datasets cached per (name, limit). */
@@ -54,14 +59,16 @@ export function trainerFor(opts: TrainerOptions = {}): TrainFn {
     const k = `${req.dataset}:${req.limit ?? 'all'}`;
     let data = cache.get(k);
     if (!data) {
-      data = {
+      data = opts.data?.(req.dataset, req.limit) ?? {
         train: loadDataset(req.dataset as DatasetName, 'train', req.limit !== undefined ? { limit: req.limit } : {}),
         test: loadDataset(req.dataset as DatasetName, 'test', { limit: opts.testLimit ?? 1000 }),
       };
       cache.set(k, data);
     }
+    // The data is given: its name (possibly an uploaded dataset's id) only labelled the request.
+    const { dataset: _, ...rest } = req;
     return trainModel({
-      ...req,
+      ...rest,
       trainData: data.train,
       testData: data.test,
       ...(opts.engine ? { engine: opts.engine } : {}),

@@ -23,9 +23,8 @@
 import { paramSpecs, type Architecture, type Layer } from '../core/architectures.js';
 import { initialParamSet } from '../core/init.js';
 import type { ParamSet } from '../core/paramSet.js';
-import { numOption } from './options.js';
+import { numOption, ownDataset } from './options.js';
 import type { AttackContext, AttackResult } from './types.js';
-import { defaultDatasetFor } from '../data/datasets.js';
 
 export type FreezeMode = 'rest' | 'none' | 'features';
 
@@ -185,7 +184,7 @@ export async function reinitRetrain(set: ParamSet, arch: Architecture, epochs: n
   if (!ctx.train) throw new Error(`attack '${attackName}' needs data and a trainer; pass ctx.train (trainModel)`);
   const res = await ctx.train({
     arch,
-    dataset: defaultDatasetFor(arch.inputShape),
+    dataset: ownDataset(ctx, arch),
     strategy: 'none',
     init: plan.set,
     frozen: plan.frozen,

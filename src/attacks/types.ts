@@ -16,7 +16,8 @@ export interface AttackResult {
 /** What a training attack needs from the trainer (the shape of `trainModel` in src/training/train.ts). */
 export interface TrainRequest {
   readonly arch: Architecture;
-  readonly dataset: DatasetName;
+  /** A built-in dataset, or an uploaded one's id the trainer was given (AttackContext.dataset). */
+  readonly dataset: DatasetName | (string & {});
   readonly strategy: 'none' | 'naive' | 'delve';
   readonly key?: WatermarkKey;
   readonly init?: ParamSet;
@@ -44,6 +45,11 @@ export interface AttackContext {
   /** Needed by attacks with `needsData`. */
   readonly train?: TrainFn;
   readonly keygen?: KeyGenFn;
+  /**
+   * The data the model was trained on, which training attacks train on: a built-in dataset's name, or an
+   * uploaded dataset's id that `train` knows. Default: the built-in whose images the architecture takes.
+   */
+  readonly dataset?: string;
   /** Training attacks: examples per epoch (undefined = the whole training set). */
   readonly dataLimit?: number;
   /** Attack-specific overrides (e.g. { lr: 0.01 }); each attack documents the ones it reads. */

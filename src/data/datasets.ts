@@ -152,6 +152,13 @@ export function shuffledIndices(n: number, seed: number): Uint32Array {
  * augmentation from `random`.
  * @throws Error when an augmented set is given no random source.
  */
+/** The first `n` samples of a dataset (all of it when it has fewer), sharing its memory. */
+export function firstSamples(data: Dataset, n: number): Dataset {
+  if (n >= data.n) return data;
+  const per = data.shape[0] * data.shape[1] * data.shape[2];
+  return { name: data.name, n, shape: data.shape, x: data.x.subarray(0, n * per), y: data.y.subarray(0, n) };
+}
+
 export function gatherBatch(data: Dataset, idx: ArrayLike<number>, from: number, to: number, random?: () => number): { x: Float32Array; y: Uint8Array; n: number } {
   if (data.augmented) {
     if (!random) throw new Error(`gatherBatch: ${data.name}'s training batches are augmented and need a seeded random source`);

@@ -6,7 +6,9 @@
  * `chain` of steps (src/attacks/chainSpec.ts), checked here so a bad chain is a 400 before any job.
  */
 import { importedMeta } from './importedModels.js';
-import type { JobRecord } from '../store/types.js';
+import type { JobRecord, ModelRecord } from '../store/types.js';
+import { datasetNames } from '../data/datasets.js';
+import { uploadedTrainingData } from './datasets.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { attackNames, buildChain, checkOptions, formatChain, getAttack, type AttackOptions, type ChainStepSpec } from '../attacks/index.js';
 import { getArchitecture } from '../core/architectures.js';
@@ -14,7 +16,7 @@ import { AppError } from './errors.js';
 import type { Actor, ServiceContext } from './context.js';
 import { submitJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey } from './models.js';
-import { TaskCancelled } from './ports.js';
+import { TaskCancelled, type UploadedTrainingData } from './ports.js';
 import { plotSweep } from '../report/plot.js';
 import type { SweepResult } from '../attacks/sweep.js';
 
@@ -74,20 +76,38 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
       const keyRec = model.ownerKeyId ? await ctx.store.getKey(model.ownerKeyId) : undefined;
       if (!keyRec) throw new Error(`model '${model.id}' lost its key`);
       const imported = importedMeta(model);
+      const data = await trainedOn(ctx, model);
       const out = await ctx.executor.run(
         {
           kind: 'attack', arch: model.arch!, ...(imported ? { architecture: imported.architecture } : {}), attack: req.chain ? formatChain(req.chain) : req.attack!, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
           ...(req.chain ? { chain: req.chain } : {}), ...(req.options ? { options: req.options } : {}),
-          fpr: ctx.config.fpr, model: await loadParams(ctx, model), key: await openKey(ctx, keyRec),
+          fpr: ctx.config.fpr, model: await loadParams(ctx, model), key: await openKey(ctx, keyRec), ...data,
           ...(req.strengths ? { strengths: req.strengths } : {}), ...(req.quick !== undefined ? { quick: req.quick } : {}),
           ...(req.accuracyFloor !== undefined ? { accuracyFloor: req.accuracyFloor } : {}), ...(req.dataLimit !== undefined ? { dataLimit: req.dataLimit } : {}),
         },
         { signal, onProgress },
       );
       if (signal.aborted) throw new TaskCancelled();
-      return { result: { modelId: model.id, sweep: out.sweep ?? {}, plot: plotPath(job.id) } };
+      return { result: { modelId: model.id, sweep: out.sweep ?? {}, ...(out.evaluatedOn ? { evaluatedOn: out.evaluatedOn } : {}), plot: plotPath(job.id) } };
     },
   };
+}
+
+/**
+ * The data a model was trained on, from its record (a release's from the model it was made from): an
+ * uploaded dataset, a built-in one, or neither (the built-in its input fits).
+ * @throws AppError WM_ERR_DATASET_NOT_FOUND when its uploaded dataset is gone.
+ */
+async function trainedOn(ctx: ServiceContext, model: ModelRecord): Promise<{ dataset?: string; uploaded?: UploadedTrainingData }> {
+  let m = model;
+  const seen = new Set<string>();
+  while (m.source === 'release' && m.parentModelId && !seen.has(m.id)) {
+    seen.add(m.id);
+    m = await getModel(ctx, m.parentModelId);
+  }
+  if (typeof m.meta.datasetId === 'string') return { uploaded: await uploadedTrainingData(ctx, m.meta.datasetId) };
+  if (typeof m.meta.dataset === 'string' && (datasetNames as readonly string[]).includes(m.meta.dataset)) return { dataset: m.meta.dataset };
+  return {};
 }
 
 /** Where an attack job's plot is served (the job's result links it). */

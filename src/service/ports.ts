@@ -150,6 +150,10 @@ export interface AttackTask {
   readonly invariant: boolean;
   readonly accuracyFloor?: number;
   readonly seed: number;
+  /** The built-in dataset the model was trained on (absent: the one its input fits). */
+  readonly dataset?: string;
+  /** The uploaded dataset the model was trained on: accuracy on its held-out split, training attacks on its training split. */
+  readonly uploaded?: UploadedTrainingData;
   readonly dataLimit?: number;
   readonly testLimit: number;
   readonly fpr: number;
@@ -164,6 +168,8 @@ export interface TaskResult {
   readonly params?: ParamSet;
   /** An attack sweep's numbers (src/attacks/sweep.ts SweepResult). */
   readonly sweep?: Record<string, unknown>;
+  /** What an attack sweep's accuracies were measured on. */
+  readonly evaluatedOn?: { readonly dataset?: string; readonly datasetId?: string; readonly split: string; readonly samples: number };
   /** The key that was embedded (a training job makes its own). */
   readonly key?: WatermarkKey;
   /** A training job's weights from just before its key was drawn: the alignment anchor (docs/statistics.md). */
