@@ -8,7 +8,7 @@ import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { LabelledData } from '../eval/accuracy.js';
 import { createGradientEngine, type GradientEngine } from '../training/engine.js';
 import { cachedEvaluator } from './evaluatorCache.js';
-import { attackerKeygen, keyScorer, onnxEvaluator, trainerFor } from './pipeline.js';
+import { attackerKeygen, keyScorer, onnxEvaluator, trainerFor, type TrainerOptions } from './pipeline.js';
 import type { Evaluator, Scorer } from './sweep.js';
 import type { AttackContext, TrainFn } from './types.js';
 
@@ -23,6 +23,10 @@ export interface BenchOptions {
   /** Test samples the trainer scores after each epoch; the sweep measures accuracy itself (default 200). */
   readonly trainerTestLimit?: number;
   readonly fpr?: number;
+  /** The model's own data (a built-in name, or the name `data` answers to); default: the built-in its input fits. */
+  readonly dataset?: string;
+  /** Data that is not a built-in dataset (the model's own dataset file), as trainerFor takes it. */
+  readonly data?: TrainerOptions['data'];
 }
 
 export interface AttackBench {
@@ -42,7 +46,7 @@ export function attackBench(o: BenchOptions): AttackBench {
     if (!trainer) {
       const engine = createGradientEngine(req.arch, { threads: o.threads ?? 1 });
       engines.push(engine);
-      trainer = engine.then((e) => trainerFor({ engine: e, testLimit: o.trainerTestLimit ?? 200 }));
+      trainer = engine.then((e) => trainerFor({ engine: e, testLimit: o.trainerTestLimit ?? 200, ...(o.data ? { data: o.data } : {}) }));
       trainers.set(req.arch.name, trainer);
     }
     return (await trainer)(req);
@@ -51,7 +55,7 @@ export function attackBench(o: BenchOptions): AttackBench {
     scorer: keyScorer(o.key, o.fpr !== undefined ? { fpr: o.fpr } : {}),
     // Plain and invariant sweeps of a function-preserving attack evaluate the very same weights.
     evaluate: cachedEvaluator(onnxEvaluator(o.testData)),
-    context: { train, keygen: attackerKeygen, ...(o.dataLimit !== undefined ? { dataLimit: o.dataLimit } : {}) },
+    context: { train, keygen: attackerKeygen, ...(o.dataset !== undefined ? { dataset: o.dataset } : {}), ...(o.dataLimit !== undefined ? { dataLimit: o.dataLimit } : {}) },
     async dispose() {
       const settled = await Promise.allSettled(engines);
       for (const s of settled) if (s.status === 'fulfilled') await s.value.dispose();

@@ -2,7 +2,8 @@
  * `weightmark attack`: one attack of the registry on a watermarked model, scored with the owner's key —
  * once at a strength (the attacked model can be written), or as a sweep over strengths (sweep.json,
  * sweep.csv, sweep.svg) on one model or two (e.g. the naive and the delve model of the same key).
- * Accuracy is measured on the MNIST test set through ONNX Runtime; the score aligns the attacked model
+ * Accuracy is measured through ONNX Runtime on the model's own data (cli/modelData.ts: the dataset file
+ * or built-in its training.json names, or --data/--dataset), which training attacks also train on; the score aligns the attacked model
  * to the key with the owner's model as the reference (invariant alignment unless --no-invariant).
  * `--chain` runs several attacks one after the other as one (src/attacks/chainSpec.ts: the step whose
  * strength is left out, else the last, is the one --strength/--sweep set); `--options k=v` passes
@@ -18,7 +19,7 @@ import type { Attack } from '../attacks/types.js';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
 import { loadKeyFile } from './modelFiles.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
-import { defaultDatasetFor, loadDataset } from '../data/datasets.js';
+import { modelData, type ModelData } from './modelData.js';
 import { readModel } from '../formats/index.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { plotSweep } from '../report/plot.js';
@@ -30,6 +31,7 @@ import { ProgressBar } from './progress.js';
 
 const usage = `weightmark attack --model DIR_OR_FILE --key FILE (--attack NAME | --chain STEPS) (--strength X | --sweep [X,Y,Z|quick])
   [--options k=v ...] [--reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
+  [--dataset mnist|fashion-mnist|cifar10 | --data FILE [--labels FILE] [--holdout 0.1]]
   [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95 | -0.05] [--out DIR] [--json]
 weightmark attack --list [--json]
 
@@ -43,7 +45,11 @@ weightmark attack --list [--json]
   --options      attack options k=v (repeatable; pairs also separated by ';'), e.g. ranks=fc1=15,fc2=8,
                  layers=fc1, freeze=none, lr=0.01; with --chain they apply to every step
   --reference    the owner's model, when --model is not it (default: --model itself)
-  --compare      a second model with the same key (its own reference), e.g. naive vs delve`;
+  --compare      a second model with the same key (its own reference), e.g. naive vs delve
+  --data         the model's own dataset file (as for train --data): accuracy on its held-out split, training
+                 attacks on the rest. Default: what the model folder's training.json records (the dataset
+                 file, checked against its digest, or the built-in), else the built-in the input fits
+  --floor        default 0.95 on MNIST; on other data 5 points under the unattacked accuracy (-0.05)`;
 
 const opts = {
   model: { type: 'string' }, key: { type: 'string' }, attack: { type: 'string' }, strength: { type: 'string' }, sweep: { type: 'string' },
@@ -51,6 +57,7 @@ const opts = {
   'no-invariant': { type: 'boolean' }, arch: { type: 'string' }, 'test-limit': { type: 'string' }, 'finetune-limit': { type: 'string' },
   threads: { type: 'string' }, seed: { type: 'string' }, floor: { type: 'string' }, out: { type: 'string' }, list: { type: 'boolean' },
   chain: { type: 'string' }, options: { type: 'string', multiple: true },
+  dataset: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, holdout: { type: 'string' },
 } as const;
 
 /** Every --options value merged (a later name wins). @throws naming the pair that is not name=value. */
@@ -142,6 +149,12 @@ interface RunSetup {
   readonly options: Record<string, AttackOptionValue> | undefined;
   /** The chain's steps as given (--chain), for the output. */
   readonly chain: readonly ChainStepSpec[] | undefined;
+  /** What accuracy is measured on, for the output. */
+  readonly evaluatedOn: ModelData['evaluatedOn'];
+}
+
+function describeData(e: ModelData['evaluatedOn']): string {
+  return e.split === 'held-out' ? `the held-out split of ${e.data} (${e.samples} images)` : `the ${e.dataset} test set (${e.samples} images)`;
 }
 
 async function attackOnce(s: RunSetup, strength: number): Promise<void> {
@@ -165,10 +178,10 @@ async function attackOnce(s: RunSetup, strength: number): Promise<void> {
   }
   if (s.json) {
     const extra = { ...(s.chain ? { chain: s.chain } : {}), ...(s.options ? { options: s.options } : {}) };
-    console.log(JSON.stringify({ attack: attack.name, strength, ...extra, invariant, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+    console.log(JSON.stringify({ attack: attack.name, strength, ...extra, invariant, evaluatedOn: s.evaluatedOn, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
     return;
   }
-  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${invariant ? 'invariant' : 'plain'} alignment`);
+  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${invariant ? 'invariant' : 'plain'} alignment; accuracy on ${describeData(s.evaluatedOn)}`);
   for (const r of results) {
     console.log(`${r.label} (${r.arch}):`);
     console.log(table([['', 'accuracy', 'r', 'p', 'decision'], ['before', ...pointCells(r.before)], ['after', ...pointCells(r.after)]]));
@@ -207,11 +220,11 @@ async function sweep(s: RunSetup, strengths: number[], floor: number | { readonl
     }
   }
   if (s.json) {
-    console.log(JSON.stringify({ files, result: JSON.parse(sweepToJson(result)) as unknown }));
+    console.log(JSON.stringify({ files, evaluatedOn: s.evaluatedOn, result: JSON.parse(sweepToJson(result)) as unknown }));
     return;
   }
   const threshold = result.rThreshold !== null ? `; match when r ≥ ${result.rThreshold.toFixed(4)}` : '';
-  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${s.invariant ? 'invariant' : 'plain'} alignment${threshold}`);
+  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${s.invariant ? 'invariant' : 'plain'} alignment${threshold}; accuracy on ${describeData(s.evaluatedOn)}`);
   console.log(sweepTable(result));
   for (const series of result.series) {
     const f = series.firstFailure;
@@ -258,21 +271,25 @@ export async function runAttack(argv: string[]): Promise<number> {
   } else if (a.label2) throw new Error('--label2 names the --compare model; give --compare DIR too');
   const testLimit = a['test-limit'] !== undefined ? num(a['test-limit'], 'test-limit', 0, true) : undefined;
   const finetuneLimit = a['finetune-limit'] !== undefined ? num(a['finetune-limit'], 'finetune-limit', 0, true) : undefined;
-  // MNIST's bar is absolute (95%); CIFAR-10's is relative, 5 points under the unattacked model, as accuracies there start lower.
-  const cifar = defaultDatasetFor(models[0]!.arch.inputShape) === 'cifar10';
-  const floorValue = num(a.floor, 'floor', cifar ? -0.05 : 0.95);
+  const own = modelData(models[0]!.arch, modelPath, {
+    ...(a.dataset !== undefined ? { dataset: a.dataset } : {}), ...(a.data !== undefined ? { data: a.data } : {}), ...(a.labels !== undefined ? { labels: a.labels } : {}),
+    ...(a.holdout !== undefined ? { holdout: num(a.holdout, 'holdout', 0.1) } : {}),
+  }, testLimit);
+  // MNIST's bar is absolute (95%); elsewhere it is relative, 5 points under the unattacked model, as accuracies there start lower.
+  const floorValue = num(a.floor, 'floor', own.dataset === 'mnist' ? 0.95 : -0.05);
   if (!(floorValue > -1 && floorValue <= 1 && floorValue !== 0)) throw new Error(`--floor needs an accuracy in (0, 1], or a drop from the unattacked accuracy as a negative number (-0.05 = 5 points), got '${a.floor}'`);
   const floor = floorValue > 0 ? floorValue : { drop: -floorValue };
   const bench = attackBench({
     key,
-    // The task's own test set: the one the architecture's input fits (CIFAR-10 for resnet32/allcnnc).
-    testData: loadDataset(defaultDatasetFor(models[0]!.arch.inputShape), 'test', testLimit !== undefined ? { limit: testLimit } : {}),
+    testData: own.test,
+    dataset: own.dataset,
+    ...(own.data ? { data: own.data } : {}),
     threads: num(a.threads, 'threads', 1, true),
     ...(finetuneLimit !== undefined ? { dataLimit: finetuneLimit } : {}),
   });
   const { signal, release } = interruptSignal();
   const setup: RunSetup = {
-    attack, models, bench, invariant: !a['no-invariant'], seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal,
+    attack, models, bench, invariant: !a['no-invariant'], seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal, evaluatedOn: own.evaluatedOn,
     options, chain: chain?.specs,
   };
   try {

@@ -15,6 +15,7 @@ import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import { readDatasetPath, type DatasetOnDisk } from '../data/datasetPath.js';
+import { dataFileRecord } from './modelData.js';
 import { writeModel, WRITE_FORMATS, type ModelFile, type WriteFormat } from '../formats/index.js';
 import { importOnnxGraph } from '../formats/onnx/importGraph.js';
 import { fromOriginal } from '../formats/onnx/origin.js';
@@ -336,7 +337,7 @@ weightmark train --resume DIR [--threads N] [--backend ...] [--json]
       score = scoreAgainstKey(extractValues(result.params, key), key);
     }
     const summary = {
-      arch: arch.name, ...(run.data ? { data: run.data.path, evaluatedOn: { split: 'held-out', samples: splits!.heldOut.n } } : { dataset: run.dataset }), strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
+      arch: arch.name, ...(run.data ? { data: run.data.path, dataFile: dataFileRecord(run.data), evaluatedOn: { split: 'held-out', samples: splits!.heldOut.n } } : { dataset: run.dataset }), strategy: run.strategy, epochs: result.history.length, testAccuracy: result.testAccuracy,
       backend: result.backend, threads: result.threads, seconds: result.seconds, samplesPerSec: result.samplesPerSec,
       history: result.history, keyId: key?.id, out, ...(resumeFrom ? { resumedAfterEpoch: resumeFrom.epoch } : {}),
       // Relative to where the command ran, so a committed training.json names no machine's paths.

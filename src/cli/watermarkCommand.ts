@@ -12,6 +12,7 @@ import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
 import { scoreAgainstKey } from '../core/score.js';
 import { datasetNames, defaultDatasetFor, loadDataset, type DatasetName } from '../data/datasets.js';
+import { dataFileRecord } from './modelData.js';
 import { evaluateAccuracy } from '../eval/accuracy.js';
 import { writeModel } from '../formats/index.js';
 import { asCanonical } from '../formats/onnx/index.js';
@@ -97,7 +98,7 @@ export async function runWatermark(argv: string[]): Promise<number> {
     if (result.anchor) writeFileSync(join(out, 'anchor.safetensors'), writeModel(result.anchor, 'safetensors')[0]!.bytes);
     const score = scoreAgainstKey(extractValues(result.params, key), key);
     const summary = {
-      arch: arch.name, dataset, ...(own ? { datasetDigest: own.summary.digest, heldOut: testData.n } : {}), strategy, source: { path: a.model, format: loaded.format }, accuracyBefore: before.accuracy, testAccuracy: result.testAccuracy,
+      arch: arch.name, dataset, ...(own ? { datasetDigest: own.summary.digest, heldOut: testData.n, dataFile: dataFileRecord({ path: a.data!, labels: own.files[1], holdout: own.summary.split.holdout, digest: own.summary.digest }) } : {}), strategy, source: { path: a.model, format: loaded.format }, accuracyBefore: before.accuracy, testAccuracy: result.testAccuracy,
       epochs: result.history.length, backend: result.backend, threads: result.threads, seconds: result.seconds, history: result.history, keyId: key.id, out, score: scoreJson(score),
     };
     writeFileSync(join(out, 'training.json'), JSON.stringify({ ...summary, ...run, limit: run.limit ?? null, testLimit: testLimit ?? null }, null, 2));
