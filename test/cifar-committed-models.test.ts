@@ -23,10 +23,11 @@ const work = mkdtempSync(join(tmpdir(), 'wm-committed-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 const skip = existsSync(defaultCifar10Archive()) ? false : `no CIFAR-10 archive at ${defaultCifar10Archive()}`;
 
-// resnet32-45 is resnet32's 15-epoch warm restart (docs/architectures.md): the same key, still exact.
+// resnet32-45 and resnet32-50 are resnet32's warm restarts (docs/architectures.md): the same key, still exact.
 const committed = [
   { dir: join('models', 'resnet32'), arch: 'resnet32' },
   { dir: join('models', 'resnet32-45'), arch: 'resnet32' },
+  { dir: join('models', 'resnet32-50'), arch: 'resnet32' },
   { dir: join('models', 'allcnnc'), arch: 'allcnnc' },
 ] as const;
 
@@ -46,7 +47,7 @@ for (const { dir, arch } of committed) {
 }
 
 // The same runs without a key (issue 10's "within 0.5 point"): their accuracy is as checkable as the keyed ones'.
-for (const dir of [join('models', 'resnet32-none'), join('models', 'resnet32-none-45')]) {
+for (const dir of [join('models', 'resnet32-none'), join('models', 'resnet32-none-45'), join('models', 'resnet32-none-50')]) {
   exportedScoresItsAccuracy(dir, 'resnet32', (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as { testAccuracy: number }).testAccuracy);
 }
 
