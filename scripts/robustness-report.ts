@@ -11,6 +11,9 @@
  *
  *   npx tsx scripts/robustness-report.ts --arch resnet32 --model models/resnet32 --finetune-limit 10000 --threads 2
  *
+ * --paper DIR adds a second series beside it, 'paper': a model trained with the paper's key
+ * (`weightmark train --key-kind paper`, same recipe and seed), as the LeNet5 report sets the two side by side.
+ *
  * Every attack that applies to the network runs (attack.unfit says which do not, and the report lists
  * them); the accuracy floor is the unattacked model's accuracy − 5 points (--floor F for an absolute one).
  *
@@ -75,6 +78,8 @@ interface Args {
   /** 'lenet5': the two MNIST owner models; otherwise one committed CIFAR-10 model from --model. */
   arch: string;
   model: string | undefined;
+  /** A CIFAR report's second model: the paper's key (`weightmark train --key-kind paper`), swept beside --model. */
+  paper: string | undefined;
 }
 
 /** A mistake in the command line: its message alone says what to change, so no stack trace is printed. */
@@ -110,6 +115,9 @@ function parseArgs(argv: string[]): Args {
   })();
   const model = value('model');
   if (arch !== 'lenet5' && model === undefined) throw new UsageError(`--arch ${arch} reports on a committed model: pass --model DIR (a folder \`weightmark train\` wrote, with key.json)`);
+  const paper = value('paper');
+  if (paper !== undefined && arch === 'lenet5') throw new UsageError('--paper adds a paper-style model to a CIFAR report; the LeNet5 report trains its own (models/robustness/naive.safetensors)');
+  if (paper !== undefined && !existsSync(join(paper, 'key.json'))) throw new UsageError(`--paper takes a model folder with its key.json (weightmark train --key-kind paper --out DIR); ${paper} has none`);
   const floorFlag = value('floor');
   const floor = floorFlag !== undefined ? Number(floorFlag) : arch === 'lenet5' ? 0.95 : { drop: 0.05 };
   if (typeof floor === 'number' && !(floor > 0 && floor <= 1)) throw new UsageError(`--floor needs an accuracy in (0, 1], got '${floorFlag}'`);
@@ -124,6 +132,7 @@ function parseArgs(argv: string[]): Args {
     quick,
     arch,
     model,
+    paper,
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
     out,
     plots: value('plots') ?? (arch === 'lenet5' ? 'docs/plots' : `docs/plots/${arch}`),
@@ -224,18 +233,23 @@ function describeTraining(info: TrainingInfo): string {
 
 /** One CIFAR-10 model as `weightmark train` wrote it: weights, key.json, anchor.safetensors, training.json. */
 function committedModel(a: Args): { key: WatermarkKey; models: SweepModel[]; setup: string[] } {
-  const dir = a.model!;
-  const arch = getArchitecture(a.arch);
+  // The paper-style model first, as in the LeNet5 report (paper, then what the service makes).
+  const loaded = [...(a.paper ? [loadFolder(a.paper, a.arch, 'paper')] : []), loadFolder(a.model!, a.arch)];
+  return { key: loaded[loaded.length - 1]!.model.key!, models: loaded.map((l) => l.model), setup: loaded.map((l) => l.setup) };
+}
+
+/** One model folder as `weightmark train` writes it; labelled `label`, else by its training strategy. */
+function loadFolder(dir: string, archName: string, label?: string): { model: SweepModel; setup: string } {
+  const arch = getArchitecture(archName);
   const params = { ...loadModel(dir, arch.name).params, arch: arch.name };
   const key = loadKeyFile(join(dir, 'key.json'));
   const anchorFile = join(dir, 'anchor.safetensors');
   const info = existsSync(join(dir, 'training.json')) ? (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as TrainingInfo) : {};
-  const label = info.strategy ?? 'model';
+  const name = label ?? info.strategy ?? 'model';
   const trained = info.epochs !== undefined ? `; trained ${describeTraining(info)}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
   return {
-    key,
-    models: [{ label, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) }],
-    setup: [`${label}: loaded \`${dir}\` (${arch.name}${trained}) with key ${key.id} (n = ${key.values.length}, ${key.valueKind}${key.commitment ? ', committed' : ''}).`],
+    model: { label: name, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) },
+    setup: `${name}: loaded \`${dir}\` (${arch.name}${trained}) with key ${key.id} (n = ${key.values.length}, ${key.valueKind}${key.commitment ? ', committed' : ''}).`,
   };
 }
 

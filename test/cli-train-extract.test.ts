@@ -47,6 +47,29 @@ test('when a model is trained and its watermark extracted from the CLI, then key
   assert.ok(back.r > 0.9, `r after realignment onto the anchor: ${back.r}`);
 });
 
+test('when trained with --key-kind paper, then the key is the paper\'s — positions uniform over every kernel and bias, values scale-matched at initialisation, locked from the first step — and reads back exactly', async () => {
+  const out = join(dir, 'paper');
+  const args = ['--arch', 'mlp', '--strategy', 'naive', '--epochs', '1', '--limit', '300', '--n', '120', '--threads', '1', '--seed', '3', '--key-seed', 'paper-test', '--key-kind', 'paper'];
+  const train = await captured(() => runTrain([...args, '--out', out, '--json']));
+  assert.equal(train.code, 0);
+  const { parseKey, generateKey, keyTargetsFromParamSet } = await import('../src/core/keygen.js');
+  const { getArchitecture } = await import('../src/core/architectures.js');
+  const { initParams } = await import('../src/core/init.js');
+  const { toParamSet } = await import('../src/training/train.js');
+  const { readFileSync } = await import('node:fs');
+  const key = parseKey(JSON.parse(readFileSync(join(out, 'key.json'), 'utf8')));
+  const arch = getArchitecture('mlp');
+  const expected = generateKey(keyTargetsFromParamSet(toParamSet(arch, initParams(arch, 3))), { seed: 'paper-test', n: 120, arch: 'mlp' });
+  assert.deepEqual(key.values, expected.values, 'the key drawn from the initial weights, before any step');
+  assert.deepEqual([key.tensorIndex, key.flatIndex], [expected.tensorIndex, expected.flatIndex]);
+  assert.ok(!existsSync(join(out, 'commitment.json')) && !existsSync(join(out, 'anchor.safetensors')), 'no commitment, no anchor: nothing is drawn part-way');
+  const score = JSON.parse((await captured(() => runExtract(['--model', out, '--key', join(out, 'key.json'), '--json']))).out);
+  assert.equal(score.ber, 0);
+  assert.equal(score.decision, 'match');
+  await assert.rejects(runTrain([...args, '--key-image', 'x.png', '--out', join(dir, 'paper2')]), /--key-kind paper draws its own key.*not --key, --key-image or --key-message/);
+  await assert.rejects(runTrain([...args, '--key-kind', 'papr', '--out', join(dir, 'paper3')]), /key-kind/);
+});
+
 test('when the key is checked against a model trained without it, then the decision is no match with p > 0.01', async () => {
   const other = join(dir, 'unmarked');
   await captured(() => runTrain(['--arch', 'mlp', '--strategy', 'none', '--epochs', '1', '--limit', '600', '--threads', '1', '--seed', '4', '--out', other, '--json']));

@@ -134,7 +134,9 @@ interface TrainRun {
 }
 
 /** Flags that describe the run itself: a resumed run takes them from its checkpoint, never from the command line. */
-const RUN_FLAGS = ['arch', 'dataset', 'data', 'labels', 'holdout', 'strategy', 'warm-start', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at'] as const;
+const RUN_FLAGS = ['arch', 'dataset', 'data', 'labels', 'holdout', 'strategy', 'warm-start', 'epochs', 'limit', 'test-limit', 'seed', 'key-seed', 'key', 'n', 'lr', 'momentum', 'weight-decay', 'batch-size', 'replicas', 'sigma', 'lambda', 'margin', 'key-image', 'key-message', 'embed-at', 'key-kind'] as const;
+
+const KEY_KINDS = ['committed', 'paper'] as const;
 
 function finiteOrNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
@@ -150,10 +152,16 @@ function runFromFlags(a: Partial<Record<(typeof RUN_FLAGS)[number], string>>, da
     throw new Error(`--strategy none embeds no key, so --key-image and --key-message have no effect; use --strategy ${strategies.filter((s) => s !== 'none').join(' or ')}`);
   }
   const init = toParamSet(arch, initParams(arch, seed));
-  // Without --key/--key-image/--key-message the key is a committed plan whose values are drawn part-way through training.
+  // Without --key/--key-image/--key-message the key is a committed plan whose values are drawn part-way
+  // through training; --key-kind paper makes the paper's key instead: n positions uniform over every kernel
+  // and bias, values scale-matched to each tensor at initialisation, locked from the first step.
+  const paper = oneOf(a['key-kind'], 'key-kind', KEY_KINDS, 'committed') === 'paper';
   const explicit = a.key !== undefined || a['key-image'] !== undefined || a['key-message'] !== undefined;
-  const committed = strategy !== 'none' && !explicit ? committedPlan(a, init, arch.name) : undefined;
-  const given = strategy !== 'none' && explicit ? trainingKey(a, init, arch.name) : undefined;
+  if (paper && (explicit || a['embed-at'] !== undefined || strategy === 'none')) {
+    throw new UsageError(`--key-kind paper draws its own key, locked from the first step: it takes --key-seed and --n, not ${explicit ? '--key, --key-image or --key-message' : a['embed-at'] !== undefined ? '--embed-at' : '--strategy none'}`);
+  }
+  const committed = strategy !== 'none' && !explicit && !paper ? committedPlan(a, init, arch.name) : undefined;
+  const given = strategy !== 'none' && (explicit || paper) ? trainingKey(a, init, arch.name) : undefined;
   return {
     arch: arch.name, ...(dataset ? { dataset } : {}), strategy, seed,
     ...(data ? { data: { path: resolve(a.data!), ...(data.files[1] ? { labels: resolve(data.files[1]) } : {}), holdout: data.summary.split.holdout, digest: data.summary.digest } } : {}),
@@ -181,7 +189,7 @@ function warmStartInit(w: NonNullable<TrainRun['warmStart']>, arch: Architecture
 }
 
 /** Flags a warm start cannot take: the key comes from the model folder, never a new one. */
-const WARM_START_REFUSES = ['key', 'key-seed', 'n', 'key-image', 'key-message', 'embed-at'] as const;
+const WARM_START_REFUSES = ['key', 'key-seed', 'n', 'key-image', 'key-message', 'embed-at', 'key-kind'] as const;
 
 /**
  * A run that starts from a trained model folder (--warm-start DIR) with a fresh schedule: a warm restart
@@ -258,16 +266,19 @@ export async function runTrain(argv: string[]): Promise<number> {
     n: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' },
     replicas: { type: 'string' }, sigma: { type: 'string' }, lambda: { type: 'string' }, margin: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' },
     'key-image': { type: 'string' }, 'key-message': { type: 'string' }, 'embed-at': { type: 'string' }, resume: { type: 'string' }, 'warm-start': { type: 'string' },
+    'key-kind': { type: 'string' },
   });
   if (a.help) {
     console.log(`weightmark train --arch ${architectureNames().join('|')} [--dataset ${datasetNames.join('|')} (default: the first whose images fit the architecture) | --data FILE [--labels FILE] [--holdout 0.1]] --strategy ${strategies.join('|')} --epochs N --out DIR
-  [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
+  [--limit N] [--test-limit N (evaluate on the first N test images; default all)] [--seed N] [--key FILE | --key-seed S [--n ${defaults.key.n} | --key-image LOGO.png | --key-message TEXT | --key-kind paper]] [--lr ${defaults.training.lr}] [--momentum ${defaults.training.momentum}]
   [--weight-decay ${defaults.training.weightDecay}] [--batch-size ${defaults.training.batchSize}] [--replicas ${defaults.delve.replicas}] [--sigma ${defaults.delve.sigma}] [--lambda ${defaults.delve.lambda}] [--margin M (delve: a replica whose loss exceeds the model's by M stops pushing)]
   [--threads N] [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 weightmark train --warm-start MODEL_DIR --epochs N --out DIR [--strategy ...] [--seed N] [--lr ...] [--dataset ...] [...]
 weightmark train --resume DIR [--threads N] [--backend ...] [--json]
   --key-image: a PNG (at most 64x64) whose grey levels become the key values, one position per pixel
   --key-message: a text whose UTF-8 bits become the signs of the key values, one position per bit
+  --key-kind paper: the paper's key instead of a committed one: --n positions uniform over every kernel and
+            bias, values scale-matched to each tensor at initialisation, locked from the first step
   --data: your own dataset instead of a built-in one: an image-folder .zip (one folder per class, PNG or JPEG),
           an .npz with x and y, or an IDX images file (its labels file found beside it by MNIST's naming, or
           --labels). Trains on all but a stratified --holdout share of each class (default 0.1) and reports
