@@ -133,15 +133,14 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
   const { keyScorer, onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
   const { cachedEvaluator } = await import('../attacks/evaluatorCache.js');
   const { getArchitecture } = await import('../core/architectures.js');
-  const { loadDataset } = await import('../data/datasets.js');
+  const { defaultDatasetFor, firstSamples, loadDataset } = await import('../data/datasets.js');
+  const { trainingSplits } = await import('../data/uploadedDataset.js');
   // A chain sweeps its open step; with every strength written and no list asked for, it runs once as written.
   const chain = task.chain ? buildChain(task.chain) : undefined;
   const attack = chain ? chain.attack : getAttack(task.attack);
   const arch = getArchitecture(task.arch);
   const written = chain?.strength !== undefined && !task.strengths && !task.quick ? [chain.strength] : undefined;
   const strengths = task.strengths ?? written ?? (task.quick ? attack.strength.quick : attack.strength.defaults);
-  const { defaultDatasetFor, firstSamples } = await import('../data/datasets.js');
-  const { trainingSplits } = await import('../data/uploadedDataset.js');
   // The model's own data: an uploaded dataset (accuracy on its held-out split, training attacks on its
   // training split), else the built-in it was trained on.
   const u = task.uploaded;
