@@ -15,7 +15,7 @@ import { scoreAgainstKey, type Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datasets.js';
 import { readDatasetPath, type DatasetOnDisk } from '../data/datasetPath.js';
-import { dataFileRecord } from './modelData.js';
+import { checkDataFits, dataFileRecord } from './modelData.js';
 import { writeModel, WRITE_FORMATS, type ModelFile, type WriteFormat } from '../formats/index.js';
 import { importOnnxGraph } from '../formats/onnx/importGraph.js';
 import { fromOriginal } from '../formats/onnx/origin.js';
@@ -242,13 +242,6 @@ function paramsOf(arch: Architecture, loaded: ParamSet, dir: string): Float32Arr
     if (!t || t.shape.join('x') !== spec.shape.join('x')) throw new Error(`${dir} does not fit ${arch.name}: tensor '${spec.name}' [${spec.shape.join(',')}] is ${t ? `[${t.shape.join(',')}]` : 'missing'}`);
     return new Float32Array(t.data);
   });
-}
-
-/** @throws Error naming both shapes when a dataset file does not fit the architecture. */
-export function checkDataFits(arch: Architecture, data: DatasetOnDisk, path: string): void {
-  const { shape, classes } = data.summary;
-  if (shape.join('x') !== arch.inputShape.join('x')) throw new Error(`${arch.name} takes ${arch.inputShape.join('x')} inputs; ${path} has ${shape.join('x')} images`);
-  if (classes.length > arch.classes) throw new Error(`${arch.name} has ${arch.classes} outputs; ${path} has ${classes.length} classes`);
 }
 
 /** The dataset file of a run (--data), read and checked against the digest the run recorded. */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Architecture } from '../core/architectures.js';
 import { datasetNames, defaultDatasetFor, firstSamples, loadDataset, type Dataset, type DatasetName } from '../data/datasets.js';
-import { readDatasetPath } from '../data/datasetPath.js';
+import { readDatasetPath, type DatasetOnDisk } from '../data/datasetPath.js';
 import { oneOf, UsageError } from './args.js';
 
 /** A dataset file as training.json records it (`dataFile`): enough to draw the same split again. */
@@ -25,6 +25,13 @@ export interface DataFileRecord {
 export function dataFileRecord(f: { path: string; labels?: string | undefined; holdout: number; digest: string }): DataFileRecord {
   const rel = (p: string) => relative(process.cwd(), resolve(p));
   return { path: rel(f.path), ...(f.labels ? { labels: rel(f.labels) } : {}), holdout: f.holdout, digest: f.digest };
+}
+
+/** @throws Error naming both when a dataset file's images or classes do not fit the architecture. */
+export function checkDataFits(arch: Architecture, data: DatasetOnDisk, path: string): void {
+  const { shape, classes } = data.summary;
+  if (shape.join('x') !== arch.inputShape.join('x')) throw new Error(`${arch.name} takes ${arch.inputShape.join('x')} inputs; ${path} has ${shape.join('x')} images`);
+  if (classes.length > arch.classes) throw new Error(`${arch.name} has ${arch.classes} outputs; ${path} has ${classes.length} classes`);
 }
 
 export interface ModelData {
@@ -83,9 +90,9 @@ function builtIn(arch: Architecture, name: DatasetName, testLimit: number | unde
 
 function fromFile(arch: Architecture, path: string, opts: { labels?: string; holdout?: number }, testLimit: number | undefined): ModelData & { digest: string } {
   const own = readDatasetPath(path, opts);
+  checkDataFits(arch, own, path);
   const name = `file:${path}`;
   const heldOut = own.splits({ limit: 1 }).heldOut;
-  fits(arch, heldOut, path);
   const test = testLimit !== undefined ? firstSamples(heldOut, testLimit) : heldOut;
   const data = (asked: string, limit: number | undefined) => {
     if (asked !== name) return undefined;
