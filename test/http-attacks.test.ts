@@ -80,3 +80,22 @@ test('when the attack cannot run on the model\'s architecture, then 422 says why
   assertProblem(chain, 422, 'WM_ERR_ATTACK_UNFIT', 'startAttack');
   assert.equal((await s.http.get('/v1/jobs').set(as('issuer'))).body.total, jobsBefore);
 });
+
+test('when a model takes inputs no built-in dataset has and was not trained here on an upload, then an attack is refused with 422 before any job, saying what it needs', async () => {
+  // A licensor's own network of 8x8x2 inputs, uploaded as an ONNX graph (imported), with a key for it.
+  const { generateKey, keyTargetsFromParamSet } = await import('../src/core/keygen.js');
+  const { writeModel } = await import('../src/formats/index.js');
+  const { readImportedModel } = await import('../src/formats/onnx/importModel.js');
+  const { randomParams, tinyLenet } = await import('./attacks-reference.js');
+  const onnx = writeModel(randomParams(tinyLenet, 4), 'onnx', tinyLenet)[0]!.bytes;
+  const imported = readImportedModel([{ name: 'odd.onnx', bytes: onnx }])!;
+  const key = generateKey(keyTargetsFromParamSet(imported.params), { n: 20, seed: 'odd-input', arch: imported.architecture.name });
+  const reg = await s.http.post('/v1/models').set(as('issuer'))
+    .attach('file', Buffer.from(onnx), 'odd.onnx').attach('key', Buffer.from(JSON.stringify(key)), 'k.json');
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  const jobsBefore = (await s.http.get('/v1/jobs').set(as('issuer'))).body.total;
+  const res = await s.http.post(`/v1/models/${reg.body.id}/attacks`).set(as('issuer')).send({ attack: 'quantize', strengths: [4] });
+  assertProblem(res, 422, 'WM_ERR_ATTACK_UNFIT', 'startAttack');
+  assert.match(res.body.detail, /takes 8x8x2 inputs, which no built-in dataset has.*datasetId/);
+  assert.equal((await s.http.get('/v1/jobs').set(as('issuer'))).body.total, jobsBefore, 'no job was queued');
+});

@@ -7,7 +7,8 @@
  */
 import { importedMeta } from './importedModels.js';
 import type { JobRecord, ModelRecord } from '../store/types.js';
-import { datasetNames } from '../data/datasets.js';
+import { datasetNames, datasetShapes } from '../data/datasets.js';
+import type { Architecture } from '../core/architectures.js';
 import { uploadedTrainingData } from './datasets.js';
 import type { JobHandler } from '../jobs/runner.js';
 import { attackNames, buildChain, checkOptions, formatChain, getAttack, type AttackOptions, type ChainStepSpec } from '../attacks/index.js';
@@ -16,7 +17,7 @@ import { AppError } from './errors.js';
 import type { Actor, ServiceContext } from './context.js';
 import { submitJob } from './jobSubmission.js';
 import { getModel, loadParams, openKey } from './models.js';
-import { TaskCancelled, type UploadedTrainingData } from './ports.js';
+import { TaskCancelled } from './ports.js';
 import { plotSweep } from '../report/plot.js';
 import type { SweepResult } from '../attacks/sweep.js';
 
@@ -63,8 +64,10 @@ export async function startAttackSweep(ctx: ServiceContext, actor: Actor, modelI
     throw new AppError('WM_ERR_ARCH_UNKNOWN', `model '${modelId}' has architecture '${model.arch ?? 'unknown'}'; attacks need one of ${ctx.engines.architectures().join(', ')}`);
   }
   const attack = req.chain ? buildChain(req.chain).attack : getAttack(req.attack!);
-  const unfit = attack.unfit?.(getArchitecture(model.arch));
+  const arch = getArchitecture(model.arch);
+  const unfit = attack.unfit?.(arch);
   if (unfit) throw new AppError('WM_ERR_ATTACK_UNFIT', `${attack.name} cannot run on model '${modelId}': ${unfit}`);
+  await attackData(ctx, model, arch);
   return submitJob(ctx, actor, 'attack', { modelId, ...req });
 }
 
@@ -76,7 +79,8 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
       const keyRec = model.ownerKeyId ? await ctx.store.getKey(model.ownerKeyId) : undefined;
       if (!keyRec) throw new Error(`model '${model.id}' lost its key`);
       const imported = importedMeta(model);
-      const data = await trainedOn(ctx, model);
+      const own = await attackData(ctx, model, getArchitecture(model.arch!));
+      const data = own.datasetId ? { uploaded: await uploadedTrainingData(ctx, own.datasetId) } : { dataset: own.dataset! };
       const out = await ctx.executor.run(
         {
           kind: 'attack', arch: model.arch!, ...(imported ? { architecture: imported.architecture } : {}), attack: req.chain ? formatChain(req.chain) : req.attack!, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
@@ -95,19 +99,32 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
 
 /**
  * The data a model was trained on, from its record (a release's from the model it was made from): an
- * uploaded dataset, a built-in one, or neither (the built-in its input fits).
- * @throws AppError WM_ERR_DATASET_NOT_FOUND when its uploaded dataset is gone.
+ * uploaded dataset's id, a built-in dataset's name, or neither.
  */
-async function trainedOn(ctx: ServiceContext, model: ModelRecord): Promise<{ dataset?: string; uploaded?: UploadedTrainingData }> {
+async function dataRecordOf(ctx: ServiceContext, model: ModelRecord): Promise<{ datasetId?: string; dataset?: string }> {
   let m = model;
   const seen = new Set<string>();
   while (m.source === 'release' && m.parentModelId && !seen.has(m.id)) {
     seen.add(m.id);
     m = await getModel(ctx, m.parentModelId);
   }
-  if (typeof m.meta.datasetId === 'string') return { uploaded: await uploadedTrainingData(ctx, m.meta.datasetId) };
+  if (typeof m.meta.datasetId === 'string') return { datasetId: m.meta.datasetId };
   if (typeof m.meta.dataset === 'string' && (datasetNames as readonly string[]).includes(m.meta.dataset)) return { dataset: m.meta.dataset };
   return {};
+}
+
+/**
+ * The data an attack on `model` measures and trains on: its own (dataRecordOf), else the built-in its input fits.
+ * @throws AppError WM_ERR_ATTACK_UNFIT when there is neither (a model uploaded with an input no built-in dataset has).
+ */
+async function attackData(ctx: ServiceContext, model: ModelRecord, arch: Architecture): Promise<{ dataset?: string; datasetId?: string }> {
+  const own = await dataRecordOf(ctx, model);
+  if (own.datasetId || own.dataset) return own;
+  const fits = datasetNames.find((d) => datasetShapes[d].join('x') === arch.inputShape.join('x'));
+  if (!fits) {
+    throw new AppError('WM_ERR_ATTACK_UNFIT', `model '${model.id}' takes ${arch.inputShape.join('x')} inputs, which no built-in dataset has, and it was not trained or watermarked here on an uploaded dataset: attacks need its data to measure accuracy (watermark it with a datasetId, POST /v1/models/{id}/watermark)`);
+  }
+  return { dataset: fits };
 }
 
 /** Where an attack job's plot is served (the job's result links it). */
