@@ -74,6 +74,23 @@ test('when an issuer trains, releases, downloads and verifies in the console, th
   assert.equal(await text('#leaked-by'), 'Leaked by Globex');
   assert.equal(await page.$('#evidence'), null, 'an issuer gets the verdict only: no per-layer evidence');
   assert.match(await text('#verification-list'), /Globex/);
+
+  // an attack sweep started through the API shows on the jobs page: what it measured on, the numbers, the plot
+  const issuer = { Authorization: `Bearer ${s.tokens.issuer}` };
+  const model = (await s.http.get('/v1/models').set(issuer)).body.items.find((m: { name: string }) => m.name === 'browser-demo');
+  const attack = await s.http.post(`/v1/models/${model.id}/attacks`).set(issuer).send({ attack: 'quantize', strengths: [8, 2], testLimit: 200 });
+  assert.equal(attack.status, 202, JSON.stringify(attack.body));
+  for (let i = 0; i < 300 && (await s.http.get(`/v1/jobs/${attack.body.id}`).set(issuer)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 100));
+  await page.click('#nav a[data-page=jobs]');
+  await page.waitForSelector('#job-list button.show-sweep');
+  await page.click('#job-list button.show-sweep');
+  await page.waitForSelector('#sweep-view img.sweep-plot');
+  assert.match(await text('#sweep-view .evaluated-on'), /^Accuracy on the mnist test set \(200 images\)\.$/);
+  assert.match(await text('#sweep-view table'), /unattacked.*8.*2/s);
+  assert.ok(await page.$eval('#sweep-view img.sweep-plot', async (img) => {
+    await (img as HTMLImageElement).decode();
+    return (img as HTMLImageElement).naturalWidth > 0;
+  }), 'the plot loads as an image under the console\'s CSP');
   assert.deepEqual(errors, [], 'the page reported errors (a CSP refusal shows here)');
 });
 
