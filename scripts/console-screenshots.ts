@@ -74,7 +74,7 @@ try {
   };
 
   // the data the pages show: a trained model with two licensees, and a model registered with a picture key
-  const trained = await finished((await api('POST', '/v1/models/train', { name: 'lenet-demo', arch: 'lenet5', epochs: 1, limit: 1000, strategy: 'naive' })).id);
+  const trained = await finished((await api('POST', '/v1/models/train', { name: 'lenet-demo', arch: 'lenet5', epochs: 1, limit: 4000, strategy: 'naive' })).id);
   const modelId = trained.result.modelId as string;
   await finished((await api('POST', `/v1/models/${modelId}/releases`, { licensee: 'Acme Corp', epochs: 1, limit: 300 })).job.id);
   const base = initialParamSet('lenet5', 11);
@@ -122,6 +122,18 @@ try {
   await dropFile(page, '#dropzone', logoModel);
   await page.waitForSelector('#mark', { timeout: 60_000 });
   await shot('verify-picture-mark');
+
+  // an attack sweep's result under Jobs: the data it measured on, the numbers, the plot
+  const sweep = await finished((await api('POST', `/v1/models/${modelId}/attacks`, { attack: 'quantize', testLimit: 1000 })).id);
+  if (sweep.status !== 'succeeded') throw new Error(`attack sweep: ${sweep.status} ${sweep.error}`);
+  await page.goto(`${server.url}/#/jobs`);
+  await page.waitForSelector('#job-list button.show-sweep');
+  await page.click('#job-list button.show-sweep');
+  await page.waitForSelector('#sweep-view img.sweep-plot');
+  await page.$eval('#sweep-view img.sweep-plot', (img) => (img as HTMLImageElement).decode());
+  await shot('attack-sweep');
+  await page.click('#nav a[data-page=models]'); // away, so the jobs page below renders afresh
+  await page.waitForSelector('#model-list table');
 
   // a job followed live on the jobs page
   await api('POST', '/v1/models/train', { name: 'lenet-second', arch: 'lenet5', epochs: 2, limit: 3000, strategy: 'naive' });
