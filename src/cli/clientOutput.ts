@@ -67,6 +67,8 @@ export function describeJob(j: Json): string {
   const sweep = obj(result?.sweep);
   if (sweep) {
     lines.push(...describeSweep(sweep).map((l) => `  ${l}`));
+    const on = obj(result!.evaluatedOn);
+    if (on) lines.push(`  accuracy on: ${on.split === 'held-out' ? `the held-out split of dataset ${String(on.datasetId)}` : `the ${String(on.dataset)} test set`} (${String(on.samples)} images)`);
     lines.push(`  plot: weightmark plot ${String(j.id)} --out sweep.svg (GET ${str(result!.plot) ?? `/v1/jobs/${String(j.id)}/plot.svg`})`);
   } else if (result) {
     lines.push(`  result: ${Object.entries(result).map(([k, x]) => `${k} ${k === 'testAccuracy' ? percent(x) : typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join(', ')}`);
