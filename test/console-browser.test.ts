@@ -75,22 +75,31 @@ test('when an issuer trains, releases, downloads and verifies in the console, th
   assert.equal(await page.$('#evidence'), null, 'an issuer gets the verdict only: no per-layer evidence');
   assert.match(await text('#verification-list'), /Globex/);
 
-  // an attack sweep started through the API shows on the jobs page: what it measured on, the numbers, the plot
+  // sweep an attack from the Models page: progress, then what it measured on, the numbers and the plot
   const issuer = { Authorization: `Bearer ${s.tokens.issuer}` };
   const model = (await s.http.get('/v1/models').set(issuer)).body.items.find((m: { name: string }) => m.name === 'browser-demo');
-  const attack = await s.http.post(`/v1/models/${model.id}/attacks`).set(issuer).send({ attack: 'quantize', strengths: [8, 2], testLimit: 200 });
-  assert.equal(attack.status, 202, JSON.stringify(attack.body));
-  for (let i = 0; i < 300 && (await s.http.get(`/v1/jobs/${attack.body.id}`).set(issuer)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 100));
+  await page.click('#nav a[data-page=models]');
+  await page.waitForSelector(`#attack-form select[name=model] option[value="${model.id}"]`);
+  await page.select('#attack-form select[name=model]', model.id);
+  await page.select('#attack-form select[name=attack]', 'quantize');
+  assert.equal(await text('#attack-form .strength-hint'), 'bits: 8, 7, 6, 5, 4, 3, 2');
+  await page.$eval('#attack-form input[name=strengths]', (el) => ((el as HTMLInputElement).value = '8, 2'));
+  await page.$eval('#attack-form input[name=testLimit]', (el) => ((el as HTMLInputElement).value = '200'));
+  await page.click('#attack-form button[type=submit]');
+  await page.waitForSelector('#attack-form .progress');
+  await page.waitForSelector('#attack-form img.sweep-plot', { timeout: 60_000 });
+  assert.match(await text('#attack-form .evaluated-on'), /^Accuracy on the mnist test set \(200 images\)\.$/);
+  assert.match(await text('#attack-form table'), /unattacked.*8.*2/s);
+  assert.ok(await page.$eval('#attack-form img.sweep-plot', async (img) => {
+    await (img as HTMLImageElement).decode();
+    return (img as HTMLImageElement).naturalWidth > 0;
+  }), 'the plot loads as an image under the console\'s CSP');
+  // and the same job's result from the Jobs page
   await page.click('#nav a[data-page=jobs]');
   await page.waitForSelector('#job-list button.show-sweep');
   await page.click('#job-list button.show-sweep');
   await page.waitForSelector('#sweep-view img.sweep-plot');
-  assert.match(await text('#sweep-view .evaluated-on'), /^Accuracy on the mnist test set \(200 images\)\.$/);
-  assert.match(await text('#sweep-view table'), /unattacked.*8.*2/s);
-  assert.ok(await page.$eval('#sweep-view img.sweep-plot', async (img) => {
-    await (img as HTMLImageElement).decode();
-    return (img as HTMLImageElement).naturalWidth > 0;
-  }), 'the plot loads as an image under the console\'s CSP');
+  assert.match(await text('#sweep-view .evaluated-on'), /mnist test set \(200 images\)/);
   assert.deepEqual(errors, [], 'the page reported errors (a CSP refusal shows here)');
 });
 

@@ -99,3 +99,15 @@ test('when a model takes inputs no built-in dataset has and was not trained here
   assert.match(res.body.detail, /takes 8x8x2 inputs, which no built-in dataset has.*datasetId/);
   assert.equal((await s.http.get('/v1/jobs').set(as('issuer'))).body.total, jobsBefore, 'no job was queued');
 });
+
+test('when the attacks are listed, then the registry comes back with each attack\'s strengths, to the roles that may start or read sweeps', async () => {
+  const { attackNames } = await import('../src/attacks/index.js');
+  const res = await s.http.get('/v1/attacks').set(as('auditor'));
+  assert.equal(res.status, 200);
+  assertContract(res, 'listAttacks');
+  assert.deepEqual(res.body.items.map((a: { name: string }) => a.name), attackNames());
+  const quantize = res.body.items.find((a: { name: string }) => a.name === 'quantize');
+  assert.deepEqual(quantize.strength, { name: 'bits', unit: 'bits', defaults: [8, 7, 6, 5, 4, 3, 2], quick: quantize.strength.quick });
+  assert.equal(res.body.items.find((a: { name: string }) => a.name === 'fine-tune').needsData, true);
+  assertProblem(await s.http.get('/v1/attacks').set(as('verifier')), 403, 'WM_ERR_FORBIDDEN', 'listAttacks');
+});

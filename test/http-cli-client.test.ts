@@ -151,3 +151,12 @@ test('when `weightmark datasets upload FILE` runs twice and `datasets` lists, th
   assert.equal((JSON.parse(show.out) as { name: string }).name, 'pets');
   assert.equal((await cli('datasets', ['remove', made.id, ...common])).code, 2);
 });
+
+test('when `weightmark attacks` runs, then it prints one line per attack of the service with its default strengths', async () => {
+  const r = await cli('attacks', ['--url', s.url, '--token', s.tokens.issuer]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^quantize {2}k-bit quantization per tensor; bits: 8, 7, 6, 5, 4, 3, 2$/m);
+  assert.match(r.out, /^fine-tune {2}.*; epochs: 1, 2, 3, 5; trains on the model's data$/m);
+  const { attackNames } = await import('../src/attacks/index.js');
+  assert.equal(r.out.split('\n').length, attackNames().length);
+});

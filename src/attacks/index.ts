@@ -199,6 +199,15 @@ export const attacks: readonly Attack[] = [
   },
 ];
 
+/** What the registry offers, as data: `weightmark attack --list` and GET /v1/attacks. */
+export function attackCatalogue() {
+  return attacks.map((a) => ({
+    name: a.name, title: a.title, description: a.description,
+    strength: { name: a.strength.name, unit: a.strength.unit, defaults: [...a.strength.defaults], quick: [...a.strength.quick] },
+    needsData: a.needsData, functionPreserving: a.functionPreserving, changesShape: a.changesShape,
+  }));
+}
+
 export function attackNames(): string[] {
   return attacks.map((a) => a.name);
 }

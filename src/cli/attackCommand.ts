@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { attackBench, type AttackBench } from '../attacks/bench.js';
 import { buildChain, parseChainText, parseOptionsText, type AttackOptionValue, type BuiltChain, type ChainStepSpec } from '../attacks/chainSpec.js';
-import { attacks, getAttack } from '../attacks/index.js';
+import { attackCatalogue, getAttack } from '../attacks/index.js';
 import { measurePoint, runSweep, type SweepModel, type SweepPoint, type SweepResult } from '../attacks/sweep.js';
 import type { Attack } from '../attacks/types.js';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
@@ -115,15 +115,12 @@ function table(rows: readonly (readonly string[])[]): string {
 }
 
 function listAttacks(json: boolean | undefined): number {
-  const rows = attacks.map((a) => ({
-    name: a.name, title: a.title, strength: a.strength.name, unit: a.strength.unit, defaults: [...a.strength.defaults], quick: [...a.strength.quick],
-    needsData: a.needsData, functionPreserving: a.functionPreserving, changesShape: a.changesShape,
-  }));
+  const rows = attackCatalogue();
   if (json) console.log(JSON.stringify(rows));
   else {
     console.log(table([
       ['attack', 'strength (unit)', 'default strengths', 'needs data', 'function-preserving'],
-      ...rows.map((r) => [r.name, `${r.strength}${r.unit ? ` (${r.unit})` : ''}`, r.defaults.join(', '), r.needsData ? 'yes' : 'no', r.functionPreserving ? 'yes' : 'no']),
+      ...rows.map((r) => [r.name, `${r.strength.name}${r.strength.unit ? ` (${r.strength.unit})` : ''}`, r.strength.defaults.join(', '), r.needsData ? 'yes' : 'no', r.functionPreserving ? 'yes' : 'no']),
     ]));
   }
   return 0;

@@ -205,6 +205,12 @@ const commands: Record<string, Command> = {
       return v.wait ? c.watch(String(job.id), silent(v)) : job;
     },
   },
+  attacks: {
+    summary: 'the attacks the service can sweep, with their strengths',
+    usage: 'attacks',
+    run: (c) => c.json('GET', '/v1/attacks'),
+    describe: (r) => ((r.items ?? []) as Json[]).map((a) => { const st = a.strength as Json; return `${String(a.name)}  ${String(a.title)}; ${String(st.name)}: ${(st.defaults as number[]).join(', ')}${a.needsData ? '; trains on the model\'s data' : ''}`; }).join('\n'),
+  },
   attack: {
     summary: 'sweep an attack, or a chain of attacks, on a model (a job; --wait follows it and prints the sweep)',
     usage: 'api attack --model ID (--attack quantize|prune|noise|permute|fine-tune|low-rank|reinit-head|… | --chain "low-rank:15,fine-tune:1") [--options k=v …] [--strengths 8,4,2 | --quick] [--test-limit N] [--wait]',

@@ -16,6 +16,7 @@ import * as verifications from '../service/verifications.js';
 import * as audit from '../service/audit.js';
 import * as tokens from '../service/tokens.js';
 import * as attacks from '../service/attacks.js';
+import { attackCatalogue } from '../attacks/index.js';
 import * as watermark from '../service/watermark.js';
 import { isTerminal } from '../jobs/runner.js';
 import { lastSeenEventId, streamJobEvents } from './jobEventStream.js';
@@ -116,6 +117,9 @@ export function handlers(ctx: ServiceContext, state: { ready: () => boolean; tic
     },
     exportModelKey: async (req, res) => {
       res.json(await models.exportModelKey(ctx, actor(res), String(req.params.id)));
+    },
+    listAttacks: (_req, res) => {
+      res.json({ items: attackCatalogue() });
     },
     startAttack: async (req, res) => {
       const job = await attacks.startAttackSweep(ctx, actor(res), String(req.params.id), req.body as attacks.AttackRequest);

@@ -1,6 +1,7 @@
 // Models: the list, training a watermarked model (a job, followed live), registering an upload.
 import { h, table, field, section, onSubmit, when, short, badge } from '../dom.js';
 import { progressView, followInto } from '../progress.js';
+import { attackResult } from '../sweep.js';
 
 // The registry's architectures (src/core/architectures.ts); the service refuses a dataset whose images do not fit (422).
 const ARCHITECTURES = ['lenet5', 'mlp', 'resnet32', 'allcnnc'];
@@ -67,11 +68,56 @@ function registerForm(page, refresh) {
   });
 }
 
+/**
+ * Sweeps an attack on one of the keyed models (a job, followed live), then shows what it measured.
+ * `setModels` fills the model choice again when the list changes (a model just trained or registered).
+ */
+function attackForm(page, attacks) {
+  const modelPick = h('select', { name: 'model', required: true });
+  const submit = h('button', { type: 'submit' }, 'Sweep');
+  const setModels = (models) => {
+    const keyed = models.filter((m) => m.ownerKeyId);
+    modelPick.replaceChildren(...keyed.map((m) => h('option', { value: m.id }, `${m.name} (${m.arch || '?'})`)));
+    submit.disabled = keyed.length === 0;
+  };
+  const hint = h('small', { class: 'strength-hint' });
+  const pick = h('select', { name: 'attack' }, attacks.map((a) => h('option', { value: a.name }, `${a.title} (${a.name})`)));
+  const describe = () => {
+    const a = attacks.find((x) => x.name === pick.value);
+    hint.textContent = a ? `${a.strength.name}: ${a.strength.defaults.join(', ')}${a.needsData ? '; trains on the model\'s data' : ''}` : '';
+  };
+  pick.addEventListener('change', describe);
+  describe();
+  const form = h('form', { id: 'attack-form', class: 'grid' },
+    field('Model', modelPick, 'models with a watermark key'),
+    h('label', { class: 'field' }, h('span', {}, 'Attack'), pick, hint),
+    field('Strengths', h('input', { name: 'strengths', placeholder: 'the defaults above' }), 'comma-separated numbers'),
+    field('Test images', number('testLimit', '1000', '100', '10000')),
+    submit);
+  onSubmit(form, async (data, out) => {
+    const body = { attack: data.get('attack'), testLimit: Number(data.get('testLimit')) };
+    const list = String(data.get('strengths') || '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+    if (list.length) body.strengths = list.map(Number); // a word becomes NaN: the API says which value is wrong
+    const job = await page.api.json('POST', `/v1/models/${encodeURIComponent(data.get('model'))}/attacks`, { json: body });
+    const view = progressView(job);
+    out.replaceChildren(h('p', {}, 'Attack job ', short(job.id)), view.el);
+    const done = await followInto(page, job, view);
+    if (done.status === 'succeeded') out.append(await attackResult(page, job.id));
+  });
+  return { form, setModels };
+}
+
 export async function modelsPage(view, page) {
   const list = h('div', { id: 'model-list' });
-  const refresh = async () => list.replaceChildren(modelTable((await page.api.json('GET', '/v1/models', { query: { limit: 200 } })).items));
+  const attacking = page.can('startAttack') && page.can('listAttacks') ? attackForm(page, (await page.api.json('GET', '/v1/attacks')).items) : undefined;
+  const refresh = async () => {
+    const models = (await page.api.json('GET', '/v1/models', { query: { limit: 200 } })).items;
+    list.replaceChildren(modelTable(models));
+    attacking?.setModels(models);
+  };
   view.append(section('Models', list));
   if (page.can('trainModel')) view.append(section('Train a watermarked model', trainForm(page, refresh)));
   if (page.can('registerModel')) view.append(section('Register an upload', registerForm(page, refresh)));
+  if (attacking) view.append(section('Attack a watermarked model', h('p', {}, 'Accuracy and watermark score at each strength, on the model\'s own data.'), attacking.form));
   await refresh();
 }
