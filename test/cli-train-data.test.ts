@@ -37,6 +37,13 @@ test('when `weightmark train --data` names an MNIST npz, then it trains on the t
   assert.ok(summary.testAccuracy > 0.3, `held-out accuracy ${summary.testAccuracy}`);
 });
 
+test('when a dataset path is not a regular file or is larger than any image budget allows, then it is refused unread', () => {
+  assert.throws(() => readDatasetPath('/dev/zero'), /\/dev\/zero is not a regular file/);
+  const big = join(dir, 'big.npz');
+  writeFileSync(big, new Uint8Array(20_000));
+  assert.throws(() => readDatasetPath(big, { limits: { maxSamples: 10, maxSide: 28, maxDecodedBytes: 100, maxClasses: 10, minPerClass: 1 } }), /big\.npz is 20000 bytes; a dataset within the decoded-image budget \(100 bytes\) cannot be that large/);
+});
+
 test('when --data does not fit the architecture or comes with --dataset, then the command refuses, naming both', async () => {
   const file = join(dir, 'small.zip');
   writeFileSync(file, imageFolderZip({ classes: ['a', 'b'], perClass: 5, h: 8, w: 8 }));

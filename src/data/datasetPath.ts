@@ -38,15 +38,28 @@ export function labelsFileFor(images: string): string | undefined {
  */
 export function readDatasetPath(path: string, opts: { labels?: string; holdout?: number; limits?: DatasetLimits } = {}): DatasetOnDisk {
   if (statSync(path).isDirectory()) throw new DatasetError('WM_ERR_DATASET_UNKNOWN_FORMAT', `${path} is a folder; zip it (one folder per class) or give an .npz or IDX file`);
-  const first = new Uint8Array(readFileSync(path));
+  const limits = opts.limits ?? DEFAULT_DATASET_LIMITS;
+  const first = readBounded(path, limits);
   let files = [path];
   if (!sniffZip(first)) {
     const labels = opts.labels ?? labelsFileFor(path);
     if (!labels) throw new DatasetError('WM_ERR_DATASET_MALFORMED', `${path} is not a zip or npz, so it is read as IDX images; no labels file was found beside it (expected by MNIST's naming, e.g. train-labels-idx1-ubyte): pass --labels FILE`);
     files = [path, labels];
   }
-  const named = files.map((f, i) => ({ name: basename(f), bytes: i === 0 ? first : new Uint8Array(readFileSync(f)) }));
-  const { format, set } = parseUploadedDataset(named, opts.limits ?? DEFAULT_DATASET_LIMITS);
+  const named = files.map((f, i) => ({ name: basename(f), bytes: i === 0 ? first : readBounded(f, limits) }));
+  const { format, set } = parseUploadedDataset(named, limits);
   const { summary } = summarise(set, opts.holdout ?? DEFAULT_HOLDOUT);
   return { format, files, set, summary, splits: (o = {}) => trainingSplits(set, summary, basename(path), o) };
+}
+
+/**
+ * A dataset file's bytes. A device or a pipe could be read forever, and a file past any image budget
+ * (a float32 npz takes 4 bytes a value; a zip of tiny images ~1 KiB of file per image) would be read
+ * only to be refused: both are refused unread.
+ */
+function readBounded(path: string, limits: DatasetLimits): Uint8Array {
+  const st = statSync(path);
+  if (!st.isFile()) throw new DatasetError('WM_ERR_DATASET_UNKNOWN_FORMAT', `${path} is not a regular file`);
+  if (st.size > 4 * limits.maxDecodedBytes + 1024 * limits.maxSamples) throw new DatasetError('WM_ERR_DATASET_TOO_LARGE', `${path} is ${st.size} bytes; a dataset within the decoded-image budget (${limits.maxDecodedBytes} bytes) cannot be that large`);
+  return new Uint8Array(readFileSync(path));
 }
