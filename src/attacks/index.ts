@@ -94,7 +94,8 @@ export const attacks: readonly Attack[] = [
     title: 'head re-initialised, retrained alone',
     description: 'Transfer learning: the output layer re-initialised (the architecture\'s initialiser, seeded) and retrained for the strength in epochs with every other layer frozen '
       + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Options: layers (e.g. "fc1,fc2": the last k layers), freeze (rest | features | none | a list of layers), lr, momentum, weightDecay. '
-      + 'Not cumulative: the re-initialisation happens once, at the start of every point.',
+      + 'Not cumulative: the re-initialisation happens once, at the start of every point. '
+      + 'Batch norm\'s running statistics follow the training batches in every layer, frozen ones included (as PyTorch\'s train mode does), so on ResNet-32 the features\' statistics are re-estimated too.',
     strength: retrainEpochs,
     needsData: true,
     changesShape: false,
@@ -106,7 +107,7 @@ export const attacks: readonly Attack[] = [
     name: 'reinit-classifier',
     title: 'classifier re-initialised, retrained on frozen features',
     description: 'Transfer learning: the classifier — every layer with parameters after the flatten or global pool (fc1 and fc2 in LeNet5, fc in ResNet-32; the output 1x1 conv in ALL-CNN-C, whose classifier is convolutional) — re-initialised and retrained for the strength in epochs with the features before it frozen '
-      + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to features. In an mlp every layer is re-initialised (training from scratch). Not cumulative.',
+      + '(SGD lr 0.01, momentum 0.9, no weight decay; constant rate). Same options as reinit-head; freeze defaults to features. In an mlp every layer is re-initialised (training from scratch). Not cumulative; batch-norm statistics as in reinit-head.',
     strength: retrainEpochs,
     needsData: true,
     changesShape: false,
