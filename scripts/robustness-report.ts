@@ -397,41 +397,45 @@ async function main(): Promise<void> {
   // Said in every whole report (a --merge too), not only when asked for: the section is missing either way.
   const noFashion = `'fine-tune-fashion' not measured here: Fashion-MNIST not found (install Debian's dataset-fashion-mnist).`;
   if (!fashion && (wholeReport || chosen.some((x) => x.name === 'fine-tune-fashion')) && fitting.some((x) => x.name === 'fine-tune-fashion')) notes.push(noFashion);
-  for (const attack of chosen) {
-    if (attack.name === 'fine-tune-fashion' && !fashion) continue;
+  const sweeps = chosen
+    .filter((attack) => attack.name !== 'fine-tune-fashion' || fashion)
+    .flatMap((attack) => (attack.functionPreserving ? [false, true] : [false]).map((invariant) => ({ attack, invariant })));
+  // The last sweep's report is the final one, written once after the loop (with its panels).
+  const writeUnlessLast = (i: number): void => {
+    if (i < sweeps.length - 1) write(false);
+  };
+  for (const [i, { attack, invariant }] of sweeps.entries()) {
     const strengths = a.quick ? attack.strength.quick : attack.strength.defaults;
-    for (const invariant of attack.functionPreserving ? [false, true] : [false]) {
-      const label = `${attack.name}${invariant ? ' (invariant)' : ''}`;
-      log(`sweep ${label}: ${strengths.join(', ')}`);
-      let result: SweepResult;
-      try {
-        result = await runSweep({
-          attack,
-          strengths,
-          models,
-          scorer,
-          evaluate,
-          invariant,
-          accuracyFloor: a.floor,
-          seed: a.seed,
-          context,
-          baselines: baselines[invariant ? 'invariant' : 'plain'],
-          onProgress: (p: SweepProgress) =>
-            p.point && p.strength !== null && log(`  ${p.model} @ ${p.strength}: accuracy ${(p.point.accuracy * 100).toFixed(2)}%, r ${p.point.r.toFixed(3)}, ${p.point.decision} (${p.done}/${p.total})`),
-        });
-      } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
-        log(`  ${label} failed: ${why}`);
-        failed.push({ label, name: attack.name, invariant, title: attack.title, why });
-        write(false);
-        continue;
-      }
-      results.push(result);
-      const file = join(a.plots, plotFileName(result));
-      writeFileSync(file, plotSweep(result));
-      sections.push({ result, plot: relative(dirname(a.out), file), description: attack.description });
-      write(false);
+    const label = `${attack.name}${invariant ? ' (invariant)' : ''}`;
+    log(`sweep ${label}: ${strengths.join(', ')}`);
+    let result: SweepResult;
+    try {
+      result = await runSweep({
+        attack,
+        strengths,
+        models,
+        scorer,
+        evaluate,
+        invariant,
+        accuracyFloor: a.floor,
+        seed: a.seed,
+        context,
+        baselines: baselines[invariant ? 'invariant' : 'plain'],
+        onProgress: (p: SweepProgress) =>
+          p.point && p.strength !== null && log(`  ${p.model} @ ${p.strength}: accuracy ${(p.point.accuracy * 100).toFixed(2)}%, r ${p.point.r.toFixed(3)}, ${p.point.decision} (${p.done}/${p.total})`),
+      });
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      log(`  ${label} failed: ${why}`);
+      failed.push({ label, name: attack.name, invariant, title: attack.title, why });
+      writeUnlessLast(i);
+      continue;
     }
+    results.push(result);
+    const file = join(a.plots, plotFileName(result));
+    writeFileSync(file, plotSweep(result));
+    sections.push({ result, plot: relative(dirname(a.out), file), description: attack.description });
+    writeUnlessLast(i);
   }
   await bench.dispose();
   write(true);
