@@ -66,3 +66,13 @@ test("when the suspect is PyTorch's own torch.save checkpoint (.pt), then extrac
     assert.ok(s.r > 0.99, `${file}: r ${s.r}`);
   }
 });
+
+test('when the suspect is PyTorch\'s BN-folded ONNX export of a ResNet-32 release, then extract reads its weights (not its graph) and scores it as the original', async () => {
+  // Its option-A shortcut is a Slice: no graph a licensor's network would be imported from, yet the key's network is known.
+  const cifar = new URL('./fixtures/torch-cifar/', import.meta.url).pathname;
+  const run = async (model: string) => JSON.parse((await captured(() => runExtract(['--key', join(cifar, 'ours/key.json'), '--json', '--model', model]))).out) as { r: number; decision: string };
+  const original = await run(join(cifar, 'ours'));
+  const folded = await run(join(cifar, 'torch_resnet32_folded.onnx'));
+  assert.equal(folded.decision, 'match');
+  assert.ok(Math.abs(folded.r - original.r) < 1e-3, `folded r ${folded.r}, original ${original.r}`);
+});

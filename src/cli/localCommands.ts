@@ -4,7 +4,7 @@ import { checkDerivation, defaultKeySize, planTargets, policyRecord } from '../c
 import { committedTraining } from '../training/committedKey.js';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { architectureNames, architectureOf, getArchitecture, keyableTensors, paramSpecs, type Architecture } from '../core/architectures.js';
+import { architectureNames, architectureOf, findArchitecture, getArchitecture, keyableTensors, paramSpecs, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
@@ -410,7 +410,10 @@ export async function runExtract(argv: string[]): Promise<number> {
   const key = loadKeyFile(required(a.key, 'key'));
   const picture = a.image !== undefined ? { path: a.image, ...pictureSize(key) } : undefined;
   // A licensor's own network (an ONNX graph that is none of ours, or its state_dict with --graph) reads through its graph.
-  const imported = a.graph !== undefined || required(a.model, 'model').endsWith('.onnx') ? loadImported(a.model!, a.graph) : undefined;
+  // A key of a built-in network is read as tensors from any ONNX file: PyTorch's export of ResNet-32 is no graph to
+  // import (its option-A shortcut is a Slice), and its folded batch norms are undone by the reference.
+  const ownNetwork = a.graph !== undefined || (required(a.model, 'model').endsWith('.onnx') && !findArchitecture(key.arch));
+  const imported = ownNetwork ? loadImported(a.model!, a.graph) : undefined;
   const { format, params } = imported ? { format: imported.weights, params: imported.params } : loadModel(a.model!);
   const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
   const referencePath = a.reference ?? (existsSync(anchorPath) ? anchorPath : undefined);
