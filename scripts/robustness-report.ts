@@ -450,7 +450,7 @@ function methodNotes(a: Args, testImages: number): string[] {
       : `Accuracy is measured on the first ${testImages} CIFAR-10 test images through ONNX Runtime; training attacks train on CIFAR-10's training images with the pad-crop-flip augmentation${a.finetuneLimit !== undefined ? ` (the first ${a.finetuneLimit} per epoch)` : ''}.`,
     'Function-preserving attacks (permutation, rescaling, dummy neurons and the "hide" chain) are scored twice: with plain alignment (names and layouts only) and with invariant alignment, which undoes permutations, per-unit rescaling and dummy units against the owner\'s anchor (its weights from just before the key draw; the model itself when it has none). The anchor keeps the null exact but costs r on long runs, where the network drifted from it after the draw: see docs/statistics.md, "The alignment anchor".',
     'Training attacks continue from the previous strength (epochs add up); the optimizer state restarts at each point.',
-    'Quantization: min-max uniform k-bit (2^k levels from min to max of each tensor or output channel; biases per tensor). int8-ort mirrors onnxruntime quantize_dynamic defaults (QInt8, symmetric per tensor, [-127, 127], zero point 0, kernels only).',
+    'Quantization: min-max uniform k-bit (2^k levels from min to max of each tensor or output channel; biases and batch-norm tensors per tensor, harsher than a deployment quantizer, which leaves them in float or int32). int8-ort mirrors onnxruntime quantize_dynamic defaults (QInt8, symmetric per tensor, [-127, 127], zero point 0, kernels only).',
   ];
 }
 

@@ -67,9 +67,9 @@ const retrainEpochs: StrengthSpec = { name: 'epochs', unit: 'epochs', defaults: 
 const single: StrengthSpec = { name: 'applied', unit: '', defaults: [1], quick: [1] };
 
 export const attacks: readonly Attack[] = [
-  pure('quantize', 'k-bit quantization per tensor', 'Uniform k-bit quantization per tensor (min-max: 2^k levels from min to max; option mode=symmetric), biases included.', bits, {}, (set, _a, s, ctx) =>
+  pure('quantize', 'k-bit quantization per tensor', 'Uniform k-bit quantization per tensor (min-max: 2^k levels from min to max; option mode=symmetric), every tensor: biases, and batch norm\'s scale, shift and running statistics, too.', bits, {}, (set, _a, s, ctx) =>
     quantizeUniform(set, s, { mode: choiceOption(ctx, 'mode', ['minmax', 'symmetric'], 'minmax'), granularity: 'tensor' })),
-  pure('quantize-channel', 'k-bit quantization per output channel', 'Uniform k-bit quantization per output channel of each kernel (min-max), biases per tensor.', bits, {}, (set, _a, s, ctx) =>
+  pure('quantize-channel', 'k-bit quantization per output channel', 'Uniform k-bit quantization per output channel of each kernel (min-max); every other tensor (biases, batch norm\'s scale, shift and running statistics) per tensor.', bits, {}, (set, _a, s, ctx) =>
     quantizeUniform(set, s, { mode: choiceOption(ctx, 'mode', ['minmax', 'symmetric'], 'minmax'), granularity: 'channel' })),
   pure('float16', 'float16 round trip', 'Every tensor to IEEE half precision and back.', single, {}, (set) => float16RoundTrip(set)),
   pure('int8-ort', 'ONNX Runtime dynamic int8', 'quantize_dynamic defaults: kernels per tensor, symmetric int8 in [-127, 127], zero point 0; biases float.', single, {}, (set, _a, _s, ctx) =>
