@@ -444,6 +444,7 @@ async function main(): Promise<void> {
 
 /** What every report says about how it measured. */
 function methodNotes(a: Args, testImages: number): string[] {
+  const outside = join('docs', 'experiments', `outside-attack-${a.arch}.md`);
   return [
     a.arch === 'lenet5'
       ? 'Accuracy is measured on the MNIST test set through ONNX Runtime (also after fine-tuning on Fashion-MNIST, where it shows how far the model was repurposed).'
@@ -451,6 +452,9 @@ function methodNotes(a: Args, testImages: number): string[] {
     'Function-preserving attacks (permutation, rescaling, dummy neurons and the "hide" chain) are scored twice: with plain alignment (names and layouts only) and with invariant alignment, which undoes permutations, per-unit rescaling and dummy units against the owner\'s anchor (its weights from just before the key draw; the model itself when it has none). The anchor keeps the null exact but costs r on long runs, where the network drifted from it after the draw: see docs/statistics.md, "The alignment anchor".',
     'Training attacks continue from the previous strength (epochs add up); the optimizer state restarts at each point.',
     'Quantization: min-max uniform k-bit (2^k levels from min to max of each tensor or output channel; biases and batch-norm tensors per tensor, harsher than a deployment quantizer, which leaves them in float or int32). int8-ort mirrors onnxruntime quantize_dynamic defaults (QInt8, symmetric per tensor, [-127, 127], zero point 0, kernels only).',
+    ...(existsSync(outside)
+      ? [`The same kinds of attack made with PyTorch's own optimisers, pruning and quantizers on a BN-folded export, scored by \`weightmark extract\`: [${relative(dirname(a.out), outside)}](${relative(dirname(a.out), outside)}) (\`/usr/bin/python3 scripts/outside_attack_cifar.py --arch ${a.arch}\`).`]
+      : []),
   ];
 }
 
