@@ -240,12 +240,14 @@ def render(result):
         "| attack | what | accuracy | r | Δr | log10 p | decision | BN nodes left | weightmark's attack: accuracy / Δr |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    if result.get("incomplete"):
+        lines[2:2] = [f"**Incomplete: {result['incomplete']}** (the run was interrupted or is still going).", ""]
     for r in result["rows"]:
         twin = COUNTERPARTS.get(r["attack"])
         mine = ours.get(twin) if twin else None
         cell = f"{twin[0]} {twin[1]}: {mine[0] * 100:.2f}% / {mine[1] - mine[2]:+.4f}" if mine else "—"
         lines.append(f"| {r['attack']} | {r['what']} | {r['accuracy'] * 100:.2f}% | {r['r']:.4f} | {r['r'] - result['releaseR']:+.4f} | "
-                     f"{r['log10p']:.1f} | {r['decision']} | {r['batchNormsInFile']} | {cell} |")
+                     f"{r['log10p']:.1f} | {r['decision']}{' (NaN weights: the training diverged)' if r.get('nonFinite') else ''} | {r['batchNormsInFile']} | {cell} |")
     return "\n".join(lines) + "\n"
 
 
@@ -288,6 +290,30 @@ def main():
     claimed = json.loads((model_dir / "training.json").read_text()).get("testAccuracy")
     rows = []
     chosen = [a for a in attacks(args) if not args.only or a[0] in args.only.split(",") or a[0] == "none"]
+    command = "/usr/bin/python3 scripts/outside_attack_cifar.py " + " ".join(sys.argv[1:])
+    previous = json.loads(Path(f"{out}.json").read_text()) if args.only and Path(f"{out}.json").exists() else None
+
+    def write(done):
+        """After every row, so an interrupted run keeps what it measured (marked incomplete until the end)."""
+        table = rows
+        if previous:
+            # A partial re-run replaces its rows in the committed table and keeps the others.
+            fresh_rows = {r["attack"]: r for r in rows}
+            kept = {r["attack"]: r for r in previous["rows"]}
+            table = [fresh_rows.get(a[0], kept.get(a[0])) for a in attacks(args) if a[0] in fresh_rows or a[0] in kept]
+        result = {
+            "arch": args.arch, "model": str(model_dir), "key": str(key), "claimedTestAccuracy": claimed,
+            "producer": f"pytorch {torch.__version__}, onnx {onnx.__version__}", "perEpoch": args.per_epoch, "seed": args.seed,
+            "threads": args.threads, "seconds": round(time.time() - t0), "releaseR": release_r, "releaseRPlain": release_r_plain,
+            "rows": table, "command": command, **({} if done else {"incomplete": f"{len(rows)} of {len(chosen)} rows measured so far"}),
+        }
+        if previous:
+            result.update(command=previous["command"], seconds=previous["seconds"],
+                          reruns=previous.get("reruns", []) + [{"command": command, "seconds": round(time.time() - t0)}])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
+        Path(f"{out}.md").write_text(render(result))
+
     model = None
     for name, what, run in chosen:
         started = time.time()
@@ -306,34 +332,15 @@ def main():
         bn_left = sum(1 for n in onnx.load(str(file)).graph.node if n.op_type == "BatchNormalization")
         s = json.loads(npx("extract", "--model", str(file), "--key", str(key), "--json", capture=True))
         row = {"attack": name, "what": what, "accuracy": acc, "r": s["r"], "log10p": s["log10p"], "ber": s["ber"],
-               "decision": s["decision"], "batchNormsInFile": bn_left, "seconds": round(time.time() - started, 1)}
+               "decision": s["decision"], "nonFinite": s.get("nonFinite", 0), "batchNormsInFile": bn_left,
+               "seconds": round(time.time() - started, 1)}
         rows.append(row)
         print(f"{name}: accuracy {acc * 100:.2f}%, r {s['r']:.4f}, log10 p {s['log10p']:.1f}, {s['decision']} ({row['seconds']} s)", flush=True)
-        if name == "sgd-0.01-1":
-            continue  # keep the model for sgd-0.01-3
-        model = None
-
-    command = "/usr/bin/python3 scripts/outside_attack_cifar.py " + " ".join(sys.argv[1:])
-    previous = json.loads(Path(f"{out}.json").read_text()) if args.only and Path(f"{out}.json").exists() else None
-    if previous:
-        # A partial re-run replaces its rows in the committed table and keeps the others.
-        fresh_rows = {r["attack"]: r for r in rows}
-        kept = {r["attack"]: r for r in previous["rows"]}
-        rows = [fresh_rows.get(a[0], kept.get(a[0])) for a in attacks(args) if a[0] in fresh_rows or a[0] in kept]
-    result = {
-        "arch": args.arch, "model": str(model_dir), "key": str(key), "claimedTestAccuracy": claimed,
-        "producer": f"pytorch {torch.__version__}, onnx {onnx.__version__}", "perEpoch": args.per_epoch, "seed": args.seed,
-        "threads": args.threads, "seconds": round(time.time() - t0), "releaseR": release_r, "releaseRPlain": release_r_plain,
-        "rows": rows, "command": command,
-    }
-    if previous:
-        result.update(command=previous["command"], seconds=previous["seconds"],
-                      reruns=previous.get("reruns", []) + [{"command": command, "seconds": round(time.time() - t0)}])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
-    Path(f"{out}.md").write_text(render(result))
-    print(f"wrote {out}.md and {out}.json ({result['seconds']} s)")
-
+        write(False)
+        if name != "sgd-0.01-1":
+            model = None  # the 1-epoch model is kept for sgd-0.01-3
+    write(True)
+    print(f"wrote {out}.md and {out}.json ({round(time.time() - t0)} s)")
 
 if __name__ == "__main__":
     main()

@@ -76,3 +76,17 @@ test('when the suspect is PyTorch\'s BN-folded ONNX export of a ResNet-32 releas
   assert.equal(folded.decision, 'match');
   assert.ok(Math.abs(folded.r - original.r) < 1e-3, `folded r ${folded.r}, original ${original.r}`);
 });
+
+test('when the suspect diverged (every weight NaN), then extract answers no match and says why, instead of failing', async () => {
+  const nan = { tensors: ours.tensors.map((t) => ({ ...t, data: new Float32Array(t.data.length).fill(Number.NaN) })) };
+  const file = join(dir, 'diverged.safetensors');
+  writeFileSync(file, writeModel(nan, 'safetensors')[0]!.bytes);
+  const json = JSON.parse((await captured(() => runExtract(['--key', key, '--json', '--model', file]))).out) as { r: number; decision: string; nonFinite: number; n: number };
+  assert.equal(json.decision, 'no match');
+  assert.equal(json.r, 0);
+  assert.equal(json.n, 0);
+  assert.equal(json.nonFinite, (JSON.parse(readFileSync(key, 'utf8')) as { values: unknown[] }).values.length);
+  const text = (await captured(() => runExtract(['--key', key, '--model', file]))).out;
+  assert.match(text, /NaN or infinite \(diverged weights\)/);
+  assert.doesNotMatch(text, /per layer: \n/);
+});

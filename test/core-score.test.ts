@@ -60,6 +60,16 @@ test('when the extracted values contain NaN, then the score is r = 0 (no match),
   assert.equal(s.decision, 'no match');
 });
 
+test('when every extracted value is NaN or infinite (a diverged model), then the score is no match with p = 1, not an error', () => {
+  const s = scoreWatermark([Number.NaN, Number.NaN, Number.POSITIVE_INFINITY, Number.NaN], [1, 2, 3, 4], { groups: [0, 0, 1, 1] });
+  assert.equal(s.r, 0);
+  assert.equal(s.n, 0);
+  assert.equal(s.pValue, 1);
+  assert.equal(s.decision, 'no match');
+  // Too few finite positions is still an error: that is a key too small to test, not a diverged model.
+  assert.throws(() => scoreWatermark([1, 2], [1, 2]), /A score needs more positions/);
+});
+
 test('when key and suspect share a per-tensor scale pattern, then only the within-tensor score stays calibrated', () => {
   const g = gaussianSource(9);
   // Like LeNet5: a few positions in a large-scale tensor, most in a small-scale one.

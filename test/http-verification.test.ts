@@ -174,3 +174,12 @@ test('when the service logs and answers non-admin roles, then no key material ev
   const db = fs.readFileSync(`${s.dataDir}/weightmark.db`).toString('latin1') + fs.readFileSync(`${s.dataDir}/weightmark.db-wal`).toString('latin1');
   assert.ok(!db.includes(needles[0]!), 'key values stored in clear');
 });
+
+test('when the suspect diverged (every weight NaN), then 201 no match — not a 500', async () => {
+  const nan = cloneParamSet(owner.params);
+  for (const t of nan.tensors) t.data.fill(Number.NaN);
+  const res = await s.http.post('/v1/verifications').set(as('verifier')).attach('file', safetensorsBytes(nan), 'diverged.safetensors');
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  assertContract(res, 'createVerification');
+  assert.equal(res.body.decision, 'no match');
+});

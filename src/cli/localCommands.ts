@@ -55,7 +55,7 @@ export function describeScore(s: Score): string {
   // Past the floor the figure is a bound ("p < 1e-38"), never a number made of float rounding.
   const p = s.atFloor ? `< ${s.pValue.toExponential(0)}` : `= ${s.pValue.toExponential(2)}`;
   const layers = s.layers.map((l) => `${l.layer} r ${l.r.toFixed(3)} (n ${l.n}, log10 p ${l.log10p.toFixed(1)})`).join(', ');
-  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p ${p}  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}\n  per layer: ${layers}`;
+  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p ${p}  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}${layers ? `\n  per layer: ${layers}` : ''}`;
 }
 
 /** One key position per pixel: a larger picture would make the key, and the locked part of the model, too big. */
@@ -430,11 +430,13 @@ export async function runExtract(argv: string[]): Promise<number> {
   const commitmentPath = a.commitment ?? (key.commitment ? join(dirname(required(a.key, 'key')), 'commitment.json') : undefined);
   const derivation = commitmentPath && existsSync(commitmentPath) ? checkDerivation(key, parseCommitment(JSON.parse(readFileSync(commitmentPath, 'utf8')))) : undefined;
   if (picture) writeFileSync(picture.path, encodePngGrey(picture.width, picture.height, extractedPicture(key, extracted)));
-  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping, ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}), ...(derivation ? { derivation } : {}) }));
+  const nonFinite = extracted.reduce((k, v) => k + (Number.isFinite(v) ? 0 : 1), 0);
+  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping, ...(nonFinite ? { nonFinite } : {}), ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}), ...(derivation ? { derivation } : {}) }));
   else {
     console.log(`Read ${format} model; key ${key.id}`);
     for (const m of aligned.mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
     console.log(describeScore(score));
+    if (nonFinite) console.log(`${nonFinite} of ${extracted.length} values at the key's positions are NaN or infinite (diverged weights): such a model scores r = 0, no match.`);
     if (message !== undefined) console.log(`Message: ${JSON.stringify(message)}`);
     if (picture) console.log(`Extracted picture (${picture.width}x${picture.height}) written to ${picture.path}`);
     if (derivation) console.log(derivation.ok ? `The key follows from its commitment (${commitmentPath}).` : `The key does NOT follow from ${commitmentPath}: ${derivation.reason}`);

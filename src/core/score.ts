@@ -221,6 +221,13 @@ export interface CombineOptions {
  */
 export function scoreFromSums(groups: readonly GroupSums[], layerOf: readonly string[], ber: number, finite: boolean, o: CombineOptions): Score {
   const all = pooled(groups, () => true, o.statistic);
+  // Not one finite value (a diverged model: NaN everywhere) is evidence of nothing: no match, as for a partly NaN one.
+  if (!finite && all.n === 0) {
+    return {
+      r: 0, n: 0, pValue: 1, log10p: 0, atFloor: false, ber, decision: 'no match', fpr: o.fpr, comparisons: o.comparisons,
+      combination: effectiveCombination(o.combination, o.statistic), statistic: o.statistic === 'signal' ? 'committed signal' : 'pearson within tensors', inflation: o.inflation, layers: [],
+    };
+  }
   if (all.nu < 1) throw new Error(`A score needs more positions: ${all.n} usable in ${groups.filter((g) => g.n >= MIN_GROUP).length} tensor(s)`);
   const pooledR = finite ? all.r : 0;
   const names = [...new Set(groups.map((g, i) => (g.n >= MIN_GROUP ? layerOf[i]! : undefined)).filter((x): x is string => x !== undefined))];
