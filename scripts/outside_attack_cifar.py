@@ -215,6 +215,7 @@ def ours_rows(arch):
 
 def render(result):
     key, arch = result["key"], result["arch"]
+    result = {**result, "batchNorm": any(isinstance(m, nn.BatchNorm2d) for m in NETWORKS[arch]["make"]().modules())}
     ours = ours_rows(arch)
     lines = [
         f"# {arch} attacked from outside (PyTorch), scored by `weightmark extract`",
@@ -225,9 +226,13 @@ def render(result):
         "",
         "Every row starts from the release's standard ONNX export loaded into the PyTorch twin, except the 3-epoch "
         "fine-tune, which continues the 1-epoch one. The attacked network is exported by torch.onnx.export in eval "
-        "mode (batch norm folded into the convolutions, tensors renamed), and that file is what `weightmark extract "
-        f"--key {key}` scores, with its default alignment (invariant, onto the key's anchor.safetensors: folded batch "
-        "norms leave every output channel scaled, which only a reference can undo). Accuracy: PyTorch's, on the "
+        + ("mode (batch norm folded into the convolutions, tensors renamed), and that file is what `weightmark extract "
+           f"--key {key}` scores, with its default alignment (invariant, onto the key's anchor.safetensors: folded batch "
+           "norms leave every output channel scaled, which only a reference can undo). "
+           if result["batchNorm"] else
+           "mode (dropout gone), and that file is what `weightmark extract "
+           f"--key {key}` scores, with its default alignment (invariant, onto the key's anchor.safetensors). ")
+        + "Accuracy: PyTorch's, on the "
         f"10,000 CIFAR-10 test images decoded by Pillow. Training attacks: batch 128, the first {result['perEpoch']} "
         "images of a fresh seeded order per epoch, zero-pad 4 + random crop + flip. Decision at FPR 1e-6.",
         "",
@@ -321,6 +326,7 @@ def main():
         if name == "sgd-0.01-3" and model is not None:
             run(model, data, gen, 1)
         else:
+            torch.manual_seed(args.seed)  # dropout's draws (ALL-CNN-C) come from torch's global generator
             model, gen = fresh(), torch.Generator().manual_seed(args.seed)
             run(model, data, gen)
         acc = accuracy(model, data)

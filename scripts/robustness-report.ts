@@ -453,7 +453,7 @@ function methodNotes(a: Args, testImages: number): string[] {
     'Training attacks continue from the previous strength (epochs add up); the optimizer state restarts at each point.',
     'Quantization: min-max uniform k-bit (2^k levels from min to max of each tensor or output channel; biases and batch-norm tensors per tensor, harsher than a deployment quantizer, which leaves them in float or int32). int8-ort mirrors onnxruntime quantize_dynamic defaults (QInt8, symmetric per tensor, [-127, 127], zero point 0, kernels only).',
     ...(existsSync(outside)
-      ? [`The same kinds of attack made with PyTorch's own optimisers, pruning and quantizers on a BN-folded export, scored by \`weightmark extract\`: [${relative(dirname(a.out), outside)}](${relative(dirname(a.out), outside)}) (\`/usr/bin/python3 scripts/outside_attack_cifar.py --arch ${a.arch}\`).`]
+      ? [`The same kinds of attack made with PyTorch's own optimisers, pruning and quantizers, shipped as an eval-mode torch.onnx export (batch norm folded), scored by \`weightmark extract\`: [${relative(dirname(a.out), outside)}](${relative(dirname(a.out), outside)}) (\`/usr/bin/python3 scripts/outside_attack_cifar.py --arch ${a.arch}\`).`]
       : []),
   ];
 }
