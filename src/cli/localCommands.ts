@@ -17,7 +17,7 @@ import { datasetNames, defaultDatasetFor, type DatasetName } from '../data/datas
 import { readDatasetPath, type DatasetOnDisk } from '../data/datasetPath.js';
 import { checkDataFits, dataFileRecord } from './modelData.js';
 import { writeModel, WRITE_FORMATS, type ModelFile, type WriteFormat } from '../formats/index.js';
-import { importOnnxGraph } from '../formats/onnx/importGraph.js';
+import { IMPORTED_PREFIX, importOnnxGraph } from '../formats/onnx/importGraph.js';
 import { fromOriginal } from '../formats/onnx/origin.js';
 import { ORIGINAL_FORMATS, writeOriginal, type OriginalFormat } from '../formats/onnx/writeOriginal.js';
 import { asCanonical } from '../formats/onnx/index.js';
@@ -412,7 +412,9 @@ export async function runExtract(argv: string[]): Promise<number> {
   // A licensor's own network (an ONNX graph that is none of ours, or its state_dict with --graph) reads through its graph.
   // A key of a built-in network is read as tensors from any ONNX file: PyTorch's export of ResNet-32 is no graph to
   // import (its option-A shortcut is a Slice), and its folded batch norms are undone by the reference.
-  const ownNetwork = a.graph !== undefined || (required(a.model, 'model').endsWith('.onnx') && !findArchitecture(key.arch));
+  // (An imported network's name may already be registered in this process, so the prefix decides, not the registry.)
+  const builtIn = key.arch !== undefined && !key.arch.startsWith(IMPORTED_PREFIX) && findArchitecture(key.arch) !== undefined;
+  const ownNetwork = a.graph !== undefined || (required(a.model, 'model').endsWith('.onnx') && !builtIn);
   const imported = ownNetwork ? loadImported(a.model!, a.graph) : undefined;
   const { format, params } = imported ? { format: imported.weights, params: imported.params } : loadModel(a.model!);
   const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
