@@ -272,6 +272,8 @@ def main():
     model_dir = Path(args.model or f"models/{args.arch}")
     out = Path(args.out or f"docs/experiments/outside-attack-{args.arch}")
     key = model_dir / "key.json"
+    if not (model_dir / "training.json").exists() or not key.exists():
+        sys.exit(f"{model_dir}: not a trained model folder with its key (needs training.json and key.json, as weightmark train writes)")
     work = Path(tempfile.mkdtemp(prefix="outside-attack-"))
     t0 = time.time()
     weights, release_r, release_r_plain = release_scores(model_dir, key, work)
