@@ -29,6 +29,8 @@ const committed = [
   { dir: join('models', 'resnet32-45'), arch: 'resnet32' },
   { dir: join('models', 'resnet32-50'), arch: 'resnet32' },
   { dir: join('models', 'allcnnc'), arch: 'allcnnc' },
+  // allcnnc-60 is allcnnc's second cosine cycle (a warm restart): the first cycle's key, still exact.
+  { dir: join('models', 'allcnnc-60'), arch: 'allcnnc' },
 ] as const;
 
 for (const { dir, arch } of committed) {
@@ -37,9 +39,14 @@ for (const { dir, arch } of committed) {
   test(`when weightmark extract reads the committed ${dir}, then every key value comes back exactly and it says match`, async () => {
     const key = parseKey(JSON.parse(readFileSync(join(dir, 'key.json'), 'utf8')));
     assert.deepEqual(Array.from(extractValues(loadModel(dir, arch).params, key)), key.values);
+    const asRead = JSON.parse((await captured(() => runExtract(['--model', dir, '--key', join(dir, 'key.json'), '--no-invariant', '--json']))).out);
+    assert.equal(asRead.ber, 0);
+    assert.equal(asRead.decision, 'match');
+    // The default aligns onto the anchor the network drifted from after the key draw: a few of allcnnc-60's
+    // units are matched to others (5 of 1,024 signs, docs/statistics.md, "The alignment anchor").
     const out = JSON.parse((await captured(() => runExtract(['--model', dir, '--key', join(dir, 'key.json'), '--json']))).out);
     assert.equal(out.decision, 'match');
-    assert.equal(out.ber, 0);
+    assert.ok(out.ber <= 0.005, `BER ${out.ber} through the anchor`);
     assert.deepEqual(out.derivation, { ok: true }, 'the key derives from its commitment and the anchor');
   });
 

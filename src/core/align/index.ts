@@ -60,6 +60,7 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   const masks = keyMasks(key, targets);
   const arch = opts.arch ?? archByName(key.arch);
   const chain = inferChain(targets, arch);
+  const balancedScales = arch !== undefined && !arch.layers.some((x) => x.type === 'batchNorm');
   // A graph has no chain for the invariant stage: its channel orders and per-channel scales are undone
   // after the layouts instead (channel spaces, unit scales).
   const graphStage = invariant && !chain.ok;
@@ -148,7 +149,7 @@ export function alignToKey(suspect: ParamSet, key: WatermarkKey, opts: AlignOpti
   // Layouts, then (with a reference) the invariant stage. Tensors that content could not tell apart
   // (weak correlations, e.g. same-shape layers whose units were permuted) are tried in every
   // arrangement through the invariant stage, keeping the one whose units match the reference best.
-  const finish = (asg: ReadonlyMap<number, Assigned>): Finished => finishAlignment(asg, { targets, sus, suspectNames, cands, refByName, masks, layerOf, invariant, chain, hasReference: reference !== undefined });
+  const finish = (asg: ReadonlyMap<number, Assigned>): Finished => finishAlignment(asg, { targets, sus, suspectNames, cands, refByName, masks, layerOf, invariant, chain, hasReference: reference !== undefined, balancedScales });
   let done: Finished;
   const hypotheses = invariant && weak.length > 1 ? arrangements(weak, assigned, cands, MAX_ARRANGEMENTS) : [];
   if (hypotheses === null) notes.push(`content could not tell ${weak.map((t) => `'${targets[t]!.name}'`).join(', ')} apart and there are too many arrangements to try; kept the content assignment`);
@@ -256,6 +257,8 @@ interface FinishContext {
   readonly invariant: boolean;
   readonly chain: ChainResult;
   readonly hasReference: boolean;
+  /** The architecture is known to have no batch norm: every function-preserving rescale is compensated in the next layer (invariant.ts, balancedScales). */
+  readonly balancedScales: boolean;
 }
 
 /** Layouts (the file's convention by vote, content where it speaks clearly, the invariant stage for chain kernels), then the invariant stage. */
@@ -297,7 +300,7 @@ function finishAlignment(assigned: ReadonlyMap<number, Assigned>, ctx: FinishCon
 
   let fit = 0;
   if (invariant && chain.ok) {
-    const r = invariantStage(chain.layers, targets, refByName, masks, sus, assigned, layoutOptions, aligned, transforms, notes);
+    const r = invariantStage(chain.layers, targets, refByName, masks, sus, assigned, layoutOptions, aligned, transforms, notes, ctx.balancedScales);
     comparisons += r.comparisons;
     fit = r.fit;
   } else if (!ctx.hasReference) {
@@ -346,6 +349,7 @@ function invariantStage(
   aligned: Map<number, DenseTensor>,
   transforms: Map<number, string[]>,
   notes: string[],
+  balancedScales: boolean,
 ): { comparisons: number; fit: number } {
   const inputs: InvariantLayer[] = layers.map((l) => {
     const opts = layoutOptions.get(l.kernel)!;
@@ -358,7 +362,7 @@ function invariantStage(
       kernelMask: masks[l.kernel]!,
     };
   });
-  const results = realignLayers(inputs);
+  const results = realignLayers(inputs, { balancedScales });
   let comparisons = 0;
   let fit = 0;
   results.forEach((r, li) => {

@@ -8,7 +8,8 @@
  * compensation); then each reference unit (output channel / neuron: its incoming weights and bias) is
  * matched to a suspect unit by the correlation of those vectors (scale-free), solved as a linear
  * assignment; suspect units left over (dummy neurons) are dropped; each matched unit's positive scale is
- * estimated (norm ratio to the reference unit) and divided out. Output-layer units are the classes
+ * estimated (norm ratio to the reference unit; without batch norm, from both sides of the unit once the
+ * next layer is matched: balancedScales) and divided out. Output-layer units are the classes
  * and are never permuted; only a per-tensor scale is undone there.
  *
  * The reference's keyed positions are excluded from every correlation and scale estimate, so the
@@ -73,6 +74,9 @@ export interface InvariantLayerResult {
   readonly tried: number;
 }
 
+/** Rounds of the row/column balancings (balanceSquares): in the last of 12 no factor of models/allcnnc or allcnnc-60, aligned onto its anchor, moves by more than 3e-7 in log scale. */
+const BALANCE_ROUNDS = 12;
+
 /** Units per layer used to screen layout / compensation alternatives before the full matching. */
 const SCREEN_UNITS = 32;
 
@@ -81,7 +85,7 @@ const SCREEN_UNITS = 32;
  * the previous scales are multiplied back) are screened on a few units and the best is matched fully.
  * @throws Error when an output layer's unit count differs from the reference's.
  */
-export function realignLayers(layers: readonly InvariantLayer[]): InvariantLayerResult[] {
+export function realignLayers(layers: readonly InvariantLayer[], opts: { readonly balancedScales?: boolean } = {}): InvariantLayerResult[] {
   const out: InvariantLayerResult[] = [];
   let prev: UnitMap | undefined;
   for (const l of layers) {
@@ -103,12 +107,173 @@ export function realignLayers(layers: readonly InvariantLayer[]): InvariantLayer
         }
       }
     }
-    const r = unitMatcher(l, pick.kin).match();
-    const done: InvariantLayerResult = { ...r, option: pick.option, compensated: pick.compensated, tried: alts.length };
+    const balanced = opts.balancedScales === true;
+    let r = unitMatcher(l, pick.kin, balanced).match();
+    let compensated = pick.compensated;
+    if (prev && balanced && out[out.length - 1]!.rescaled === 'per unit') {
+      // The units are matched now: re-estimate the previous layer's scales from both sides, then read this layer's inputs with them.
+      const tensor = l.kernelOptions[pick.option]!.tensor;
+      const withBalanced: UnitMap = { ...prev, scale: balancedScales(prev, remapInputs(tensor, l.layer, prev, false), l, r.map.perm) };
+      out[out.length - 1] = withUnitScales(out[out.length - 1]!, withBalanced.scale);
+      r = unitMatcher(l, remapInputs(tensor, l.layer, withBalanced, true), balanced).match({ perm: r.map.perm, method: r.method });
+      compensated = true;
+    }
+    const done: InvariantLayerResult = { ...r, option: pick.option, compensated, tried: alts.length };
     out.push(done);
     prev = done.map;
   }
   return out;
+}
+
+/**
+ * Row and column factors of E_suspect[r,c] ≈ E_reference[r,c] · x_r · y_c (squared weights summed per
+ * block), found by fitting columns then rows in turn for BALANCE_ROUNDS rounds from the given x. Rows
+ * that are not live keep their x and count in no column. Returns x.
+ */
+function balanceSquares(Es: Float64Array, Er: Float64Array, rows: number, cols: number, x: Float64Array, live: (r: number) => boolean): Float64Array {
+  const y = new Float64Array(cols).fill(1);
+  for (let round = 0; round < BALANCE_ROUNDS; round++) {
+    for (let c = 0; c < cols; c++) {
+      let es = 0;
+      let er = 0;
+      for (let r = 0; r < rows; r++) {
+        if (!live(r)) continue;
+        es += Es[r * cols + c]!;
+        er += Er[r * cols + c]! * x[r]!;
+      }
+      y[c] = es > 0 && er > 0 ? es / er : 1;
+    }
+    for (let r = 0; r < rows; r++) {
+      if (!live(r)) continue;
+      let es = 0;
+      let er = 0;
+      for (let c = 0; c < cols; c++) {
+        es += Es[r * cols + c]!;
+        er += Er[r * cols + c]! * y[c]!;
+      }
+      if (es > 0 && er > 0) x[r] = es / er;
+    }
+  }
+  return x;
+}
+
+/**
+ * Per-unit scales of the previous layer that a long training run's drift cancels out of. Its incoming
+ * norm ratio a_j (suspect over reference) mixes an attacker's rescaling c_j with the drift of unit j
+ * since the reference; its outgoing weights (this layer's input slice j) carry 1/c_j and a drift of
+ * their own: a function-preserving rescale multiplies the incoming weights by c_j and divides the
+ * outgoing ones by it. Drift moves both sides together (a unit grows or fades as a whole: the log ratios
+ * correlate at 0.93–0.998 in ALL-CNN-C's conv2–conv7 52 epochs after its anchor), so √(a_j · q_j), q_j the outgoing
+ * side's estimate of c_j, is c_j with the drift mostly cancelled, and exactly c_j for a rescaled copy.
+ * Only right where no batch norm sits between the layers: a folded norm scales the incoming side alone.
+ *
+ * q comes from this layer's matched units (perm; extra and dummy units left out), whose own scales h_k
+ * are unknown too: the squared weights E[j,k] (summed over the kernel's positions) are balanced as
+ * E_suspect[j,k] ≈ E_reference[j,k] · h_k² / q_j², rows and columns in turn, from q = a (a fixed point
+ * for a rescaled copy); q's overall level is free and set to a's (geometric mean). Keyed reference
+ * positions are left out, as from every other estimate. A unit without outgoing weights keeps a_j.
+ */
+function balancedScales(prev: UnitMap, kin: DenseTensor, l: InvariantLayer, perm: Int32Array): Float64Array {
+  const ref = l.refKernel;
+  const a = prev.scale;
+  const Cr = prev.perm.length;
+  const m = kin.shape[kin.shape.length - 1]!;
+  const n = ref.shape[ref.shape.length - 1]!;
+  const rows = kin.data.length / m;
+  if (ref.data.length / n !== rows || rows % Cr !== 0) return Float64Array.from(a);
+  const Es = new Float64Array(Cr * n);
+  const Er = new Float64Array(Cr * n);
+  for (let row = 0; row < rows; row++) {
+    const j = row % Cr;
+    for (let k = 0; k < n; k++) {
+      if (perm[k]! < 0 || l.kernelMask[row * n + k] === 1) continue;
+      Es[j * n + k] = Es[j * n + k]! + kin.data[row * m + perm[k]!]! ** 2;
+      Er[j * n + k] = Er[j * n + k]! + ref.data[row * n + k]! ** 2;
+    }
+  }
+  const usable = Array.from({ length: Cr }, (_, j) => {
+    if (prev.perm[j]! < 0) return false;
+    let e = 0;
+    for (let k = 0; k < n; k++) e += Er[j * n + k]!;
+    return e > 0;
+  });
+  // E_suspect[j,k] = E_reference[j,k] · h_k² / q_j²: rows carry 1/q_j².
+  const inv = balanceSquares(Es, Er, Cr, n, Float64Array.from(a, (v) => 1 / (v * v)), (j) => usable[j]!);
+  const q2 = inv.map((v) => 1 / v);
+  let logGap = 0;
+  let count = 0;
+  for (let j = 0; j < Cr; j++) {
+    if (!usable[j] || !(q2[j]! > 0) || !Number.isFinite(q2[j]!)) continue;
+    logGap += Math.log(a[j]!) - 0.5 * Math.log(q2[j]!);
+    count++;
+  }
+  const level = count > 0 ? Math.exp(logGap / count) : 1;
+  const s = Float64Array.from(a, (aj, j) => (usable[j] ? Math.sqrt(aj * Math.sqrt(q2[j]!) * level) : NaN));
+  // A unit with nothing to read on its outgoing side keeps a_j, at the level of the others (the mean log of s/a).
+  let logShift = 0;
+  let shifted = 0;
+  s.forEach((v, j) => {
+    if (!(v > 0) || !Number.isFinite(v)) return;
+    logShift += Math.log(v / a[j]!);
+    shifted++;
+  });
+  const shift = shifted > 0 ? Math.exp(logShift / shifted) : 1;
+  return s.map((v, j) => (v > 0 && Number.isFinite(v) ? v : a[j]! * shift));
+}
+
+/**
+ * The incoming side's scales a_j, balanced the same way: the input rows still carry whatever the
+ * previous layer's units drifted by (its estimate only takes out what both sides agree on), and that
+ * weighs differently into each unit's norm. Squared weights summed per (input channel c, unit j),
+ * E_suspect[c,j] ≈ E_reference[c,j] · g_c² · a_j², keyed entries left out; from the plain norm ratios
+ * (a fixed point when the inputs are already in reference scale), whose geometric mean sets the level.
+ */
+function incomingScales(X: Float64Array, Y: Float64Array, D: number, R: number, C: number, perm: Int32Array, masked: readonly number[][], plain: Float64Array): Float64Array {
+  const n = perm.length;
+  if (R % C !== 0) return plain;
+  const Es = new Float64Array(n * C);
+  const Er = new Float64Array(n * C);
+  for (let j = 0; j < n; j++) {
+    const u = perm[j]!;
+    if (u < 0) continue;
+    const skip = new Set(masked[j]!);
+    for (let k = 0; k < R; k++) {
+      if (skip.has(k)) continue;
+      const c = k % C;
+      Es[j * C + c] = Es[j * C + c]! + X[u * D + k]! ** 2;
+      Er[j * C + c] = Er[j * C + c]! + Y[j * D + k]! ** 2;
+    }
+  }
+  const live = (j: number): boolean => perm[j]! >= 0;
+  // E_suspect[j,c] = E_reference[j,c] · a_j² · g_c²: rows carry a_j².
+  const a2 = balanceSquares(Es, Er, n, C, Float64Array.from(plain, (v) => v * v), live);
+  let logGap = 0;
+  let count = 0;
+  for (let j = 0; j < n; j++) {
+    if (!live(j) || !(a2[j]! > 0) || !Number.isFinite(a2[j]!)) continue;
+    logGap += Math.log(plain[j]!) - 0.5 * Math.log(a2[j]!);
+    count++;
+  }
+  const level = count > 0 ? Math.exp(logGap / count) : 1;
+  return Float64Array.from(plain, (p, j) => {
+    const v = Math.sqrt(a2[j]!) * level;
+    return live(j) && Number.isFinite(v) && v > 0 ? v : p;
+  });
+}
+
+/** Input channels of a layer's kernel rows (row k reads channel k mod C: HWIO, [in, out], a flatten's HWC rows). */
+function inputChannels(l: InvariantLayer): number {
+  const shape = l.refKernel.shape;
+  if (l.layer.kind === 'conv') return shape[shape.length - 2]!;
+  return l.layer.flatten ? l.layer.flatten.channels : shape[0]!;
+}
+
+/** A layer's result re-scaled: unit i's values multiplied by old/new scale, so they read as divided by the new one. */
+function withUnitScales(r: InvariantLayerResult, scale: Float64Array): InvariantLayerResult {
+  const n = scale.length;
+  const kernel = Float32Array.from(r.kernel.data, (v, k) => (v * r.map.scale[k % n]!) / scale[k % n]!);
+  const bias = r.bias ? { shape: r.bias.shape, data: Float32Array.from(r.bias.data, (v, i) => (v * r.map.scale[i]!) / scale[i]!) } : undefined;
+  return { ...r, kernel: { shape: r.kernel.shape, data: kernel }, ...(bias ? { bias } : {}), map: { ...r.map, scale } };
 }
 
 /**
@@ -160,7 +325,7 @@ type MatchResult = Omit<InvariantLayerResult, 'option' | 'compensated' | 'tried'
  * `screen(k)` = mean best-match correlation of k evenly spread reference units; `match()` = the full
  * assignment, scales and realigned tensors.
  */
-function unitMatcher(l: InvariantLayer, kin: DenseTensor): { screen(k: number): number; match(): MatchResult } {
+function unitMatcher(l: InvariantLayer, kin: DenseTensor, balanced = false): { screen(k: number): number; match(fixed?: { readonly perm: Int32Array; readonly method: MatchResult['method'] }): MatchResult } {
   const n = l.refKernel.shape[l.refKernel.shape.length - 1]!;
   const m = kin.shape[kin.shape.length - 1]!;
   const R = l.refKernel.data.length / n;
@@ -260,11 +425,20 @@ function unitMatcher(l: InvariantLayer, kin: DenseTensor): { screen(k: number): 
     return sum / count;
   };
 
-  const match = (): MatchResult => {
+  const match = (fixed?: { readonly perm: Int32Array; readonly method: MatchResult['method'] }): MatchResult => {
     const perm = new Int32Array(n).fill(-1);
     const corr = new Float64Array(n);
     let method: MatchResult['method'];
-    if (l.layer.isOutput) {
+    if (fixed && !l.layer.isOutput) {
+      const one = new Float64Array(1);
+      for (let i = 0; i < n; i++) {
+        perm[i] = fixed.perm[i]!;
+        if (perm[i]! < 0) continue;
+        corrOf(i, [perm[i]!], one);
+        corr[i] = one[0]!;
+      }
+      method = fixed.method;
+    } else if (l.layer.isOutput) {
       if (m !== n) throw new Error(`Output layer '${l.layer.name}': the suspect has ${m} units, the reference ${n}; classes cannot be dropped or added`);
       const one = new Float64Array(1);
       for (let i = 0; i < n; i++) {
@@ -318,6 +492,7 @@ function unitMatcher(l: InvariantLayer, kin: DenseTensor): { screen(k: number): 
       }
     } else {
       for (let i = 0; i < n; i++) if (perm[i]! >= 0) scale[i] = normRatio([[i, perm[i]!]]);
+      if (balanced) scale.set(incomingScales(X, Y, D, R, inputChannels(l), perm, masked, scale));
       if (scale.some((s) => Math.abs(s - 1) > 1e-4)) rescaled = 'per unit';
     }
 
