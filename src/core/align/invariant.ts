@@ -157,6 +157,19 @@ function balanceSquares(Es: Float64Array, Er: Float64Array, rows: number, cols: 
   return x;
 }
 
+/** exp(mean log(num_j / den_j)) over the live j where both are finite and positive; 1 when there are none. */
+function geometricRatio(num: Float64Array, den: Float64Array, live: (j: number) => boolean): number {
+  let sum = 0;
+  let count = 0;
+  num.forEach((v, j) => {
+    const d = den[j]!;
+    if (!live(j) || !(v > 0 && d > 0) || !Number.isFinite(v) || !Number.isFinite(d)) return;
+    sum += Math.log(v / d);
+    count++;
+  });
+  return count > 0 ? Math.exp(sum / count) : 1;
+}
+
 /**
  * Per-unit scales of the previous layer that a long training run's drift cancels out of. Its incoming
  * norm ratio a_j (suspect over reference) mixes an attacker's rescaling c_j with the drift of unit j
@@ -199,25 +212,11 @@ function balancedScales(prev: UnitMap, kin: DenseTensor, l: InvariantLayer, perm
   });
   // E_suspect[j,k] = E_reference[j,k] · h_k² / q_j²: rows carry 1/q_j².
   const inv = balanceSquares(Es, Er, Cr, n, Float64Array.from(a, (v) => 1 / (v * v)), (j) => usable[j]!);
-  const q2 = inv.map((v) => 1 / v);
-  let logGap = 0;
-  let count = 0;
-  for (let j = 0; j < Cr; j++) {
-    if (!usable[j] || !(q2[j]! > 0) || !Number.isFinite(q2[j]!)) continue;
-    logGap += Math.log(a[j]!) - 0.5 * Math.log(q2[j]!);
-    count++;
-  }
-  const level = count > 0 ? Math.exp(logGap / count) : 1;
-  const s = Float64Array.from(a, (aj, j) => (usable[j] ? Math.sqrt(aj * Math.sqrt(q2[j]!) * level) : NaN));
-  // A unit with nothing to read on its outgoing side keeps a_j, at the level of the others (the mean log of s/a).
-  let logShift = 0;
-  let shifted = 0;
-  s.forEach((v, j) => {
-    if (!(v > 0) || !Number.isFinite(v)) return;
-    logShift += Math.log(v / a[j]!);
-    shifted++;
-  });
-  const shift = shifted > 0 ? Math.exp(logShift / shifted) : 1;
+  const q = inv.map((v) => 1 / Math.sqrt(v));
+  const level = geometricRatio(a, q, (j) => usable[j]!);
+  const s = Float64Array.from(a, (aj, j) => (usable[j] ? Math.sqrt(aj * q[j]! * level) : NaN));
+  // A unit with nothing to read on its outgoing side keeps a_j, at the level of the others.
+  const shift = geometricRatio(s, a, (j) => usable[j]!);
   return s.map((v, j) => (v > 0 && Number.isFinite(v) ? v : a[j]! * shift));
 }
 
@@ -247,14 +246,7 @@ function incomingScales(X: Float64Array, Y: Float64Array, D: number, R: number, 
   const live = (j: number): boolean => perm[j]! >= 0;
   // E_suspect[j,c] = E_reference[j,c] · a_j² · g_c²: rows carry a_j².
   const a2 = balanceSquares(Es, Er, n, C, Float64Array.from(plain, (v) => v * v), live);
-  let logGap = 0;
-  let count = 0;
-  for (let j = 0; j < n; j++) {
-    if (!live(j) || !(a2[j]! > 0) || !Number.isFinite(a2[j]!)) continue;
-    logGap += Math.log(plain[j]!) - 0.5 * Math.log(a2[j]!);
-    count++;
-  }
-  const level = count > 0 ? Math.exp(logGap / count) : 1;
+  const level = geometricRatio(plain, a2.map(Math.sqrt), live);
   return Float64Array.from(plain, (p, j) => {
     const v = Math.sqrt(a2[j]!) * level;
     return live(j) && Number.isFinite(v) && v > 0 ? v : p;
