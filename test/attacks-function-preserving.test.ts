@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { addDummyUnits, permuteUnits, rescaleUnits, hiddenLinks } from '../src/attacks/index.js';
+import { addDummyUnits, getAttack, permuteUnits, rescaleUnits, rescaleUnitsBothSides, hiddenLinks } from '../src/attacks/index.js';
+import { getArchitecture } from '../src/core/architectures.js';
 import { paramSpecs } from '../src/core/architectures.js';
 import { maxAbsDiff, randomInputs, randomParams, referenceForward, snapshot, tinyLenet, tinyMlp } from './attacks-reference.js';
 
@@ -72,5 +73,33 @@ describe('function-preserving attacks', () => {
       for (let p = 0; p < 4; p++)
         for (let o = 0; o < O; o++) assert.equal(fc1Out.data[(p * C + u) * O + o], fc1.data[(p * C + src) * O + perm1[o]!]);
     }
+  });
+});
+
+describe('rescaling both sides (drift-like, not function-preserving)', () => {
+  it('when both sides of every hidden unit are rescaled, then each unit carries the plain rescale\'s factor c_j on its outgoing weights too, and the outputs change', () => {
+    const set = randomParams(tinyMlp, 12);
+    const both = rescaleUnitsBothSides(set, tinyMlp, 4, 7).set;
+    const plain = rescaleUnits(set, tinyMlp, 4, 7).set;
+    const data = (s: typeof set, name: string) => s.tensors.find((t) => t.name === name)!.data;
+    // Same draws: hidden biases see only their own unit's factor.
+    for (const name of ['fc1/bias', 'fc2/bias']) assert.deepEqual([...data(both, name)], [...data(plain, name)]);
+    // The output layer's inputs: × c_j here, × 1/c_j in the plain rescale, so the product is w².
+    const w = data(set, 'fc3/kernel');
+    const product = [...data(both, 'fc3/kernel')].map((v, i) => v * data(plain, 'fc3/kernel')[i]!);
+    product.forEach((v, i) => assert.ok(Math.abs(v - w[i]! ** 2) < 1e-5, `fc3 kernel ${i}: ${v} vs ${w[i]! ** 2}`));
+    assert.ok(product.some((v, i) => Math.abs(data(both, 'fc3/kernel')[i]! - w[i]!) > 1e-3), 'factors other than 1 were drawn');
+    const d = Math.max(...randomInputs(tinyMlp, 8, 3).map((x) => maxAbsDiff(referenceForward(tinyMlp, set, x), referenceForward(tinyMlp, both, x))));
+    assert.ok(d > 1e-2, `max |Δ logit| ${d}`);
+    assert.deepEqual(snapshot(rescaleUnitsBothSides(set, tinyMlp, 1, 7).set), snapshot(set), 'factor 1 is the identity');
+  });
+
+  it('when it is asked of a network with batch norm, then the registry says it does not fit and why', () => {
+    const attack = getAttack('rescale-both');
+    assert.equal(attack.functionPreserving, false);
+    assert.equal(attack.targetsAlignment, true);
+    assert.match(attack.unfit!(getArchitecture('resnet32')) ?? '', /\S/);
+    assert.equal(attack.unfit!(getArchitecture('allcnnc')), undefined);
+    assert.equal(attack.unfit!(getArchitecture('lenet5')), undefined);
   });
 });

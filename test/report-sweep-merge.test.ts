@@ -54,6 +54,6 @@ describe('robustness-report command line', () => {
   it('when --attacks names an attack the report does not know, then it stops before any work with the names it knows (its own chains included) and no stack trace', () => {
     const r = run('--arch', 'allcnnc', '--model', 'models/allcnnc', '--attacks', 'hide,overwrit', '--out', 'no-such-dir/report.md');
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^robustness-report: --attacks: unknown 'overwrit'; the allcnnc report knows .*overwrite-low-lr, prune-then-fine-tune-low-lr, hide\n$/);
+    assert.match(r.stderr, /^robustness-report: --attacks: unknown 'overwrit'; the allcnnc report knows .*overwrite-low-lr, prune-then-fine-tune-low-lr, hide, rescale-both-then-fine-tune\n$/);
   });
 });

@@ -37,6 +37,7 @@ export function chainAttack(name: string, steps: readonly ChainStep[], sweepStep
     needsData: steps.some((s) => s.attack.needsData),
     changesShape: steps.some((s) => s.attack.changesShape),
     functionPreserving: steps.every((s) => s.attack.functionPreserving),
+    ...(steps.some((s) => s.attack.targetsAlignment) ? { targetsAlignment: true } : {}),
     cumulative: false,
     run: (set, arch, strength, ctx) => runChain(set, arch, steps.map((s, i) => (i === sweepStep ? { ...s, strength } : s)), ctx),
     // The first step only sees the model's own architecture (a dummy step widens it for the next).

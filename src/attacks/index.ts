@@ -14,7 +14,7 @@ import { float16RoundTrip, int8Dynamic, quantizeUniform } from './quantize.js';
 import { boolOption, choiceOption, numOption } from './options.js';
 import { reinitRetrain, sameReinit } from './reinit.js';
 import type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.js';
-import { addDummyUnits, dummyUnfit, permuteUnits, rescaleUnits } from './units.js';
+import { addDummyUnits, permuteUnits, rescaleUnits, rescaleUnitsBothSides, unitChainUnfit } from './units.js';
 
 /** A string option, or undefined. @throws naming the option when it is given as another type. */
 function textOption(ctx: AttackContext, name: string, example: string): string | undefined {
@@ -38,7 +38,7 @@ function pure(
   title: string,
   description: string,
   strength: StrengthSpec,
-  flags: { functionPreserving?: boolean; changesShape?: boolean; unfit?: (arch: Architecture) => string | undefined },
+  flags: { functionPreserving?: boolean; targetsAlignment?: boolean; changesShape?: boolean; unfit?: (arch: Architecture) => string | undefined },
   fn: (set: ParamSet, arch: Architecture, s: number, ctx: AttackContext) => ParamSet | AttackResult,
 ): Attack {
   return {
@@ -49,6 +49,7 @@ function pure(
     needsData: false,
     changesShape: flags.changesShape ?? false,
     functionPreserving: flags.functionPreserving ?? false,
+    ...(flags.targetsAlignment ? { targetsAlignment: true } : {}),
     cumulative: false,
     ...(flags.unfit ? { unfit: flags.unfit } : {}),
     async run(set, arch, s, ctx) {
@@ -82,7 +83,15 @@ export const attacks: readonly Attack[] = [
     permuteUnits(set, arch, s, ctx.seed)),
   pure('rescale', 'ReLU rescaling', 'Unit j of every hidden layer: incoming weights and bias × c_j, outgoing × 1/c_j, c_j log-uniform in [1/s, s]; on networks with batch norm, each conv channel × c_j and the norm after it absorbs c_j (function unchanged).', { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { functionPreserving: true }, (set, arch, s, ctx) =>
     rescaleUnits(set, arch, s, ctx.seed)),
-  pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true, unfit: dummyUnfit }, (set, arch, s, ctx) =>
+  pure('rescale-both', 'rescaling both sides (drift-like)', 'Unit j of every hidden layer: incoming weights, bias and outgoing weights all × c_j, c_j log-uniform in [1/s, s]. '
+    + 'Not function-preserving (the unit\'s share of the next layer\'s input × c_j²; an attacker would fine-tune afterwards): it moves a unit\'s two sides together, as the owner\'s own training drift does, which the invariant alignment leaves in place instead of undoing. Networks without batch norm.',
+  { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { targetsAlignment: true, unfit: (arch) => {
+    const why = unitChainUnfit(arch);
+    // With batch norm the alignment takes a unit's scale from its incoming side alone: the plain 'rescale' is the attack there.
+    return why && `rescale-both needs a network without batch norm or residual sums (there 'rescale' is the one to try): ${why}`;
+  } }, (set, arch, s, ctx) =>
+    rescaleUnitsBothSides(set, arch, s, ctx.seed)),
+  pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true, unfit: unitChainUnfit }, (set, arch, s, ctx) =>
     addDummyUnits(set, arch, s, ctx.seed)),
   pure('low-rank', 'low-rank compression (truncated SVD)',
     'Every kernel replaced by its best rank-k approximation (truncated SVD), k = the strength per layer (min with the full rank); no data, no training; biases untouched. '
@@ -224,7 +233,7 @@ export type { Attack, AttackContext, AttackResult, StrengthSpec } from './types.
 export { quantizeUniform, float16RoundTrip, int8Dynamic } from './quantize.js';
 export { pruneMagnitude } from './prune.js';
 export { addGaussianNoise } from './noise.js';
-export { permuteUnits, rescaleUnits, addDummyUnits, remapUnits, hiddenLinks } from './units.js';
+export { permuteUnits, rescaleUnits, rescaleUnitsBothSides, addDummyUnits, remapUnits, hiddenLinks } from './units.js';
 export { fineTune, overwrite } from './finetune.js';
 export { runChain, chainAttack, type ChainStep } from './chain.js';
 export { lowRank, parseRanks, kernelMatrix, type LowRankOptions, type LowRankLayer } from './lowRank.js';

@@ -79,6 +79,11 @@ export interface Attack {
   /** The network computes exactly the same function after the attack (up to float rounding). */
   readonly functionPreserving: boolean;
   /**
+   * Made to slip past the invariant alignment without preserving the function (both-sides rescaling,
+   * which looks like drift): reports score it through that alignment too, as every function-preserving attack.
+   */
+  readonly targetsAlignment?: boolean;
+  /**
    * Strength adds up (epochs): a sweep may apply the attack with the difference of strengths to the
    * previous point's result instead of starting over from the original model.
    */

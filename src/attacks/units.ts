@@ -47,8 +47,8 @@ function unitChain(arch: Architecture): { layer: UnitChainLayer; at: number }[] 
   return arch.layers.flatMap((layer, at) => (layer.type === 'dropout' ? [] : [{ layer: layer as UnitChainLayer, at }]));
 }
 
-/** Why `arch` cannot take dummy units (they are added along a plain chain only), or undefined. */
-export function dummyUnfit(arch: Architecture): string | undefined {
+/** Why `arch`'s units cannot be re-wired one layer at a time (dummy units, both-sides rescaling: plain chains only), or undefined. */
+export function unitChainUnfit(arch: Architecture): string | undefined {
   try {
     unitChain(arch);
     return undefined;
@@ -58,7 +58,7 @@ export function dummyUnfit(arch: Architecture): string | undefined {
 }
 
 function isUnitChain(arch: Architecture): boolean {
-  return dummyUnfit(arch) === undefined;
+  return unitChainUnfit(arch) === undefined;
 }
 
 /** Every parameter layer but the last (the output layer's units are the classes), with the layer it feeds. */
@@ -97,8 +97,10 @@ export function hiddenLinks(arch: Architecture): HiddenLink[] {
 export interface UnitRemap {
   /** Length = the new number of units; entry = old unit index, or −1 for a dummy unit. */
   readonly source: Int32Array;
-  /** Positive factor per new unit (default 1). */
+  /** Positive factor per new unit on its incoming weights and bias (default 1). */
   readonly scale?: Float64Array;
+  /** Positive factor per new unit on its outgoing weights (default 1/scale: the function is unchanged). */
+  readonly outScale?: Float64Array;
   /** Values for a dummy unit's incoming weights and bias (outgoing weights are always 0). */
   readonly dummyKernel?: () => number;
   readonly dummyBias?: () => number;
@@ -124,9 +126,10 @@ export function remapUnits(set: ParamSet, arch: Architecture, layerName: string,
   const { source } = remap;
   const Cn = source.length;
   const scale = remap.scale ?? new Float64Array(Cn).fill(1);
+  const outScale = remap.outScale ?? scale.map((c) => 1 / c);
   for (let u = 0; u < Cn; u++) {
     if (source[u]! >= C || source[u]! < -1) throw new Error(`unit source ${source[u]} out of range for ${C} units`);
-    if (!(scale[u]! > 0)) throw new Error(`unit scale must be > 0, got ${scale[u]}`);
+    if (!(scale[u]! > 0) || !(outScale[u]! > 0)) throw new Error(`unit scales must be > 0, got ${scale[u]} in, ${outScale[u]} out`);
   }
   const dummyK = remap.dummyKernel ?? (() => 0);
   const dummyB = remap.dummyBias ?? (() => 0);
@@ -158,10 +161,10 @@ export function remapUnits(set: ParamSet, arch: Architecture, layerName: string,
     for (let u = 0; u < Cn; u++) {
       const s = source[u]!;
       if (s < 0) continue;
-      const inv = 1 / scale[u]!;
+      const out = outScale[u]!;
       const from = (p * C + s) * O;
       const to = (p * Cn + u) * O;
-      for (let o = 0; o < O; o++) nn[to + o] = nx.data[from + o]! * inv;
+      for (let o = 0; o < O; o++) nn[to + o] = nx.data[from + o]! * out;
     }
   }
   const nextShape = link.next.type === 'conv2d' ? [nx.shape[0]!, nx.shape[1]!, Cn, O] : [P * Cn, O];
@@ -206,6 +209,20 @@ export function permuteUnits(set: ParamSet, arch: Architecture, fraction: number
 export function rescaleUnits(set: ParamSet, arch: Architecture, maxFactor: number, seed: number): AttackResult {
   // Graphs with batch norm: the norm absorbs each channel's factor instead of the next layer.
   if (!isUnitChain(arch)) return rescaleNormedChannels(set, arch, maxFactor, seed);
+  return scaleEveryUnit(set, arch, maxFactor, seed, 'inverse');
+}
+
+/**
+ * Rescaling both sides the same way: as rescaleUnits, but unit j's outgoing weights × c_j too. Not
+ * function-preserving (the unit's share of the next layer's input × c_j²): an attacker pays accuracy, to
+ * be trained back, for weights the invariant alignment reads as the owner's own drift, which also moves
+ * a unit's two sides together (src/core/align/invariant.ts), and so does not undo. Plain chains only.
+ */
+export function rescaleUnitsBothSides(set: ParamSet, arch: Architecture, maxFactor: number, seed: number): AttackResult {
+  return scaleEveryUnit(set, arch, maxFactor, seed, 'same');
+}
+
+function scaleEveryUnit(set: ParamSet, arch: Architecture, maxFactor: number, seed: number, outgoing: 'inverse' | 'same'): AttackResult {
   if (!(maxFactor >= 1) || !Number.isFinite(maxFactor)) throw new Error(`rescaling factor must be a finite number ≥ 1, got ${maxFactor}`);
   const rng = createRng(seed);
   let cur: AttackResult = { set: copyAll(set), arch };
@@ -213,7 +230,8 @@ export function rescaleUnits(set: ParamSet, arch: Architecture, maxFactor: numbe
   for (const link of hiddenLinks(arch)) {
     const C = link.units;
     const scale = Float64Array.from({ length: C }, () => Math.exp((2 * rng.next() - 1) * lnMax));
-    cur = remapUnits(cur.set, cur.arch, link.layer.name, { source: Int32Array.from({ length: C }, (_, i) => i), scale });
+    const source = Int32Array.from({ length: C }, (_, i) => i);
+    cur = remapUnits(cur.set, cur.arch, link.layer.name, { source, scale, ...(outgoing === 'same' ? { outScale: scale } : {}) });
   }
   return cur;
 }
