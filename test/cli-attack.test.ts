@@ -110,6 +110,8 @@ describe('weightmark attack', () => {
       ['a missing model', () => ['--model', join(dir, 'nope'), '--key', keyFile, '--attack', 'noise', '--strength', '1'], /No such file or folder: .*nope/],
       ['a missing key', () => ['--model', modelDir, '--key', join(dir, 'nope.json'), '--attack', 'noise', '--strength', '1'], /Key file not found: .*nope\.json/],
       ['an unknown flag', () => [...common(), '--attack', 'noise', '--strenght', '1'], /Unknown option '--strenght'/],
+      ['an attack its network cannot take', () => ['--model', join('models', 'resnet32'), '--key', join('models', 'resnet32', 'key.json'), '--attack', 'rescale-both', '--strength', '4'],
+        /^Error: 'rescale-both' cannot run on resnet32: it needs a network without batch norm or residual sums \(there 'rescale' is the one to try\)/],
     ];
     for (const [what, argv, message] of cases) {
       it(`when given ${what}, then it throws an error naming it`, async () => {

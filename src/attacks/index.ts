@@ -88,7 +88,7 @@ export const attacks: readonly Attack[] = [
   { name: 'max factor', unit: '×', defaults: [1, 1.5, 2, 4, 10], quick: [1, 4] }, { targetsAlignment: true, unfit: (arch) => {
     const why = unitChainUnfit(arch);
     // With batch norm the alignment takes a unit's scale from its incoming side alone: the plain 'rescale' is the attack there.
-    return why && `rescale-both needs a network without batch norm or residual sums (there 'rescale' is the one to try): ${why}`;
+    return why && `it needs a network without batch norm or residual sums (there 'rescale' is the one to try): ${why}`;
   } }, (set, arch, s, ctx) =>
     rescaleUnitsBothSides(set, arch, s, ctx.seed)),
   pure('dummy', 'dummy neurons', 'Every hidden layer widened by a fraction of random units with zero outgoing weights (function unchanged, shapes change).', { name: 'added units / layer width', unit: '%', defaults: [0, 0.1, 0.25, 0.5, 1], quick: [0, 0.5] }, { functionPreserving: true, changesShape: true, unfit: unitChainUnfit }, (set, arch, s, ctx) =>

@@ -266,6 +266,9 @@ export async function runAttack(argv: string[]): Promise<number> {
     if (label2 === models[0]!.label) label2 = `${label2} (2)`;
     models.push(loadModel(a.compare, label2, key, a.arch));
   } else if (a.label2) throw new Error('--label2 names the --compare model; give --compare DIR too');
+  // Before any data is loaded: the service refuses the same way (WM_ERR_ATTACK_UNFIT).
+  const unfit = attack.unfit?.(models[0]!.arch);
+  if (unfit) throw new Error(`'${attack.name}' cannot run on ${models[0]!.arch.name}: ${unfit}`);
   const testLimit = a['test-limit'] !== undefined ? num(a['test-limit'], 'test-limit', 0, true) : undefined;
   const finetuneLimit = a['finetune-limit'] !== undefined ? num(a['finetune-limit'], 'finetune-limit', 0, true) : undefined;
   const own = modelData(models[0]!.arch, modelPath, {
