@@ -85,7 +85,7 @@ interface Args {
 /** A mistake in the command line: its message alone says what to change, so no stack trace is printed. */
 class UsageError extends Error {}
 
-/** Attacks on what the invariant alignment undoes are scored with plain and with invariant alignment. */
+/** Attacks aimed at the alignment (function-preserving ones, and those made to pass for drift) are scored with plain and with invariant alignment. */
 function scoredTwice(attack: Attack): boolean {
   return attack.functionPreserving || attack.targetsAlignment === true;
 }
