@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { getArchitecture, type Architecture } from '../src/core/architectures.js';
 import type { ParamSet } from '../src/core/paramSet.js';
 import { alignToKey } from '../src/core/align/index.js';
+import { rescaleUnitsBothSides } from '../src/attacks/index.js';
 import { embedKey, extractAt, forward, gauss, maxAbsDiff, obfuscate, pearson, randomParams, rngFrom, tinyConv, tinyMlp, toTorch } from './align-helpers.js';
 
 function assertRecovered(aligned: ParamSet, original: ParamSet, tol: number): void {
@@ -161,23 +162,12 @@ test('when a neuron is split in two and a cancelling dummy clique is added, then
 });
 
 /**
- * Drift, not an attack: every hidden unit's incoming and outgoing weights × the same d_j (a unit that grew
- * or faded during the rest of training — not function-preserving), the keyed values still locked.
- * Undoing d_j from the incoming side alone would rescale the keyed values unit by unit.
+ * Drift, not an attack: every hidden unit's incoming and outgoing weights × the same d_j in [1/3, 3] (a unit
+ * that grew or faded during the rest of training; the attack library's both-sides rescaling), the keyed
+ * values still locked. Undoing d_j from the incoming side alone would rescale the keyed values unit by unit.
  */
-function drifted(set: ParamSet, arch: Architecture, key: ReturnType<typeof embedKey>, rng: () => number): ParamSet {
-  const byName = new Map(set.tensors.map((t) => [t.name, { shape: [...t.shape], data: new Float32Array(t.data) }] as const));
-  const layers = arch.layers.filter((l) => l.type === 'conv2d' || l.type === 'dense');
-  for (let li = 0; li < layers.length - 1; li++) {
-    const [k, b, next] = [`${layers[li]!.name}/kernel`, `${layers[li]!.name}/bias`, `${layers[li + 1]!.name}/kernel`].map((n) => byName.get(n)!);
-    const units = b!.data.length;
-    const d = Array.from({ length: units }, () => Math.exp((rng() * 2 - 1) * Math.log(3)));
-    k!.data.forEach((v, i) => (k!.data[i] = v * d[i % units]!));
-    b!.data.forEach((v, i) => (b!.data[i] = v * d[i]!));
-    const out = next!.shape[next!.shape.length - 1]!;
-    // HWIO, [in, out] and a flatten's HWC rows alike: the input channel of row r is r mod units.
-    next!.data.forEach((v, i) => (next!.data[i] = v * d[Math.floor(i / out) % units]!));
-  }
+function drifted(set: ParamSet, arch: Architecture, key: ReturnType<typeof embedKey>, seed: number): ParamSet {
+  const byName = new Map(rescaleUnitsBothSides(set, arch, 3, seed).set.tensors.map((t) => [t.name, { shape: [...t.shape], data: new Float32Array(t.data) }] as const));
   key.values.forEach((v, i) => (byName.get(key.tensors[key.tensorIndex[i]!]!.name)!.data[key.flatIndex[i]!] = v));
   return { tensors: set.tensors.map((t) => ({ name: t.name, ...byName.get(t.name)! })) };
 }
@@ -187,7 +177,7 @@ test('when the units of a network without batch norm drifted since the reference
   const rng = rngFrom(40);
   const ref = randomParams(lenet5, rng);
   const key = embedKey(ref, 400, rng);
-  const moved = drifted(ref, lenet5, key, rng);
+  const moved = drifted(ref, lenet5, key, 40);
   for (const suspect of [moved, obfuscate(moved, lenet5, rng, { permute: true, scaleRange: 4 })]) {
     const values = extractAt(alignToKey(suspect, key, { reference: ref, arch: lenet5 }).params, key);
     for (const [ti, t] of key.tensors.entries()) {
