@@ -11,6 +11,9 @@ import { generateKey, keyTargetsFromParamSet, serializeKey } from '../src/core/k
 import { loadTfjsModel, saveTfjsModel } from '../src/formats/tfjsFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet } from '../src/training/train.js';
+import { runExtract } from '../src/cli/localCommands.js';
+import { writeModel } from '../src/formats/index.js';
+import { captured } from './cli-helpers.js';
 
 /** Runs the command in-process; returns its exit code and what it printed on stdout. */
 async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
@@ -99,6 +102,32 @@ describe('weightmark attack', () => {
     for (const name of attackNames()) assert.match(out, new RegExp(`^  ${name} `, 'm'));
     assert.match(out, /quantize +bits \(bits\) +8, 7, 6, 5, 4, 3, 2 +no/);
     assert.match(out, /fine-tune +epochs \(epochs\) +1, 2, 3, 5 +yes/);
+  });
+
+  it('when an anchor lies beside the key, then the sweep aligns onto it and scores as extract does; --reference and no anchor say what they align onto', async () => {
+    // The anchor is the weights from before the key draw; the model drifted from them afterwards.
+    const anchored = join(dir, 'anchored');
+    const init = toParamSet(mlp, initParams(mlp, 4));
+    const drifted = { ...init, tensors: init.tensors.map((t, i) => ({ ...t, data: t.data.map((v, j) => v * (1 + 0.3 * Math.sin(7 * j + i))) })) };
+    const key = generateKey(keyTargetsFromParamSet(init), { seed: 'cli-attack-anchor', n: 256, arch: mlp.name });
+    saveTfjsModel(anchored, embedValues(drifted, key), mlp);
+    writeFileSync(join(anchored, 'key.json'), serializeKey(key));
+    writeFileSync(join(anchored, 'anchor.safetensors'), writeModel(init, 'safetensors')[0]!.bytes);
+    const args = ['--model', anchored, '--key', join(anchored, 'key.json'), '--test-limit', '200', '--attack', 'permute', '--sweep', '1', '--json'];
+    type Out = { alignedOnto: Record<string, string>; result: { series: { baseline: { r: number; log10p: number } }[] } };
+    const viaAnchor = JSON.parse((await cli(...args)).out) as Out;
+    assert.deepEqual(Object.values(viaAnchor.alignedOnto), ['anchor']);
+    const extracted = JSON.parse((await captured(() => runExtract(['--model', anchored, '--key', join(anchored, 'key.json'), '--json']))).out) as { r: number; log10p: number };
+    const base = viaAnchor.result.series[0]!.baseline;
+    assert.equal(base.r, extracted.r, 'the simulation reads what extract reads');
+    assert.equal(base.log10p, extracted.log10p);
+
+    const viaReference = JSON.parse((await cli(...args, '--reference', anchored)).out) as Out;
+    assert.deepEqual(Object.values(viaReference.alignedOnto), ['reference']);
+    assert.ok(viaReference.result.series[0]!.baseline.r > base.r, `onto the model itself no drift is left: r ${viaReference.result.series[0]!.baseline.r} vs ${base.r} onto the anchor`);
+    const alone = JSON.parse((await cli(...common(), '--attack', 'permute', '--sweep', '1', '--json')).out) as Out;
+    assert.deepEqual(Object.values(alone.alignedOnto), ['model']);
+    await assert.rejects(cli(...args, '--reference', anchored, '--anchor', join(anchored, 'anchor.safetensors')), /Give --anchor FILE .* or --reference MODEL, not both/);
   });
 
   describe('bad input', () => {

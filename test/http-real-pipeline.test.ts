@@ -45,4 +45,17 @@ test('when a model is trained, released to a licensee and the release leaks, the
   const model = (await s.http.get(`/v1/models/${modelId}`).set(as('issuer'))).body;
   assert.match(model.meta.anchor.sha256, /^[0-9a-f]{64}$/);
   assert.deepEqual((full.body.report.references as { alignedOnto: string }[]).map((r) => r.alignedOnto), ['anchor']);
+
+  // An attack simulation on the release scores its copies as verification does: the same reference group
+  // (the base model's anchor), mask and passes, so its unattacked point is this verification's number.
+  const releaseModelId = (rj.result as { releaseModelId: string }).releaseModelId;
+  const atk = await s.http.post(`/v1/models/${releaseModelId}/attacks`).set(as('issuer')).send({ attack: 'quantize', strengths: [8], testLimit: 200 });
+  assert.equal(atk.status, 202, JSON.stringify(atk.body));
+  const aj = await jobOutcome(s, atk.body.id, 60000);
+  assert.equal(aj.status, 'succeeded', String(aj.error));
+  const sim = aj.result as { alignedOnto: string; sweep: { series: { baseline: { r: number; decision: string } }[] } };
+  assert.equal(sim.alignedOnto, 'anchor');
+  const licensee = (full.body.report.candidates as { kind: string; r: number; decision: string }[]).find((c) => c.kind === 'licensee')!;
+  assert.equal(sim.sweep.series[0]!.baseline.r, licensee.r, 'the simulation reads the r verification read');
+  assert.equal(sim.sweep.series[0]!.baseline.decision, licensee.decision);
 });

@@ -4,20 +4,21 @@
  * sweep.csv, sweep.svg) on one model or two (e.g. the naive and the delve model of the same key).
  * Accuracy is measured through ONNX Runtime on the model's own data (cli/modelData.ts: the dataset file
  * or built-in its training.json names, or --data/--dataset), which training attacks also train on; the score aligns the attacked model
- * to the key with the owner's model as the reference (invariant alignment unless --no-invariant).
+ * to the key as `weightmark extract` and the service would (invariant alignment unless --no-invariant): onto
+ * --reference when given, else onto the anchor.safetensors beside the key, else onto the model itself.
  * `--chain` runs several attacks one after the other as one (src/attacks/chainSpec.ts: the step whose
  * strength is left out, else the last, is the one --strength/--sweep set); `--options k=v` passes
  * attack options (low-rank's ranks, reinit's layers/freeze, lr, …) to the attack or to every step.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { attackBench, type AttackBench } from '../attacks/bench.js';
 import { buildChain, parseChainText, parseOptionsText, type AttackOptionValue, type BuiltChain, type ChainStepSpec } from '../attacks/chainSpec.js';
 import { attackCatalogue, getAttack } from '../attacks/index.js';
 import { measurePoint, runSweep, type SweepModel, type SweepPoint, type SweepResult } from '../attacks/sweep.js';
 import type { Attack } from '../attacks/types.js';
 import { architectureNames, getArchitecture } from '../core/architectures.js';
-import { loadKeyFile } from './modelFiles.js';
+import { loadKeyFile, loadReference } from './modelFiles.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
 import { modelData, type ModelData } from './modelData.js';
 import { readModel } from '../formats/index.js';
@@ -30,7 +31,7 @@ import { readModelPath } from './modelFiles.js';
 import { ProgressBar } from './progress.js';
 
 const usage = `weightmark attack --model DIR_OR_FILE --key FILE (--attack NAME | --chain STEPS) (--strength X | --sweep [X,Y,Z|quick])
-  [--options k=v ...] [--reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
+  [--options k=v ...] [--anchor FILE | --reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
   [--dataset mnist|fashion-mnist|cifar10 | --data FILE [--labels FILE] [--holdout 0.1]]
   [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95 | -0.05] [--out DIR] [--json]
 weightmark attack --list [--json]
@@ -44,8 +45,12 @@ weightmark attack --list [--json]
                  chain runs once as written
   --options      attack options k=v (repeatable; pairs also separated by ';'), e.g. ranks=fc1=15,fc2=8,
                  layers=fc1, freeze=none, lr=0.01; with --chain they apply to every step
-  --reference    the owner's model, when --model is not it (default: --model itself)
-  --compare      a second model with the same key (its own reference), e.g. naive vs delve
+  --anchor       the owner's weights from before the key was drawn, which the invariant alignment aligns onto
+                 with no variance inflation, as the service does (default: anchor.safetensors beside --key)
+  --reference    another model to align onto instead (t inflated as for a model aligned onto itself); with
+                 neither and no anchor beside the key, --model itself
+  --compare      a second model with the same key (its own reference: anchor.safetensors in its folder, else
+                 itself), e.g. naive vs delve
   --data         the model's own dataset file (as for train --data): accuracy on its held-out split, training
                  attacks on the rest. Default: what the model folder's training.json records (the dataset
                  file, checked against its digest, or the built-in), else the built-in the input fits
@@ -53,7 +58,7 @@ weightmark attack --list [--json]
 
 const opts = {
   model: { type: 'string' }, key: { type: 'string' }, attack: { type: 'string' }, strength: { type: 'string' }, sweep: { type: 'string' },
-  reference: { type: 'string' }, compare: { type: 'string' }, label: { type: 'string' }, label2: { type: 'string' },
+  reference: { type: 'string' }, anchor: { type: 'string' }, compare: { type: 'string' }, label: { type: 'string' }, label2: { type: 'string' },
   'no-invariant': { type: 'boolean' }, arch: { type: 'string' }, 'test-limit': { type: 'string' }, 'finetune-limit': { type: 'string' },
   threads: { type: 'string' }, seed: { type: 'string' }, floor: { type: 'string' }, out: { type: 'string' }, list: { type: 'boolean' },
   chain: { type: 'string' }, options: { type: 'string', multiple: true },
@@ -75,13 +80,35 @@ function defaultLabel(path: string): string {
   return basename(resolve(path)).replace(/\.(safetensors|onnx|npz|npy|pt|pth|json|bin)$/i, '');
 }
 
-function loadModel(path: string, label: string, key: WatermarkKey, archFlag: string | undefined, referencePath?: string): SweepModel {
+/**
+ * An anchor is the owner's weights from before the key was drawn: aligning onto it needs no variance
+ * inflation (docs/statistics.md), so it is read as `anchor`; any other --reference as `reference`.
+ */
+function loadModel(path: string, label: string, key: WatermarkKey, archFlag: string | undefined, onto: { reference?: string; anchor?: string }): SweepModel {
   const { params } = readModel(readModelPath(path));
   const archName = archFlag ?? params.arch ?? key.arch;
   if (!archName) throw new Error(`Cannot tell the architecture of ${path}: neither the model nor the key names one; pass --arch (supported: ${architectureNames().join(', ')})`);
   const arch = getArchitecture(archName);
-  const reference = referencePath ? readModel(readModelPath(referencePath)).params : undefined;
-  return { label, params: { ...params, arch: arch.name }, arch, ...(reference ? { reference } : {}) };
+  const reference = onto.reference ? loadReference(onto.reference, key, arch.name) : undefined;
+  const anchor = onto.anchor ? loadReference(onto.anchor, key, arch.name) : undefined;
+  return { label, params: { ...params, arch: arch.name }, arch, ...(reference ? { reference } : {}), ...(anchor ? { anchor } : {}) };
+}
+
+/** The anchor.safetensors in `dir`, when there is one. */
+function anchorOnto(dir: string): { anchor?: string } {
+  const f = join(dir, 'anchor.safetensors');
+  return existsSync(f) ? { anchor: f } : {};
+}
+
+function alignedOnto(m: SweepModel): 'anchor' | 'reference' | 'model' {
+  return m.anchor ? 'anchor' : m.reference ? 'reference' : 'model';
+}
+
+function describeAlignment(models: readonly SweepModel[], invariant: boolean): string {
+  if (!invariant) return 'plain alignment';
+  const onto = [...new Set(models.map(alignedOnto))];
+  const text = { anchor: 'the anchor (weights from before the key was drawn)', reference: 'the --reference model', model: 'the model itself' };
+  return `invariant alignment onto ${onto.map((o) => text[o]).join(' / ')}`;
 }
 
 function parseStrengths(value: string, attack: Attack): number[] {
@@ -171,14 +198,14 @@ async function attackOnce(s: RunSetup, strength: number): Promise<void> {
       saveTfjsModel(written, attacked.set, attacked.arch);
     }
     const arch = attacked.arch.name === model.arch.name ? model.arch.name : `${model.arch.name} → ${attacked.arch.name}`;
-    results.push({ label: model.label, arch, before, after, ...(written ? { out: written } : {}) });
+    results.push({ label: model.label, arch, alignedOnto: alignedOnto(model), before, after, ...(written ? { out: written } : {}) });
   }
   if (s.json) {
     const extra = { ...(s.chain ? { chain: s.chain } : {}), ...(s.options ? { options: s.options } : {}) };
     console.log(JSON.stringify({ attack: attack.name, strength, ...extra, invariant, evaluatedOn: s.evaluatedOn, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
     return;
   }
-  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${invariant ? 'invariant' : 'plain'} alignment; accuracy on ${describeData(s.evaluatedOn)}`);
+  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${describeAlignment(s.models, invariant)}; accuracy on ${describeData(s.evaluatedOn)}`);
   for (const r of results) {
     console.log(`${r.label} (${r.arch}):`);
     console.log(table([['', 'accuracy', 'r', 'p', 'decision'], ['before', ...pointCells(r.before)], ['after', ...pointCells(r.after)]]));
@@ -217,11 +244,12 @@ async function sweep(s: RunSetup, strengths: number[], floor: number | { readonl
     }
   }
   if (s.json) {
-    console.log(JSON.stringify({ files, evaluatedOn: s.evaluatedOn, result: JSON.parse(sweepToJson(result)) as unknown }));
+    const onto = Object.fromEntries(s.models.map((m) => [m.label, alignedOnto(m)]));
+    console.log(JSON.stringify({ files, evaluatedOn: s.evaluatedOn, alignedOnto: onto, result: JSON.parse(sweepToJson(result)) as unknown }));
     return;
   }
   const threshold = result.rThreshold !== null ? `; match when r ≥ ${result.rThreshold.toFixed(4)}` : '';
-  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${s.invariant ? 'invariant' : 'plain'} alignment${threshold}; accuracy on ${describeData(s.evaluatedOn)}`);
+  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${describeAlignment(s.models, s.invariant)}${threshold}; accuracy on ${describeData(s.evaluatedOn)}`);
   console.log(sweepTable(result));
   for (const series of result.series) {
     const f = series.firstFailure;
@@ -258,13 +286,17 @@ export async function runAttack(argv: string[]): Promise<number> {
   } else {
     throw new Error(`Give --strength X or --sweep [X,Y,Z] for '${attack.name}' (${attack.strength.name}${attack.strength.unit ? `, ${attack.strength.unit}` : ''}; default sweep ${attack.strength.defaults.join(', ')})`);
   }
-  const key = loadKeyFile(required(a.key, 'key'));
+  const keyPath = required(a.key, 'key');
+  const key = loadKeyFile(keyPath);
   const modelPath = required(a.model, 'model');
-  const models = [loadModel(modelPath, a.label ?? defaultLabel(modelPath), key, a.arch, a.reference)];
+  if (a.reference !== undefined && a.anchor !== undefined) throw new Error('Give --anchor FILE (the weights from before the key was drawn) or --reference MODEL, not both');
+  const onto = a.reference !== undefined ? { reference: a.reference } : a.anchor !== undefined ? { anchor: a.anchor } : anchorOnto(dirname(keyPath));
+  const models = [loadModel(modelPath, a.label ?? defaultLabel(modelPath), key, a.arch, onto)];
   if (a.compare) {
     let label2 = a.label2 ?? defaultLabel(a.compare);
     if (label2 === models[0]!.label) label2 = `${label2} (2)`;
-    models.push(loadModel(a.compare, label2, key, a.arch));
+    const compareDir = existsSync(a.compare) && statSync(a.compare).isDirectory() ? a.compare : undefined;
+    models.push(loadModel(a.compare, label2, key, a.arch, compareDir ? anchorOnto(compareDir) : {}));
   } else if (a.label2) throw new Error('--label2 names the --compare model; give --compare DIR too');
   // Before any data is loaded: the service refuses the same way (WM_ERR_ATTACK_UNFIT).
   const unfit = attack.unfit?.(models[0]!.arch);

@@ -55,6 +55,8 @@ export interface VerifyOptions {
   readonly inflation: number;
   /** Keys per reference scored exactly even when they cannot match. */
   readonly detail?: number;
+  /** Only the as-read pass (an attack simulation's plain alignment); default: both passes. */
+  readonly asReadOnly?: boolean;
 }
 
 export interface KeyResult {
@@ -128,8 +130,9 @@ export function verifyGroups(
   const readScores = groups.map((g, i) => score(g, asRead[i]!, o, cRead, 1));
   const threshold = Math.log10(o.fpr) - DECISIVE_MARGIN;
   const decisive = readScores.some((ss) => ss?.some((s) => 'score' in s && s.score.log10p < threshold));
-  if (decisive) {
-    return groups.map((g, i) => outcome(g, asRead[i]!, readScores[i], undefined, undefined, false, ['invariant re-alignment skipped: a key matched as read, far below the threshold']));
+  if (decisive || o.asReadOnly) {
+    const note = decisive ? 'invariant re-alignment skipped: a key matched as read, far below the threshold' : 'as read only, as asked';
+    return groups.map((g, i) => outcome(g, asRead[i]!, readScores[i], undefined, undefined, false, [note]));
   }
   const inv = groups.map((g, i) => align(suspect, g, refs[i]!, true));
   inv.forEach((a, i) => observe?.('invariant', i, a.params, a.comparisons));
@@ -140,6 +143,19 @@ export function verifyGroups(
     const invScores = score(g, inv[i]!, o, cBoth, g.inflation ?? o.inflation);
     return outcome(g, inv[i]!.params ? inv[i]! : asRead[i]!, read, invScores, asRead[i]!.comparisons + inv[i]!.comparisons, true, []);
   });
+}
+
+/**
+ * One key of a group scored as a verification scoped to it would score it (both passes unless
+ * `asReadOnly`, the group's reference and mask): what an attack simulation reports, so that its numbers
+ * are the service's. Set `g.only` to that key's row. @throws Error when the suspect cannot be aligned or scored.
+ */
+export function scoreOneKey(suspect: ParamSet, g: GroupInput & { readonly reference: ParamSet; readonly only: readonly [number] }, o: VerifyOptions): Score & { alignment: 'as read' | 'invariant' } {
+  const out = verifyGroups(suspect, [g], { ...o, detail: 1 }, () => g.reference)[0]!;
+  if (!out.aligned) throw new Error(out.failure ?? 'not aligned');
+  const res = out.results[0];
+  if (!res?.score) throw new Error(res?.error ?? 'not scored');
+  return { ...res.score, alignment: res.alignment ?? 'as read' };
 }
 
 /**

@@ -130,7 +130,8 @@ async function uploadedSplits(task: Extract<Task, { kind: 'train' | 'release' }>
 async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskResult> {
   const { getAttack, buildChain } = await import('../attacks/index.js');
   const { runSweep } = await import('../attacks/sweep.js');
-  const { keyScorer, onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
+  const { onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
+  const { scoreOneKey } = await import('./verifyGroups.js');
   const { cachedEvaluator } = await import('../attacks/evaluatorCache.js');
   const { getArchitecture } = await import('../core/architectures.js');
   const { defaultDatasetFor, firstSamples, loadDataset } = await import('../data/datasets.js');
@@ -157,7 +158,8 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
     attack,
     strengths,
     models: [{ label: 'model', params: task.model, arch }],
-    scorer: keyScorer(task.key, { fpr: task.fpr }),
+    // As verification scores it: the key's group, its anchor or model, both passes (docs/statistics.md).
+    scorer: (suspect, _arch, _owner, { invariant }) => scoreOneKey(suspect, task.verification.group, { ...task.verification.options, ...(invariant ? {} : { asReadOnly: true }) }),
     // Strength 0 of most sweeps is the unattacked model the baseline already measured.
     evaluate: cachedEvaluator(onnxEvaluator(test)),
     invariant: task.invariant,

@@ -16,7 +16,9 @@ import { getArchitecture } from '../core/architectures.js';
 import { AppError } from './errors.js';
 import type { Actor, ServiceContext } from './context.js';
 import { submitJob } from './jobSubmission.js';
-import { getModel, loadParams, openKey } from './models.js';
+import { getModel, loadParams } from './models.js';
+import { candidateIndex } from './candidateIndex.js';
+import { groupInput, verifyOptions } from './verifications.js';
 import { TaskCancelled } from './ports.js';
 import { plotSweep } from '../report/plot.js';
 import type { SweepResult } from '../attacks/sweep.js';
@@ -81,18 +83,24 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
       const imported = importedMeta(model);
       const own = await attackData(ctx, model, getArchitecture(model.arch!));
       const data = own.datasetId ? { uploaded: await uploadedTrainingData(ctx, own.datasetId) } : { dataset: own.dataset! };
+      // Scored as verification would score it: the key's reference group (a release's is the model it was made from).
+      const indexed = (await candidateIndex(ctx)).byKeyId.get(keyRec.id);
+      if (!indexed) throw new Error(`key ${keyRec.id} of model '${model.id}' is not among the keys verification holds`);
+      const group = await groupInput(ctx, indexed.group, [indexed.key.row]);
+      const verification = { group: { ...group, reference: group.reference!, only: [indexed.key.row] as [number] }, options: verifyOptions(ctx) };
+      const alignedOnto = indexed.group.anchored ? 'anchor' : 'model';
       const out = await ctx.executor.run(
         {
           kind: 'attack', arch: model.arch!, ...(imported ? { architecture: imported.architecture } : {}), attack: req.chain ? formatChain(req.chain) : req.attack!, invariant: req.invariant ?? true, seed: req.seed ?? 1, testLimit: req.testLimit ?? 1000,
           ...(req.chain ? { chain: req.chain } : {}), ...(req.options ? { options: req.options } : {}),
-          fpr: ctx.config.fpr, model: await loadParams(ctx, model), key: await openKey(ctx, keyRec), ...data,
+          model: await loadParams(ctx, model), verification, ...data,
           ...(req.strengths ? { strengths: req.strengths } : {}), ...(req.quick !== undefined ? { quick: req.quick } : {}),
           ...(req.accuracyFloor !== undefined ? { accuracyFloor: req.accuracyFloor } : {}), ...(req.dataLimit !== undefined ? { dataLimit: req.dataLimit } : {}),
         },
         { signal, onProgress },
       );
       if (signal.aborted) throw new TaskCancelled();
-      return { result: { modelId: model.id, sweep: out.sweep ?? {}, ...(out.evaluatedOn ? { evaluatedOn: out.evaluatedOn } : {}), plot: plotPath(job.id) } };
+      return { result: { modelId: model.id, sweep: out.sweep ?? {}, ...(out.evaluatedOn ? { evaluatedOn: out.evaluatedOn } : {}), alignedOnto, plot: plotPath(job.id) } };
     },
   };
 }

@@ -156,9 +156,13 @@ export interface AttackTask {
   readonly uploaded?: UploadedTrainingData;
   readonly dataLimit?: number;
   readonly testLimit: number;
-  readonly fpr: number;
   readonly model: ParamSet;
-  readonly key: WatermarkKey;
+  /**
+   * The key's reference group as verification holds it (its reference — the anchor when there is one —,
+   * mask and bank, `only` its row) and the verification's statistics: each copy is scored as a
+   * verification scoped to this key would score it.
+   */
+  readonly verification: { readonly group: GroupInput & { readonly reference: ParamSet; readonly only: readonly [number] }; readonly options: VerifyOptions };
 }
 
 export type Task = TrainTask | ReleaseTask | AttackTask;

@@ -19,7 +19,7 @@ import { AppError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
 import { getModel, loadReference, openKey, readUploadedModel } from './models.js';
 import { importedMeta } from './importedModels.js';
-import type { GroupInput, GroupOutcome, ModelFileIn } from './ports.js';
+import type { GroupInput, GroupOutcome, ModelFileIn, VerifyOptions } from './ports.js';
 import { candidateIndex, type CandidateIndex, type IndexedKey, type ReferenceGroup } from './candidateIndex.js';
 import { keyProvenance, type Provenance } from './commitments.js';
 import { nearDuplicates } from './uploadSketch.js';
@@ -107,9 +107,7 @@ export async function verifySuspect(ctx: ServiceContext, actor: Actor, req: Veri
   const index = await candidateIndex(ctx);
   const groups = await chooseGroups(ctx, index, req);
   // The files are hashed by the verification worker, in place: readModelFiles put them in shared memory.
-  const { outcomes, digests } = await ctx.engines.verifyGroups(suspect.params, groups.inputs, {
-    fpr: ctx.config.fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation, detail: DETAIL,
-  }, req.files.map((f) => f.bytes));
+  const { outcomes, digests } = await ctx.engines.verifyGroups(suspect.params, groups.inputs, { ...verifyOptions(ctx), detail: DETAIL }, req.files.map((f) => f.bytes));
   const scores = await candidateScores(ctx, index, groups.selected, outcomes);
   const report = buildReport(ctx, actor, req, { ...suspect, digests }, scores, groups.selected, outcomes);
   const reportJws = ctx.signing.signJws(report, ctx.config.issuer);
@@ -159,16 +157,24 @@ async function chooseGroups(ctx: ServiceContext, index: CandidateIndex, req: Ver
     throw new AppError('WM_ERR_NO_CANDIDATE_KEYS', 'no watermark keys are registered yet; register or train a watermarked model first');
   }
   const inputs: GroupInput[] = [];
-  for (const s of selected) {
-    const model = await getModel(ctx, s.group.modelId);
-    const reference = await loadReference(ctx, model);
-    const imported = importedMeta(model);
-    inputs.push({
-      referenceId: s.group.digest, reference, arch: s.group.arch, ...(imported ? { architecture: imported.architecture, origin: imported.origin } : {}), mask: s.group.mask, bank: s.group.bank, ...(s.only ? { only: s.only } : {}),
-      ...(s.group.anchored ? { inflation: 1 } : {}),
-    });
-  }
+  for (const s of selected) inputs.push(await groupInput(ctx, s.group, s.only));
   return { selected, inputs };
+}
+
+/** The statistics every verification uses (an attack simulation too, so that its scores are these). */
+export function verifyOptions(ctx: ServiceContext): VerifyOptions {
+  return { fpr: ctx.config.fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation };
+}
+
+/** What the verification core needs of one reference group: its reference (the anchor when it has one), mask and key bank. */
+export async function groupInput(ctx: ServiceContext, group: ReferenceGroup, only?: readonly number[]): Promise<GroupInput> {
+  const model = await getModel(ctx, group.modelId);
+  const reference = await loadReference(ctx, model);
+  const imported = importedMeta(model);
+  return {
+    referenceId: group.digest, reference, arch: group.arch, ...(imported ? { architecture: imported.architecture, origin: imported.origin } : {}), mask: group.mask, bank: group.bank, ...(only ? { only } : {}),
+    ...(group.anchored ? { inflation: 1 } : {}),
+  };
 }
 
 async function candidateScores(ctx: ServiceContext, index: CandidateIndex, selected: readonly Selected[], outcomes: readonly GroupOutcome[]): Promise<CandidateScore[]> {
