@@ -124,6 +124,9 @@ describe('weightmark attack', () => {
 
     const viaReference = JSON.parse((await cli(...args, '--reference', anchored)).out) as Out;
     assert.deepEqual(Object.values(viaReference.alignedOnto), ['reference']);
+    const extractedOnModel = JSON.parse((await captured(() => runExtract(['--model', anchored, '--key', join(anchored, 'key.json'), '--reference', anchored, '--json']))).out) as { r: number; log10p: number; inflation: number };
+    assert.equal(extractedOnModel.inflation, 1.25, 'aligned onto a marked model, t is inflated');
+    assert.equal(viaReference.result.series[0]!.baseline.log10p, extractedOnModel.log10p);
     assert.ok(viaReference.result.series[0]!.baseline.r > base.r, `onto the model itself no drift is left: r ${viaReference.result.series[0]!.baseline.r} vs ${base.r} onto the anchor`);
     const alone = JSON.parse((await cli(...common(), '--attack', 'permute', '--sweep', '1', '--json')).out) as Out;
     assert.deepEqual(Object.values(alone.alignedOnto), ['model']);

@@ -47,7 +47,7 @@ export function writeKeyFile(path: string, key: WatermarkKey | KeyCommitment): v
 export function scoreJson(s: Score) {
   return {
     r: s.r, n: s.n, pValue: s.pValue, log10p: s.log10p, atFloor: s.atFloor, ber: s.ber, decision: s.decision, fpr: s.fpr, comparisons: s.comparisons,
-    combination: s.combination, statistic: s.statistic, layers: s.layers,
+    combination: s.combination, statistic: s.statistic, inflation: s.inflation, layers: s.layers,
   };
 }
 
@@ -55,7 +55,8 @@ export function describeScore(s: Score): string {
   // Past the floor the figure is a bound ("p < 1e-38"), never a number made of float rounding.
   const p = s.atFloor ? `< ${s.pValue.toExponential(0)}` : `= ${s.pValue.toExponential(2)}`;
   const layers = s.layers.map((l) => `${l.layer} r ${l.r.toFixed(3)} (n ${l.n}, log10 p ${l.log10p.toFixed(1)})`).join(', ');
-  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p ${p}  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}${layers ? `\n  per layer: ${layers}` : ''}`;
+  const inflated = s.inflation > 1 ? `\n  t divided by √${s.inflation}: aligned onto a model that carries the key (docs/statistics.md)` : '';
+  return `r = ${s.r.toFixed(4)}  n = ${s.n}  p ${p}  BER = ${(s.ber * 100).toFixed(2)}%  → ${s.decision.toUpperCase()} at FPR ${s.fpr}${layers ? `\n  per layer: ${layers}` : ''}${inflated}`;
 }
 
 /** One key position per pixel: a larger picture would make the key, and the locked part of the model, too big. */
@@ -395,15 +396,17 @@ export function modelArchitecture(flag: string | undefined, params: ParamSet): A
 }
 
 export async function runExtract(argv: string[]): Promise<number> {
-  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' }, graph: { type: 'string' } });
+  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, anchor: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' }, graph: { type: 'string' } });
   if (a.help) {
-    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--graph LICENSOR.onnx] [--json]
+    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--anchor FILE | --reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--graph LICENSOR.onnx] [--json]
   --graph: the model is a licensor's own network (docs/architectures.md, "Your own network"): its state_dict read
            through this graph (an .onnx --model of such a network is read through itself)
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
-  --reference:  the model to realign permuted or rescaled suspects onto, in any format (ONNX, safetensors,
-                npz, a PyTorch .pt checkpoint, a TensorFlow.js folder) in our names and layouts or PyTorch's (default: anchor.safetensors
-                next to the key, written by train: the weights from before the key was drawn)
+  --anchor:     the weights from before the key was drawn, which permuted or rescaled suspects are realigned onto
+                (default: anchor.safetensors next to the key, written by train); no variance inflation, as the service
+  --reference:  another model to realign onto instead, in any format (ONNX, safetensors, npz, a PyTorch .pt
+                checkpoint, a TensorFlow.js folder) in our names and layouts or PyTorch's; as the marked model
+                carries the key's values, t is divided by the measured inflation (docs/statistics.md)
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
@@ -417,8 +420,11 @@ export async function runExtract(argv: string[]): Promise<number> {
   const ownNetwork = a.graph !== undefined || (required(a.model, 'model').endsWith('.onnx') && !builtIn);
   const imported = ownNetwork ? loadImported(a.model!, a.graph) : undefined;
   const { format, params } = imported ? { format: imported.weights, params: imported.params } : loadModel(a.model!);
-  const anchorPath = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
-  const referencePath = a.reference ?? (existsSync(anchorPath) ? anchorPath : undefined);
+  if (a.reference !== undefined && a.anchor !== undefined) throw new UsageError('Give --anchor FILE (the weights from before the key was drawn) or --reference MODEL, not both');
+  const besideKey = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
+  const referencePath = a.reference ?? a.anchor ?? (existsSync(besideKey) ? besideKey : undefined);
+  // Aligned onto anything but the anchor, the invariant stage inflates r's variance (the service does the same).
+  const inflate = a.reference !== undefined && !a['no-invariant'];
   const reference = referencePath ? loadReference(referencePath, key, a.arch ?? key.arch) : undefined;
   const archName = a.arch ?? key.arch ?? reference?.arch;
   const aligned = alignToKey(params, key, {
@@ -427,7 +433,7 @@ export async function runExtract(argv: string[]): Promise<number> {
     ...(a['no-invariant'] ? { invariant: false } : {}),
   });
   const extracted = extractValues(aligned.params, key);
-  const score = scoreAgainstKey(extracted, key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons });
+  const score = scoreAgainstKey(extracted, key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons, ...(inflate ? { inflation: defaults.score.invariantInflation } : {}) });
   const message = key.valueKind === 'message' ? decodeMessage(extracted) : undefined;
   const commitmentPath = a.commitment ?? (key.commitment ? join(dirname(required(a.key, 'key')), 'commitment.json') : undefined);
   const derivation = commitmentPath && existsSync(commitmentPath) ? checkDerivation(key, parseCommitment(JSON.parse(readFileSync(commitmentPath, 'utf8')))) : undefined;
