@@ -146,16 +146,16 @@ export function verifyGroups(
 }
 
 /**
- * One key of a group scored as a verification scoped to it would score it (both passes unless
- * `asReadOnly`, the group's reference and mask): what an attack simulation reports, so that its numbers
- * are the service's. Set `g.only` to that key's row. @throws Error when the suspect cannot be aligned or scored.
+ * The key in row `row` of a group scored as a verification scoped to it would score it (both passes
+ * unless `asReadOnly`, the group's reference and mask): what an attack simulation reports, so that its
+ * numbers are the service's. @throws Error when the suspect cannot be aligned or scored.
  */
-export function scoreOneKey(suspect: ParamSet, g: GroupInput & { readonly reference: ParamSet; readonly only: readonly [number] }, o: VerifyOptions): Score & { alignment: 'as read' | 'invariant' } {
-  const out = verifyGroups(suspect, [g], { ...o, detail: 1 }, () => g.reference)[0]!;
+export function scoreOneKey(suspect: ParamSet, g: GroupInput & { readonly reference: ParamSet }, row: number, o: VerifyOptions): Score {
+  const out = verifyGroups(suspect, [{ ...g, only: [row] }], { ...o, detail: 1 }, () => g.reference)[0]!;
   if (!out.aligned) throw new Error(out.failure ?? 'not aligned');
   const res = out.results[0];
   if (!res?.score) throw new Error(res?.error ?? 'not scored');
-  return { ...res.score, alignment: res.alignment ?? 'as read' };
+  return res.score;
 }
 
 /**

@@ -159,7 +159,7 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
     strengths,
     models: [{ label: 'model', params: task.model, arch }],
     // As verification scores it: the key's group, its anchor or model, both passes (docs/statistics.md).
-    scorer: (suspect, _arch, _owner, { invariant }) => scoreOneKey(suspect, task.verification.group, { ...task.verification.options, ...(invariant ? {} : { asReadOnly: true }) }),
+    scorer: (suspect, _arch, _owner, { invariant }) => scoreOneKey(suspect, task.verification.group, task.verification.row, { ...task.verification.options, ...(invariant ? {} : { asReadOnly: true }) }),
     // Strength 0 of most sweeps is the unattacked model the baseline already measured.
     evaluate: cachedEvaluator(onnxEvaluator(test)),
     invariant: task.invariant,

@@ -86,8 +86,7 @@ export function attackHandler(ctx: ServiceContext): JobHandler {
       // Scored as verification would score it: the key's reference group (a release's is the model it was made from).
       const indexed = (await candidateIndex(ctx)).byKeyId.get(keyRec.id);
       if (!indexed) throw new Error(`key ${keyRec.id} of model '${model.id}' is not among the keys verification holds`);
-      const group = await groupInput(ctx, indexed.group, [indexed.key.row]);
-      const verification = { group: { ...group, reference: group.reference!, only: [indexed.key.row] as [number] }, options: verifyOptions(ctx) };
+      const verification = { group: await groupInput(ctx, indexed.group), row: indexed.key.row, options: verifyOptions(ctx) };
       const alignedOnto = indexed.group.anchored ? 'anchor' : 'model';
       const out = await ctx.executor.run(
         {

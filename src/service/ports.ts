@@ -159,10 +159,10 @@ export interface AttackTask {
   readonly model: ParamSet;
   /**
    * The key's reference group as verification holds it (its reference — the anchor when there is one —,
-   * mask and bank, `only` its row) and the verification's statistics: each copy is scored as a
+   * mask and bank), the key's row in it and the verification's statistics: each copy is scored as a
    * verification scoped to this key would score it.
    */
-  readonly verification: { readonly group: GroupInput & { readonly reference: ParamSet; readonly only: readonly [number] }; readonly options: VerifyOptions };
+  readonly verification: { readonly group: GroupInput & { readonly reference: ParamSet }; readonly row: number; readonly options: VerifyOptions };
 }
 
 export type Task = TrainTask | ReleaseTask | AttackTask;

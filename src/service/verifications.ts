@@ -167,7 +167,7 @@ export function verifyOptions(ctx: ServiceContext): VerifyOptions {
 }
 
 /** What the verification core needs of one reference group: its reference (the anchor when it has one), mask and key bank. */
-export async function groupInput(ctx: ServiceContext, group: ReferenceGroup, only?: readonly number[]): Promise<GroupInput> {
+export async function groupInput(ctx: ServiceContext, group: ReferenceGroup, only?: readonly number[]): Promise<GroupInput & { reference: ParamSet }> {
   const model = await getModel(ctx, group.modelId);
   const reference = await loadReference(ctx, model);
   const imported = importedMeta(model);
