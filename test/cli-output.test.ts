@@ -8,7 +8,7 @@ test('when an attack job is shown, then its sweep is a table per model and stren
   const job = {
     id: 'job_attack123', kind: 'attack', status: 'succeeded', createdBy: 'alice', createdAt: '2026-01-01T00:00:00.000Z', progress: { phase: 'done', fraction: 1 }, error: null,
     result: {
-      modelId: 'mdl_x', plot: '/v1/jobs/job_attack123/plot.svg', evaluatedOn: { datasetId: 'ds_pets', split: 'held-out', samples: 120 },
+      modelId: 'mdl_x', plot: '/v1/jobs/job_attack123/plot.svg', evaluatedOn: { datasetId: 'ds_pets', split: 'held-out', samples: 120 }, alignedOnto: 'anchor',
       sweep: {
         attack: { name: 'prune-global', title: 'global magnitude pruning', strengthName: 'sparsity', unit: '%' }, invariant: false,
         series: [{ model: 'default', baseline: point(0, 0.993, 0.99, 'match'), points: [point(0.5, 0.992, 0.97, 'match'), point(0.99, 0.537, null, 'no match')] }],
@@ -25,8 +25,9 @@ test('when an attack job is shown, then its sweep is a table per model and stren
     ['default', '99%', '53.70%', 'no score', 'no match'],
   ]);
   assert.equal(lines[6], '  accuracy on: the held-out split of dataset ds_pets (120 images)');
-  assert.match(lines[7]!, /plot: weightmark plot job_attack123 --out sweep\.svg \(GET \/v1\/jobs\/job_attack123\/plot\.svg\)/);
-  assert.equal(lines.length, 8);
+  assert.equal(lines[7], '  scored as verification scores it, aligned onto the anchor (weights from before the key was drawn)');
+  assert.match(lines[8]!, /plot: weightmark plot job_attack123 --out sweep\.svg \(GET \/v1\/jobs\/job_attack123\/plot\.svg\)/);
+  assert.equal(lines.length, 9);
 });
 
 test('when a training job runs or ends, then one line says what it made, or how far it is, or why it failed', () => {

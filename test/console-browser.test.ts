@@ -89,6 +89,7 @@ test('when an issuer trains, releases, downloads and verifies in the console, th
   await page.waitForSelector('#attack-form .progress');
   await page.waitForSelector('#attack-form img.sweep-plot', { timeout: 60_000 });
   assert.match(await text('#attack-form .evaluated-on'), /^Accuracy on the mnist test set \(200 images\)\.$/);
+  assert.match(await text('#attack-form .aligned-onto'), /^Scored as a verification scores it, aligned onto the anchor \(the weights from before the key was drawn\)\.$/);
   assert.match(await text('#attack-form table'), /unattacked.*8.*2/s);
   assert.ok(await page.$eval('#attack-form img.sweep-plot', async (img) => {
     await (img as HTMLImageElement).decode();

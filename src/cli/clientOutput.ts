@@ -69,6 +69,7 @@ export function describeJob(j: Json): string {
     lines.push(...describeSweep(sweep).map((l) => `  ${l}`));
     const on = obj(result!.evaluatedOn);
     if (on) lines.push(`  accuracy on: ${on.split === 'held-out' ? `the held-out split of dataset ${String(on.datasetId)}` : `the ${String(on.dataset)} test set`} (${String(on.samples)} images)`);
+    if (result!.alignedOnto) lines.push(`  scored as verification scores it, aligned onto ${result!.alignedOnto === 'anchor' ? 'the anchor (weights from before the key was drawn)' : 'the model'}`);
     lines.push(`  plot: weightmark plot ${String(j.id)} --out sweep.svg (GET ${str(result!.plot) ?? `/v1/jobs/${String(j.id)}/plot.svg`})`);
   } else if (result) {
     lines.push(`  result: ${Object.entries(result).map(([k, x]) => `${k} ${k === 'testAccuracy' ? percent(x) : typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join(', ')}`);

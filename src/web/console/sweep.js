@@ -14,6 +14,7 @@ export async function attackResult(page, id) {
   const rows = sweep.series.flatMap((s) => [{ ...s.baseline, strength: 'unattacked' }, ...s.points].map((p) => ({ ...p, model: s.model })));
   return section(`Attack: ${sweep.attack.title}`,
     h('p', { class: 'evaluated-on' }, `Accuracy on ${onData(job.result.evaluatedOn)}.`),
+    h('p', { class: 'aligned-onto' }, `Scored as a verification scores it, aligned onto ${job.result.alignedOnto === 'anchor' ? 'the anchor (the weights from before the key was drawn)' : 'the model'}.`),
     table([
       { label: sweep.attack.strengthName, cell: (p) => String(p.strength) },
       { label: 'Accuracy', cell: (p) => pct(p.accuracy) },
