@@ -4,8 +4,8 @@
  * sweep.csv, sweep.svg) on one model or two (e.g. the naive and the delve model of the same key).
  * Accuracy is measured through ONNX Runtime on the model's own data (cli/modelData.ts: the dataset file
  * or built-in its training.json names, or --data/--dataset), which training attacks also train on; the score aligns the attacked model
- * to the key as `weightmark extract` and the service would (invariant alignment unless --no-invariant): onto
- * --reference when given, else onto the anchor.safetensors beside the key, else onto the model itself.
+ * to the key as `weightmark extract` would (invariant alignment unless --no-invariant): onto --anchor, else
+ * the anchor.safetensors beside the key (no inflation), or onto --reference (t inflated), else the model itself.
  * `--chain` runs several attacks one after the other as one (src/attacks/chainSpec.ts: the step whose
  * strength is left out, else the last, is the one --strength/--sweep set); `--options k=v` passes
  * attack options (low-rank's ranks, reinit's layers/freeze, lr, …) to the attack or to every step.
