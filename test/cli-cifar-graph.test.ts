@@ -55,7 +55,10 @@ for (const [arch, limit, bn] of [['resnet32', '200', true], ['allcnnc', '60', fa
     const [m] = JSON.parse(attack.out).models;
     assert.equal(m.after.accuracy, m.before.accuracy, 'a function-preserving attack keeps the accuracy');
     assert.equal(m.after.decision, 'match');
-    assert.ok(Math.abs(m.after.r - m.before.r) < 1e-6, `r ${m.before.r} → ${m.after.r}`);
+    // Aligned onto the anchor (the weights before the key draw), the per-unit scales are estimated against
+    // weights the model has drifted from, so r comes back to float precision of the fit, not bit-exactly
+    // (measured: changes of 1.5e-6 and 3.1e-6; plain alignment loses 0.16–0.27 of r to ×4 on the committed models, docs/statistics.md).
+    assert.ok(Math.abs(m.after.r - m.before.r) < 1e-4, `r ${m.before.r} → ${m.after.r}`);
   });
 }
 
