@@ -124,10 +124,21 @@ describe('weightmark attack', () => {
 
     const viaReference = JSON.parse((await cli(...args, '--reference', anchored)).out) as Out;
     assert.deepEqual(Object.values(viaReference.alignedOnto), ['reference']);
-    const extractedOnModel = JSON.parse((await captured(() => runExtract(['--model', anchored, '--key', join(anchored, 'key.json'), '--reference', anchored, '--json']))).out) as { r: number; log10p: number; inflation: number };
-    assert.equal(extractedOnModel.inflation, 1.25, 'aligned onto a marked model, t is inflated');
+    type Extracted = { r: number; log10p: number; inflation: number; alignment: string };
+    const extractedOnModel = JSON.parse((await captured(() => runExtract(['--model', anchored, '--key', join(anchored, 'key.json'), '--reference', anchored, '--json']))).out) as Extracted;
+    assert.equal(extractedOnModel.alignment, 'as read', 'unpermuted, the alignment as read matches decisively, as in the service');
     assert.equal(viaReference.result.series[0]!.baseline.log10p, extractedOnModel.log10p);
-    assert.ok(viaReference.result.series[0]!.baseline.r > base.r, `onto the model itself no drift is left: r ${viaReference.result.series[0]!.baseline.r} vs ${base.r} onto the anchor`);
+    // The permuted copy needs the invariant re-alignment; onto a marked model its t is inflated, in both commands.
+    const permuted = join(dir, 'anchored-permuted');
+    await cli('--model', anchored, '--key', join(anchored, 'key.json'), '--test-limit', '200', '--attack', 'permute', '--strength', '1', '--out', permuted);
+    const extractedPermuted = JSON.parse((await captured(() => runExtract(['--model', permuted, '--key', join(anchored, 'key.json'), '--reference', anchored, '--json']))).out) as Extracted;
+    assert.equal(extractedPermuted.alignment, 'invariant');
+    assert.equal(extractedPermuted.inflation, 1.25, 'aligned onto a marked model, t is inflated');
+    const attackedPoint = (viaReference.result as unknown as { series: { points: { strength: number; log10p: number }[] }[] }).series[0]!.points.find((p) => p.strength === 1)!;
+    assert.equal(attackedPoint.log10p, extractedPermuted.log10p, 'the sweep scores the permuted copy as extract does');
+    const permutedOntoAnchor = JSON.parse((await captured(() => runExtract(['--model', permuted, '--key', join(anchored, 'key.json'), '--json']))).out) as Extracted;
+    assert.equal(permutedOntoAnchor.inflation, 1, 'onto the anchor, no inflation');
+    assert.ok(extractedPermuted.r > permutedOntoAnchor.r, `onto the model itself no drift is left: r ${extractedPermuted.r} vs ${permutedOntoAnchor.r} onto the anchor`);
     const alone = JSON.parse((await cli(...common(), '--attack', 'permute', '--sweep', '1', '--json')).out) as Out;
     assert.deepEqual(Object.values(alone.alignedOnto), ['model']);
     await assert.rejects(cli(...args, '--reference', anchored, '--anchor', join(anchored, 'anchor.safetensors')), /Give --anchor FILE .* or --reference MODEL, not both/);
@@ -142,6 +153,8 @@ describe('weightmark attack', () => {
       ['a missing model', () => ['--model', join(dir, 'nope'), '--key', keyFile, '--attack', 'noise', '--strength', '1'], /No such file or folder: .*nope/],
       ['a missing key', () => ['--model', modelDir, '--key', join(dir, 'nope.json'), '--attack', 'noise', '--strength', '1'], /Key file not found: .*nope\.json/],
       ['an unknown flag', () => [...common(), '--attack', 'noise', '--strenght', '1'], /Unknown option '--strenght'/],
+      ['an unknown alignment', () => [...common(), '--attack', 'noise', '--strength', '1', '--alignment', 'sideways'], /--alignment must be one of both, as-read, invariant, got 'sideways'/],
+      ['--no-invariant with --alignment invariant', () => [...common(), '--attack', 'noise', '--strength', '1', '--no-invariant', '--alignment', 'invariant'], /--no-invariant means --alignment as-read; it contradicts --alignment invariant/],
       ['an attack its network cannot take', () => ['--model', join('models', 'resnet32'), '--key', join('models', 'resnet32', 'key.json'), '--attack', 'rescale-both', '--strength', '4'],
         /^Error: 'rescale-both' cannot run on resnet32: it needs a network without batch norm or residual sums \(there 'rescale' is the one to try\)/],
     ];

@@ -49,16 +49,17 @@ for (const [arch, limit, bn] of [['resnet32', '200', true], ['allcnnc', '60', fa
     assert.equal(fromOnnx.decision, 'match');
     assert.equal(fromOnnx.ber, 0);
     await assert.rejects(runExport(['--model', out, '--format', 'onnx-nhwc', '--out', join(dir, 'x.onnx')]), /NHWC ONNX writer supports plain chains/);
-    // attacks measure accuracy on the task's own test set (CIFAR-10 here) and the rescaling is undone
-    const attack = await captured(() => runAttack(['--model', out, '--key', join(out, 'key.json'), '--attack', 'rescale', '--strength', '4', '--test-limit', '60', '--json']));
+    // attacks measure accuracy on the task's own test set (CIFAR-10 here), and the invariant re-alignment onto the
+    // anchor undoes a permutation with rescaling, which leaves nothing to read as read
+    const attack = await captured(() => runAttack(['--model', out, '--key', join(out, 'key.json'), '--chain', 'permute:1,rescale:4', '--test-limit', '60', '--json']));
     assert.equal(attack.code, 0, attack.out);
     const [m] = JSON.parse(attack.out).models;
     assert.equal(m.after.accuracy, m.before.accuracy, 'a function-preserving attack keeps the accuracy');
     assert.equal(m.after.decision, 'match');
-    // Aligned onto the anchor (the weights before the key draw), the per-unit scales are estimated against
-    // weights the model has drifted from, so r comes back to float precision of the fit, not bit-exactly
-    // (measured: changes of 1.5e-6 and 3.1e-6; plain alignment loses 0.16–0.27 of r to ×4 on the committed models, docs/statistics.md).
-    assert.ok(Math.abs(m.after.r - m.before.r) < 1e-4, `r ${m.before.r} → ${m.after.r}`);
+    // Unattacked, the copy matches as read; attacked, only the invariant pass reads it, onto weights the model
+    // drifted from after the key draw, so r comes back to within that drift (measured: 7e-5 on resnet32,
+    // 4e-5 on allcnnc after this one-epoch run), not bit-exactly.
+    assert.ok(Math.abs(m.after.r - m.before.r) < 1e-3, `r ${m.before.r} → ${m.after.r}`);
   });
 }
 

@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runExtract } from '../src/cli/localCommands.js';
+import { loadKeyFile, loadModel, loadReference } from '../src/cli/modelFiles.js';
+import { alignToKey } from '../src/core/align/index.js';
+import { extractValues } from '../src/core/extract.js';
+import { scoreAgainstKey } from '../src/core/score.js';
 import { getAttack } from '../src/attacks/index.js';
 import { getArchitecture } from '../src/core/architectures.js';
 import { readModel, writeModel } from '../src/formats/index.js';
@@ -71,10 +75,20 @@ test('when the suspect is PyTorch\'s BN-folded ONNX export of a ResNet-32 releas
   // Its option-A shortcut is a Slice: no graph a licensor's network would be imported from, yet the key's network is known.
   const cifar = new URL('./fixtures/torch-cifar/', import.meta.url).pathname;
   const run = async (model: string) => JSON.parse((await captured(() => runExtract(['--key', join(cifar, 'ours/key.json'), '--json', '--model', model]))).out) as { r: number; decision: string };
-  const original = await run(join(cifar, 'ours'));
-  const folded = await run(join(cifar, 'torch_resnet32_folded.onnx'));
-  assert.equal(folded.decision, 'match');
-  assert.ok(Math.abs(folded.r - original.r) < 1e-3, `folded r ${folded.r}, original ${original.r}`);
+  const foldedFile = join(cifar, 'torch_resnet32_folded.onnx');
+  assert.equal((await run(foldedFile)).decision, 'match');
+  // Extract, as the service, stops at the alignment as read when it already matches far below the threshold;
+  // the invariant re-alignment onto the anchor is what undoes the folding: through it, the folded export and
+  // the original read the same r.
+  const ourKey = loadKeyFile(join(cifar, 'ours/key.json'));
+  const anchor = loadReference(join(cifar, 'ours/anchor.safetensors'), ourKey, 'resnet32');
+  const invariantR = (model: string) => {
+    const aligned = alignToKey(loadModel(model).params, ourKey, { reference: anchor, arch: getArchitecture('resnet32') });
+    return scoreAgainstKey(extractValues(aligned.params, ourKey), ourKey).r;
+  };
+  const folded = invariantR(foldedFile);
+  const original = invariantR(join(cifar, 'ours'));
+  assert.ok(Math.abs(folded - original) < 1e-3, `folded r ${folded}, original ${original}`);
 });
 
 test('when the suspect diverged (every weight NaN), then extract answers no match and says why, instead of failing', async () => {
@@ -89,4 +103,16 @@ test('when the suspect diverged (every weight NaN), then extract answers no matc
   const text = (await captured(() => runExtract(['--key', key, '--model', file]))).out;
   assert.match(text, /NaN or infinite \(diverged weights\)/);
   assert.doesNotMatch(text, /per layer: \n/);
+});
+
+test('when --alignment is unknown or contradicts --no-invariant, then extract refuses with a usage error naming the choices', async () => {
+  const model = join(fixtures, 'input_lenet5.safetensors');
+  await assert.rejects(runExtract(['--key', key, '--model', model, '--alignment', 'sideways']), { name: 'Error', message: "--alignment must be one of both, as-read, invariant, got 'sideways'" });
+  await assert.rejects(runExtract(['--key', key, '--model', model, '--no-invariant', '--alignment', 'both']), /--no-invariant means --alignment as-read; it contradicts --alignment both/);
+  // The one pass asked for, said in the JSON: the invariant pass alone realigns a permuted copy, as read cannot.
+  const suspect = await permutedSuspect();
+  const invariant = await extract(['--model', suspect, '--reference', join(fixtures, 'input_lenet5.safetensors'), '--alignment', 'invariant']) as { alignment: string; decision: string };
+  assert.deepEqual([invariant.alignment, invariant.decision], ['invariant', 'match']);
+  const asRead = await extract(['--model', suspect, '--reference', join(fixtures, 'input_lenet5.safetensors'), '--alignment', 'as-read']) as { alignment: string; decision: string };
+  assert.deepEqual([asRead.alignment, asRead.decision], ['as read', 'no match']);
 });

@@ -1,6 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, assertContract, type TestServer, jobOutcome } from './http-helpers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runExtract } from '../src/cli/localCommands.js';
+import { captured } from './cli-helpers.js';
+import { startTestServer, assertContract, tempDir, type TestServer, jobOutcome } from './http-helpers.js';
 
 // The real engines end to end: tfjs training in a child process, a licensee release by fine-tune,
 // ONNX export, and verification of the leaked file. Small data (limit) keeps it under ~30 s.
@@ -58,4 +62,16 @@ test('when a model is trained, released to a licensee and the release leaks, the
   const licensee = (full.body.report.candidates as { kind: string; r: number; decision: string }[]).find((c) => c.kind === 'licensee')!;
   assert.equal(sim.sweep.series[0]!.baseline.r, licensee.r, 'the simulation reads the r verification read');
   assert.equal(sim.sweep.series[0]!.baseline.decision, licensee.decision);
+
+  // An auditor re-reading the leak offline with the release's key and the base model's anchor reads the same
+  // r with `weightmark extract` (the same core: both passes, the better kept).
+  const exported = await s.http.get(`/v1/models/${releaseModelId}/key`).set(as('admin'));
+  assert.equal(exported.status, 200);
+  const dir = tempDir('real-pipeline-extract');
+  writeFileSync(join(dir, 'leak.onnx'), dl.body as Buffer);
+  writeFileSync(join(dir, 'key.json'), JSON.stringify(exported.body.key));
+  const anchorBlob = join(s.dataDir, 'models', model.meta.anchor.sha256.slice(0, 2), model.meta.anchor.sha256);
+  const offline = JSON.parse((await captured(() => runExtract(['--model', join(dir, 'leak.onnx'), '--key', join(dir, 'key.json'), '--anchor', anchorBlob, '--json']))).out) as { r: number; decision: string };
+  assert.equal(offline.r, licensee.r, 'extract reads the r verification read');
+  assert.equal(offline.decision, 'match');
 });

@@ -8,7 +8,7 @@ import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { LabelledData } from '../eval/accuracy.js';
 import { createGradientEngine, type GradientEngine } from '../training/engine.js';
 import { cachedEvaluator } from './evaluatorCache.js';
-import { attackerKeygen, keyScorer, onnxEvaluator, trainerFor, type TrainerOptions } from './pipeline.js';
+import { attackerKeygen, keyScorer, onnxEvaluator, verificationScorer, trainerFor, type TrainerOptions } from './pipeline.js';
 import type { Evaluator, Scorer } from './sweep.js';
 import type { AttackContext, TrainFn } from './types.js';
 
@@ -23,6 +23,11 @@ export interface BenchOptions {
   /** Test samples the trainer scores after each epoch; the sweep measures accuracy itself (default 200). */
   readonly trainerTestLimit?: number;
   readonly fpr?: number;
+  /**
+   * Score as the service's verification does (verificationScorer: the better of as read and invariant)
+   * rather than the one alignment the sweep asks for (keyScorer, the report's plain/invariant columns).
+   */
+  readonly asVerification?: boolean;
   /** The model's own data (a built-in name, or the name `data` answers to); default: the built-in its input fits. */
   readonly dataset?: string;
   /** Data that is not a built-in dataset (the model's own dataset file), as trainerFor takes it. */
@@ -52,7 +57,7 @@ export function attackBench(o: BenchOptions): AttackBench {
     return (await trainer)(req);
   };
   return {
-    scorer: keyScorer(o.key, o.fpr !== undefined ? { fpr: o.fpr } : {}),
+    scorer: (o.asVerification ? verificationScorer : keyScorer)(o.key, o.fpr !== undefined ? { fpr: o.fpr } : {}),
     // Plain and invariant sweeps of a function-preserving attack evaluate the very same weights.
     evaluate: cachedEvaluator(onnxEvaluator(o.testData)),
     context: { train, keygen: attackerKeygen, ...(o.dataset !== undefined ? { dataset: o.dataset } : {}), ...(o.dataLimit !== undefined ? { dataLimit: o.dataLimit } : {}) },

@@ -15,7 +15,8 @@ import { loadDataset, type Dataset, type DatasetName } from '../data/datasets.js
 import { evaluateAccuracy, type EvalOptions, type LabelledData } from '../eval/accuracy.js';
 import type { EnginePreference, GradientEngine } from '../training/engine.js';
 import { trainModel } from '../training/train.js';
-import type { Evaluator, Scorer } from './sweep.js';
+import { oneKeyGroup, scoreOneKey } from '../jobs/verifyGroups.js';
+import type { Evaluator, Scorer, SweepModel } from './sweep.js';
 import type { KeyGenFn, TrainFn } from './types.js';
 
 /**
@@ -31,6 +32,25 @@ export function keyScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Score
     return scoreAgainstKey(extracted, k, {
       ...(opts.fpr !== undefined ? { fpr: opts.fpr } : {}), comparisons: aligned.comparisons, ...(invariant && !owner.anchor ? { inflation: defaults.score.invariantInflation } : {}),
     });
+  };
+}
+
+/**
+ * Scores a suspect as the service's verification scoped to the owner's key would (verifyOneKey): onto the
+ * owner's anchor (no inflation), else its reference or its params (t inflated); both passes, as read and
+ * invariant, the better kept with both in the correction — or as read only when `invariant` is off. The
+ * CLI's attack reports this, so that an auditor's sweep and the service agree; the robustness report keeps
+ * keyScorer, which shows the two alignments side by side.
+ */
+export function verificationScorer(key: WatermarkKey, opts: { fpr?: number } = {}): Scorer {
+  const groups = new WeakMap<SweepModel, ReturnType<typeof oneKeyGroup>>();
+  return (suspect, _suspectArch, owner, { invariant }) => {
+    let g = groups.get(owner);
+    if (!g) {
+      g = oneKeyGroup(owner.key ?? key, owner.anchor ?? owner.reference ?? owner.params, owner.arch, owner.anchor ? 1 : defaults.score.invariantInflation);
+      groups.set(owner, g);
+    }
+    return scoreOneKey(suspect, g, 0, { fpr: opts.fpr ?? defaults.score.fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation, ...(invariant ? {} : { asReadOnly: true }) });
   };
 }
 

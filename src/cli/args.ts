@@ -36,3 +36,17 @@ export function required(value: string | undefined, name: string): string {
   if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
   return value;
 }
+
+/**
+ * Which alignment a score keeps: 'both' (the service's verification: as read, then the invariant pass unless
+ * as read is already decisive, the better kept), 'as-read' (names and layouts only; `--no-invariant` says the
+ * same) or 'invariant' (the invariant pass alone, as the robustness report's invariant columns).
+ */
+export type AlignmentChoice = 'both' | 'as-read' | 'invariant';
+
+/** --alignment, or --no-invariant as its shorthand for as-read. @throws UsageError when they disagree or the value is unknown. */
+export function alignmentChoice(a: { alignment?: string | undefined; 'no-invariant'?: boolean | undefined }): AlignmentChoice {
+  const choice = oneOf(a.alignment, 'alignment', ['both', 'as-read', 'invariant'] as const, a['no-invariant'] ? 'as-read' : 'both');
+  if (a['no-invariant'] && choice !== 'as-read') throw new UsageError(`--no-invariant means --alignment as-read; it contradicts --alignment ${choice}`);
+  return choice;
+}

@@ -3,9 +3,10 @@
  * once at a strength (the attacked model can be written), or as a sweep over strengths (sweep.json,
  * sweep.csv, sweep.svg) on one model or two (e.g. the naive and the delve model of the same key).
  * Accuracy is measured through ONNX Runtime on the model's own data (cli/modelData.ts: the dataset file
- * or built-in its training.json names, or --data/--dataset), which training attacks also train on; the score aligns the attacked model
- * to the key as `weightmark extract` would (invariant alignment unless --no-invariant): onto --anchor, else
- * the anchor.safetensors beside the key (no inflation), or onto --reference (t inflated), else the model itself.
+ * or built-in its training.json names, or --data/--dataset), which training attacks also train on; the score is
+ * what `weightmark extract` and the service's verification say (the better of as read and invariant; or, with
+ * --alignment, one of them alone): onto --anchor, else the anchor.safetensors beside the key (no inflation), or onto
+ * --reference (t inflated), else the model itself.
  * `--chain` runs several attacks one after the other as one (src/attacks/chainSpec.ts: the step whose
  * strength is left out, else the last, is the one --strength/--sweep set); `--options k=v` passes
  * attack options (low-rank's ranks, reinit's layers/freeze, lr, …) to the attack or to every step.
@@ -25,13 +26,13 @@ import { readModel } from '../formats/index.js';
 import { saveTfjsModel } from '../formats/tfjsFiles.js';
 import { plotSweep } from '../report/plot.js';
 import { sweepToCsv, sweepToJson } from '../report/sweepFiles.js';
-import { num, parse, required } from './args.js';
+import { alignmentChoice, num, parse, required, type AlignmentChoice } from './args.js';
 import { interruptSignal } from './interrupt.js';
 import { readModelPath } from './modelFiles.js';
 import { ProgressBar } from './progress.js';
 
 const usage = `weightmark attack --model DIR_OR_FILE --key FILE (--attack NAME | --chain STEPS) (--strength X | --sweep [X,Y,Z|quick])
-  [--options k=v ...] [--anchor FILE | --reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--no-invariant] [--arch NAME]
+  [--options k=v ...] [--anchor FILE | --reference DIR_OR_FILE] [--compare DIR_OR_FILE --label A --label2 B] [--alignment both|as-read|invariant] [--arch NAME]
   [--dataset mnist|fashion-mnist|cifar10 | --data FILE [--labels FILE] [--holdout 0.1]]
   [--test-limit N] [--finetune-limit N] [--threads N] [--seed N] [--floor 0.95 | -0.05] [--out DIR] [--json]
 weightmark attack --list [--json]
@@ -46,7 +47,10 @@ weightmark attack --list [--json]
   --options      attack options k=v (repeatable; pairs also separated by ';'), e.g. ranks=fc1=15,fc2=8,
                  layers=fc1, freeze=none, lr=0.01; with --chain they apply to every step
   --anchor       the owner's weights from before the key was drawn, which the invariant alignment aligns onto
-                 with no variance inflation, as the service does (default: anchor.safetensors beside --key)
+                 with no variance inflation, as the service does (default: anchor.safetensors beside --key);
+                 each copy is scored as a verification scores it: as read and invariant, the better kept
+  --alignment    both (default; as verification), as-read (names and layouts only; --no-invariant says the
+                 same) or invariant (that pass alone, as the robustness report's invariant columns)
   --reference    another model to align onto instead (t inflated as for a model aligned onto itself); with
                  neither and no anchor beside the key, --model itself
   --compare      a second model with the same key (its own reference: anchor.safetensors in its folder, else
@@ -59,7 +63,7 @@ weightmark attack --list [--json]
 const opts = {
   model: { type: 'string' }, key: { type: 'string' }, attack: { type: 'string' }, strength: { type: 'string' }, sweep: { type: 'string' },
   reference: { type: 'string' }, anchor: { type: 'string' }, compare: { type: 'string' }, label: { type: 'string' }, label2: { type: 'string' },
-  'no-invariant': { type: 'boolean' }, arch: { type: 'string' }, 'test-limit': { type: 'string' }, 'finetune-limit': { type: 'string' },
+  'no-invariant': { type: 'boolean' }, alignment: { type: 'string' }, arch: { type: 'string' }, 'test-limit': { type: 'string' }, 'finetune-limit': { type: 'string' },
   threads: { type: 'string' }, seed: { type: 'string' }, floor: { type: 'string' }, out: { type: 'string' }, list: { type: 'boolean' },
   chain: { type: 'string' }, options: { type: 'string', multiple: true },
   dataset: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, holdout: { type: 'string' },
@@ -104,11 +108,11 @@ function alignedOnto(m: SweepModel): 'anchor' | 'reference' | 'model' {
   return m.anchor ? 'anchor' : m.reference ? 'reference' : 'model';
 }
 
-function describeAlignment(models: readonly SweepModel[], invariant: boolean): string {
-  if (!invariant) return 'plain alignment';
+function describeAlignment(models: readonly SweepModel[], alignment: AlignmentChoice): string {
   const onto = [...new Set(models.map(alignedOnto))];
   const text = { anchor: 'the anchor (weights from before the key was drawn)', reference: 'the --reference model', model: 'the model itself' };
-  return `invariant alignment onto ${onto.map((o) => text[o]).join(' / ')}`;
+  const where = onto.map((o) => text[o]).join(' / ');
+  return { both: `scored as verification: the better of as read and invariant alignment onto ${where}`, 'as-read': `as read only, onto ${where}`, invariant: `invariant alignment alone, onto ${where}` }[alignment];
 }
 
 function parseStrengths(value: string, attack: Attack): number[] {
@@ -164,6 +168,8 @@ interface RunSetup {
   readonly attack: Attack;
   readonly models: readonly SweepModel[];
   readonly bench: AttackBench;
+  readonly alignment: AlignmentChoice;
+  /** The sweep's flag: off for as-read only. */
   readonly invariant: boolean;
   readonly seed: number;
   readonly out: string | undefined;
@@ -202,10 +208,10 @@ async function attackOnce(s: RunSetup, strength: number): Promise<void> {
   }
   if (s.json) {
     const extra = { ...(s.chain ? { chain: s.chain } : {}), ...(s.options ? { options: s.options } : {}) };
-    console.log(JSON.stringify({ attack: attack.name, strength, ...extra, invariant, evaluatedOn: s.evaluatedOn, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+    console.log(JSON.stringify({ attack: attack.name, strength, ...extra, invariant, alignment: s.alignment, evaluatedOn: s.evaluatedOn, models: results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
     return;
   }
-  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${describeAlignment(s.models, invariant)}; accuracy on ${describeData(s.evaluatedOn)}`);
+  console.log(`Attack '${attack.name}' (${attack.title}) at ${describeStrength(attack, strength)}; ${describeAlignment(s.models, s.alignment)}; accuracy on ${describeData(s.evaluatedOn)}`);
   for (const r of results) {
     console.log(`${r.label} (${r.arch}):`);
     console.log(table([['', 'accuracy', 'r', 'p', 'decision'], ['before', ...pointCells(r.before)], ['after', ...pointCells(r.after)]]));
@@ -245,11 +251,11 @@ async function sweep(s: RunSetup, strengths: number[], floor: number | { readonl
   }
   if (s.json) {
     const onto = Object.fromEntries(s.models.map((m) => [m.label, alignedOnto(m)]));
-    console.log(JSON.stringify({ files, evaluatedOn: s.evaluatedOn, alignedOnto: onto, result: JSON.parse(sweepToJson(result)) as unknown }));
+    console.log(JSON.stringify({ files, evaluatedOn: s.evaluatedOn, alignment: s.alignment, alignedOnto: onto, result: JSON.parse(sweepToJson(result)) as unknown }));
     return;
   }
   const threshold = result.rThreshold !== null ? `; match when r ≥ ${result.rThreshold.toFixed(4)}` : '';
-  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${describeAlignment(s.models, s.invariant)}${threshold}; accuracy on ${describeData(s.evaluatedOn)}`);
+  console.log(`Sweep of '${attack.name}' (${attack.title}) over ${attack.strength.name}: ${strengths.join(', ')}; ${describeAlignment(s.models, s.alignment)}${threshold}; accuracy on ${describeData(s.evaluatedOn)}`);
   console.log(sweepTable(result));
   for (const series of result.series) {
     const f = series.firstFailure;
@@ -286,6 +292,7 @@ export async function runAttack(argv: string[]): Promise<number> {
   } else {
     throw new Error(`Give --strength X or --sweep [X,Y,Z] for '${attack.name}' (${attack.strength.name}${attack.strength.unit ? `, ${attack.strength.unit}` : ''}; default sweep ${attack.strength.defaults.join(', ')})`);
   }
+  const alignment = alignmentChoice(a);
   const keyPath = required(a.key, 'key');
   const key = loadKeyFile(keyPath);
   const modelPath = required(a.model, 'model');
@@ -317,11 +324,12 @@ export async function runAttack(argv: string[]): Promise<number> {
     dataset: own.dataset,
     ...(own.data ? { data: own.data } : {}),
     threads: num(a.threads, 'threads', 1, true),
+    asVerification: alignment !== 'invariant',
     ...(finetuneLimit !== undefined ? { dataLimit: finetuneLimit } : {}),
   });
   const { signal, release } = interruptSignal();
   const setup: RunSetup = {
-    attack, models, bench, invariant: !a['no-invariant'], seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal, evaluatedOn: own.evaluatedOn,
+    attack, models, bench, alignment, invariant: alignment !== 'as-read', seed: num(a.seed, 'seed', 1, true), out: a.out, json: a.json ?? false, signal, evaluatedOn: own.evaluatedOn,
     options, chain: chain?.specs,
   };
   try {

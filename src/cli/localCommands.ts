@@ -6,6 +6,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import { dirname, join, relative, resolve } from 'node:path';
 import { architectureNames, architectureOf, findArchitecture, getArchitecture, keyableTensors, paramSpecs, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
+import { oneKeyGroup, verifyOneKey } from '../jobs/verifyGroups.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
 import { decodeMessage, generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';
@@ -27,7 +28,7 @@ import { initParams } from '../core/init.js';
 import { TrainingCancelled, toParamSet, trainModel, type TrainOptions, type TrainProgress, type TrainState } from '../training/train.js';
 import { enginePreferences } from '../training/engine.js';
 import { checkpointRun, hasCheckpoint, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../store/trainingCheckpoint.js';
-import { UsageError, num, oneOf, parse, required } from './args.js';
+import { UsageError, alignmentChoice, num, oneOf, parse, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 import { loadImported, loadKeyFile, loadModel, loadReference } from './modelFiles.js';
 import { ProgressBar, formatDuration } from './progress.js';
@@ -396,9 +397,9 @@ export function modelArchitecture(flag: string | undefined, params: ParamSet): A
 }
 
 export async function runExtract(argv: string[]): Promise<number> {
-  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, anchor: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, image: { type: 'string' }, commitment: { type: 'string' }, graph: { type: 'string' } });
+  const a = parse(argv, { model: { type: 'string' }, key: { type: 'string' }, reference: { type: 'string' }, anchor: { type: 'string' }, fpr: { type: 'string' }, arch: { type: 'string' }, 'no-invariant': { type: 'boolean' }, alignment: { type: 'string' }, image: { type: 'string' }, commitment: { type: 'string' }, graph: { type: 'string' } });
   if (a.help) {
-    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--anchor FILE | --reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--no-invariant] [--image OUT.png] [--graph LICENSOR.onnx] [--json]
+    console.log(`weightmark extract --model FILE_OR_DIR --key FILE [--commitment FILE] [--anchor FILE | --reference FILE_OR_DIR] [--arch NAME] [--fpr 1e-6] [--alignment both|as-read|invariant] [--image OUT.png] [--graph LICENSOR.onnx] [--json]
   --graph: the model is a licensor's own network (docs/architectures.md, "Your own network"): its state_dict read
            through this graph (an .onnx --model of such a network is read through itself)
   --commitment: check that the key follows from this commitment (default: commitment.json next to the key, if there)
@@ -407,6 +408,10 @@ export async function runExtract(argv: string[]): Promise<number> {
   --reference:  another model to realign onto instead, in any format (ONNX, safetensors, npz, a PyTorch .pt
                 checkpoint, a TensorFlow.js folder) in our names and layouts or PyTorch's; as the marked model
                 carries the key's values, t is divided by the measured inflation (docs/statistics.md)
+  --alignment:  both (default): as the service's verification scoped to this key — the alignment as read, then
+                (with an anchor or --reference, unless as read already matches far below the threshold) the
+                invariant re-alignment, the better kept, both counted in the correction (docs/statistics.md);
+                as-read: names and layouts only (--no-invariant says the same); invariant: that pass alone
   --image: for a key made from a picture, write the extracted values as a PNG (a message key's text is always printed)`);
     return 0;
   }
@@ -423,26 +428,35 @@ export async function runExtract(argv: string[]): Promise<number> {
   if (a.reference !== undefined && a.anchor !== undefined) throw new UsageError('Give --anchor FILE (the weights from before the key was drawn) or --reference MODEL, not both');
   const besideKey = join(dirname(required(a.key, 'key')), 'anchor.safetensors');
   const referencePath = a.reference ?? a.anchor ?? (existsSync(besideKey) ? besideKey : undefined);
-  // Aligned onto anything but the anchor, the invariant stage inflates r's variance (the service does the same).
-  const inflate = a.reference !== undefined && !a['no-invariant'];
   const reference = referencePath ? loadReference(referencePath, key, a.arch ?? key.arch) : undefined;
   const archName = a.arch ?? key.arch ?? reference?.arch;
-  const aligned = alignToKey(params, key, {
-    ...(reference ? { reference } : {}),
-    ...(archName ? { arch: getArchitecture(archName) } : {}),
-    ...(a['no-invariant'] ? { invariant: false } : {}),
-  });
-  const extracted = extractValues(aligned.params, key);
-  const score = scoreAgainstKey(extracted, key, { fpr: num(a.fpr, 'fpr', defaults.score.fpr), comparisons: aligned.comparisons, ...(inflate ? { inflation: defaults.score.invariantInflation } : {}) });
+  const arch = archName ? getArchitecture(archName) : undefined;
+  const fpr = num(a.fpr, 'fpr', defaults.score.fpr);
+  const choice = alignmentChoice(a);
+  // With a reference, 'both' and 'as-read' are the service's verification scoped to this key; aligned onto
+  // anything but the anchor, the invariant pass inflates r's variance. Without a reference, the key's own
+  // tensors are all there is to align by.
+  const inflation = a.reference !== undefined ? defaults.score.invariantInflation : 1;
+  const verdict = reference && choice !== 'invariant'
+    ? verifyOneKey(params, oneKeyGroup(key, reference, arch, inflation), 0, {
+      fpr, combination: defaults.score.combination, inflation: defaults.score.invariantInflation, ...(choice === 'as-read' ? { asReadOnly: true } : {}),
+    })
+    : undefined;
+  const alone = verdict ? undefined : alignToKey(params, key, { ...(reference ? { reference } : {}), ...(arch ? { arch } : {}), ...(choice === 'as-read' ? { invariant: false } : {}) });
+  const mapping = verdict?.mapping ?? alone!.mapping;
+  const extracted = extractValues(verdict?.aligned ?? alone!.params, key);
+  const score = verdict?.score ?? scoreAgainstKey(extracted, key, { fpr, comparisons: alone!.comparisons, ...(reference && choice === 'invariant' ? { inflation } : {}) });
   const message = key.valueKind === 'message' ? decodeMessage(extracted) : undefined;
   const commitmentPath = a.commitment ?? (key.commitment ? join(dirname(required(a.key, 'key')), 'commitment.json') : undefined);
   const derivation = commitmentPath && existsSync(commitmentPath) ? checkDerivation(key, parseCommitment(JSON.parse(readFileSync(commitmentPath, 'utf8')))) : undefined;
   if (picture) writeFileSync(picture.path, encodePngGrey(picture.width, picture.height, extractedPicture(key, extracted)));
   const nonFinite = extracted.reduce((k, v) => k + (Number.isFinite(v) ? 0 : 1), 0);
-  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping: aligned.mapping, ...(nonFinite ? { nonFinite } : {}), ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}), ...(derivation ? { derivation } : {}) }));
+  if (a.json) console.log(JSON.stringify({ ...scoreJson(score), keyId: key.id, format, mapping, ...(verdict ? { alignment: verdict.alignment } : reference && choice === 'invariant' ? { alignment: 'invariant' } : {}), ...(nonFinite ? { nonFinite } : {}), ...(message !== undefined ? { message } : {}), ...(picture ? { image: picture.path } : {}), ...(derivation ? { derivation } : {}) }));
   else {
     console.log(`Read ${format} model; key ${key.id}`);
-    for (const m of aligned.mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
+    for (const m of mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
+    if (verdict) console.log(`Scored as the service's verification: ${verdict.alignment === 'as read' ? 'the alignment as read' : 'the invariant re-alignment'} kept${choice === 'as-read' ? ' (as read only, as asked)' : ', the better of both, both counted in the correction'}`);
+    else if (reference && choice === 'invariant') console.log('Scored through the invariant re-alignment alone, as asked');
     console.log(describeScore(score));
     if (nonFinite) console.log(`${nonFinite} of ${extracted.length} values at the key's positions are NaN or infinite (diverged weights): such a model scores r = 0, no match.`);
     if (message !== undefined) console.log(`Message: ${JSON.stringify(message)}`);

@@ -14,7 +14,7 @@
 import { alignToKey } from '../core/align/index.js';
 import { findArchitecture, type Architecture } from '../core/architectures.js';
 import { fromOriginal, type OriginMap } from '../formats/onnx/origin.js';
-import { scoreBank, type BankScore, type KeyBank } from '../core/keyBank.js';
+import { buildKeyBank, scoreBank, type BankScore, type KeyBank } from '../core/keyBank.js';
 import type { ParamSet } from '../core/paramSet.js';
 import type { Score } from '../core/score.js';
 import type { WatermarkKey } from '../core/watermarkKey.js';
@@ -117,7 +117,7 @@ const log10pOf = (s: BankScore): number => ('score' in s ? s.score.log10p : 'scr
 export function verifyGroups(
   suspect: ParamSet, groups: readonly GroupInput[], o: VerifyOptions, referenceOf: (g: GroupInput) => ParamSet | undefined,
   /** Sees each aligned suspect (the null study scores them itself); in-process use only. */
-  observe?: (pass: 'as read' | 'invariant', group: number, aligned: ParamSet | undefined, comparisons: number) => void,
+  observe?: (pass: 'as read' | 'invariant', group: number, aligned: ParamSet | undefined, comparisons: number, mapping: GroupOutcome['mapping']) => void,
 ): GroupOutcome[] {
   const refs = groups.map((g) => {
     const r = g.reference ?? referenceOf(g);
@@ -125,7 +125,7 @@ export function verifyGroups(
     return r;
   });
   const asRead = groups.map((g, i) => align(suspect, g, refs[i]!, false));
-  asRead.forEach((a, i) => observe?.('as read', i, a.params, a.comparisons));
+  asRead.forEach((a, i) => observe?.('as read', i, a.params, a.comparisons, a.mapping));
   const cRead = groups.reduce((a, g, i) => a + keysOf(g) * asRead[i]!.comparisons, 0);
   const readScores = groups.map((g, i) => score(g, asRead[i]!, o, cRead, 1));
   const threshold = Math.log10(o.fpr) - DECISIVE_MARGIN;
@@ -135,7 +135,7 @@ export function verifyGroups(
     return groups.map((g, i) => outcome(g, asRead[i]!, readScores[i], undefined, undefined, false, [note]));
   }
   const inv = groups.map((g, i) => align(suspect, g, refs[i]!, true));
-  inv.forEach((a, i) => observe?.('invariant', i, a.params, a.comparisons));
+  inv.forEach((a, i) => observe?.('invariant', i, a.params, a.comparisons, a.mapping));
   const cBoth = groups.reduce((a, g, i) => a + keysOf(g) * (asRead[i]!.comparisons + inv[i]!.comparisons), 0);
   const shift = Math.log10(cBoth / Math.max(1, cRead));
   return groups.map((g, i) => {
@@ -145,17 +145,44 @@ export function verifyGroups(
   });
 }
 
+/** A suspect as one key's verification read it: the score, the alignment kept, and the suspect so aligned. */
+export interface OneKeyVerdict {
+  readonly score: Score;
+  readonly alignment: 'as read' | 'invariant';
+  readonly aligned: ParamSet;
+  readonly mapping: GroupOutcome['mapping'];
+  readonly notes: readonly string[];
+}
+
 /**
  * The key in row `row` of a group scored as a verification scoped to it would score it (both passes
- * unless `asReadOnly`, the group's reference and mask): what an attack simulation reports, so that its
- * numbers are the service's. @throws Error when the suspect cannot be aligned or scored.
+ * unless `asReadOnly`, the group's reference and mask): what an attack simulation and the CLI report,
+ * so that their numbers are the service's. @throws Error when the suspect cannot be aligned or scored.
  */
-export function scoreOneKey(suspect: ParamSet, g: GroupInput & { readonly reference: ParamSet }, row: number, o: VerifyOptions): Score {
-  const out = verifyGroups(suspect, [{ ...g, only: [row] }], { ...o, detail: 1 }, () => g.reference)[0]!;
+export function verifyOneKey(suspect: ParamSet, g: GroupInput & { readonly reference: ParamSet }, row: number, o: VerifyOptions): OneKeyVerdict {
+  const seen = new Map<'as read' | 'invariant', { params: ParamSet; mapping: GroupOutcome['mapping'] }>();
+  const out = verifyGroups(suspect, [{ ...g, only: [row] }], { ...o, detail: 1 }, () => g.reference, (pass, _g, params, _c, mapping) => {
+    if (params) seen.set(pass, { params, mapping });
+  })[0]!;
   if (!out.aligned) throw new Error(out.failure ?? 'not aligned');
   const res = out.results[0];
   if (!res?.score) throw new Error(res?.error ?? 'not scored');
-  return res.score;
+  const alignment = res.alignment ?? 'as read';
+  const kept = seen.get(alignment)!;
+  return { score: res.score, alignment, aligned: kept.params, mapping: kept.mapping, notes: out.notes };
+}
+
+/** verifyOneKey's score alone (the service's attack jobs). */
+export function scoreOneKey(suspect: ParamSet, g: GroupInput & { readonly reference: ParamSet }, row: number, o: VerifyOptions): Score {
+  return verifyOneKey(suspect, g, row, o).score;
+}
+
+/**
+ * A group of one key aligned onto `reference` (the CLI's extract and attack: no registry, one key).
+ * `inflation` is the invariant stage's: 1 onto the anchor, the measured factor onto a marked model.
+ */
+export function oneKeyGroup(key: WatermarkKey, reference: ParamSet, architecture: Architecture | undefined, inflation: number): GroupInput & { readonly reference: ParamSet } {
+  return { referenceId: 'one key', reference, ...(architecture ? { architecture, arch: architecture.name } : {}), mask: key, bank: buildKeyBank([key]), inflation };
 }
 
 /**
