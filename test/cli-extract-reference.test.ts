@@ -30,7 +30,7 @@ async function permutedSuspect(): Promise<string> {
   return file;
 }
 
-const extract = async (args: string[]) => JSON.parse((await captured(() => runExtract(['--key', key, '--json', ...args]))).out) as { r: number; decision: string };
+const extract = async (args: string[]) => JSON.parse((await captured(() => runExtract(['--key', key, '--json', ...args]))).out) as { r: number; decision: string; alignment?: string };
 
 test('when a permuted suspect is extracted with a reference in any format and layout, then it is realigned and matches', async () => {
   const suspect = await permutedSuspect();
@@ -111,8 +111,8 @@ test('when --alignment is unknown or contradicts --no-invariant, then extract re
   await assert.rejects(runExtract(['--key', key, '--model', model, '--no-invariant', '--alignment', 'both']), /--no-invariant means --alignment as-read; it contradicts --alignment both/);
   // The one pass asked for, said in the JSON: the invariant pass alone realigns a permuted copy, as read cannot.
   const suspect = await permutedSuspect();
-  const invariant = await extract(['--model', suspect, '--reference', join(fixtures, 'input_lenet5.safetensors'), '--alignment', 'invariant']) as { alignment: string; decision: string };
+  const invariant = await extract(['--model', suspect, '--reference', join(fixtures, 'input_lenet5.safetensors'), '--alignment', 'invariant']);
   assert.deepEqual([invariant.alignment, invariant.decision], ['invariant', 'match']);
-  const asRead = await extract(['--model', suspect, '--reference', join(fixtures, 'input_lenet5.safetensors'), '--alignment', 'as-read']) as { alignment: string; decision: string };
+  const asRead = await extract(['--model', suspect, '--reference', join(fixtures, 'input_lenet5.safetensors'), '--alignment', 'as-read']);
   assert.deepEqual([asRead.alignment, asRead.decision], ['as read', 'no match']);
 });
