@@ -455,7 +455,13 @@ export async function runExtract(argv: string[]): Promise<number> {
   else {
     console.log(`Read ${format} model; key ${key.id}`);
     for (const m of mapping) console.log(`  ${m.keyTensor} ← ${m.suspectTensor} (${m.method}${m.transform ? `, ${m.transform}` : ''})`);
-    if (verdict) console.log(`Scored as the service's verification: ${verdict.alignment === 'as read' ? 'the alignment as read' : 'the invariant re-alignment'} kept${choice === 'as-read' ? ' (as read only, as asked)' : ', the better of both, both counted in the correction'}`);
+    if (verdict) {
+      const kept = verdict.alignment === 'as read' ? 'the alignment as read' : 'the invariant re-alignment';
+      const why = choice === 'as-read' ? 'as read only, as asked'
+        : verdict.invariantRan ? 'the better of both, both counted in the correction'
+          : 'it matched far below the threshold, so the invariant re-alignment did not run';
+      console.log(`Scored as the service's verification: ${kept} kept (${why})`);
+    }
     else if (reference && choice === 'invariant') console.log('Scored through the invariant re-alignment alone, as asked');
     console.log(describeScore(score));
     if (nonFinite) console.log(`${nonFinite} of ${extracted.length} values at the key's positions are NaN or infinite (diverged weights): such a model scores r = 0, no match.`);

@@ -151,7 +151,8 @@ export interface OneKeyVerdict {
   readonly alignment: 'as read' | 'invariant';
   readonly aligned: ParamSet;
   readonly mapping: GroupOutcome['mapping'];
-  readonly notes: readonly string[];
+  /** Whether the invariant pass ran (not when only as read was asked, or as read was already decisive). */
+  readonly invariantRan: boolean;
 }
 
 /**
@@ -169,7 +170,7 @@ export function verifyOneKey(suspect: ParamSet, g: GroupInput & { readonly refer
   if (!res?.score) throw new Error(res?.error ?? 'not scored');
   const alignment = res.alignment ?? 'as read';
   const kept = seen.get(alignment)!;
-  return { score: res.score, alignment, aligned: kept.params, mapping: kept.mapping, notes: out.notes };
+  return { score: res.score, alignment, aligned: kept.params, mapping: kept.mapping, invariantRan: seen.has('invariant') };
 }
 
 /** verifyOneKey's score alone (the service's attack jobs). */
