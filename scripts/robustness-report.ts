@@ -243,14 +243,18 @@ function committedModel(a: Args): { key: WatermarkKey; models: SweepModel[]; set
   return { key: loaded[loaded.length - 1]!.model.key!, models: loaded.map((l) => l.model), setup: loaded.map((l) => l.setup) };
 }
 
-/** One model folder as `weightmark train` writes it; labelled `label`, else by its training strategy. */
+/**
+ * One model folder as `weightmark train` writes it; labelled `label`, else 'default' when it is what the
+ * service makes by default (the default strategy, a committed key) — as the LeNet5 report names that
+ * series, and as the paper's naive key beside it must not be confused with — else by its strategy.
+ */
 function loadFolder(dir: string, archName: string, label?: string): { model: SweepModel; setup: string } {
   const arch = getArchitecture(archName);
   const params = { ...loadModel(dir, arch.name).params, arch: arch.name };
   const key = loadKeyFile(join(dir, 'key.json'));
   const anchorFile = join(dir, 'anchor.safetensors');
   const info = existsSync(join(dir, 'training.json')) ? (JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as TrainingInfo) : {};
-  const name = label ?? info.strategy ?? 'model';
+  const name = label ?? (info.strategy === defaults.training.strategy && key.commitment ? 'default' : info.strategy ?? 'model');
   const trained = info.epochs !== undefined ? `; trained ${describeTraining(info)}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
   return {
     model: { label: name, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) },

@@ -10,19 +10,10 @@ import { embedValues } from '../src/core/extract.js';
 import { initialParamSet } from '../src/core/init.js';
 import { generateKey, keyTargetsFromParamSet, serializeKey } from '../src/core/keygen.js';
 import { loadTfjsModel, saveTfjsModel } from '../src/formats/tfjsFiles.js';
+import { captured } from './cli-helpers.js';
 
 /** Runs the command in-process; returns its exit code and what it printed on stdout. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
-  try {
-    const code = await runAttack(argv);
-    return { code, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
+const cli = (...argv: string[]) => captured(() => runAttack(argv));
 
 const mlp = getArchitecture('mlp');
 let dir: string;

@@ -16,17 +16,7 @@ import { writeModel } from '../src/formats/index.js';
 import { captured } from './cli-helpers.js';
 
 /** Runs the command in-process; returns its exit code and what it printed on stdout. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
-  try {
-    const code = await runAttack(argv);
-    return { code, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
+const cli = (...argv: string[]) => captured(() => runAttack(argv));
 
 const mlp = getArchitecture('mlp');
 let dir: string;
