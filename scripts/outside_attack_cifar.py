@@ -207,7 +207,9 @@ def ours_rows(arch):
     for sweep in json.loads(path.read_text()) if path.exists() else []:
         if sweep["invariant"]:
             continue
-        for series in sweep["series"]:
+        # The committed model's series ('default'; 'naive' in reports made before the label changed), not the
+        # paper-style model a report may set beside it (--paper).
+        for series in (s for s in sweep["series"] if s["model"] != "paper"):
             for p in series["points"]:
                 rows[(sweep["attack"]["name"], p["strength"])] = (p["accuracy"], p["r"], series["baseline"]["r"])
     return rows
