@@ -4,7 +4,7 @@
  * reported as a ratio against PyTorch measured in the same run.
  *
  *   npm run bench                 # all
- *   npm run bench -- training     # one or more of: training cifar extraction formats verify scale startup replicas
+ *   npm run bench -- training     # one or more of: training cifar extraction formats verify verify-cifar scale startup replicas
  */
 import os from 'node:os';
 import { extractionTable, runExtractionBench } from './extraction.js';
@@ -12,11 +12,12 @@ import { formatsSpeedTable, runFormatsSpeed } from './formats-speed.js';
 import { runTrainingSpeed } from './training-speed.js';
 import { runCifarSpeed } from './cifar-speed.js';
 import { benchVerifyLatency, formatVerifyLatency } from './verify-latency.js';
+import { benchVerifyCifar, formatVerifyCifar } from './verify-cifar.js';
 import { benchVerifyScale, formatScale, type ScaleRow } from './verify-scale.js';
 import { benchStartup, formatStartup } from './startup.js';
 import { benchReplicas, formatReplicas } from './replicas.js';
 
-const all = ['training', 'cifar', 'extraction', 'formats', 'verify', 'scale', 'startup', 'replicas'] as const;
+const all = ['training', 'cifar', 'extraction', 'formats', 'verify', 'verify-cifar', 'scale', 'startup', 'replicas'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(all as readonly string[]).includes(a));
 if (unknown.length > 0) {
@@ -44,6 +45,12 @@ if (run.has('formats')) {
 if (run.has('verify')) {
   console.log('\n## Verification through the API (8 concurrent clients, loopback)\n');
   console.log(formatVerifyLatency(await benchVerifyLatency({ concurrency: 8 })));
+}
+if (run.has('verify-cifar')) {
+  console.log('\n## Verification of CIFAR-10 networks through the API (one client, one request at a time, loopback)\n');
+  const before = os.loadavg();
+  console.log(formatVerifyCifar(await benchVerifyCifar()));
+  console.log(`load average before ${before.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.availableParallelism()} cores, shared)`);
 }
 if (run.has('scale')) {
   console.log('\n## Verification at licensor scale: K registered keys on one reference (8 concurrent clients, loopback)\n');
