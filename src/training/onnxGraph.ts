@@ -359,10 +359,11 @@ function backwardLayer(
       if (s > 1) {
         const oh = Math.ceil(h / s);
         const ow = Math.ceil(w / s);
-        // Interleave zeros: [n, c, oh, 1, ow, 1] padded to [n, c, oh, s, ow, s], read as [n, c, oh·s, ow·s].
-        d = e.op('Reshape', [d, e.ints([0, c, oh, 1, ow, 1])]);
-        d = e.op('Pad', [d, e.ints([0, 0, 0, 0, 0, 0, 0, 0, 0, s - 1, 0, s - 1])]);
-        d = e.op('Reshape', [d, e.ints([0, c, oh * s, ow * s])]);
+        // Interleave zeros: the gradient as block (0, 0) of s² channel blocks, the others zero, moved into
+        // space by DepthToSpace (DCR: block (a, b) lands at (s·y + a, s·x + b)). onnxruntime's 6-d Pad took
+        // 11 ms at [128, 16, 16, 16], 1.6% of a ResNet-32 step (bench/step-profile.ts).
+        const zero = e.op('ConstantOfShape', [e.op('Shape', [d])]);
+        d = e.op('DepthToSpace', [e.op('Concat', [d, ...Array.from({ length: s * s - 1 }, () => zero)], { axis: 1 })], { blocksize: s, mode: 'DCR' });
         if (oh * s !== h || ow * s !== w) d = e.op('Slice', [d, e.ints([0, 0]), e.ints([h, w]), e.ints([2, 3])]);
       }
       return send(from, d);
