@@ -48,6 +48,7 @@ async function hidden(set: ParamSet, arch: Architecture): Promise<ParamSet> {
 /** Runs the benchmark; the models must be the committed ones (they are in the repository). */
 export async function benchVerifyCifar(o: { repeats?: number; log?: (line: string) => void } = {}): Promise<CifarVerifyRow[]> {
   const repeats = o.repeats ?? 3;
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`repeats must be a positive integer; found ${o.repeats}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wm-bench-cifar-'));
   const server = await startWebServer({
     env: {},
