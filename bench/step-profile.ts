@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
 import { initParams } from '../src/core/init.js';
+import { dropoutMaskInto } from '../src/training/dropoutMask.js';
 import { ONEHOT_INPUT, X_INPUT, paramInput, trainingGraph } from '../src/training/onnxGraph.js';
 
 interface ProfileEvent {
@@ -35,7 +36,8 @@ export async function profileStep(o: { arch?: string; batch?: number; threads?: 
   const n = o.batch ?? 128;
   const dir = mkdtempSync(join(tmpdir(), 'wm-step-profile-'));
   try {
-    const session = await ort.InferenceSession.create(trainingGraph(arch).model, {
+    const graph = trainingGraph(arch);
+    const session = await ort.InferenceSession.create(graph.model, {
       intraOpNumThreads: o.threads ?? 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       enableProfiling: true, profileFilePrefix: join(dir, 'step'),
     });
@@ -47,6 +49,11 @@ export async function profileStep(o: { arch?: string; batch?: number; threads?: 
     const target = new Float32Array(n * arch.classes);
     for (let b = 0; b < n; b++) target[b * arch.classes + (b % arch.classes)] = 1 / n;
     feeds[ONEHOT_INPUT] = new ort.Tensor('float32', target, [n, arch.classes]);
+    for (const m of graph.masks) {
+      const mask = new Float32Array(n * m.shape.reduce((x, y) => x * y, 1));
+      dropoutMaskInto(mask, n, { rate: m.rate, seed: 1, layer: m.layer, sampleOffset: 0 });
+      feeds[m.name] = new ort.Tensor('float32', mask, [n, ...m.shape]);
+    }
     const stepMs: number[] = [];
     for (let i = 0; i < (o.runs ?? 4); i++) {
       const t0 = performance.now();

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { architectureNames, getArchitecture, paramSpecs, type Architecture } from '../src/core/architectures.js';
+import { DEFAULT_ONNX_READ_LIMITS } from '../src/formats/onnx/index.js';
+import { decodeGraph } from '../src/formats/onnx/graphDecode.js';
 import { initParams } from '../src/core/init.js';
 import { createGradientEngine } from '../src/training/engine.js';
 import { evaluationGraph, trainingGraph } from '../src/training/onnxGraph.js';
@@ -81,4 +83,21 @@ test('when a batch does not fit the architecture, then the onnxruntime engine sa
   await assert.rejects(engine.lossAndGrads(params, { x: new Float32Array(10), y: new Uint8Array(1), n: 1 }), /1 samples of 32x32x3 need 3072/);
   await assert.rejects(engine.lossAndGrads(params.slice(1), batchOf(arch, 1, 1)), /has \d+ parameter tensors/);
   await engine.dispose();
+});
+
+test('when the training and evaluation graphs are built, then every node feeds an output (onnxruntime runs dead nodes too)', () => {
+  for (const name of architectureNames()) {
+    const arch = getArchitecture(name);
+    for (const [which, bytes] of [['training', trainingGraph(arch).model], ['evaluation', evaluationGraph(arch)]] as const) {
+      const g = decodeGraph(bytes, DEFAULT_ONNX_READ_LIMITS);
+      const live = new Set(g.outputs);
+      // Nodes come in topological order: walking back once marks every producer of a live value.
+      const dead: string[] = [];
+      for (const node of [...g.nodes].reverse()) {
+        if (node.outputs.some((o) => live.has(o))) node.inputs.forEach((i) => live.add(i));
+        else dead.push(`${node.opType} ${node.outputs.join(',')}`);
+      }
+      assert.deepEqual(dead, [], `${name} ${which} graph: nodes no output reads`);
+    }
+  }
 });

@@ -271,15 +271,18 @@ export function trainingGraph(arch: Architecture): OnnxStepGraph {
   arch.layers.forEach((_, i) => upstream.push(at[i]! >= 0 || e.inputs[i]!.some((j) => j >= 0 && upstream[j]!)));
   const grads: (string | undefined)[] = new Array(specs.length);
   const dOut: (string | undefined)[] = new Array(arch.layers.length);
+  // onnxruntime runs a node whose output nothing reads, so a gradient no parameter needs is not emitted at
+  // all: ALL-CNN-C's first conv follows the input's dropout, and its input gradient was 2.7% of a step.
+  const needs = (j: number): boolean => j >= 0 && upstream[j]!;
   const send = (j: number, g: string): void => {
-    if (j < 0 || !upstream[j]) return;
+    if (!needs(j)) return;
     dOut[j] = dOut[j] ? e.op('Add', [dOut[j]!, g]) : g;
   };
   dOut[last] = dLogits;
   for (let i = last; i >= 0; i--) {
     const g = dOut[i];
     if (!g || !upstream[i]) continue;
-    backwardLayer(e, i, g, p, at[i]!, out, saved, grads, send);
+    backwardLayer(e, i, g, p, at[i]!, out, saved, grads, send, needs);
   }
   specs.forEach((s, i) => {
     if (s.role === 'movingMean' || s.role === 'movingVariance') return;
@@ -293,7 +296,7 @@ export function trainingGraph(arch: Architecture): OnnxStepGraph {
 
 function backwardLayer(
   e: Emitter, i: number, g: string, p: Params, at: number, out: string[], saved: Saved[],
-  grads: (string | undefined)[], send: (j: number, g: string) => void,
+  grads: (string | undefined)[], send: (j: number, g: string) => void, needs: (j: number) => boolean,
 ): void {
   const layer: Layer = e.arch.layers[i]!;
   const from = e.inputs[i]![0]!;
@@ -306,7 +309,7 @@ function backwardLayer(
     case 'conv2d': {
       const dz = e.reluBack(g, out[i]!, layer.activation);
       const x = from < 0 ? e.xNchw : input();
-      convBackward(e, layer, inShape, x, dz, p[at]!, at, grads, from >= 0 ? (dx) => send(from, dx) : undefined);
+      convBackward(e, layer, inShape, x, dz, p[at]!, at, grads, needs(from) ? (dx) => send(from, dx) : undefined);
       return;
     }
     case 'batchNorm': {
@@ -319,6 +322,7 @@ function backwardLayer(
       grads[at] = e.op('Reshape', [dGamma, e.ints([c])]);
       grads[at + 1] = e.op('Reshape', [dBeta, e.ints([c])]);
       // dx = a·(g − dβ/m − x̂·dγ/m) with a = γ/σ: a·g + (−a·inv·dγ/m)·(x − μ) + (−a·dβ/m); m per channel counts the batch too.
+      if (!needs(from)) return;
       const perM = batchCountReciprocal(e, dz, count);
       const k2 = e.op('Mul', [e.op('Mul', [e.op('Mul', [n.scale, n.inv]), dGamma]), e.op('Neg', [perM])]);
       const k3 = e.op('Mul', [e.op('Mul', [n.scale, dBeta]), e.op('Neg', [perM])]);
@@ -342,7 +346,7 @@ function backwardLayer(
       const x = input();
       grads[at] = e.op('Gemm', [x, dz], { transA: 1 });
       grads[at + 1] = e.op('ReduceSum', [dz, e.ints([0])], { keepdims: 0 });
-      if (from >= 0) send(from, e.op('Gemm', [dz, p[at]!], { transB: 1 }));
+      if (needs(from)) send(from, e.op('Gemm', [dz, p[at]!], { transB: 1 }));
       return;
     }
     case 'add': {
