@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/training/backend.js';
-import { conv2d, dense, flatten, maxPool, softmaxCrossEntropyLoss } from '../src/training/ops.js';
+import { conv2d, dense, flatten, maxPool } from '../src/training/ops.js';
 import { relErr } from './engine-helpers.js';
 
 function values(n: number, seed: number): Float32Array {
@@ -62,12 +62,6 @@ const cases: Case[] = [
     shapes: [[2, 3, 4, 5]],
     fast: (x) => flatten(x!),
     reference: (x) => tf.reshape(x!, [2, 60]),
-  },
-  {
-    title: 'softmax cross-entropy',
-    shapes: [[4, 5]],
-    fast: (l) => softmaxCrossEntropyLoss(l as tf.Tensor2D, tf.tensor1d([0, 4, 2, 2], 'int32')),
-    reference: (l) => tf.neg(tf.sum(tf.mul(tf.oneHot(tf.tensor1d([0, 4, 2, 2], 'int32'), 5), tf.logSoftmax(l!)))).div(4),
   },
 ];
 

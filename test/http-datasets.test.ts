@@ -4,7 +4,8 @@ import { startTestServer, assertContract, assertProblem, StandInExecutor, type T
 import { imageFolderZip, mnistNpz, npzOf, u8npy, i64npy, labels, noiseImage } from './dataset-helpers.js';
 import { writeZipStored } from '../src/formats/zip.js';
 import { pngOf } from './dataset-helpers.js';
-import { loadDatasetForTraining } from '../src/service/datasets.js';
+import { uploadedTrainingData } from '../src/service/datasets.js';
+import { trainingSplits } from '../src/data/uploadedDataset.js';
 
 let s: TestServer;
 const executor = new StandInExecutor(2, 10);
@@ -136,7 +137,9 @@ test('when training names an uploaded dataset, then its shape and class count ar
   assert.equal(uploaded?.id, mnistId);
   assert.equal(uploaded?.set.n, 200);
   assert.deepEqual((job.result as { evaluatedOn: unknown }).evaluatedOn, { datasetId: mnistId, split: 'held-out', samples: m.body.split.heldOut });
-  const loaded = await loadDatasetForTraining(s.server.service.ctx, mnistId, { limit: 50 });
+  // What the worker does with the task's dataset (src/jobs/worker.ts): its own split, its own statistics.
+  const u = await uploadedTrainingData(s.server.service.ctx, mnistId);
+  const loaded = trainingSplits(u.set, u, u.id, { limit: 50 });
   assert.deepEqual([loaded.train.n, loaded.heldOut.n, ...loaded.train.shape], [50, m.body.split.heldOut, 28, 28, 1]);
   const model = await s.http.get(`/v1/models/${(job.result as { modelId: string }).modelId}`).set(as('issuer'));
   assert.equal(model.body.meta.datasetId, mnistId);

@@ -32,7 +32,3 @@ export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
-
-export function assertFinite(name: string, value: number, what: string): void {
-  if (!Number.isFinite(value)) throw new Error(`${what} must be a finite number, got ${value} (${name})`);
-}

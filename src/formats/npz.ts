@@ -8,12 +8,8 @@ import type { ParamSet, ParamTensor } from '../core/paramSet.js';
 import { FormatError, guardRead } from './errors.js';
 import { ReadBudget } from './common.js';
 import { readNpy, writeNpy } from './npy.js';
-import { listZipEntries, readZipEntry, sniffZip, writeZipStored } from './zip.js';
+import { listZipEntries, readZipEntry, writeZipStored } from './zip.js';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from './types.js';
-
-export function sniffNpz(bytes: Uint8Array): boolean {
-  return sniffZip(bytes);
-}
 
 /**
  * Reads every entry of an .npz as a tensor, in central-directory order.

@@ -3,7 +3,6 @@
  * ModelFile[] in, ParamSet out (see index.ts), each format in its own module.
  */
 import type { ParamSet } from '../core/paramSet.js';
-import type { Architecture } from '../core/architectures.js';
 
 export type ModelFormat = 'onnx' | 'safetensors' | 'npy' | 'npz' | 'tfjs' | 'pt';
 export const MODEL_FORMATS: readonly ModelFormat[] = ['onnx', 'safetensors', 'npy', 'npz', 'tfjs', 'pt'];
@@ -53,27 +52,9 @@ export const DEFAULT_READ_LIMITS: ReadLimits = Object.freeze({
   maxInflatedBytes: 1024 * 1024 * 1024,
 });
 
-/** One format module: reads its files into a param set, writes a param set into files. */
-export interface FormatReader {
-  readonly format: ModelFormat;
-  /** Cheap content check on one file's bytes (magic numbers, structure); never looks at the name. */
-  sniff(bytes: Uint8Array): boolean;
-}
-
-export interface FormatWriter {
-  readonly format: ModelFormat;
-  write(set: ParamSet, arch?: Architecture): ModelFile[];
-}
-
 // ---- safetensors ----------------------------------------------------------------------------------
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
-
-export interface SafetensorsEntry {
-  readonly dtype: string;
-  readonly shape: readonly number[];
-  readonly data_offsets: readonly [number, number];
-}
 
 // ---- NumPy ----------------------------------------------------------------------------------------
 
@@ -101,7 +82,6 @@ export interface ZipEntry {
 
 // ---- TensorFlow.js layers format ------------------------------------------------------------------
 
-export type TfjsWeightDtype = 'float32' | 'int32' | 'bool';
 export type TfjsQuantizationDtype = 'uint8' | 'uint16' | 'float16';
 
 export interface TfjsQuantization {

@@ -4,7 +4,6 @@
  * Validation uses ajv (JSON Schema 2020-12, as OpenAPI 3.1 does) against the document itself.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js';
@@ -138,5 +137,3 @@ export function describeErrors(where: string, errors: readonly ErrorObject[] | n
     return { path: p, message: `${e.message ?? 'is invalid'}${extra}` };
   });
 }
-
-export const PROJECT_ROOT = path.resolve(path.dirname(OPENAPI_FILE));

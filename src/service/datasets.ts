@@ -6,7 +6,7 @@
 import type { DatasetRecord } from '../store/types.js';
 import type { ImageSet, DatasetLimits } from '../data/imageSet.js';
 import { DEFAULT_DATASET_LIMITS, decodeCanonical } from '../data/imageSet.js';
-import { DEFAULT_HOLDOUT, HOLDOUT_RANGE, trainingSplits, type TrainingSplits } from '../data/uploadedDataset.js';
+import { DEFAULT_HOLDOUT, HOLDOUT_RANGE } from '../data/uploadedDataset.js';
 import { parseUploadOffThread } from '../jobs/datasetParser.js';
 import { AppError, fromFormatError } from './errors.js';
 import { newId, type Actor, type ServiceContext } from './context.js';
@@ -93,13 +93,4 @@ export async function loadImageSet(ctx: ServiceContext, record: DatasetRecord): 
 export async function uploadedTrainingData(ctx: ServiceContext, datasetId: string): Promise<UploadedTrainingData> {
   const record = await getDataset(ctx, datasetId);
   return { id: record.id, set: await loadImageSet(ctx, record), split: record.split, mean: record.mean, std: record.std };
-}
-
-/**
- * The training and held-out splits of an uploaded dataset, normalised with its own statistics.
- * @throws AppError WM_ERR_DATASET_NOT_FOUND.
- */
-export async function loadDatasetForTraining(ctx: ServiceContext, datasetId: string, opts: { limit?: number } = {}): Promise<TrainingSplits & { record: DatasetRecord }> {
-  const record = await getDataset(ctx, datasetId);
-  return { record, ...trainingSplits(await loadImageSet(ctx, record), record, record.id, opts) };
 }

@@ -227,18 +227,3 @@ export function maxPool(x: tf.Tensor4D, size: number): tf.Tensor4D {
 export function flatten(x: tf.Tensor): tf.Tensor2D {
   return x.reshape([x.shape[0]!, x.size / x.shape[0]!]);
 }
-
-/** Mean softmax cross-entropy against integer labels, differentiable w.r.t. the logits. */
-export function softmaxCrossEntropyLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const op = tf.customGrad(((l: tf.Tensor2D, save: SaveFn) => {
-    const [n, classes] = l.shape;
-    const onehot = tf.oneHot(labels.toInt(), classes);
-    const logp = tf.logSoftmax(l);
-    save([logp, onehot]);
-    return {
-      value: tf.neg(tf.sum(tf.mul(onehot, logp))).div(n),
-      gradFunc: (dy: tf.Scalar, [logpS, onehotS]: Saved) => tf.mul(tf.sub(tf.exp(logpS!), onehotS!), tf.div(dy, n)),
-    };
-  }) as unknown as CustomGradFunc);
-  return op(logits) as tf.Scalar;
-}

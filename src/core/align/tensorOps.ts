@@ -1,5 +1,4 @@
 /** Small dense-array helpers for alignment: axis permutation, row reordering, masked correlation. */
-import { sizeOf } from '../paramSet.js';
 
 export interface DenseTensor {
   readonly shape: readonly number[];
@@ -59,10 +58,6 @@ export function squeezeShape(shape: readonly number[]): number[] {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-export function checkSize(t: DenseTensor): void {
-  if (sizeOf(t.shape) !== t.data.length) throw new Error(`Tensor shape [${t.shape}] holds ${sizeOf(t.shape)} values, data has ${t.data.length}`);
 }
 
 /**
