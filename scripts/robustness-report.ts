@@ -13,6 +13,11 @@
  *
  * --paper DIR adds a second series beside it, 'paper': a model trained with the paper's key
  * (`weightmark train --key-kind paper`, same recipe and seed), as the LeNet5 report sets the two side by side.
+ * --merge --series paper sweeps the paper model alone and puts its series first beside the ones the report
+ * at --out already holds (every section, or those --attacks names), with the seeds a run of both would give
+ * it (the kept series keep theirs: a report of one model drew its permutations as that model's). It stops before any sweep if a kept series' unattacked accuracy or r
+ * differs from what the model scores now (other weights, or scoring code that changed since), naming the
+ * sections to re-measure with both models.
  *
  * Every attack that applies to the network runs (attack.unfit says which do not, and the report lists
  * them); the accuracy floor is the unattacked model's accuracy − 5 points (--floor F for an absolute one).
@@ -51,7 +56,7 @@ import { renderRobustnessReport, type ReportSection } from '../src/report/markdo
 import { failuresOnFile, runNotes, type FailedSweep } from '../src/report/runNotes.js';
 import { plotSweep } from '../src/report/plot.js';
 import { failuresBeside, isPanelNetwork, panelPathsBeside, refreshPaperPanels } from '../src/report/panelFiles.js';
-import { mergeSweeps, parseSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
+import { mergeSeries, mergeSweeps, parseSweeps, plotFileName, sweepToCsv, sweepToJson } from '../src/report/sweepFiles.js';
 import { initParams } from '../src/core/init.js';
 import { toParamSet, trainModel } from '../src/training/train.js';
 import { commitmentDigest, makeCommitment, parseCommitment } from '../src/core/commitment.js';
@@ -80,6 +85,8 @@ interface Args {
   model: string | undefined;
   /** A CIFAR report's second model: the paper's key (`weightmark train --key-kind paper`), swept beside --model. */
   paper: string | undefined;
+  /** With --merge: sweep only this series' model and add its series to the report's sections. */
+  series: 'paper' | undefined;
 }
 
 /** A mistake in the command line: its message alone says what to change, so no stack trace is printed. */
@@ -109,7 +116,10 @@ function parseArgs(argv: string[]): Args {
     return n;
   };
   const quick = flag('quick');
-  if (flag('merge') && value('attacks') === undefined) throw new UsageError('--merge re-measures some sections of an existing report: name them with --attacks a,b');
+  const series = value('series');
+  if (series !== undefined && series !== 'paper') throw new UsageError(`--series adds the paper-style model's series to a report: --series paper, got '${series}'`);
+  if (series !== undefined && (!flag('merge') || value('paper') === undefined)) throw new UsageError('--series paper adds a series to the report at --out: it needs --merge and --paper DIR');
+  if (flag('merge') && value('attacks') === undefined && series === undefined) throw new UsageError('--merge re-measures some sections of an existing report: name them with --attacks a,b (or add a series to all of them with --series paper)');
   const arch = value('arch') ?? 'lenet5';
   const archSpec = (() => {
     try {
@@ -138,6 +148,7 @@ function parseArgs(argv: string[]): Args {
     arch,
     model,
     paper,
+    series,
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
     out,
     plots: value('plots') ?? (arch === 'lenet5' ? 'docs/plots' : `docs/plots/${arch}`),
@@ -390,6 +401,10 @@ async function main(): Promise<void> {
     setup.push(`${m.label}: test accuracy ${(accuracy * 100).toFixed(2)}% on ${test.n} ${dataName} test images (ONNX Runtime), r = ${baselines.plain[m.label]!.r.toFixed(4)} unattacked.`);
   }
 
+  // --series: the other models' series stay as the report holds them, so they must still be what these models score.
+  const swept = a.series ? models.filter((m) => m.label === a.series) : models;
+  const rename = a.series ? keptSeries(a, models, baselines) : {};
+
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
   const failed: FailedSweep[] = [];
@@ -400,7 +415,7 @@ async function main(): Promise<void> {
   // (with --merge, the earlier sections stay too); a sweep whose attack fails is a note, not the end of the run.
   const write = (final: boolean): void => {
     const report = { results: [...results], sections: [...sections] };
-    const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all) : 0;
+    const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all, rename) : 0;
     const onFile = failuresOnFile(a.merge ? failuresBeside(failuresFile) : [], results, failed, command);
     if (onFile.length) writeFileSync(failuresFile, `${JSON.stringify(onFile, null, 2)}\n`);
     else rmSync(failuresFile, { force: true });
@@ -413,7 +428,7 @@ async function main(): Promise<void> {
       setup: [...setup, `Decision: p-value below the false-positive rate ${defaults.score.fpr} (one-sided Student t on Pearson r).`, `${a.merge ? 'Time of this re-measurement' : 'Total time'} ${((Date.now() - t0) / 1000).toFixed(0)} s.`],
       notes: runNotes({
         notes, failed, earlierFailed, results: report.results, measured: results, planned, final, quick: a.quick, method: methodNotes(a, test.n),
-        ...(a.merge ? { merge: { kept, json: a.out.replace(/\.md$/, '.json') } } : {}),
+        ...(a.merge ? { merge: { kept, json: a.out.replace(/\.md$/, '.json'), ...(a.series ? { series: a.series } : {}) } } : {}),
       }),
     });
     mkdirSync(dirname(a.out), { recursive: true });
@@ -442,7 +457,7 @@ async function main(): Promise<void> {
       result = await runSweep({
         attack,
         strengths,
-        models,
+        models: swept,
         scorer,
         evaluate,
         invariant,
@@ -488,13 +503,42 @@ function methodNotes(a: Args, testImages: number): string[] {
 }
 
 /**
+ * --series: the report's other series keep their measurements, so each must be of a model loaded now and
+ * start from what that model scores now (its baseline, per alignment). Returns the renaming of a
+ * previous series label to its model's current one (a report made before the committed series was
+ * called 'default' says 'naive'). @throws UsageError naming the sections whose kept series disagree.
+ */
+function keptSeries(a: Args, models: readonly SweepModel[], baselines: Record<'plain' | 'invariant', Record<string, SweepPoint>>): Record<string, string> {
+  const previous = parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8'));
+  const current = models.filter((m) => m.label !== a.series).map((m) => m.label);
+  const before = [...new Set(previous.flatMap((r) => r.series.map((s) => s.model)).filter((l) => l !== a.series))];
+  const rename: Record<string, string> = before.length === 1 && current.length === 1 && before[0] !== current[0] ? { [before[0]!]: current[0]! } : {};
+  const stale: string[] = [];
+  for (const r of previous) {
+    for (const s of r.series) {
+      const label = rename[s.model] ?? s.model;
+      if (label === a.series) continue;
+      const now = baselines[r.invariant ? 'invariant' : 'plain'][label];
+      if (!now) throw new UsageError(`--series: ${a.out}'s series '${s.model}' is of no model loaded now (${current.join(', ')}); re-run the whole report with both models`);
+      if (Math.abs(now.accuracy - s.baseline.accuracy) > 1e-9 || Math.abs(now.r - s.baseline.r) > 1e-6) {
+        stale.push(`${r.attack.name}${r.invariant ? ' (invariant)' : ''}: r ${s.baseline.r.toFixed(4)} → ${now.r.toFixed(4)}, accuracy ${(s.baseline.accuracy * 100).toFixed(2)}% → ${(now.accuracy * 100).toFixed(2)}%`);
+      }
+    }
+  }
+  if (stale.length) {
+    throw new UsageError(`--series: the '${current.join(', ')}' series of ${stale.length} section(s) of ${a.out} start from another unattacked score than the model has now, so the two series would not be comparable; re-measure them with both models (--merge --paper DIR --attacks …, no --series): ${stale.join('; ')}`);
+  }
+  return rename;
+}
+
+/**
  * --merge: the previous report's results with this run's in place of the sections it re-measured (same
  * attack and alignment), in the previous order; new ones at the end. `results` and `sections` become
  * the whole report. Returns how many sections came from the previous run.
  */
-function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[]): number {
+function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[], rename: Readonly<Record<string, string>>): number {
   const previous = parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8'));
-  const { merged, kept } = mergeSweeps(previous, results);
+  const { merged, kept } = a.series ? mergeSeries(previous, results, rename) : mergeSweeps(previous, results);
   results.splice(0, results.length, ...merged);
   sections.splice(0, sections.length, ...merged.map((result) => ({
     result,

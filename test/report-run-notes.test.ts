@@ -40,6 +40,12 @@ describe('the notes of a report run', () => {
     ]);
   });
 
+  it('when a series is added to a report, then the notes name it, the sections that got it, where the other series come from, and how many sections still lack it', () => {
+    const measured = [result('quantize'), result('permute', true)];
+    const notes = runNotes({ notes: [], failed: [], results: [...measured, result('noise')], measured, planned: 2, final: true, merge: { kept: 1, json: 'docs/robustness-allcnnc.json', series: 'paper' }, method });
+    assert.equal(notes[0], "The 'paper' series was measured by this command and set beside the sections' other series, which are an earlier run's (read from docs/robustness-allcnnc.json; the command that measured them is in the file's git history; their unattacked scores were checked to be what the model scores now): 'quantize', 'permute (invariant)'. 1 section(s) have no 'paper' series yet.");
+  });
+
   it('when the run is quick, then that comes first (after the incomplete marker, while sweeps remain)', () => {
     const notes = runNotes({ notes: [], failed: [], results: [], measured: [], planned: 3, final: false, quick: true, method });
     assert.match(notes[0]!, /^\*\*Incomplete\*\*: 0 of the 3/);

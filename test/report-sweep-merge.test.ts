@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { SweepResult } from '../src/attacks/sweep.js';
 import { detectionWhereAccurate } from '../src/report/markdown.js';
-import { mergeSweeps, parseSweeps, sweepToJson } from '../src/report/sweepFiles.js';
+import { mergeSeries, mergeSweeps, parseSweeps, sweepToJson } from '../src/report/sweepFiles.js';
 
 /** A sweep reduced to what the merge reads (attack name, alignment) and a tag telling runs apart. */
 function sweep(name: string, invariant: boolean, run: string): SweepResult {
@@ -39,6 +39,29 @@ describe('robustness-report --merge (mergeSweeps)', () => {
   });
 });
 
+describe('robustness-report --merge --series paper (mergeSeries)', () => {
+  const series = (model: string, r: number) => ({ model, baseline: { strength: 0, accuracy: 0.9, r, n: 10, pValue: 1e-9, log10p: -9, ber: 0, decision: 'match' as const, seconds: 0 }, points: [], firstFailure: null, accuracyFloor: model === 'paper' ? 0.84 : 0.85, detectedWhereAccurate: true });
+  const withSeries = (name: string, invariant: boolean, run: string, ...s: ReturnType<typeof series>[]): SweepResult => ({ ...sweep(name, invariant, run), series: s, accuracyFloor: s[0]!.accuracyFloor, rThreshold: run === 'old' ? 0.2 : 0.3 });
+  const previous = [withSeries('quantize', false, 'old', series('naive', 0.97)), withSeries('permute', true, 'old', series('paper', 0.5), series('naive', 0.96)), withSeries('noise', false, 'old', series('naive', 0.97))];
+  const fresh = [withSeries('permute', true, 'new', series('paper', 1)), withSeries('quantize', false, 'new', series('paper', 1)), withSeries('low-rank', false, 'new', series('paper', 1))];
+
+  it('puts the fresh series first in its section, replaces an older one of that name, renames the kept ones and takes the first series\' floor and threshold', () => {
+    const { merged, kept } = mergeSeries(previous, fresh, { naive: 'default' });
+    assert.deepEqual(merged.map((r) => [r.attack.name, r.series.map((s) => `${s.model}:${s.baseline.r}`)]), [
+      ['quantize', ['paper:1', 'default:0.97']],
+      ['permute', ['paper:1', 'default:0.96']],
+      ['noise', ['default:0.97']],
+      ['low-rank', ['paper:1']],
+    ]);
+    assert.deepEqual(merged.map((r) => [r.accuracyFloor, r.rThreshold, r.seconds]), [[0.84, 0.3, 3], [0.84, 0.3, 3], [0.85, 0.2, 1], [0.84, 0.3, 2]]);
+    assert.equal(kept, 1, 'noise got no paper series (low-rank is new, not kept)');
+  });
+
+  it('keeps every label when nothing is renamed', () => {
+    assert.deepEqual(mergeSeries(previous, []).merged.map((r) => r.series.map((s) => s.model)), [['naive'], ['paper', 'naive'], ['naive']]);
+  });
+});
+
 describe('reading a report back (parseSweeps)', () => {
   it('when a series predates per-series floors (only the sweep has one), then it gets the sweep\'s floor, so a merged report still reads "yes" where it was detected', () => {
     const old = { ...sweep('quantize', false, 'old'), series: [{ model: 'default', baseline: null, points: [{ strength: 8, accuracy: 0.99, r: 0.99, n: 10, pValue: 1e-9, log10p: -9, ber: 0, decision: 'match', seconds: 0 }], firstFailure: null, detectedWhereAccurate: true }] };
@@ -55,5 +78,15 @@ describe('robustness-report command line', () => {
     const r = run('--arch', 'allcnnc', '--model', 'models/allcnnc', '--attacks', 'hide,overwrit', '--out', 'no-such-dir/report.md');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^robustness-report: --attacks: unknown 'overwrit'; the allcnnc report knows .*overwrite-low-lr, prune-then-fine-tune-low-lr, hide, rescale-both-then-fine-tune\n$/);
+  });
+
+  it('when --series is asked for without what it needs, then it says so before any work', () => {
+    const noMerge = run('--arch', 'resnet32', '--model', 'models/resnet32', '--paper', 'models/resnet32', '--series', 'paper', '--out', 'no-such-dir/report.md');
+    assert.equal(noMerge.status, 1);
+    assert.match(noMerge.stderr, /^robustness-report: --series paper adds a series to the report at --out: it needs --merge and --paper DIR\n$/);
+    const other = run('--arch', 'resnet32', '--model', 'models/resnet32', '--merge', '--series', 'default', '--out', 'no-such-dir/report.md');
+    assert.match(other.stderr, /--series paper, got 'default'/);
+    const noAttacks = run('--arch', 'resnet32', '--model', 'models/resnet32', '--merge', '--out', 'no-such-dir/report.md');
+    assert.match(noAttacks.stderr, /name them with --attacks a,b \(or add a series to all of them with --series paper\)/);
   });
 });

@@ -56,3 +56,25 @@ export function mergeSweeps(previous: readonly SweepResult[], fresh: readonly Sw
   const merged = [...previous.map((r) => byId.get(id(r)) ?? r), ...fresh.filter((r) => !previousIds.has(id(r)))];
   return { merged, kept: previous.filter((r) => !byId.has(id(r))).length };
 }
+
+/**
+ * One model's series added to a previous report (robustness-report --series): each fresh sweep holds
+ * only that series; it goes first in the previous sweep of the same attack and alignment (replacing an
+ * older series of that name), as a run of both models would have put it — the sweep's floor and r
+ * threshold are then the first series', as runSweep takes them. Previous series named in `rename` take
+ * their current name (reports made before the committed series was called 'default' say 'naive').
+ * `kept` counts the previous sweeps that got no fresh series.
+ */
+export function mergeSeries(previous: readonly SweepResult[], fresh: readonly SweepResult[], rename: Readonly<Record<string, string>> = {}): { merged: SweepResult[]; kept: number } {
+  const id = (r: Pick<SweepResult, 'attack' | 'invariant'>) => `${r.attack.name}|${r.invariant}`;
+  const byId = new Map(fresh.map((r) => [id(r), r]));
+  const previousIds = new Set(previous.map(id));
+  const merged = previous.map((r): SweepResult => {
+    const others = r.series.map((s) => (rename[s.model] ? { ...s, model: rename[s.model]! } : s));
+    const f = byId.get(id(r));
+    if (!f) return { ...r, series: others };
+    const labels = new Set(f.series.map((s) => s.model));
+    return { ...r, accuracyFloor: f.accuracyFloor, rThreshold: f.rThreshold, seconds: r.seconds + f.seconds, series: [...f.series, ...others.filter((s) => !labels.has(s.model))] };
+  });
+  return { merged: [...merged, ...fresh.filter((r) => !previousIds.has(id(r)))], kept: previous.filter((r) => !byId.has(id(r))).length };
+}
