@@ -15,9 +15,10 @@
  * (`weightmark train --key-kind paper`, same recipe and seed), as the LeNet5 report sets the two side by side.
  * --merge --series paper sweeps the paper model alone and puts its series first beside the ones the report
  * at --out already holds (every section, or those --attacks names), with the seeds a run of both would give
- * it (the kept series keep theirs: a report of one model drew its permutations as that model's). It stops before any sweep if a kept series' unattacked accuracy or r
- * differs from what the model scores now (other weights, or scoring code that changed since), naming the
- * sections to re-measure with both models.
+ * it (the kept series keep theirs: a report of one model drew its permutations as that model's). It stops
+ * before any sweep if a kept series' unattacked accuracy or r differs from what the model scores now
+ * (other weights, or scoring code that changed since), naming the sections to re-measure with both models.
+ * An interrupted one resumes with --attacks naming the sections still without a paper series.
  *
  * Every attack that applies to the network runs (attack.unfit says which do not, and the report lists
  * them); the accuracy floor is the unattacked model's accuracy − 5 points (--floor F for an absolute one).
