@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { getArchitecture, paramSpecs } from '../src/core/architectures.js';
+import { getArchitecture } from '../src/core/architectures.js';
 import { initParams } from '../src/core/init.js';
-import { dropoutMaskInto } from '../src/training/dropoutMask.js';
-import { ONEHOT_INPUT, X_INPUT, paramInput, trainingGraph } from '../src/training/onnxGraph.js';
+import { trainingFeeds } from '../src/training/onnxEngine.js';
+import { trainingGraph } from '../src/training/onnxGraph.js';
 
 interface ProfileEvent {
   readonly cat?: string;
@@ -41,19 +41,10 @@ export async function profileStep(o: { arch?: string; batch?: number; threads?: 
       intraOpNumThreads: o.threads ?? 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       enableProfiling: true, profileFilePrefix: join(dir, 'step'),
     });
-    const feeds: Record<string, ort.Tensor> = {};
-    const params = initParams(arch, 1);
-    paramSpecs(arch).forEach((s, i) => (feeds[paramInput(i)] = new ort.Tensor('float32', params[i]!, [...s.shape])));
     const [h, w, c] = arch.inputShape;
-    feeds[X_INPUT] = new ort.Tensor('float32', Float32Array.from({ length: n * h * w * c }, () => Math.random()), [n, h, w, c]);
-    const target = new Float32Array(n * arch.classes);
-    for (let b = 0; b < n; b++) target[b * arch.classes + (b % arch.classes)] = 1 / n;
-    feeds[ONEHOT_INPUT] = new ort.Tensor('float32', target, [n, arch.classes]);
-    for (const m of graph.masks) {
-      const mask = new Float32Array(n * m.shape.reduce((x, y) => x * y, 1));
-      dropoutMaskInto(mask, n, { rate: m.rate, seed: 1, layer: m.layer, sampleOffset: 0 });
-      feeds[m.name] = new ort.Tensor('float32', mask, [n, ...m.shape]);
-    }
+    const x = Float32Array.from({ length: n * h * w * c }, () => Math.random());
+    const y = Uint8Array.from({ length: n }, (_, b) => b % arch.classes);
+    const feeds = trainingFeeds(arch, graph, initParams(arch, 1), { x, y, n, seed: 1 });
     const stepMs: number[] = [];
     for (let i = 0; i < (o.runs ?? 4); i++) {
       const t0 = performance.now();

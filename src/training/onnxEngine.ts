@@ -7,11 +7,29 @@
 import * as ort from 'onnxruntime-node';
 import { paramSpecs, type Architecture } from '../core/architectures.js';
 import { checkBatch, checkParamArrays, defaultEvalBatch, evaluateWith, type Batch, type GradientEngine, type LossAndGrads } from './engine.js';
-import { evaluationGraph, gradOutput, LOGITS_OUTPUT, ONEHOT_INPUT, paramInput, trainingGraph, X_INPUT } from './onnxGraph.js';
+import { evaluationGraph, gradOutput, LOGITS_OUTPUT, ONEHOT_INPUT, paramInput, trainingGraph, X_INPUT, type OnnxStepGraph } from './onnxGraph.js';
 import { dropoutMaskInto } from './dropoutMask.js';
 import { softmaxCrossEntropy } from './ops.js';
 
 export const ONNX_BACKEND = 'onnxruntime';
+
+/** Every input of the training step for one batch: the parameters, x, the one-hot targets over n, the dropout masks. */
+export function trainingFeeds(arch: Architecture, step: OnnxStepGraph, params: readonly Float32Array[], batch: Batch): Record<string, ort.Tensor> {
+  const n = batch.n;
+  const [h, w, c] = arch.inputShape;
+  const feeds: Record<string, ort.Tensor> = {};
+  paramSpecs(arch).forEach((s, i) => (feeds[paramInput(i)] = new ort.Tensor('float32', params[i]!, [...s.shape])));
+  feeds[X_INPUT] = new ort.Tensor('float32', batch.x.subarray(0, n * h * w * c), [n, h, w, c]);
+  const target = new Float32Array(n * arch.classes);
+  for (let b = 0; b < n; b++) target[b * arch.classes + batch.y[b]!] = 1 / n;
+  feeds[ONEHOT_INPUT] = new ort.Tensor('float32', target, [n, arch.classes]);
+  for (const m of step.masks) {
+    const mask = new Float32Array(n * m.shape.reduce((x, y) => x * y, 1));
+    dropoutMaskInto(mask, n, { rate: m.rate, seed: batch.seed ?? 0, layer: m.layer, sampleOffset: batch.offset ?? 0 });
+    feeds[m.name] = new ort.Tensor('float32', mask, [n, ...m.shape]);
+  }
+  return feeds;
+}
 
 export async function createOnnxEngine(arch: Architecture, threads: number): Promise<GradientEngine> {
   const options: ort.InferenceSession.SessionOptions = {
@@ -34,19 +52,9 @@ export async function createOnnxEngine(arch: Architecture, threads: number): Pro
 
   const lossAndGrads = async (params: readonly Float32Array[], batch: Batch): Promise<LossAndGrads> => {
     checkBatch(arch, batch);
+    checkParamArrays(arch, params);
     const n = batch.n;
-    const feeds = paramFeeds(params);
-    feeds[X_INPUT] = new ort.Tensor('float32', batch.x.subarray(0, n * h * w * c), [n, h, w, c]);
-    const target = new Float32Array(n * arch.classes);
-    for (let b = 0; b < n; b++) target[b * arch.classes + batch.y[b]!] = 1 / n;
-    feeds[ONEHOT_INPUT] = new ort.Tensor('float32', target, [n, arch.classes]);
-    for (const m of step.masks) {
-      const per = m.shape.reduce((x, y) => x * y, 1);
-      const mask = new Float32Array(n * per);
-      dropoutMaskInto(mask, n, { rate: m.rate, seed: batch.seed ?? 0, layer: m.layer, sampleOffset: batch.offset ?? 0 });
-      feeds[m.name] = new ort.Tensor('float32', mask, [n, ...m.shape]);
-    }
-    const out = await train.run(feeds);
+    const out = await train.run(trainingFeeds(arch, step, params, batch));
     const ce = softmaxCrossEntropy(out[LOGITS_OUTPUT]!.data as Float32Array, batch.y.subarray(0, n), n, arch.classes);
     return { loss: ce.loss, correct: ce.correct, grads: specs.map((_, i) => out[gradOutput(i)]!.data as Float32Array) };
   };
