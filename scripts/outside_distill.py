@@ -22,6 +22,7 @@ better kept). Accuracy: PyTorch's, on the 10,000 MNIST test images.
 Writes OUT.json (every number) and OUT.md (the table); work files go to a temporary folder.
 """
 import argparse
+import copy
 import json
 import subprocess
 import tempfile
@@ -125,7 +126,7 @@ def main():
             ("soft-scratch-5k", f"fresh weights, the teacher's logits on 5,000 training images only, KL at T = {t:g}, {4 * e} epochs",
              lambda g: distill(fresh(args.seed), train[0][:5000], teacher_logits[:5000], 4 * e, t, True, g)),
             ("soft-from-teacher", f"the teacher's own weights as the start, then the same as soft-scratch",
-             lambda g: distill(_copy(teacher), train[0], teacher_logits, e, t, True, g)),
+             lambda g: distill(copy.deepcopy(teacher), train[0], teacher_logits, e, t, True, g)),
         ]
         results = []
         for name, what, make in rows:
@@ -146,12 +147,6 @@ def main():
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(render(result))
     print(f"wrote {out.with_suffix('.md')} ({result['seconds']} s)")
-
-
-def _copy(model):
-    twin = LeNet5()
-    twin.load_state_dict(model.state_dict())
-    return twin
 
 
 def render(result):
