@@ -26,7 +26,7 @@ import type { ParamSet } from '../../src/core/paramSet.js';
 import { scoreAgainstKey, tOf } from '../../src/core/score.js';
 import { defaults } from '../../src/core/config.js';
 import { readModel } from '../../src/formats/index.js';
-import { verifyGroups } from '../../src/jobs/verifyGroups.js';
+import { verifyGroups } from '../../src/verification/verifyGroups.js';
 
 const { values: a } = parseArgs({ options: { arch: { type: 'string' }, model: { type: 'string' }, key: { type: 'string' }, random: { type: 'string', default: '1000' }, reference: { type: 'string' }, keys: { type: 'string' }, trained: { type: 'string' }, out: { type: 'string', default: 'docs/null-study.json' }, 'first-seed': { type: 'string', default: '1' } } });
 if (!a.model || !a.key) throw new Error('--model and --key are required');

@@ -15,7 +15,7 @@ import { loadDataset, type Dataset, type DatasetName } from '../data/datasets.js
 import { evaluateAccuracy, type EvalOptions, type LabelledData } from '../eval/accuracy.js';
 import type { EnginePreference, GradientEngine } from '../training/engine.js';
 import { trainModel } from '../training/train.js';
-import { oneKeyGroup, scoreOneKey } from '../jobs/verifyGroups.js';
+import { oneKeyGroup, scoreOneKey } from '../verification/verifyGroups.js';
 import type { Evaluator, Scorer, SweepModel } from './sweep.js';
 import type { KeyGenFn, TrainFn } from './types.js';
 

@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import { dirname, join, relative, resolve } from 'node:path';
 import { architectureNames, architectureOf, findArchitecture, getArchitecture, keyableTensors, paramSpecs, type Architecture } from '../core/architectures.js';
 import { alignToKey } from '../core/align/index.js';
-import { oneKeyGroup, verifyOneKey } from '../jobs/verifyGroups.js';
+import { oneKeyGroup, verifyOneKey } from '../verification/verifyGroups.js';
 import { defaults, strategies, type Strategy } from '../core/config.js';
 import { extractValues } from '../core/extract.js';
 import { decodeMessage, generateKey, keyTargetsFromParamSet, parseKey, serializeKey } from '../core/keygen.js';

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { ParamSet } from '../core/paramSet.js';
-import type { GroupInput, GroupOutcome, VerifyOptions } from './verifyGroups.js';
+import type { GroupInput, GroupOutcome, VerifyOptions } from '../verification/verifyGroups.js';
 
 const BOOTSTRAP = fileURLToPath(new URL('./verifyWorkerBootstrap.mjs', import.meta.url));
 const ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './verifyWorker.ts' : './verifyWorker.js', import.meta.url));

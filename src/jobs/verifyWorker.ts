@@ -1,7 +1,7 @@
 /** A verification worker thread: keeps up to 8 reference models, verifies suspects against key banks on request. */
 import { parentPort } from 'node:worker_threads';
 import type { ParamSet } from '../core/paramSet.js';
-import { verifyGroups, type GroupInput, type VerifyOptions } from './verifyGroups.js';
+import { verifyGroups, type GroupInput, type VerifyOptions } from '../verification/verifyGroups.js';
 import { sha256Hex } from './fileDigest.js';
 
 const refs = new Map<string, ParamSet>();

@@ -131,7 +131,7 @@ async function runAttack(task: Extract<Task, { kind: 'attack' }>): Promise<TaskR
   const { getAttack, buildChain } = await import('../attacks/index.js');
   const { runSweep } = await import('../attacks/sweep.js');
   const { onnxEvaluator, trainerFor, attackerKeygen } = await import('../attacks/pipeline.js');
-  const { scoreOneKey } = await import('./verifyGroups.js');
+  const { scoreOneKey } = await import('../verification/verifyGroups.js');
   const { cachedEvaluator } = await import('../attacks/evaluatorCache.js');
   const { getArchitecture } = await import('../core/architectures.js');
   const { defaultDatasetFor, firstSamples, loadDataset } = await import('../data/datasets.js');

@@ -14,7 +14,7 @@ import { writeSafetensors } from '../formats/safetensors.js';
 import { writePt } from '../formats/pt.js';
 import type { Engines } from './ports.js';
 import { VerifyPool } from '../jobs/verifyPool.js';
-import { verifyGroups } from '../jobs/verifyGroups.js';
+import { verifyGroups } from '../verification/verifyGroups.js';
 import { sha256Hex } from '../jobs/fileDigest.js';
 
 /** @param verifyWorkers worker threads for alignment (0: align on the calling thread). */

@@ -10,7 +10,7 @@ import type { WatermarkKey } from '../core/watermarkKey.js';
 import type { KeyCommitment } from '../core/commitment.js';
 import type { ImageSet } from '../data/imageSet.js';
 import type { DatasetRecord } from '../store/types.js';
-import type { GroupInput, GroupOutcome, VerifyOptions } from '../jobs/verifyGroups.js';
+import type { GroupInput, GroupOutcome, VerifyOptions } from '../verification/verifyGroups.js';
 
 export type { GroupInput, GroupOutcome, VerifyOptions };
 
