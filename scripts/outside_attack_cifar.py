@@ -200,8 +200,12 @@ def release_scores(model_dir, key, work):
     return weights, score("--alignment", "invariant"), score("--alignment", "as-read")
 
 
-def ours_rows(arch):
-    """weightmark's own sweeps of the committed report, plain alignment: {(attack, strength): (accuracy, r, baseline r)}."""
+def ours_rows(arch, accuracy, plain_r):
+    """weightmark's own sweeps of the committed report, plain alignment: {(attack, strength): (accuracy, r, baseline r)}.
+
+    Only when the report measured this very model: its unattacked accuracy and plain r are the release's (the
+    report names no model folder, and a row of another model of the same architecture would compare unlike things).
+    """
     path = ROOT / f"docs/robustness-{arch}.json"
     rows = {}
     for sweep in json.loads(path.read_text()) if path.exists() else []:
@@ -210,6 +214,8 @@ def ours_rows(arch):
         # The committed model's series ('default'; 'naive' in reports made before the label changed), not the
         # paper-style model a report may set beside it (--paper).
         for series in (s for s in sweep["series"] if s["model"] != "paper"):
+            if abs(series["baseline"]["accuracy"] - accuracy) > 5e-5 or abs(series["baseline"]["r"] - plain_r) > 1e-6:
+                continue
             for p in series["points"]:
                 rows[(sweep["attack"]["name"], p["strength"])] = (p["accuracy"], p["r"], series["baseline"]["r"])
     return rows
@@ -218,7 +224,7 @@ def ours_rows(arch):
 def render(result):
     key, arch = result["key"], result["arch"]
     result = {**result, "batchNorm": any(isinstance(m, nn.BatchNorm2d) for m in NETWORKS[arch]["make"]().modules())}
-    ours = ours_rows(arch)
+    ours = ours_rows(arch, result["claimedTestAccuracy"], result["releaseRPlain"])
     lines = [
         f"# {arch} attacked from outside (PyTorch), scored by `weightmark extract`",
         "",
@@ -242,9 +248,11 @@ def render(result):
         "",
         f"The release itself scores r = {result['releaseR']:.4f} through the same alignment ({result['releaseRPlain']:.4f} "
         "plain: the anchor is the network from before the key draw, and realigning onto it costs r — docs/statistics.md, "
-        "\"The alignment anchor\"), so Δr is measured from the former. The last column is weightmark's own attack of the "
-        f"nearest kind in docs/robustness-{arch}.md (plain alignment, Δr from its unattacked "
-        "plain r; its training attacks also use 10,000 images per epoch, on its own decoder's pixels).",
+        "\"The alignment anchor\"), so Δr is measured from the former. "
+        + (f"The last column is weightmark's own attack of the nearest kind in docs/robustness-{arch}.md (plain alignment, "
+           "Δr from its unattacked plain r; its training attacks also use 10,000 images per epoch, on its own decoder's pixels)."
+           if ours else
+           f"docs/robustness-{arch}.md was measured on another model, so the last column has no counterpart of weightmark's own."),
         "",
         "| attack | what | accuracy | r | Δr | log10 p | decision | BN nodes left | weightmark's attack: accuracy / Δr |",
         "|---|---|---|---|---|---|---|---|---|",
