@@ -200,11 +200,12 @@ def release_scores(model_dir, key, work):
     return weights, score("--alignment", "invariant"), score("--alignment", "as-read")
 
 
-def ours_rows(arch, accuracy, plain_r):
+def ours_rows(arch, model, accuracy, plain_r):
     """weightmark's own sweeps of the committed report, plain alignment: {(attack, strength): (accuracy, r, baseline r)}.
 
-    Only when the report measured this very model: its unattacked accuracy and plain r are the release's (the
-    report names no model folder, and a row of another model of the same architecture would compare unlike things).
+    Only when the report measured this very model (a row of another model of the same architecture would compare
+    unlike things): the series names this model folder, or — in reports that name none — its unattacked accuracy
+    and plain r are the release's.
     """
     path = ROOT / f"docs/robustness-{arch}.json"
     rows = {}
@@ -214,6 +215,8 @@ def ours_rows(arch, accuracy, plain_r):
         # The committed model's series ('default'; 'naive' in reports made before the label changed), not the
         # paper-style model a report may set beside it (--paper).
         for series in (s for s in sweep["series"] if s["model"] != "paper"):
+            if "source" in series and (ROOT / series["source"]).resolve() != Path(model).resolve():
+                continue
             if abs(series["baseline"]["accuracy"] - accuracy) > 5e-5 or abs(series["baseline"]["r"] - plain_r) > 1e-6:
                 continue
             for p in series["points"]:
@@ -224,7 +227,7 @@ def ours_rows(arch, accuracy, plain_r):
 def render(result):
     key, arch = result["key"], result["arch"]
     result = {**result, "batchNorm": any(isinstance(m, nn.BatchNorm2d) for m in NETWORKS[arch]["make"]().modules())}
-    ours = ours_rows(arch, result["claimedTestAccuracy"], result["releaseRPlain"])
+    ours = ours_rows(arch, result["model"], result["claimedTestAccuracy"], result["releaseRPlain"])
     lines = [
         f"# {arch} attacked from outside (PyTorch), scored by `weightmark extract`",
         "",

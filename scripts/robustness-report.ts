@@ -269,7 +269,7 @@ function loadFolder(dir: string, archName: string, label?: string): { model: Swe
   const name = label ?? (info.strategy === defaults.training.strategy && key.commitment ? 'default' : info.strategy ?? 'model');
   const trained = info.epochs !== undefined ? `; trained ${describeTraining(info)}, ${((info.testAccuracy ?? 0) * 100).toFixed(2)}% at the end of training` : '';
   return {
-    model: { label: name, params, arch, key, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) },
+    model: { label: name, params, arch, key, source: dir, ...(existsSync(anchorFile) ? { anchor: loadSet(anchorFile, arch.name) } : {}) },
     setup: `${name}: loaded \`${dir}\` (${arch.name}${trained}) with key ${key.id} (n = ${key.values.length}, ${key.valueKind}${key.commitment ? ', committed' : ''}).`,
   };
 }
@@ -405,6 +405,8 @@ async function main(): Promise<void> {
   // --series: the other models' series stay as the report holds them, so they must still be what these models score.
   const swept = a.series ? models.filter((m) => m.label === a.series) : models;
   const rename = a.series ? keptSeries(a, models, baselines) : {};
+  // A kept series was just checked to start from its model's current score: it is that model's, so it may name the folder.
+  const sources = Object.fromEntries(models.flatMap((m) => (m.source !== undefined ? [[m.label, m.source]] : [])));
 
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
@@ -416,7 +418,7 @@ async function main(): Promise<void> {
   // (with --merge, the earlier sections stay too); a sweep whose attack fails is a note, not the end of the run.
   const write = (final: boolean): void => {
     const report = { results: [...results], sections: [...sections] };
-    const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all, rename) : 0;
+    const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all, rename, sources) : 0;
     const onFile = failuresOnFile(a.merge ? failuresBeside(failuresFile) : [], results, failed, command);
     if (onFile.length) writeFileSync(failuresFile, `${JSON.stringify(onFile, null, 2)}\n`);
     else rmSync(failuresFile, { force: true });
@@ -537,9 +539,9 @@ function keptSeries(a: Args, models: readonly SweepModel[], baselines: Record<'p
  * attack and alignment), in the previous order; new ones at the end. `results` and `sections` become
  * the whole report. Returns how many sections came from the previous run.
  */
-function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[], rename: Readonly<Record<string, string>>): number {
+function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[], rename: Readonly<Record<string, string>>, sources: Readonly<Record<string, string>>): number {
   const previous = parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8'));
-  const { merged, kept } = a.series ? mergeSeries(previous, results, rename) : mergeSweeps(previous, results);
+  const { merged, kept } = a.series ? mergeSeries(previous, results, rename, sources) : mergeSweeps(previous, results);
   results.splice(0, results.length, ...merged);
   sections.splice(0, sections.length, ...merged.map((result) => ({
     result,

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import type { SweepResult } from '../src/attacks/sweep.js';
+import type { SweepResult, SweepSeries } from '../src/attacks/sweep.js';
 import { detectionWhereAccurate } from '../src/report/markdown.js';
 import { mergeSeries, mergeSweeps, parseSweeps, sweepToJson } from '../src/report/sweepFiles.js';
 
@@ -41,7 +41,7 @@ describe('robustness-report --merge (mergeSweeps)', () => {
 
 describe('robustness-report --merge --series paper (mergeSeries)', () => {
   const series = (model: string, r: number) => ({ model, baseline: { strength: 0, accuracy: 0.9, r, n: 10, pValue: 1e-9, log10p: -9, ber: 0, decision: 'match' as const, seconds: 0 }, points: [], firstFailure: null, accuracyFloor: model === 'paper' ? 0.84 : 0.85, detectedWhereAccurate: true });
-  const withSeries = (name: string, invariant: boolean, run: string, ...s: ReturnType<typeof series>[]): SweepResult => ({ ...sweep(name, invariant, run), series: s, accuracyFloor: s[0]!.accuracyFloor, rThreshold: run === 'old' ? 0.2 : 0.3 });
+  const withSeries = (name: string, invariant: boolean, run: string, ...s: SweepSeries[]): SweepResult => ({ ...sweep(name, invariant, run), series: s, accuracyFloor: s[0]!.accuracyFloor, rThreshold: run === 'old' ? 0.2 : 0.3 });
   const previous = [withSeries('quantize', false, 'old', series('naive', 0.97)), withSeries('permute', true, 'old', series('paper', 0.5), series('naive', 0.96)), withSeries('noise', false, 'old', series('naive', 0.97))];
   const fresh = [withSeries('permute', true, 'new', series('paper', 1)), withSeries('quantize', false, 'new', series('paper', 1)), withSeries('low-rank', false, 'new', series('paper', 1))];
 
@@ -59,6 +59,12 @@ describe('robustness-report --merge --series paper (mergeSeries)', () => {
 
   it('keeps every label when nothing is renamed', () => {
     assert.deepEqual(mergeSeries(previous, []).merged.map((r) => r.series.map((s) => s.model)), [['naive'], ['paper', 'naive'], ['naive']]);
+  });
+
+  it('names the folder of a kept series that records none, after renaming, and never overwrites one it records', () => {
+    const recorded = [withSeries('quantize', false, 'old', { ...series('naive', 0.97), source: 'models/earlier' }), withSeries('noise', false, 'old', series('naive', 0.97))];
+    const { merged } = mergeSeries(recorded, [withSeries('noise', false, 'new', { ...series('paper', 1), source: 'models/x-paper' })], { naive: 'default' }, { default: 'models/x', paper: 'models/x-paper' });
+    assert.deepEqual(merged.map((r) => r.series.map((s) => `${s.model}@${s.source}`)), [['default@models/earlier'], ['paper@models/x-paper', 'default@models/x']]);
   });
 });
 

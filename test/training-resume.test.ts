@@ -47,6 +47,9 @@ for (const strategy of ['naive', 'delve'] as const) {
     assert.deepEqual(resumed.key!.flatIndex, whole.key!.flatIndex);
     assert.deepEqual(resumed.anchor!.tensors.map((t) => t.data), whole.anchor!.tensors.map((t) => t.data));
     assert.deepEqual(resumed.history.map((h) => h.testAccuracy), whole.history.map((h) => h.testAccuracy));
+    // Each epoch names the engine it ran on, the resumed leg's as well as those read from the checkpoint.
+    assert.deepEqual(resumed.history.map((h) => h.threads), [1, 1, 1]);
+    assert.ok(resumed.history.every((h) => typeof h.backend === 'string' && h.backend === resumed.backend));
   });
 }
 

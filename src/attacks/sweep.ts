@@ -27,6 +27,8 @@ export interface SweepModel {
   readonly anchor?: ParamSet;
   /** This model's own key, when the models of a sweep carry different keys. */
   readonly key?: WatermarkKey;
+  /** Where the model was loaded from (a model folder or file), recorded in its series so a reader can tell which model a report measured. */
+  readonly source?: string;
 }
 
 /** The fields of core/score's Score a sweep reads. */
@@ -61,6 +63,8 @@ export interface SweepPoint {
 
 export interface SweepSeries {
   readonly model: string;
+  /** The SweepModel's source, when it had one. */
+  readonly source?: string;
   /** The unattacked model. */
   readonly baseline: SweepPoint;
   readonly points: readonly SweepPoint[];
@@ -187,6 +191,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const floor = floorOf(baseline);
     series.push({
       model: model.label,
+      ...(model.source !== undefined ? { source: model.source } : {}),
       baseline,
       points,
       firstFailure: fail ? { strength: fail.strength, accuracy: fail.accuracy } : null,

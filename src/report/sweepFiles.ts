@@ -62,15 +62,20 @@ export function mergeSweeps(previous: readonly SweepResult[], fresh: readonly Sw
  * only that series; it goes first in the previous sweep of the same attack and alignment (replacing an
  * older series of that name), as a run of both models would have put it — the sweep's floor and r
  * threshold are then the first series', as runSweep takes them. Previous series named in `rename` take
- * their current name (reports made before the committed series was called 'default' say 'naive').
- * `kept` counts the previous sweeps that got no fresh series.
+ * their current name (reports made before the committed series was called 'default' say 'naive'), and
+ * the `sources` entry of that name when they record none (the caller has checked that they start from
+ * what that model scores now). `kept` counts the previous sweeps that got no fresh series.
  */
-export function mergeSeries(previous: readonly SweepResult[], fresh: readonly SweepResult[], rename: Readonly<Record<string, string>> = {}): { merged: SweepResult[]; kept: number } {
+export function mergeSeries(previous: readonly SweepResult[], fresh: readonly SweepResult[], rename: Readonly<Record<string, string>> = {}, sources: Readonly<Record<string, string>> = {}): { merged: SweepResult[]; kept: number } {
   const id = (r: Pick<SweepResult, 'attack' | 'invariant'>) => `${r.attack.name}|${r.invariant}`;
   const byId = new Map(fresh.map((r) => [id(r), r]));
   const previousIds = new Set(previous.map(id));
   const merged = previous.map((r): SweepResult => {
-    const others = r.series.map((s) => (rename[s.model] ? { ...s, model: rename[s.model]! } : s));
+    const others = r.series.map((s) => {
+      const model = rename[s.model] ?? s.model;
+      const source = s.source ?? sources[model];
+      return { ...s, model, ...(source !== undefined ? { source } : {}) };
+    });
     const f = byId.get(id(r));
     if (!f) return { ...r, series: others };
     const labels = new Set(f.series.map((s) => s.model));

@@ -26,6 +26,9 @@ export interface EpochRecord {
   readonly trainAccuracy: number;
   readonly testAccuracy: number;
   readonly seconds: number;
+  /** The engine this epoch ran on: a resumed run's epochs may have run on other settings than its last leg's. Absent in checkpoints written before it was recorded. */
+  readonly backend?: string;
+  readonly threads?: number;
 }
 
 export interface TrainOptions {
@@ -285,7 +288,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         }
       }
       const evalRes = await engine.evaluate(params, { x: test.x, y: test.y, n: test.n });
-      history.push({ epoch, loss: lossSum / seen, trainAccuracy: correct / seen, testAccuracy: evalRes.accuracy, seconds: (performance.now() - epochStart) / 1000 });
+      history.push({ epoch, loss: lossSum / seen, trainAccuracy: correct / seen, testAccuracy: evalRes.accuracy, seconds: (performance.now() - epochStart) / 1000, backend: engine.backend, threads: engine.threads });
       await opts.onEpochEnd?.({
         epoch, params, velocity: sgd.velocities, history: [...history], samplesSeen, seconds: (performance.now() - started) / 1000, noiseDraws,
         ...(anchor ? { anchor } : {}),
