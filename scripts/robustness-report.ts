@@ -419,7 +419,7 @@ async function main(): Promise<void> {
   const write = (final: boolean): void => {
     const report = { results: [...results], sections: [...sections] };
     const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all, rename, sources) : 0;
-    const onFile = failuresOnFile(a.merge ? failuresBeside(failuresFile) : [], results, failed, command);
+    const onFile = failuresOnFile(a.merge ? failuresBeside(failuresFile) : [], results, failed, command, a.series ? { swept: a.series, kept: models.filter((m) => m.label !== a.series).map((m) => m.label) } : undefined);
     if (onFile.length) writeFileSync(failuresFile, `${JSON.stringify(onFile, null, 2)}\n`);
     else rmSync(failuresFile, { force: true });
     // failuresOnFile lists the earlier runs' first, this run's last.
@@ -474,7 +474,7 @@ async function main(): Promise<void> {
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       log(`  ${label} failed: ${why}`);
-      failed.push({ label, name: attack.name, invariant, title: attack.title, why });
+      failed.push({ label, name: attack.name, invariant, title: attack.title, why, ...(a.series ? { series: a.series } : {}) });
       writeUnlessLast(i);
       continue;
     }

@@ -195,6 +195,19 @@ describe('paper panels section', () => {
     assert.equal(tableRows(paperPanelsSection([lenetOverwrite, measuredSince], 'p')).get("overwriting with the attacker's key")![1], 'yes');
   });
 
+  it('when a --series run gave an attack only a paper series, where the default one had failed, then the default column still says that sweep failed and a paper failure leaves the column alone', () => {
+    const lenetOverwrite = network('lenet5', 'LeNet5-caffe', [sweep('overwrite', [series('default', [point(1, 0.9, 0.99)], 0.95)])]);
+    const diverged = { name: 'overwrite', invariant: false, why: 'Training diverged at epoch 1, step 28 (loss NaN); lower the learning rate' };
+    const results = [sweep('fine-tune', [series('paper', [point(1, 0.1, 0.7)], 0.68), series('default', [point(1, 0.9, 0.7)], 0.68)]), sweep('overwrite', [series('paper', [point(1, 0.1, 0.7)], 0.68)])];
+    const allcnnc = { ...network('allcnnc', 'ALL-CNN-C', results), failed: [{ ...diverged, series: 'default' }] };
+    const table = tableRows(paperPanelsSection([lenetOverwrite, allcnnc], 'p'));
+    assert.equal(table.get("overwriting with the attacker's key")![1], 'sweep failed (Training diverged at epoch 1, step 28 (loss NaN))', 'not the paper series\' **no**');
+    assert.equal(table.get('fine-tuning at lr 0.1')![1], 'yes');
+    const paperFailed = { ...network('allcnnc', 'ALL-CNN-C', [results[0]!, sweep('overwrite', [series('default', [point(1, 0.9, 0.7)], 0.68)])]), failed: [{ ...diverged, series: 'paper' }] };
+    assert.equal(tableRows(paperPanelsSection([lenetOverwrite, paperFailed], 'p')).get("overwriting with the attacker's key")![1], 'yes');
+    assert.match(paperPanelsSection([lenetOverwrite, allcnnc], 'p'), /\| ALL-CNN-C \(default\) \|/);
+  });
+
   it('when a network has no results, then it is not yet measured: no column, no numbers, no image', () => {
     assert.match(md, /- \*\*ALL-CNN-C\*\* \(g\), \(h\): not yet measured/);
     assert.ok(!/ALL-CNN-C \(/.test(md.split('\n').find((l) => l.startsWith('| attack |'))!));

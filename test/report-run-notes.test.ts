@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import type { SweepResult } from '../src/attacks/sweep.js';
+import type { SweepResult, SweepSeries } from '../src/attacks/sweep.js';
 import { failuresOnFile, runNotes, type FailedSweep } from '../src/report/runNotes.js';
 
 const result = (name: string, invariant = false): SweepResult => ({
@@ -9,6 +9,7 @@ const result = (name: string, invariant = false): SweepResult => ({
 });
 const overwrite: FailedSweep = { label: 'overwrite', name: 'overwrite', invariant: false, title: "overwriting with the attacker's key", why: 'Training diverged (loss NaN at epoch 1, step 28)' };
 const method = ['How accuracy is measured.'];
+const seriesOf = (model: string): SweepSeries => ({ model, baseline: { strength: 0, accuracy: 0.7, r: 0.97, n: 10, pValue: 1e-9, log10p: -9, ber: 0, decision: 'match', seconds: 0 }, points: [], firstFailure: null, accuracyFloor: 0.65, detectedWhereAccurate: true });
 
 describe('the notes of a report run', () => {
   it('when sweeps remain, then the notes open by saying how many of the planned sweeps ran, failed ones included; the last write drops it', () => {
@@ -63,5 +64,23 @@ describe('the notes of a report run', () => {
     assert.deepEqual(failuresOnFile(later, [result('overwrite', true)], [], 'x'), later, 'the invariant sweep is another sweep');
     const again = failuresOnFile(later, [], [{ ...overwrite, why: 'diverged at step 3' }], 'cmd2');
     assert.deepEqual(again.map((f) => [f.why, f.command]), [['diverged at step 3', 'cmd2']], 'failing again replaces the old record');
+  });
+
+  it('when a --series run sweeps the attack an earlier run of every model failed on, then the failure stays, as the kept series\' — whether the new series\' sweep succeeds or fails too', () => {
+    const earlier = [{ ...overwrite, command: 'report --attacks overwrite --merge' }];
+    const series = { swept: 'paper', kept: ['default'] };
+    const held = failuresOnFile(earlier, [{ ...result('overwrite'), series: [seriesOf('paper')] }], [], 'report --series paper', series);
+    assert.deepEqual(held, [{ ...earlier[0]!, series: 'default' }], 'the paper series measured: the default one still has no sweep');
+    const both = failuresOnFile(earlier, [], [overwrite], 'report --series paper', series);
+    assert.deepEqual(both.map((f) => [f.series, f.command]), [['default', 'report --attacks overwrite --merge'], ['paper', 'report --series paper']]);
+    // A later run of every model retires both; another --series paper run only the paper one.
+    assert.deepEqual(failuresOnFile(both, [result('overwrite')], [], 'whole'), []);
+    assert.deepEqual(failuresOnFile(both, [result('overwrite')], [], 'again', series).map((f) => f.series), ['default']);
+    // The section below holds only the paper series: it is no earlier measurement of the default one's.
+    const section = { ...result('overwrite'), series: [seriesOf('paper')] };
+    const notes = runNotes({ notes: [], failed: [], earlierFailed: held, results: [section], measured: [section], planned: 1, final: true, merge: { kept: 0, json: 'r.json', series: 'paper' }, method });
+    assert.ok(notes.includes("'overwrite' (overwriting with the attacker's key): the 'default' series' sweep failed in an earlier run (`report --attacks overwrite --merge`) — Training diverged (loss NaN at epoch 1, step 28)."), notes.join('\n'));
+    const failedNow = runNotes({ notes: [], failed: [{ ...overwrite, series: 'paper' }], results: [], measured: [], planned: 1, final: true, merge: { kept: 0, json: 'r.json', series: 'paper' }, method });
+    assert.ok(failedNow.some((n) => n.startsWith("'overwrite' (overwriting with the attacker's key): this command's 'paper' series' sweep failed")), failedNow.join('\n'));
   });
 });

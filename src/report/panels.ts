@@ -230,7 +230,7 @@ export interface PanelNetwork {
   /** Attacks that are another attack on this network (attack name → the other's), read from the other's row. */
   readonly twins?: Readonly<Record<string, string>>;
   /** Sweeps whose last run failed and that have no measurement since (the report's .failed.json). */
-  readonly failed?: readonly Pick<FailedSweep, 'name' | 'invariant' | 'why'>[];
+  readonly failed?: readonly Pick<FailedSweep, 'name' | 'invariant' | 'why' | 'series'>[];
 }
 
 /** The paper's two attacks per network: fine-tuning (e, g, i) and k-bit quantization per tensor (f, h, j). */
@@ -268,15 +268,19 @@ export function panelSvg(panel: PaperPanel & { result: SweepResult }): string {
 }
 
 /**
- * The series a summary reads: what the service makes by default — 'default' in the LeNet5 report (the
- * service's key beside the paper's), the default training strategy's in a CIFAR one — else the first.
+ * The series a network's summary column reads: what the service makes by default — 'default' in the
+ * LeNet5 report (the service's key beside the paper's), the default training strategy's in a CIFAR one
+ * made before that series was called 'default' — else the first series of its first section. One label
+ * for the whole column: a section without it (a --series run that added the paper model's sweep where
+ * the default model's had failed) is no measurement of it.
  */
-export function summarySeries(result: SweepResult): SweepSeries | undefined {
-  return ['default', defaults.training.strategy].map((m) => result.series.find((s) => s.model === m)).find((s) => s !== undefined) ?? result.series[0];
+export function columnModel(results: readonly SweepResult[]): string | undefined {
+  const labels = new Set(results.flatMap((r) => r.series.map((s) => s.model)));
+  return ['default', defaults.training.strategy].find((m) => labels.has(m)) ?? results[0]?.series[0]?.model;
 }
 
-function summaryCell(result: SweepResult | undefined): string {
-  const s = result && summarySeries(result);
+function summaryCell(result: SweepResult | undefined, model: string | undefined): string {
+  const s = result?.series.find((x) => x.model === model);
   if (!result || !s) return '—';
   // From the points, like the verdict: the table cannot disagree with the curves drawn from them.
   const first = s.points.find((p) => p.decision === 'no match');
@@ -297,8 +301,7 @@ function summaryTable(measured: readonly (PanelNetwork & { results: readonly Swe
   const rows = new Map<string, SweepResult>();
   for (const n of measured) for (const r of n.results) if (!rows.has(sweepKey(r))) rows.set(sweepKey(r), r);
   const header = measured.map((n) => {
-    const models = [...new Set(n.results.map((r) => summarySeries(r)?.model).filter((m) => m !== undefined))];
-    return `${n.label} (${models.join(', ')})`;
+    return `${n.label} (${columnModel(n.results)})`;
   });
   return [
     `| attack | ${header.join(' | ')} |`,
@@ -309,19 +312,21 @@ function summaryTable(measured: readonly (PanelNetwork & { results: readonly Swe
 
 /** The network's own row, else — for an attack that is another one on this network — that one's, saying so. */
 function networkCell(n: PanelNetwork & { results: readonly SweepResult[] }, key: string, row: SweepResult): string {
-  const own = n.results.find((x) => sweepKey(x) === key);
+  const model = columnModel(n.results);
+  const own = n.results.find((x) => sweepKey(x) === key && x.series.some((s) => s.model === model));
   const twin = n.twins?.[row.attack.name];
   const other = own || !twin ? undefined : n.results.find((x) => x.attack.name === twin && x.invariant === row.invariant);
-  const failed = own ? undefined : n.failed?.find((f) => f.name === row.attack.name && f.invariant === row.invariant);
+  // A failure of another series than the column's (--series paper) says nothing of this cell.
+  const failed = own ? undefined : n.failed?.find((f) => f.name === row.attack.name && f.invariant === row.invariant && (f.series === undefined || f.series === model));
   if (failed && !other) return `sweep failed (${failed.why.split(';')[0]})`;
-  if (!other) return summaryCell(own);
-  return `${summaryCell(other)} — the same attack as '${heading(other)}' on ${n.label}`;
+  if (!other) return summaryCell(own, model);
+  return `${summaryCell(other, model)} — the same attack as '${heading(other)}' on ${n.label}`;
 }
 
 function networkLine(n: PanelNetwork, panels: readonly PaperPanel[]): string {
   const letters = panels.filter((p) => p.network === n).map((p) => `(${p.letter})`).join(', ');
   if (!n.results) return `- **${n.label}** ${letters}: not yet measured${n.source ? ` (no \`${n.source}\`)` : ''}.`;
-  const picked = [...new Set(n.results.map((r) => summarySeries(r)?.model))];
+  const picked = [columnModel(n.results)];
   const others = [...new Set(n.results.flatMap((r) => r.series.map((s) => s.model)))].filter((m) => !picked.includes(m));
   const also = others.length
     ? `; the table reads the ${picked.map((m) => `'${m}'`).join(', ')} series (what the service makes by default), the full section also has ${others.map((m) => `'${m}'`).join(', ')}`

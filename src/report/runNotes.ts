@@ -15,18 +15,25 @@ export interface FailedSweep {
   readonly why: string;
   /** The command whose sweep failed, when it was an earlier run's (kept by --merge). */
   readonly command?: string;
+  /** The one series the failed run swept (robustness-report --series); absent when it swept every model. */
+  readonly series?: string;
 }
 
 /**
  * The failures a report keeps on file (beside its JSON) after a run: the earlier ones whose attack and
- * alignment this run neither measured nor saw fail again, then this run's, stamped with its command. A
- * --merge would otherwise drop the only record of why an attack has no section (ALL-CNN-C's overwrite
- * at lr 0.1 diverges: no model to score).
+ * alignment this run neither measured nor saw fail again for the same models, then this run's, stamped
+ * with its command (and its series, for a --series run). A --merge would otherwise drop the only record
+ * of why an attack has no section (ALL-CNN-C's overwrite at lr 0.1 diverges: no model to score). A
+ * --series run sweeps one model (`series.swept`) and keeps the others' series (`series.kept`): an earlier
+ * failure of every model becomes, from then on, a failure of each kept one.
  */
-export function failuresOnFile(earlier: readonly FailedSweep[], measured: readonly SweepResult[], failedNow: readonly FailedSweep[], command: string): FailedSweep[] {
+export function failuresOnFile(earlier: readonly FailedSweep[], measured: readonly SweepResult[], failedNow: readonly FailedSweep[], command: string, series?: { readonly swept: string; readonly kept: readonly string[] }): FailedSweep[] {
   const same = (a: { name: string; invariant: boolean }, b: { name: string; invariant: boolean }) => a.name === b.name && a.invariant === b.invariant;
-  const redone = (f: FailedSweep) => measured.some((r) => same({ name: r.attack.name, invariant: r.invariant }, f)) || failedNow.some((g) => same(g, f));
-  return [...earlier.filter((f) => !redone(f)), ...failedNow.map((f) => ({ ...f, command }))];
+  const attempted = (f: FailedSweep) => measured.some((r) => same({ name: r.attack.name, invariant: r.invariant }, f)) || failedNow.some((g) => same(g, f));
+  const before = series ? earlier.flatMap((f) => (f.series !== undefined || !attempted(f) ? [f] : series.kept.map((kept) => ({ ...f, series: kept })))) : earlier;
+  // A run of every model re-measures every series; a --series run only its own.
+  const redone = (f: FailedSweep) => (series === undefined || f.series === series.swept) && attempted(f);
+  return [...before.filter((f) => !redone(f)), ...failedNow.map((f) => ({ ...f, command, ...(series ? { series: series.swept } : {}) }))];
 }
 
 /**
@@ -73,10 +80,12 @@ export function runNotes(i: RunNotesInput): string[] {
     const remeasured = i.measured.map(sweepLabel).join(', ') || 'none';
     out.push(`Sections re-measured by this command: ${remeasured}; the ${i.merge.kept} others are the previous run's, read from ${i.merge.json} (the command that measured them is in the file's git history).`);
   }
-  const shown = (f: FailedSweep) => i.results.some((r) => r.attack.name === f.name && r.invariant === f.invariant);
+  // A failure of one series (--series) is shown only if that series is in the section; its other series are no measurement of it.
+  const shown = (f: FailedSweep) => i.results.some((r) => r.attack.name === f.name && r.invariant === f.invariant && (f.series === undefined || r.series.some((s) => s.model === f.series)));
+  const whose = (f: FailedSweep) => (f.series !== undefined ? `the '${f.series}' series' sweep` : 'its sweep');
   out.push(
-    ...(i.earlierFailed ?? []).map((f) => `'${f.label}' (${f.title}): its sweep failed in an earlier run${f.command ? ` (\`${f.command}\`)` : ''} — ${f.why}${shown(f) ? '; its section below is from a run before that' : ''}.`),
-    ...i.failed.map((f) => `'${f.label}' (${f.title}): this command's sweep failed — ${f.why}${shown(f) ? '; its section below is the previous run\'s' : ''}.`),
+    ...(i.earlierFailed ?? []).map((f) => `'${f.label}' (${f.title}): ${whose(f)} failed in an earlier run${f.command ? ` (\`${f.command}\`)` : ''} — ${f.why}${shown(f) ? '; its section below is from a run before that' : ''}.`),
+    ...i.failed.map((f) => `'${f.label}' (${f.title}): this command's ${f.series !== undefined ? `'${f.series}' series' sweep` : 'sweep'} failed — ${f.why}${shown(f) ? '; its section below is the previous run\'s' : ''}.`),
     ...i.method,
   );
   if (i.quick) out.unshift('**Quick run**: small training set and short sweeps — numbers show the shape of the results, not the paper-scale measurements.');
