@@ -29,7 +29,7 @@
  *
  * Flags: --quick, --models DIR (load naive.safetensors + key.json and default.safetensors + default.key.json if present; save
  * them there after training; default models/robustness[-quick]), --out FILE (default
- * docs/robustness.md), --plots DIR (default docs/plots), --attacks a,b,c (names from the registry and
+ * docs/robustness.md), --plots DIR (default plots/ beside --out, plots/ARCH/ for a CIFAR network), --attacks a,b,c (names from the registry and
  * 'prune-then-fine-tune', 'hide'), --epochs N, --train-limit N, --test-limit N, --finetune-limit N,
  * --n N (key positions), --seed N, --threads N, --retrain, --floor F (accuracy that makes a stolen model
  * worth keeping; default 0.95), --merge (with --attacks: re-measure only those sections of the report
@@ -152,7 +152,8 @@ function parseArgs(argv: string[]): Args {
     series,
     models: value('models') ?? (quick ? 'models/robustness-quick' : 'models/robustness'),
     out,
-    plots: value('plots') ?? (arch === 'lenet5' ? 'docs/plots' : `docs/plots/${arch}`),
+    // Beside the report: a report written elsewhere (--out /tmp/…) must not redraw the committed plots.
+    plots: value('plots') ?? join(dirname(out), 'plots', ...(arch === 'lenet5' ? [] : [arch])),
     attacks: names ?? null,
     epochs: int('epochs', quick ? 2 : defaults.training.epochs)!,
     trainLimit: int('train-limit', quick ? 2000 : undefined),
