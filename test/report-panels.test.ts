@@ -149,6 +149,12 @@ describe('paper panels section', () => {
     assert.match(md, /the table reads the 'default' series .* also has 'paper'/);
   });
 
+  it('when it says how to regenerate, then the time it gives is the sweeps\' time summed from the JSON, per measured network', () => {
+    assert.match(md, /the sweeps on file took LeNet5-caffe 2 s and ResNet-32 4 s in all/);
+    const long = network('resnet32', 'ResNet-32', [{ ...quantize(['default']), seconds: 3000 }, { ...fineTune(['default']), seconds: 2400 }]);
+    assert.match(paperPanelsSection([long], 'p'), /took ResNet-32 1\.5 h in all/);
+  });
+
   it('when a network was measured with one series only, then its line says there is no paper-style key beside it', () => {
     assert.match(md, /\*\*ResNet-32\*\* \(i\), \(j\): \[full section\]\(robustness-resnet32\.md\); one series, 'naive' .*no paper-style key beside it\./);
     assert.doesNotMatch(md, /\*\*LeNet5-caffe\*\*[^\n]*one series/);

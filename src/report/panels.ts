@@ -359,7 +359,8 @@ export function paperPanelsSection(networks: readonly PanelNetwork[], plotDir: s
     "The paper's result figures: the watermark score against fine-tuning epochs and against quantization bits, for " +
       `${listed(networks.map((n) => n.label))}. Each network's sweeps come from its own report; the panels and this table are drawn from their JSON.`,
     '',
-    'Regenerate: each network\'s report redraws this block at its end — LeNet5 with `npx tsx scripts/robustness-report.ts --finetune-limit 10000 --threads 2` (about 20 min), a CIFAR network with `npx tsx scripts/robustness-report.ts --arch allcnnc|resnet32 --model DIR --finetune-limit 10000 --threads 2` (each section states its run time; ResNet-32\'s sweeps took about 1 h on one thread); ' +
+    'Regenerate: each network\'s report redraws this block at its end — LeNet5 with `npx tsx scripts/robustness-report.ts --finetune-limit 10000 --threads 2`, a CIFAR network with `npx tsx scripts/robustness-report.ts --arch allcnnc|resnet32 --model DIR --finetune-limit 10000 --threads 2`' +
+      `${measured.length ? ` (the sweeps on file took ${listed(measured.map((n) => `${n.label} ${sweepTime(n.results)}`))} in all, every series, as the commands named in each report ran them)` : ''}; ` +
       `\`npx tsx scripts/paper-panels.ts\` redraws it alone from the JSON (${PANELS_SECONDS}).`,
     '',
     ...networks.map((n) => networkLine(n, panels)),
@@ -383,6 +384,13 @@ export function paperPanelsSection(networks: readonly PanelNetwork[], plotDir: s
     'In each panel: the watermark score r (solid, filled markers, left axis; the detection threshold dashed) and the test accuracy (dashed, hollow markers, right axis, zoomed to the data; the accuracy floor dotted), one colour per model. Fine-tuning starts from the unattacked model at epoch 0; quantization runs from many bits to few, as in the paper.',
   );
   return out.join('\n');
+}
+
+/** The sweeps' own time, summed from the JSON (a series merged later adds its time to its section's), so it stays what the file holds. */
+function sweepTime(results: readonly SweepResult[]): string {
+  const seconds = results.reduce((sum, r) => sum + r.seconds, 0);
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  return seconds < 3600 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3600).toFixed(1)} h`;
 }
 
 const listed = (names: readonly string[]): string => (names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`);
