@@ -300,9 +300,7 @@ const sweepKey = (r: SweepResult): string => `${r.attack.name}${r.invariant ? ':
 function summaryTable(measured: readonly (PanelNetwork & { results: readonly SweepResult[] })[]): string[] {
   const rows = new Map<string, SweepResult>();
   for (const n of measured) for (const r of n.results) if (!rows.has(sweepKey(r))) rows.set(sweepKey(r), r);
-  const header = measured.map((n) => {
-    return `${n.label} (${columnModel(n.results)})`;
-  });
+  const header = measured.map((n) => `${n.label} (${columnModel(n.results)})`);
   return [
     `| attack | ${header.join(' | ')} |`,
     `|---|${measured.map(() => '---|').join('')}`,
