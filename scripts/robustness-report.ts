@@ -409,6 +409,9 @@ async function main(): Promise<void> {
   // A kept series was just checked to start from its model's current score: it is that model's, so it may name the folder.
   const sources = Object.fromEntries(models.flatMap((m) => (m.source !== undefined ? [[m.label, m.source]] : [])));
 
+  // Read once, before any sweep: the report on disk is rewritten after every sweep, and merging into that
+  // again would add this run's sweep times to a section once per write (a --series run did: 1.5 h read 9.2 h).
+  const previous = a.merge ? parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8')) : [];
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
   const failed: FailedSweep[] = [];
@@ -419,7 +422,7 @@ async function main(): Promise<void> {
   // (with --merge, the earlier sections stay too); a sweep whose attack fails is a note, not the end of the run.
   const write = (final: boolean): void => {
     const report = { results: [...results], sections: [...sections] };
-    const kept = a.merge ? mergeIntoPrevious(a, report.results, report.sections, all, rename, sources) : 0;
+    const kept = a.merge ? mergeIntoPrevious(a, previous, report.results, report.sections, all, rename, sources) : 0;
     const onFile = failuresOnFile(a.merge ? failuresBeside(failuresFile) : [], results, failed, command, a.series ? { swept: a.series, kept: models.filter((m) => m.label !== a.series).map((m) => m.label) } : undefined);
     if (onFile.length) writeFileSync(failuresFile, `${JSON.stringify(onFile, null, 2)}\n`);
     else rmSync(failuresFile, { force: true });
@@ -540,8 +543,7 @@ function keptSeries(a: Args, models: readonly SweepModel[], baselines: Record<'p
  * attack and alignment), in the previous order; new ones at the end. `results` and `sections` become
  * the whole report. Returns how many sections came from the previous run.
  */
-function mergeIntoPrevious(a: Args, results: SweepResult[], sections: ReportSection[], known: readonly Attack[], rename: Readonly<Record<string, string>>, sources: Readonly<Record<string, string>>): number {
-  const previous = parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8'));
+function mergeIntoPrevious(a: Args, previous: readonly SweepResult[], results: SweepResult[], sections: ReportSection[], known: readonly Attack[], rename: Readonly<Record<string, string>>, sources: Readonly<Record<string, string>>): number {
   const { merged, kept } = a.series ? mergeSeries(previous, results, rename, sources) : mergeSweeps(previous, results);
   results.splice(0, results.length, ...merged);
   sections.splice(0, sections.length, ...merged.map((result) => ({
