@@ -405,13 +405,13 @@ async function main(): Promise<void> {
 
   // --series: the other models' series stay as the report holds them, so they must still be what these models score.
   const swept = a.series ? models.filter((m) => m.label === a.series) : models;
-  const rename = a.series ? keptSeries(a, models, baselines) : {};
-  // A kept series was just checked to start from its model's current score: it is that model's, so it may name the folder.
-  const sources = Object.fromEntries(models.flatMap((m) => (m.source !== undefined ? [[m.label, m.source]] : [])));
-
   // Read once, before any sweep: the report on disk is rewritten after every sweep, and merging into that
   // again would add this run's sweep times to a section once per write (a --series run did: 1.5 h read 9.2 h).
   const previous = a.merge ? parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8')) : [];
+  const rename = a.series ? keptSeries(a, previous, models, baselines) : {};
+  // A kept series was just checked to start from its model's current score: it is that model's, so it may name the folder.
+  const sources = Object.fromEntries(models.flatMap((m) => (m.source !== undefined ? [[m.label, m.source]] : [])));
+
   const sections: ReportSection[] = [];
   const results: SweepResult[] = [];
   const failed: FailedSweep[] = [];
@@ -515,8 +515,7 @@ function methodNotes(a: Args, testImages: number): string[] {
  * previous series label to its model's current one (a report made before the committed series was
  * called 'default' says 'naive'). @throws UsageError naming the sections whose kept series disagree.
  */
-function keptSeries(a: Args, models: readonly SweepModel[], baselines: Record<'plain' | 'invariant', Record<string, SweepPoint>>): Record<string, string> {
-  const previous = parseSweeps(readFileSync(a.out.replace(/\.md$/, '.json'), 'utf8'));
+function keptSeries(a: Args, previous: readonly SweepResult[], models: readonly SweepModel[], baselines: Record<'plain' | 'invariant', Record<string, SweepPoint>>): Record<string, string> {
   const current = models.filter((m) => m.label !== a.series).map((m) => m.label);
   const before = [...new Set(previous.flatMap((r) => r.series.map((s) => s.model)).filter((l) => l !== a.series))];
   const rename: Record<string, string> = before.length === 1 && current.length === 1 && before[0] !== current[0] ? { [before[0]!]: current[0]! } : {};
