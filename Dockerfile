@@ -11,6 +11,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 # npm ci compiles src/ to dist/ (prepare), so the sources come first; dev dependencies (typescript) are
 # pruned after. tfjs-node is optional: its install fetches libtensorflow at build time, and when that
 # fails npm skips it and tfjs/wasm is used (nothing is downloaded at run time).
+# package.json's allowScripts lists which dependencies may run install scripts (npm 12 blocks the rest):
+# better-sqlite3, esbuild and tfjs-node may; onnxruntime-node (GPU download; CPU binaries ship in the
+# package), core-js (a banner) and @scarf/scarf (swagger-ui's telemetry) may not.
 COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
