@@ -57,6 +57,16 @@ describe('robustness-report --merge --series paper (mergeSeries)', () => {
     assert.equal(kept, 1, 'noise got no paper series (low-rank is new, not kept)');
   });
 
+  it('takes a replaced series\' time off its section, so re-measuring a series does not count it twice', () => {
+    const timed = (model: string, ...seconds: number[]) => ({ ...series(model, 0.9), points: seconds.map((t, i) => ({ ...series(model, 0.9).baseline, strength: i + 1, seconds: t })) });
+    const before = [{ ...withSeries('quantize', false, 'old', timed('paper', 30, 40), timed('default', 50)), seconds: 125 }];
+    const again = [{ ...withSeries('quantize', false, 'new', timed('paper', 20, 25)), seconds: 48 }];
+    const { merged } = mergeSeries(before, again);
+    assert.equal(merged[0]!.seconds, 125 - 70 + 48);
+    assert.deepEqual(merged[0]!.series.map((s) => s.points.map((p) => p.seconds)), [[20, 25], [50]]);
+    assert.equal(mergeSeries(merged, again).merged[0]!.seconds, merged[0]!.seconds + 3, 'a second identical run adds only its time outside the points (48 − 45 s)');
+  });
+
   it('keeps every label when nothing is renamed', () => {
     assert.deepEqual(mergeSeries(previous, []).merged.map((r) => r.series.map((s) => s.model)), [['naive'], ['paper', 'naive'], ['naive']]);
   });

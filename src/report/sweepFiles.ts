@@ -65,6 +65,9 @@ export function mergeSweeps(previous: readonly SweepResult[], fresh: readonly Sw
  * their current name (reports made before the committed series was called 'default' say 'naive'), and
  * the `sources` entry of that name when they record none (the caller has checked that they start from
  * what that model scores now). `kept` counts the previous sweeps that got no fresh series.
+ * The section's time gains the fresh sweep's and loses a replaced series' points' (a series has no
+ * time of its own; its points' attack-and-score times are nearly all of it), so re-measuring a series
+ * does not count it twice.
  */
 export function mergeSeries(previous: readonly SweepResult[], fresh: readonly SweepResult[], rename: Readonly<Record<string, string>> = {}, sources: Readonly<Record<string, string>> = {}): { merged: SweepResult[]; kept: number } {
   const id = (r: Pick<SweepResult, 'attack' | 'invariant'>) => `${r.attack.name}|${r.invariant}`;
@@ -79,7 +82,9 @@ export function mergeSeries(previous: readonly SweepResult[], fresh: readonly Sw
     const f = byId.get(id(r));
     if (!f) return { ...r, series: others };
     const labels = new Set(f.series.map((s) => s.model));
-    return { ...r, accuracyFloor: f.accuracyFloor, rThreshold: f.rThreshold, seconds: r.seconds + f.seconds, series: [...f.series, ...others.filter((s) => !labels.has(s.model))] };
+    const replacedSeconds = others.filter((s) => labels.has(s.model)).reduce((t, s) => t + s.points.reduce((u, p) => u + p.seconds, 0), 0);
+    const seconds = Math.max(0, r.seconds - replacedSeconds) + f.seconds;
+    return { ...r, accuracyFloor: f.accuracyFloor, rThreshold: f.rThreshold, seconds, series: [...f.series, ...others.filter((s) => !labels.has(s.model))] };
   });
   return { merged: [...merged, ...fresh.filter((r) => !previousIds.has(id(r)))], kept: previous.filter((r) => !byId.has(id(r))).length };
 }
