@@ -58,6 +58,19 @@ for (const { dir, arch } of committed) {
   exportedScoresItsAccuracy(dir, arch, info.testAccuracy);
 }
 
+// The paper-style twins (a key fixed before training, locked from the first step, no commitment or anchor):
+// what the reports set beside the default key is the model its training.json describes.
+for (const [dir, arch] of [['resnet32-paper', 'resnet32']] as const) {
+  const at = join('models', dir);
+  test(`when weightmark extract reads the committed paper-style twin ${at}, then every key value comes back exactly`, async () => {
+    const key = parseKey(JSON.parse(readFileSync(join(at, 'key.json'), 'utf8')));
+    assert.deepEqual(Array.from(extractValues(loadModel(at, arch).params, key)), key.values);
+    const out = JSON.parse((await captured(() => runExtract(['--model', at, '--key', join(at, 'key.json'), '--json']))).out);
+    assert.deepEqual([out.decision, out.ber, out.r], ['match', 0, 1]);
+  });
+  exportedScoresItsAccuracy(at, arch, (JSON.parse(readFileSync(join(at, 'training.json'), 'utf8')) as { testAccuracy: number }).testAccuracy);
+}
+
 // The same runs without a key (issue 10's "within 0.5 point"): their accuracy is as checkable as the keyed ones'.
 for (const [dir, arch] of [['resnet32-none', 'resnet32'], ['resnet32-none-45', 'resnet32'], ['resnet32-none-50', 'resnet32'], ['resnet32-none-60', 'resnet32'], ['allcnnc-none', 'allcnnc'], ['allcnnc-none-60', 'allcnnc']] as const) {
   const at = join('models', dir);
