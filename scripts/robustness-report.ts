@@ -442,6 +442,9 @@ async function main(): Promise<void> {
     writeFileSync(a.out, md);
     writeFileSync(a.out.replace(/\.md$/, '.json'), sweepToJson(report.results));
     writeFileSync(a.out.replace(/\.md$/, '.csv'), sweepToCsv(report.results));
+    // Every section's plot from the report's own sweeps: after a --series merge a section holds the kept
+    // series and the fresh one, and a plot of this run's result alone would show only the fresh one.
+    for (const { result } of report.sections) writeFileSync(join(a.plots, plotFileName(result)), plotSweep(result));
     refreshPanels(a);
   };
   mkdirSync(a.plots, { recursive: true });
@@ -483,9 +486,7 @@ async function main(): Promise<void> {
       continue;
     }
     results.push(result);
-    const file = join(a.plots, plotFileName(result));
-    writeFileSync(file, plotSweep(result));
-    sections.push({ result, plot: relative(dirname(a.out), file), description: attack.description });
+    sections.push({ result, plot: relative(dirname(a.out), join(a.plots, plotFileName(result))), description: attack.description });
     writeUnlessLast(i);
   }
   await bench.dispose();
