@@ -60,7 +60,7 @@ for (const { dir, arch } of committed) {
 
 // The paper-style twins (a key fixed before training, locked from the first step, no commitment or anchor):
 // what the reports set beside the default key is the model its training.json describes.
-for (const [dir, arch] of [['resnet32-paper', 'resnet32']] as const) {
+for (const [dir, arch] of [['resnet32-paper', 'resnet32'], ['allcnnc-paper', 'allcnnc']] as const) {
   const at = join('models', dir);
   test(`when weightmark extract reads the committed paper-style twin ${at}, then every key value comes back exactly`, async () => {
     const key = parseKey(JSON.parse(readFileSync(join(at, 'key.json'), 'utf8')));
