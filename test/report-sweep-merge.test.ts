@@ -85,6 +85,9 @@ describe('reading a report back (parseSweeps)', () => {
     assert.equal(read!.series[0]!.accuracyFloor, 0.95);
     assert.equal(detectionWhereAccurate(read!.series[0]!), 'yes');
   });
+  it('when the JSON is not a report\'s sweeps (another JSON file, a sweep without series), then it says so instead of failing inside', () => {
+    for (const text of ['{"name":"weightmark"}', '[{"attack":{"name":"quantize"}}]', '[null]']) assert.throws(() => parseSweeps(text), /not a robustness report's sweeps/);
+  });
 });
 
 describe('robustness-report command line', () => {

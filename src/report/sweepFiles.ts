@@ -8,6 +8,9 @@ import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
  */
 export function parseSweeps(text: string): SweepResult[] {
   const results = JSON.parse(text) as SweepResult[];
+  if (!Array.isArray(results) || !results.every((r) => typeof r === 'object' && r !== null && Array.isArray(r.series))) {
+    throw new Error('not a robustness report\'s sweeps: expected a JSON array of sweeps, each with its series (what scripts/robustness-report.ts writes beside the report)');
+  }
   return results.map((r) => ({ ...r, series: r.series.map((s) => ({ ...s, accuracyFloor: s.accuracyFloor ?? r.accuracyFloor })) }));
 }
 
