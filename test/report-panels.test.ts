@@ -155,6 +155,12 @@ describe('paper panels section', () => {
     assert.match(paperPanelsSection([long], 'p'), /took ResNet-32 1\.5 h in all/);
   });
 
+  it('when the paper series is in some of a network\'s sweeps only (a --series run under way), then its line says in how many', () => {
+    assert.doesNotMatch(md, /also has 'paper' \(in/, 'LeNet5 has it in every sweep');
+    const partial = network('allcnnc', 'ALL-CNN-C', [sweep('quantize', [series('paper', [point(8, 0.9, 0.99)], 0.95), series('default', [point(8, 0.9, 0.99)], 0.95)]), sweep('permute', [series('default', [point(1, 0.9, 0.99)], 0.95)])]);
+    assert.match(paperPanelsSection([partial], 'p'), /the full section also has 'paper' \(in 1 of 2 sweeps\)\./);
+  });
+
   it('when a network was measured with one series only, then its line says there is no paper-style key beside it', () => {
     assert.match(md, /\*\*ResNet-32\*\* \(i\), \(j\): \[full section\]\(robustness-resnet32\.md\); one series, 'naive' .*no paper-style key beside it\./);
     assert.doesNotMatch(md, /\*\*LeNet5-caffe\*\*[^\n]*one series/);

@@ -327,9 +327,15 @@ function networkLine(n: PanelNetwork, panels: readonly PaperPanel[]): string {
   const picked = [columnModel(n.results)];
   const others = [...new Set(n.results.flatMap((r) => r.series.map((s) => s.model)))].filter((m) => !picked.includes(m));
   const also = others.length
-    ? `; the table reads the ${picked.map((m) => `'${m}'`).join(', ')} series (what the service makes by default), the full section also has ${others.map((m) => `'${m}'`).join(', ')}`
+    ? `; the table reads the ${picked.map((m) => `'${m}'`).join(', ')} series (what the service makes by default), the full section also has ${others.map((m) => `'${m}'${coverage(n.results!, m)}`).join(', ')}`
     : `; one series, ${picked.map((m) => `'${m}'`).join(', ')} (the committed model as its Setup describes it), with no paper-style key beside it`;
   return `- **${n.label}** ${letters}: [full section](${n.docLink})${also}.`;
+}
+
+/** ' (in 16 of 22 sweeps)' while a series is still being measured across a report (a --series run at a time); '' once it is in every sweep. */
+function coverage(results: readonly SweepResult[], model: string): string {
+  const holding = results.filter((r) => r.series.some((s) => s.model === model)).length;
+  return holding < results.length ? ` (in ${holding} of ${results.length} sweeps)` : '';
 }
 
 function panelCell(p: PaperPanel, plotDir: string): string {
