@@ -113,6 +113,21 @@ describe('sweep plot', () => {
     assert.equal(b.fill, '#ffffff');
   });
 
+  it('when a section holds only the default series, then it is drawn in the colour and marker it has beside the paper series', () => {
+    const style = (svg: string, model: string) => {
+      const path = all(panel(parseXml(svg), 'score'), (n) => n.attrs.class === 'series' && n.attrs['data-model'] === model)[0]!;
+      return path.attrs.stroke;
+    };
+    const both = plotSweep(result(['paper', 'default']));
+    const alone = plotSweep(result(['default']));
+    assert.notEqual(style(both, 'paper'), style(both, 'default'));
+    assert.equal(style(alone, 'default'), style(both, 'default'));
+    const shapes = (svg: string) => markerCentres(panel(parseXml(svg), 'score')).map((m) => m.fill);
+    assert.ok(shapes(alone).length > 0 && shapes(alone).every((f) => f === '#ffffff'), 'hollow, as beside paper');
+    // A name of its own takes the first free colour.
+    assert.equal(style(plotSweep(result(['delve'])), 'delve'), style(both, 'paper'));
+  });
+
   it('when a point has no score, then it is drawn in a "no score" row below the r scale, not at an r value, and the legend names the mark', () => {
     const doc = parseXml(plotSweep(result(['naive', 'delve'])));
     const p = panel(doc, 'score');

@@ -42,9 +42,14 @@ describe('the notes of a report run', () => {
   });
 
   it('when a series is added to a report, then the notes name it, the sections that got it, where the other series come from, and how many sections still lack it', () => {
-    const measured = [result('quantize'), result('permute', true)];
-    const notes = runNotes({ notes: [], failed: [], results: [...measured, result('noise')], measured, planned: 2, final: true, merge: { kept: 1, json: 'docs/robustness-allcnnc.json', series: 'paper' }, method });
+    const withModels = (r: SweepResult, ...models: string[]): SweepResult => ({ ...r, series: models.map(seriesOf) });
+    const measured = [withModels(result('quantize'), 'paper', 'default'), withModels(result('permute', true), 'paper', 'default')];
+    const results = [...measured, withModels(result('noise'), 'default'), withModels(result('low-rank'), 'paper', 'default')];
+    const notes = runNotes({ notes: [], failed: [], results, measured, planned: 2, final: true, merge: { kept: 2, json: 'docs/robustness-allcnnc.json', series: 'paper' }, method });
+    // low-rank was not measured by this command but holds 'paper' from an earlier one: only noise lacks it.
     assert.equal(notes[0], "The 'paper' series was measured by this command and set beside the sections' other series, which are an earlier run's (read from docs/robustness-allcnnc.json; the command that measured them is in the file's git history; their unattacked scores were checked to be what the model scores now): 'quantize', 'permute (invariant)'. 1 section(s) have no 'paper' series yet.");
+    const complete = runNotes({ notes: [], failed: [], results: [...measured, withModels(result('noise'), 'paper', 'default')], measured, planned: 2, final: true, merge: { kept: 1, json: 'r.json', series: 'paper' }, method });
+    assert.ok(!complete[0]!.includes('yet'), complete[0]);
   });
 
   it('when the run is quick, then that comes first (after the incomplete marker, while sweeps remain)', () => {

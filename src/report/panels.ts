@@ -8,7 +8,7 @@ import type { SweepPoint, SweepResult, SweepSeries } from '../attacks/sweep.js';
 import { defaults } from '../core/config.js';
 import type { FailedSweep } from './runNotes.js';
 import { detectionWhereAccurate, heading, pct, strengthLabel } from './markdown.js';
-import { DODGE, esc, f1, fmt, marker, markers, noScoreMark, palette, strengthAxisLabel, strengthTick } from './plot.js';
+import { DODGE, esc, f1, fmt, marker, markers, noScoreMark, palette, seriesSlots, strengthAxisLabel, strengthTick } from './plot.js';
 import { accuracyRange, fittingLabels, labelWidth, niceTicks, scoreAxisLow } from './plotScales.js';
 
 export interface PanelOptions {
@@ -108,9 +108,9 @@ function referenceLine(cls: string, y: number, dash: string, f: Frame): string {
  * (filled for r, hollow for accuracy). A missing value is marked struck through on the x axis.
  */
 function seriesLine(
-  s: SweepSeries, points: readonly SweepPoint[], quantity: 'r' | 'accuracy', si: number, x: (v: number) => number, axis: YAxis, f: Frame,
+  s: SweepSeries, points: readonly SweepPoint[], quantity: 'r' | 'accuracy', slot: number, x: (v: number) => number, axis: YAxis, f: Frame,
 ): string[] {
-  const color = palette[si % palette.length]!;
+  const color = palette[slot % palette.length]!;
   const value = (p: SweepPoint) => (quantity === 'r' ? p.r : p.accuracy);
   let d = '';
   let pen = false;
@@ -126,7 +126,7 @@ function seriesLine(
     }
     d += `${pen ? 'L' : 'M'}${f1(px)} ${f1(axis.y(v))} `;
     pen = true;
-    dots.push(marker(markers[si % markers.length]!, px, axis.y(v), color, quantity === 'accuracy'));
+    dots.push(marker(markers[slot % markers.length]!, px, axis.y(v), color, quantity === 'accuracy'));
   }
   const dash = quantity === 'accuracy' ? ` stroke-dasharray="${ACCURACY_DASH}"` : '';
   const path = `<path class="series" data-model="${esc(s.model)}" data-quantity="${quantity}" d="${d.trim() || `M${f.left} ${f.top}`}" fill="none" stroke="${color}" stroke-width="1.8"${dash}${d ? '' : ' visibility="hidden"'}/>`;
@@ -137,8 +137,9 @@ function seriesLine(
 function legendGroups(result: SweepResult, unscored: boolean): LegendEntry[][] {
   const line = (color: string, dash: string | null, width = 1.8) => (x: number, y: number) =>
     `<line x1="${f1(x - SAMPLE / 2)}" x2="${f1(x + SAMPLE / 2)}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
+  const slots = seriesSlots(result.series.map((s) => s.model));
   const models: LegendEntry[] = result.series.map((s, si) => {
-    const color = palette[si % palette.length]!;
+    const color = palette[slots[si]! % palette.length]!;
     return { sample: (x, y) => `<rect x="${f1(x - 5)}" y="${y - 5}" width="10" height="10" fill="${color}"/>`, text: s.model };
   });
   const quantities: LegendEntry[] = [
@@ -188,6 +189,7 @@ export function plotPanel(result: SweepResult, opts: PanelOptions = {}): string 
   const score = yAxis({ lo: scoreAxisLow(all.map((p) => p.r)), hi: 1, broken: false }, f);
   const accuracy = yAxis(accuracyRange(all.map((p) => p.accuracy), result.accuracyFloor), f);
   const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
+  const slots = seriesSlots(result.series.map((s) => s.model));
   // Shrinks a caption that would not fit the width (labelWidth's digit-wide estimate covers bold letters).
   const titleSize = Math.min(13, Math.floor((13 * (W - 12)) / (labelWidth(title) * (13 / 12))));
 
@@ -208,7 +210,7 @@ export function plotPanel(result: SweepResult, opts: PanelOptions = {}): string 
   // Accuracy first, so the score lines — what the figure is about — are drawn on top.
   for (const quantity of ['accuracy', 'r'] as const) {
     result.series.forEach((s, si) => {
-      parts.push(...seriesLine(s, drawn[si]!, quantity, si, (v) => x(v) + dodge(si), quantity === 'r' ? score : accuracy, f));
+      parts.push(...seriesLine(s, drawn[si]!, quantity, slots[si]!, (v) => x(v) + dodge(si), quantity === 'r' ? score : accuracy, f));
     });
   }
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#333"/>`, '</svg>');

@@ -5,9 +5,9 @@
  *
  * Made to be read, not only drawn: the dashed lines are labelled above the panels, clear of the data;
  * the accuracy axis is zoomed to the data (marked by a break on the axis) so 94% and 98.6% are apart;
- * x labels that would collide are thinned (every point keeps its tick); each model's line is shifted a
- * few pixels sideways and every model after the first has hollow markers, so equal points of two models
- * both show; and a point without a score (r NaN) is not drawn on the r scale at all but in a "no score"
+ * x labels that would collide are thinned (every point keeps its tick); each model keeps its colour and
+ * marker in every plot (seriesSlots), its line is shifted a few pixels sideways and all but the first
+ * slot's markers are hollow, so equal points of two models both show; and a point without a score (r NaN) is not drawn on the r scale at all but in a "no score"
  * row under it, with its own legend entry. Every series is one <path class="series">, broken where a
  * point has no value.
  */
@@ -24,6 +24,25 @@ export interface PlotOptions {
 
 export const palette = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 export const markers = ['circle', 'square', 'triangle', 'diamond'] as const;
+/** The reports' series, each with its own slot in the palette and markers. */
+const NAMED_SLOTS = ['paper', 'default'];
+
+/**
+ * Each series' slot in the palette and markers: 'paper' and 'default' always their own, so a model has
+ * one colour across a report's plots even where a section lacks the other series; any other name takes
+ * the first slot left free, in order.
+ */
+export function seriesSlots(models: readonly string[]): number[] {
+  const taken = new Set(models.map((m) => NAMED_SLOTS.indexOf(m)).filter((i) => i >= 0));
+  let next = 0;
+  return models.map((m) => {
+    const named = NAMED_SLOTS.indexOf(m);
+    if (named >= 0) return named;
+    while (taken.has(next)) next++;
+    taken.add(next);
+    return next;
+  });
+}
 /** Sideways shift between the lines of two models, in px: enough for two equal markers to show side by side. */
 export const DODGE = 6;
 /** Height of the "no score" row under a panel's scale. */
@@ -122,6 +141,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
   const xLabel = strengthAxisLabel(result.attack);
   const reverse = result.attack.decreasing;
   const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
+  const slots = seriesSlots(result.series.map((s) => s.model));
   let unscored = false;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
@@ -171,7 +191,8 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
       parts.push(`<g class="threshold-label"><line x1="${f1(x0 + pw - w - 30)}" x2="${f1(x0 + pw - w - 6)}" y1="${top - 9}" y2="${top - 9}" stroke="#555" stroke-dasharray="6 4"/><text x="${f1(x0 + pw)}" y="${top - 5}" text-anchor="end" fill="#555" font-size="10">${esc(panel.dashed.label)}</text></g>`);
     }
     result.series.forEach((s, si) => {
-      const color = palette[si % palette.length]!;
+      const slot = slots[si]!;
+      const color = palette[slot % palette.length]!;
       let d = '';
       let pen = false;
       const dots: string[] = [];
@@ -187,7 +208,7 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
         const y = Y(Math.max(panel.lo, Math.min(panel.hi, v)));
         d += `${pen ? 'L' : 'M'}${f1(x)} ${f1(y)} `;
         pen = true;
-        dots.push(marker(markers[si % markers.length]!, x, y, color, si > 0));
+        dots.push(marker(markers[slot % markers.length]!, x, y, color, slot > 0));
       }
       parts.push(`<path class="series" data-model="${esc(s.model)}" d="${d.trim() || `M${x0} ${top}`}" fill="none" stroke="${color}" stroke-width="2"${d ? '' : ' visibility="hidden"'}/>`);
       parts.push(...dots);
@@ -197,8 +218,9 @@ export function plotSweep(result: SweepResult, opts: PlotOptions = {}): string {
 
   let lx = left;
   result.series.forEach((s, si) => {
-    const color = palette[si % palette.length]!;
-    parts.push(`<g class="legend"><line x1="${lx}" x2="${lx + 24}" y1="38" y2="38" stroke="${color}" stroke-width="2"/>${marker(markers[si % markers.length]!, lx + 12, 38, color, si > 0)}<text x="${lx + 30}" y="42">${esc(s.model)}</text></g>`);
+    const slot = slots[si]!;
+    const color = palette[slot % palette.length]!;
+    parts.push(`<g class="legend"><line x1="${lx}" x2="${lx + 24}" y1="38" y2="38" stroke="${color}" stroke-width="2"/>${marker(markers[slot % markers.length]!, lx + 12, 38, color, slot > 0)}<text x="${lx + 30}" y="42">${esc(s.model)}</text></g>`);
     lx += Math.max(150, 40 + labelWidth(s.model));
   });
   if (unscored) parts.push(`<g class="legend" id="no-score">${noScoreMark(lx + 12, 38, '#555')}<text x="${lx + 24}" y="42" fill="#555">no score (the alignment refused the suspect)</text></g>`);

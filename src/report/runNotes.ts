@@ -63,7 +63,7 @@ export interface RunNotesInput {
   /** False while sweeps remain. */
   readonly final: boolean;
   readonly quick?: boolean;
-  /** With --merge: how many sections came from the previous report, and its JSON; with --series, the series this command added. */
+  /** With --merge: how many sections came from the previous report (unused with --series), and its JSON; with --series, the series this command added. */
   readonly merge?: { readonly kept: number; readonly json: string; readonly series?: string };
   /** How the report measured (always last). */
   readonly method: readonly string[];
@@ -75,7 +75,10 @@ export function runNotes(i: RunNotesInput): string[] {
   const out = [...i.notes];
   if (i.merge?.series) {
     const added = i.measured.map(sweepLabel).join(', ') || 'none';
-    out.push(`The '${i.merge.series}' series was measured by this command and set beside the sections' other series, which are an earlier run's (read from ${i.merge.json}; the command that measured them is in the file's git history; their unattacked scores were checked to be what the model scores now): ${added}.${i.merge.kept ? ` ${i.merge.kept} section(s) have no '${i.merge.series}' series yet.` : ''}`);
+    // Counted from the merged sections, not from what this command skipped: an earlier --series run may have given them the series.
+    const series = i.merge.series;
+    const lacking = i.results.filter((r) => !r.series.some((s) => s.model === series)).length;
+    out.push(`The '${series}' series was measured by this command and set beside the sections' other series, which are an earlier run's (read from ${i.merge.json}; the command that measured them is in the file's git history; their unattacked scores were checked to be what the model scores now): ${added}.${lacking ? ` ${lacking} section(s) have no '${series}' series yet.` : ''}`);
   } else if (i.merge) {
     const remeasured = i.measured.map(sweepLabel).join(', ') || 'none';
     out.push(`Sections re-measured by this command: ${remeasured}; the ${i.merge.kept} others are the previous run's, read from ${i.merge.json} (the command that measured them is in the file's git history).`);
