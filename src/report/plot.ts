@@ -7,9 +7,9 @@
  * the accuracy axis is zoomed to the data (marked by a break on the axis) so 94% and 98.6% are apart;
  * x labels that would collide are thinned (every point keeps its tick); each model keeps its colour and
  * marker in every plot (seriesSlots), its line is shifted a few pixels sideways and all but the first
- * slot's markers are hollow, so equal points of two models both show; and a point without a score (r NaN) is not drawn on the r scale at all but in a "no score"
- * row under it, with its own legend entry. Every series is one <path class="series">, broken where a
- * point has no value.
+ * slot's markers are hollow, so equal points of two models both show; and a point without a score
+ * (r NaN) is not drawn on the r scale at all but in a "no score" row under it, with its own legend entry.
+ * Every series is one <path class="series">, broken where a point has no value.
  */
 import type { SweepPoint, SweepResult } from '../attacks/sweep.js';
 import { accuracyRange, fittingLabels, labelWidth, niceTicks, scoreAxisLow } from './plotScales.js';
