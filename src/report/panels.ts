@@ -10,6 +10,7 @@ import type { FailedSweep } from './runNotes.js';
 import { detectionWhereAccurate, heading, pct, strengthLabel } from './markdown.js';
 import { DODGE, esc, f1, fmt, marker, markers, noScoreMark, palette, seriesSlots, strengthAxisLabel, strengthTick } from './plot.js';
 import { accuracyRange, fittingLabels, labelWidth, niceTicks, scoreAxisLow } from './plotScales.js';
+import { sweepsWith } from './sweepFiles.js';
 
 export interface PanelOptions {
   /** Default 430 × 300: two side by side fit a page. */
@@ -134,10 +135,9 @@ function seriesLine(
 }
 
 /** The legend in three groups, each on its own row(s): the models' colours, the two quantities, the reference lines. */
-function legendGroups(result: SweepResult, unscored: boolean): LegendEntry[][] {
+function legendGroups(result: SweepResult, slots: readonly number[], unscored: boolean): LegendEntry[][] {
   const line = (color: string, dash: string | null, width = 1.8) => (x: number, y: number) =>
     `<line x1="${f1(x - SAMPLE / 2)}" x2="${f1(x + SAMPLE / 2)}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
-  const slots = seriesSlots(result.series.map((s) => s.model));
   const models: LegendEntry[] = result.series.map((s, si) => {
     const color = palette[slots[si]! % palette.length]!;
     return { sample: (x, y) => `<rect x="${f1(x - 5)}" y="${y - 5}" width="10" height="10" fill="${color}"/>`, text: s.model };
@@ -183,13 +183,13 @@ export function plotPanel(result: SweepResult, opts: PanelOptions = {}): string 
   const strengths = [...new Set(all.map((p) => p.strength))].sort((a, b) => a - b);
   const unscored = all.some((p) => !Number.isFinite(p.r));
   const margin = { left: 46, right: 50 };
-  const legend = layoutLegend(legendGroups(result, unscored), margin.left, W - margin.left - margin.right, 36);
+  const slots = seriesSlots(result.series.map((s) => s.model));
+  const legend = layoutLegend(legendGroups(result, slots, unscored), margin.left, W - margin.left - margin.right, 36);
   const f: Frame = { left: margin.left, right: W - margin.right, top: 36 + legend.rows * LEGEND_ROW, bottom: H - 38 };
   const x = xScale(strengths, result.attack.decreasing, f);
   const score = yAxis({ lo: scoreAxisLow(all.map((p) => p.r)), hi: 1, broken: false }, f);
   const accuracy = yAxis(accuracyRange(all.map((p) => p.accuracy), result.accuracyFloor), f);
   const dodge = (si: number) => (result.series.length > 1 ? (si - (result.series.length - 1) / 2) * DODGE : 0);
-  const slots = seriesSlots(result.series.map((s) => s.model));
   // Shrinks a caption that would not fit the width (labelWidth's digit-wide estimate covers bold letters).
   const titleSize = Math.min(13, Math.floor((13 * (W - 12)) / (labelWidth(title) * (13 / 12))));
 
@@ -336,7 +336,7 @@ function networkLine(n: PanelNetwork, panels: readonly PaperPanel[]): string {
 
 /** ' (in 16 of 22 sweeps)' while a series is still being measured across a report (a --series run at a time); '' once it is in every sweep. */
 function coverage(results: readonly SweepResult[], model: string): string {
-  const holding = results.filter((r) => r.series.some((s) => s.model === model)).length;
+  const holding = sweepsWith(results, model);
   return holding < results.length ? ` (in ${holding} of ${results.length} sweeps)` : '';
 }
 

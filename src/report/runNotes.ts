@@ -4,6 +4,7 @@
  * attack is still shown), and, for a --merge, which sections this command measured.
  */
 import type { SweepResult } from '../attacks/sweep.js';
+import { sweepsWith } from './sweepFiles.js';
 
 export interface FailedSweep {
   /** e.g. "permute (invariant)". */
@@ -77,7 +78,7 @@ export function runNotes(i: RunNotesInput): string[] {
     const added = i.measured.map(sweepLabel).join(', ') || 'none';
     // Counted from the merged sections, not from what this command skipped: an earlier --series run may have given them the series.
     const series = i.merge.series;
-    const lacking = i.results.filter((r) => !r.series.some((s) => s.model === series)).length;
+    const lacking = i.results.length - sweepsWith(i.results, series);
     out.push(`The '${series}' series was measured by this command and set beside the sections' other series, which are an earlier run's (read from ${i.merge.json}; the command that measured them is in the file's git history; their unattacked scores were checked to be what the model scores now): ${added}.${lacking ? ` ${lacking} section(s) have no '${series}' series yet.` : ''}`);
   } else if (i.merge) {
     const remeasured = i.measured.map(sweepLabel).join(', ') || 'none';

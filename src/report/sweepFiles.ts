@@ -42,6 +42,11 @@ export function sweepToCsv(results: SweepResult | readonly SweepResult[]): strin
   return lines.join('\n') + '\n';
 }
 
+/** How many of a report's sweeps hold a series of this model (a --series run adds one a sweep at a time). */
+export function sweepsWith(results: readonly SweepResult[], model: string): number {
+  return results.filter((r) => r.series.some((s) => s.model === model)).length;
+}
+
 /** The plot's file name of a sweep (docs/plots/<attack>[-invariant].svg), the same for the report and a re-render. */
 export function plotFileName(result: Pick<SweepResult, 'attack' | 'invariant'>): string {
   return `${result.attack.name}${result.invariant ? '-invariant' : ''}.svg`;
